@@ -1,0 +1,29 @@
+# The two commands: `make run` and `make test`. Both install what is missing, start the project's
+# own PostgreSQL+PostGIS and Redis (unless DATABASE_URL / REDIS_URL point elsewhere), migrate,
+# and stop what they started when they end.
+PORT ?= 8000
+DEMO ?= 1
+PYTEST_ARGS ?=
+
+.PHONY: run test bench lint setup stores-stop clean
+
+run:
+	@scripts/with-stores.sh run env DISPATCH_DEMO=$(DEMO) .venv/bin/dispatch serve --port $(PORT)
+
+test:
+	@WITH_BROWSER=1 scripts/with-stores.sh test .venv/bin/python -m pytest $(PYTEST_ARGS)
+
+bench:
+	@scripts/with-stores.sh test .venv/bin/python -m benchmarks
+
+lint:
+	@scripts/setup.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+setup:
+	@WITH_BROWSER=1 scripts/setup.sh
+
+stores-stop:
+	@scripts/stores.sh stop run; scripts/stores.sh stop test
+
+clean: stores-stop
+	rm -rf .data .venv

@@ -1,0 +1,1 @@
+"""aed_registry"""

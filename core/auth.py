@@ -1,0 +1,163 @@
+"""Bearer-token authentication and role checks.
+
+Tokens are 32 random bytes (URL-safe), shown once and stored only as a SHA-256 hash: a token has
+far more entropy than a password, so a fast hash is safe and keeps every request cheap. The hash
+is looked up by index and then compared with `hmac.compare_digest`, so timing reveals nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from fastapi import Depends, HTTPException, Request, WebSocket, status
+from sqlalchemy import DateTime, String, Uuid, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base
+
+
+class Role(StrEnum):
+    admin = "admin"
+    dispatcher = "dispatcher"
+    planner = "planner"
+    responder = "responder"
+    gateway = "gateway"
+
+
+class ApiToken(Base):
+    """One issued token: only its hash, the role it grants and, for responders, whose it is."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(String(200))
+    responder_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(UTC))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the role, the token's id and, for a responder, the responder id."""
+
+    role: Role
+    token_id: uuid.UUID | None
+    responder_id: uuid.UUID | None = None
+    label: str = ""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+async def issue_token(
+    session: AsyncSession, role: Role, label: str, responder_id: uuid.UUID | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token; returns the row and the plain token (the only time it is visible)."""
+    plain = new_token()
+    row = ApiToken(token_hash=hash_token(plain), role=role.value, label=label, responder_id=responder_id)
+    session.add(row)
+    await session.flush()
+    return row, plain
+
+
+async def revoke_token(session: AsyncSession, token_id: uuid.UUID) -> bool:
+    """Revoke one token; False when it does not exist or was already revoked."""
+    result = await session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    return bool(result.rowcount)
+
+
+async def revoke_responder_tokens(session: AsyncSession, responder_id: uuid.UUID) -> int:
+    """Revoke every live token of a responder (used when rotating or deactivating)."""
+    result = await session.execute(
+        update(ApiToken)
+        .where(ApiToken.responder_id == responder_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    return int(result.rowcount or 0)
+
+
+async def resolve_token(session: AsyncSession, plain: str, admin_token: str | None) -> Principal | None:
+    """The principal behind a plain token, or None when it is unknown or revoked."""
+    if admin_token and hmac.compare_digest(plain.encode(), admin_token.encode()):
+        return Principal(role=Role.admin, token_id=None, label="DISPATCH_ADMIN_TOKEN")
+    digest = hash_token(plain)
+    row = (await session.execute(select(ApiToken).where(ApiToken.token_hash == digest))).scalar_one_or_none()
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    return Principal(role=Role(row.role), token_id=row.id, responder_id=row.responder_id, label=row.label)
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+async def authenticate(request: Request) -> Principal:
+    """FastAPI dependency: the caller's principal, or 401 with a reason."""
+    plain = _bearer(request.headers.get("authorization"))
+    if plain is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing bearer token: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    db = request.app.state.db
+    async with db.sessions() as session:
+        principal = await resolve_token(session, plain, request.app.state.settings.admin_token)
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "invalid or revoked token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    request.state.principal = principal
+    return principal
+
+
+def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
+    """Dependency factory: the caller must hold one of `roles`, else 403 naming them."""
+    allowed = frozenset(roles)
+
+    async def check(principal: Principal = Depends(authenticate)) -> Principal:
+        if principal.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"role '{principal.role.value}' may not do this; needs one of: {names}",
+            )
+        return principal
+
+    return check
+
+
+async def authenticate_websocket(websocket: WebSocket) -> Principal | None:
+    """Principal for a websocket: `Authorization` header or `?token=` (browsers cannot set headers)."""
+    plain = _bearer(websocket.headers.get("authorization")) or websocket.query_params.get("token")
+    if not plain:
+        return None
+    db = websocket.app.state.db
+    async with db.sessions() as session:
+        return await resolve_token(session, plain, websocket.app.state.settings.admin_token)

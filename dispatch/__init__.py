@@ -1,0 +1,1 @@
+"""The dispatch service: the FastAPI app and its composition, incidents, matching, alerts, CLI."""

@@ -1,0 +1,54 @@
+"""The application factory: the one place where the service is composed.
+
+The lifespan opens the async engine and the Redis pool, makes `DISPATCH_ADMIN_TOKEN` valid, starts
+the background workers (alert fan-out, escalation, the demo city) and closes all of it on shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from core.config import Settings, get_settings
+from core.db import Database
+from core.logging import configure_logging
+from core.metrics import MetricsMiddleware
+from core.redis import Keys, connect_redis
+from dispatch import health, tokens
+from dispatch.errors import install_error_handlers
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; `settings` defaults to the environment's."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_json, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.db = Database(settings.database_url)
+        app.state.redis = connect_redis(settings.redis_url)
+        app.state.keys = Keys(settings.redis_prefix)
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(app.state.db.dispose)
+            stack.push_async_callback(app.state.redis.aclose)
+            log.info("service started", extra={"database": settings.database_url.split("@")[-1]})
+            yield
+        log.info("service stopped")
+
+    app = FastAPI(
+        title="5-minute rescue circle",
+        version="1.0",
+        description="Dispatch of trained city workers as first responders, with AEDs.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(MetricsMiddleware)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(tokens.router)
+    return app

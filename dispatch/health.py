@@ -1,0 +1,54 @@
+"""Liveness of the two stores, and the Prometheus endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+
+from core.metrics import metrics_response
+
+router = APIRouter(tags=["operations"])
+
+STORE_TIMEOUT_S = 2.0
+
+
+async def _postgis_version(request: Request) -> str:
+    async with request.app.state.db.engine.connect() as conn:
+        return str((await conn.execute(text("SELECT postgis_lib_version()"))).scalar_one())
+
+
+async def _redis_version(request: Request) -> str:
+    info = await request.app.state.redis.info("server")
+    return str(info["redis_version"])
+
+
+@router.get("/healthz")
+async def healthz(request: Request) -> Response:
+    """Both store versions, or 503 naming each store that is down and why."""
+    body: dict[str, str] = {"status": "ok"}
+    errors: dict[str, str] = {}
+    for name, probe in (("postgis", _postgis_version), ("redis", _redis_version)):
+        try:
+            body[name] = await asyncio.wait_for(probe(request), STORE_TIMEOUT_S)
+        except Exception as exc:  # any failure means the store is unusable for us
+            errors[name] = f"{type(exc).__name__}: {exc}"[:300]
+    if errors:
+        down = ", ".join(errors)
+        return JSONResponse(
+            {
+                "status": "unavailable",
+                "down": sorted(errors),
+                "detail": f"store down: {down}",
+                "errors": errors,
+            },
+            status_code=503,
+        )
+    return JSONResponse(body)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return metrics_response()

@@ -1,0 +1,53 @@
+"""Issuing and revoking API tokens (admin only)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.auth import Principal, Role, issue_token, require_roles, revoke_token
+from core.deps import get_session
+
+router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
+
+
+class TokenCreate(BaseModel):
+    role: Role = Field(description="admin, dispatcher, planner, responder or gateway")
+    label: str = Field(min_length=1, max_length=200, description="who or what holds the token")
+
+
+class TokenIssued(BaseModel):
+    id: uuid.UUID
+    role: Role
+    label: str
+    token: str = Field(description="shown once; only its hash is stored")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TokenIssued)
+async def create_token(
+    body: TokenCreate,
+    session: AsyncSession = Depends(get_session),
+    _: Principal = Depends(require_roles(Role.admin)),
+) -> TokenIssued:
+    if body.role is Role.responder:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            "role: responder tokens are issued with the responder (POST /v1/responders or rotate-token)",
+        )
+    row, plain = await issue_token(session, body.role, body.label)
+    await session.commit()
+    return TokenIssued(id=row.id, role=body.role, label=body.label, token=plain)
+
+
+@router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_token(
+    token_id: uuid.UUID,
+    session: AsyncSession = Depends(get_session),
+    _: Principal = Depends(require_roles(Role.admin)),
+) -> None:
+    if not await revoke_token(session, token_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"token {token_id} not found or already revoked")
+    await session.commit()

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Starts or stops the project's own PostgreSQL+PostGIS cluster and Redis server.
+#   scripts/stores.sh start ENV    (ENV = run | test) prints the export lines for the URLs
+#   scripts/stores.sh stop ENV
+# Each ENV has its own data directory and ports, never the machine's defaults nor a system service.
+# When DATABASE_URL / REDIS_URL are set, that store is not started: the given server is used.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+action=${1:?start|stop|status}
+envname=${2:-run}
+
+case "$envname" in
+  run)  PG_PORT=${PG_PORT:-55432}; REDIS_PORT=${REDIS_PORT:-56379}; DB=rescue ;;
+  test) PG_PORT=${PG_PORT:-55442}; REDIS_PORT=${REDIS_PORT:-56389}; DB=rescue_test ;;
+  *) echo "stores: unknown env $envname" >&2; exit 2 ;;
+esac
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+
+# PostgreSQL refuses to run as root, so the cluster belongs to the 'postgres' user, which must be
+# able to reach the data directory. A checkout under a root-only path (/root) is not reachable:
+# then the data lives under /var/tmp instead, keyed by the checkout's path.
+data_root() {
+  local here; here=$(pwd)
+  local d="$here/.data"
+  if [ "$(id -u)" = "0" ] && ! runuser -u postgres -- test -x "$here" 2>/dev/null; then
+    d="/var/tmp/rescue-circle-$(echo -n "$here" | sha256sum | cut -c1-12)"
+  fi
+  echo "$d"
+}
+DATA=$(data_root)/$envname
+PGDATA=$DATA/pg
+REDIS_DIR=$DATA/redis
+
+as_pg() { if [ "$(id -u)" = "0" ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+start_pg() {
+  if [ -n "${DATABASE_URL:-}" ]; then return; fi
+  mkdir -p "$DATA"
+  if [ "$(id -u)" = "0" ]; then chown postgres: "$DATA" "$(dirname "$DATA")"; chmod 755 "$(dirname "$DATA")"; fi
+  if [ ! -f "$PGDATA/PG_VERSION" ]; then
+    as_pg "$PG_BIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  if ! as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w -t 60 \
+      -o "-p $PG_PORT -k $PGDATA -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
+    STARTED+=(pg)
+  fi
+  local psql=("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qtA)
+  as_pg "${psql[@]}" -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname='rescue'" | grep -q 1 \
+    || as_pg "${psql[@]}" -d postgres -c "CREATE ROLE rescue LOGIN SUPERUSER" >/dev/null
+  as_pg "${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname='$DB'" | grep -q 1 \
+    || as_pg "${psql[@]}" -d postgres -c "CREATE DATABASE $DB OWNER rescue" >/dev/null
+  as_pg "${psql[@]}" -d "$DB" -c "SET client_min_messages=warning; CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
+}
+
+start_redis() {
+  if [ -n "${REDIS_URL:-}" ]; then return; fi
+  mkdir -p "$REDIS_DIR"
+  if ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" --daemonize yes \
+      --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --save "" --appendonly no >/dev/null
+    STARTED+=(redis)
+    for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  fi
+}
+
+STARTED=()
+case "$action" in
+  start)
+    start_pg; start_redis
+    echo "export STORES_STARTED='${STARTED[*]:-}'"
+    echo "export DATABASE_URL=${DATABASE_URL:-postgresql+asyncpg://rescue@127.0.0.1:$PG_PORT/$DB}"
+    echo "export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}"
+    ;;
+  stop)
+    # With a third argument, stop only the stores named in it (what this invocation started).
+    only=${3-pg redis}
+    if [[ " $only " == *" pg "* ]] && [ -z "${DATABASE_URL:-}" ] && [ -f "$PGDATA/PG_VERSION" ]; then
+      as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+    if [[ " $only " == *" redis "* ]] && [ -z "${REDIS_URL:-}" ]; then redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
+    ;;
+  status)
+    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" status || true
+    redis-cli -p "$REDIS_PORT" ping || true
+    ;;
+esac

@@ -1,0 +1,75 @@
+"""Run the real service (uvicorn, real HTTP and websockets) in a child process for a test."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """One uvicorn process of the app; `url` is its base address."""
+
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    workers: int = 1
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 30.0, wait_healthy: bool = True) -> ServerProcess:
+        env = {**os.environ, **self.env}
+        logs = ROOT / "test-artifacts" / "server-logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.log_path = logs / f"server-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "dispatch.app:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
+             "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                r = httpx.get(f"{self.url}/healthz", timeout=1.0)
+                if r.status_code == 200 or (not wait_healthy and r.status_code == 503):
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not become healthy:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
