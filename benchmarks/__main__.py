@@ -1,0 +1,74 @@
+"""Run the benchmarks and write docs/BENCHMARKS.md (`make bench`, or `python -m benchmarks geo`)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "BENCHMARKS.md"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    return (
+        f"- Machine: {cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}\n"
+        f"- Python {platform.python_version()}; commit {commit.stdout.strip() or '?'}; "
+        f"run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
+        f"- Command: `make bench` (that is, `python -m benchmarks {' '.join(sys.argv[1:])}`.strip())\n"
+        "- The machines are shared and noisy: compare the ratios within one run, not absolute numbers across runs."
+    )
+
+
+def main(names: list[str]) -> None:
+    available = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(Path(__file__).parent))
+                       if m.name.startswith("bench_"))  # fmt: skip
+    chosen = names or available
+    unknown = set(chosen) - set(available)
+    if unknown:
+        raise SystemExit(f"unknown benchmarks {sorted(unknown)}; available: {available}")
+    sections: dict[str, str] = {}
+    if OUT.exists() and names:  # keep the other sections when re-running some
+        current, title = [], None
+        for line in OUT.read_text().splitlines():
+            if line.startswith("<!-- bench:"):
+                title = line.split(":", 1)[1].strip(" ->")
+                current = []
+            elif line.startswith("<!-- /bench") and title:
+                sections[title] = "\n".join(current)
+                title = None
+            elif title:
+                current.append(line)
+    for name in chosen:
+        t0 = time.perf_counter()
+        print(f"== {name}", flush=True)
+        module = importlib.import_module(f"benchmarks.bench_{name}")
+        sections[name] = module.run().strip()
+        print(f"   done in {time.perf_counter() - t0:.1f} s", flush=True)
+    OUT.parent.mkdir(exist_ok=True)
+    body = [f"# Benchmarks\n\n{machine()}\n"]
+    for name in available:
+        if name in sections:
+            body.append(f"<!-- bench: {name} -->\n{sections[name]}\n<!-- /bench -->\n")
+    OUT.write_text("\n".join(body))
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
