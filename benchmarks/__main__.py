@@ -28,17 +28,18 @@ def machine() -> str:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     return (
-        f"- Machine: {cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}\n"
+        f"- Machine: {cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, "
+        f"{platform.system()} {platform.release()}\n"
         f"- Python {platform.python_version()}; commit {commit.stdout.strip() or '?'}; "
         f"run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
-        f"- Command: `make bench` (that is, `python -m benchmarks {' '.join(sys.argv[1:])}`.strip())\n"
-        "- The machines are shared and noisy: compare the ratios within one run, not absolute numbers across runs."
+        f"- Command: `make bench` (`python -m benchmarks {' '.join(sys.argv[1:])}`)\n"
+        "- The machines are shared and noisy: compare ratios within one run, not numbers across runs."
     )
 
 
 def main(names: list[str]) -> None:
-    available = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(Path(__file__).parent))
-                       if m.name.startswith("bench_"))  # fmt: skip
+    modules = pkgutil.iter_modules([str(Path(__file__).parent)])
+    available = sorted(m.name.removeprefix("bench_") for m in modules if m.name.startswith("bench_"))
     chosen = names or available
     unknown = set(chosen) - set(available)
     if unknown:
