@@ -15,10 +15,7 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 
 from dispatch.cli import _alembic_config
-
-
-def _plain_dsn(url: str, database: str) -> str:
-    return make_url(url).set(drivername="postgresql", database=database).render_as_string(hide_password=False)
+from tests.support.db import plain_dsn
 
 
 async def _tables(dsn: str) -> set[str]:
@@ -36,7 +33,7 @@ def scratch_db(store_env: dict[str, str]) -> Iterator[str]:
     import asyncio
 
     name = "migrations_" + secrets.token_hex(4)
-    admin_dsn = _plain_dsn(store_env["DATABASE_URL"], "postgres")
+    admin_dsn = plain_dsn(store_env["DATABASE_URL"], "postgres")
 
     async def run(sql: str) -> None:
         conn = await asyncpg.connect(admin_dsn)
@@ -59,7 +56,7 @@ def _config(url: str) -> Config:
 def test_upgrade_from_empty_downgrade_to_empty_and_up_again(scratch_db: str) -> None:
     import asyncio
 
-    dsn = _plain_dsn(scratch_db, make_url(scratch_db).database or "")
+    dsn = plain_dsn(scratch_db, make_url(scratch_db).database or "")
     assert asyncio.run(_tables(dsn)) == set()
 
     command.upgrade(_config(scratch_db), "head")
