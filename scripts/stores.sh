@@ -73,12 +73,17 @@ case "$action" in
     echo "export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}"
     ;;
   stop)
-    # With a third argument, stop only the stores named in it (what this invocation started).
-    only=${3-pg redis}
-    if [[ " $only " == *" pg "* ]] && [ -z "${DATABASE_URL:-}" ] && [ -f "$PGDATA/PG_VERSION" ]; then
+    # With a third argument, stop exactly the stores named in it (what one invocation started);
+    # without, stop whichever of our stores the environment does not point elsewhere.
+    if [ $# -ge 3 ]; then only=$3; else
+      only=""
+      [ -z "${DATABASE_URL:-}" ] && only+=" pg"
+      [ -z "${REDIS_URL:-}" ] && only+=" redis"
+    fi
+    if [[ " $only " == *" pg "* ]] && [ -f "$PGDATA/PG_VERSION" ]; then
       as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
     fi
-    if [[ " $only " == *" redis "* ]] && [ -z "${REDIS_URL:-}" ]; then redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
+    if [[ " $only " == *" redis "* ]]; then redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
     ;;
   status)
     as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" status || true
