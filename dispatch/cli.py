@@ -109,3 +109,7 @@ def token_revoke(token_id: str) -> None:
     if not asyncio.run(run()):
         raise typer.Exit(code=1)
     console.print("revoked")
+
+
+if __name__ == "__main__":
+    app()
