@@ -7,6 +7,7 @@ plus the conventional `DATABASE_URL` and `REDIS_URL`) or a `.env` file.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 
 from pydantic import AliasChoices, Field
@@ -58,6 +59,19 @@ class Settings(BaseSettings):
 
     # --- AEDs -----------------------------------------------------------------------------------
     aed_unknown_hours_available: bool = True
+    # Days `PH` means in opening hours: China's official 2026 days off (State Council schedule),
+    # whole periods including bridged weekdays; set DISPATCH_AED_PUBLIC_HOLIDAYS='["2027-01-01",...]'.
+    aed_public_holidays: list[date] = Field(
+        default_factory=lambda: (
+            [date(2026, 1, d) for d in (1, 2, 3)]
+            + [date(2026, 2, d) for d in range(15, 24)]
+            + [date(2026, 4, d) for d in (4, 5, 6)]
+            + [date(2026, 5, d) for d in range(1, 6)]
+            + [date(2026, 6, d) for d in (19, 20, 21)]
+            + [date(2026, 9, d) for d in (25, 26, 27)]
+            + [date(2026, 10, d) for d in range(1, 8)]
+        )
+    )
 
     # --- matching and alerts ------------------------------------------------------------------
     qualifying_certificates: dict[str, list[str]] = Field(
