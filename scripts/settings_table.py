@@ -1,0 +1,23 @@
+"""Print the README's configuration table from the one Settings object (keeps the README true)."""
+
+from __future__ import annotations
+
+from core.config import Settings
+
+
+def main() -> None:
+    print("| variable | default | what |")
+    print("|---|---|---|")
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        env = alias.choices[0] if alias is not None and hasattr(alias, "choices") else f"DISPATCH_{name.upper()}"
+        default = field.default_factory() if field.default_factory else field.default
+        text = (field.description or "").replace("|", "\\|")
+        shown = "" if default is None else str(default).replace("|", "\\|")
+        if len(shown) > 40:
+            shown = shown[:37] + "…"
+        print(f"| `{env}` | `{shown}` | {text} |")
+
+
+if __name__ == "__main__":
+    main()
