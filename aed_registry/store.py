@@ -1,0 +1,214 @@
+"""The AED registry's PostGIS store: devices, their problem reports and their history.
+
+Queries that run on every dispatch (nearest unblocked AEDs) are hand-written SQL so the plan is
+obvious: a GiST index scan in `<->` order, filtered on status and on the partial index of open
+blocking reports. Bulk writes for imports go through multi-row statements, never one ORM object
+per row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from geoalchemy2 import Geography, Geometry
+from sqlalchemy import bindparam, cast, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aed_registry.availability import AedSpot
+from aed_registry.models import BLOCKING_REPORT_KINDS, Aed, AedEvent, AedReport
+
+# Columns an import or an edit may set (besides the location, kept as lat/lng in Python).
+FIELDS = (
+    "external_id", "name", "address", "location_detail", "opening_hours", "opening_hours_error",
+    "access", "status", "contact", "source", "last_checked",
+)  # fmt: skip
+_BLOCKED = ", ".join(f"'{k}'" for k in BLOCKING_REPORT_KINDS)
+_POINT = "ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography"
+_NEAREST_SQL = f"""
+SELECT a.id, a.external_id, a.name, ST_Y(a.location::geometry) AS lat, ST_X(a.location::geometry) AS lng,
+       a.opening_hours, a.access, a.location_detail
+FROM aeds a
+WHERE a.status = 'active'
+  AND NOT EXISTS (SELECT 1 FROM aed_reports r
+                  WHERE r.aed_id = a.id AND r.resolved_at IS NULL AND r.kind IN ({_BLOCKED}))
+  {{within}}
+ORDER BY a.location <-> {_POINT}
+LIMIT :limit OFFSET :offset
+"""
+_NEAREST = text(_NEAREST_SQL.format(within=""))
+_NEAREST_WITHIN = text(_NEAREST_SQL.format(within=f"AND ST_DWithin(a.location, {_POINT}, :max_m, false)"))
+_LAT = func.ST_Y(cast(Aed.location, Geometry))
+_LNG = func.ST_X(cast(Aed.location, Geometry))
+
+
+def point_ewkt(lat: float, lng: float) -> str:
+    """The EWKT of a WGS-84 point, (lat, lng) in, (x=lng, y=lat) out as PostGIS wants."""
+    return f"SRID=4326;POINT({lng!r} {lat!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class AedRow:
+    """An AED's stored values as plain data (what merges, diffs and responses work on)."""
+
+    id: str
+    lat: float
+    lng: float
+    values: Mapping[str, Any]  # FIELDS plus created_at/updated_at
+
+
+class AedStore:
+    """Reads and writes AEDs, reports and events through one session; the caller commits."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- reading -------------------------------------------------------------------------------
+    async def nearest_unblocked(
+        self, lat: float, lng: float, *, offset: int, limit: int, max_distance_m: float | None
+    ) -> list[AedSpot]:
+        """Active AEDs without open missing/broken reports, nearest first (GiST KNN)."""
+        params: dict[str, Any] = {"lat": lat, "lng": lng, "limit": limit, "offset": offset}
+        query = _NEAREST
+        if max_distance_m is not None:
+            query, params["max_m"] = _NEAREST_WITHIN, max_distance_m * (1 + 1e-6) + 0.01
+        rows = (await self.session.execute(query, params)).all()
+        return [
+            AedSpot(
+                str(r.id), r.external_id, r.name, r.lat, r.lng, r.opening_hours, r.access, r.location_detail
+            )
+            for r in rows
+        ]
+
+    async def get(self, aed_id: uuid.UUID) -> AedRow | None:
+        rows = await self._rows(Aed.id == aed_id)
+        return rows[0] if rows else None
+
+    async def in_bbox(
+        self, min_lat: float, min_lng: float, max_lat: float, max_lng: float, *, limit: int
+    ) -> list[AedRow]:
+        """AEDs inside a lat/lng box (for maps); removed ones are left out."""
+        box = func.ST_MakeEnvelope(min_lng, min_lat, max_lng, max_lat, 4326)
+        # `&&` on a padded geography box uses the GiST index (great-circle edges bulge, hence the pad);
+        # the planar test then keeps exactly the lat/lng rectangle a map shows.
+        pad = max(0.001, 0.1 * max(max_lat - min_lat, max_lng - min_lng))
+        coarse = cast(func.ST_Expand(box, pad), Geography)
+        return await self._rows(
+            Aed.location.op("&&")(coarse),
+            func.ST_Intersects(cast(Aed.location, Geometry), box),
+            Aed.status != "removed",
+            limit=limit,
+        )
+
+    async def by_external_ids(self, external_ids: Sequence[str]) -> dict[str, AedRow]:
+        if not external_ids:
+            return {}
+        rows = await self._rows(Aed.external_id.in_(list(external_ids)))
+        return {r.values["external_id"]: r for r in rows}
+
+    async def by_name_near(
+        self, wanted: Sequence[tuple[str, float, float]], within_m: float
+    ) -> dict[int, AedRow]:
+        """For each (name, lat, lng), the nearest stored AED of that name within `within_m` (by index)."""
+        if not wanted:
+            return {}
+        names, lats, lngs = zip(*wanted, strict=True)
+        found = await self.session.execute(
+            text(
+                """
+                SELECT w.i, m.id FROM unnest(:names, :lats, :lngs) WITH ORDINALITY AS w(name, lat, lng, i)
+                CROSS JOIN LATERAL (
+                    SELECT a.id FROM aeds a
+                    WHERE a.name = w.name AND ST_DWithin(
+                        a.location, ST_SetSRID(ST_MakePoint(w.lng, w.lat), 4326)::geography, :within, false)
+                    ORDER BY a.location <-> ST_SetSRID(ST_MakePoint(w.lng, w.lat), 4326)::geography
+                    LIMIT 1) m
+                """
+            ).bindparams(
+                bindparam("names", list(names)), bindparam("lats", list(lats)), bindparam("lngs", list(lngs))
+            ),
+            {"within": within_m},
+        )
+        matches = {int(i) - 1: aed_id for i, aed_id in found.all()}
+        rows = {r.id: r for r in await self._rows(Aed.id.in_(list(matches.values())))} if matches else {}
+        return {i: rows[str(aed_id)] for i, aed_id in matches.items()}
+
+    async def _rows(self, *where: Any, limit: int | None = None) -> list[AedRow]:
+        cols = [getattr(Aed, f) for f in (*FIELDS, "created_at", "updated_at")]
+        query = select(Aed.id, _LAT.label("lat"), _LNG.label("lng"), *cols).where(*where).order_by(Aed.id)
+        if limit is not None:
+            query = query.limit(limit)
+        result = (await self.session.execute(query)).mappings().all()
+        return [
+            AedRow(
+                str(m["id"]),
+                m["lat"],
+                m["lng"],
+                {k: v for k, v in m.items() if k not in ("id", "lat", "lng")},
+            )
+            for m in result
+        ]
+
+    # --- writing -------------------------------------------------------------------------------
+    async def lock_for_import(self) -> None:
+        """Serialise imports (transaction-scoped) so two uploads never race on the same rows."""
+        await self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('aed_registry.import'))"))
+
+    async def upsert(self, rows: Sequence[Mapping[str, Any]], chunk: int = 1000) -> None:
+        """Write full rows (`id`, `lat`, `lng`, FIELDS, timestamps): insert new ids, overwrite known ones."""
+        now = datetime.now(UTC)
+        for start in range(0, len(rows), chunk):
+            values = [
+                {
+                    **{k: v for k, v in row.items() if k not in ("lat", "lng")},
+                    "location": point_ewkt(row["lat"], row["lng"]),
+                    "created_at": row.get("created_at") or now,
+                    "updated_at": now,
+                }
+                for row in rows[start : start + chunk]
+            ]
+            stmt = pg_insert(Aed).values(values)
+            keep = {"id", "created_at"}
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[Aed.id],
+                set_={c.name: stmt.excluded[c.name] for c in Aed.__table__.columns if c.name not in keep},
+            )
+            await self.session.execute(stmt)
+
+    async def set_status(self, aed_id: uuid.UUID, status: str) -> None:
+        await self.session.execute(
+            update(Aed).where(Aed.id == aed_id).values(status=status, updated_at=datetime.now(UTC))
+        )
+
+    async def append_events(self, events: Sequence[Mapping[str, Any]], chunk: int = 2000) -> None:
+        """Add history entries (`aed_id`, `kind`, `actor`, `data`); history is never rewritten."""
+        now = datetime.now(UTC)
+        for start in range(0, len(events), chunk):
+            await self.session.execute(
+                insert(AedEvent).values([{"at": now, **e} for e in events[start : start + chunk]])
+            )
+
+    async def events_of(self, aed_id: uuid.UUID) -> list[AedEvent]:
+        query = select(AedEvent).where(AedEvent.aed_id == aed_id).order_by(AedEvent.id)
+        return list((await self.session.execute(query)).scalars())
+
+    # --- reports -------------------------------------------------------------------------------
+    async def add_report(self, aed_id: uuid.UUID, kind: str, note: str | None, reported_by: str) -> AedReport:
+        report = AedReport(aed_id=aed_id, kind=kind, note=note, reported_by=reported_by)
+        self.session.add(report)
+        await self.session.flush()
+        return report
+
+    async def reports_of(self, aed_id: uuid.UUID, *, open_only: bool = False) -> list[AedReport]:
+        query = select(AedReport).where(AedReport.aed_id == aed_id).order_by(AedReport.created_at)
+        if open_only:
+            query = query.where(AedReport.resolved_at.is_(None))
+        return list((await self.session.execute(query)).scalars())
+
+    async def get_report(self, aed_id: uuid.UUID, report_id: uuid.UUID) -> AedReport | None:
+        query = select(AedReport).where(AedReport.id == report_id, AedReport.aed_id == aed_id)
+        return (await self.session.execute(query)).scalar_one_or_none()
