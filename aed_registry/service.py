@@ -8,7 +8,7 @@ here flush and leave the commit to them, except where noted.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -195,7 +195,12 @@ async def resolve_report(
 
 # --- imports ---------------------------------------------------------------------------------------
 async def import_records(
-    session: AsyncSession, report: ImportReport, actor: str, *, source: str | None = None
+    session: AsyncSession,
+    report: ImportReport,
+    actor: str,
+    *,
+    source: str | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Upsert the parsed good rows of an import: by `external_id`, else by name within 10 m.
 
@@ -227,6 +232,6 @@ async def import_records(
         events.append({"aed_id": row["id"], "kind": kind, "actor": actor, "data": changes})
         report.created += existing is None
         report.updated += existing is not None
-    await store.upsert(rows)
+    await store.upsert(rows, on_progress=on_progress)
     await store.append_events(events)
     return report

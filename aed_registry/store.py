@@ -9,7 +9,7 @@ per row.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -120,7 +120,8 @@ class AedStore:
         found = await self.session.execute(
             text(
                 """
-                SELECT w.i, m.id FROM unnest(:names, :lats, :lngs) WITH ORDINALITY AS w(name, lat, lng, i)
+                SELECT w.i, m.id FROM unnest(CAST(:names AS text[]), CAST(:lats AS float8[]), CAST(:lngs AS float8[]))
+                     WITH ORDINALITY AS w(name, lat, lng, i)
                 CROSS JOIN LATERAL (
                     SELECT a.id FROM aeds a
                     WHERE a.name = w.name AND ST_DWithin(
@@ -158,7 +159,12 @@ class AedStore:
         """Serialise imports (transaction-scoped) so two uploads never race on the same rows."""
         await self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('aed_registry.import'))"))
 
-    async def upsert(self, rows: Sequence[Mapping[str, Any]], chunk: int = 1000) -> None:
+    async def upsert(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        chunk: int = 1000,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
         """Write full rows (`id`, `lat`, `lng`, FIELDS, timestamps): insert new ids, overwrite known ones."""
         now = datetime.now(UTC)
         for start in range(0, len(rows), chunk):
@@ -178,6 +184,8 @@ class AedStore:
                 set_={c.name: stmt.excluded[c.name] for c in Aed.__table__.columns if c.name not in keep},
             )
             await self.session.execute(stmt)
+            if on_progress is not None:
+                on_progress(min(start + chunk, len(rows)))
 
     async def set_status(self, aed_id: uuid.UUID, status: str) -> None:
         await self.session.execute(

@@ -1,0 +1,311 @@
+"""HTTP routes of the AED registry: thin adapters from requests to `service` and back.
+
+Coordinates come in and go out in the caller's `crs`; everything in between is WGS-84.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aed_registry import service
+from aed_registry.availability import HoursPolicy
+from aed_registry.importers import ColumnMapping, ImportFileError, ImportReport, parse_csv, parse_geojson
+from aed_registry.models import BLOCKING_REPORT_KINDS, AedReport
+from aed_registry.schemas import (
+    AedCreate,
+    AedOut,
+    AedPatch,
+    EventOut,
+    ImportFormat,
+    ImportOut,
+    NearbyAedOut,
+    NearbyOut,
+    ReportIn,
+    ReportOut,
+    ResolveIn,
+)
+from aed_registry.store import AedRow, AedStore
+from core.auth import Principal, Role, require_roles
+from core.config import Settings
+from core.deps import get_app_settings, get_session
+from geo.crs import Crs, from_wgs84, to_wgs84
+from geo.validation import Latitude, Longitude
+
+router = APIRouter(prefix="/v1/aeds", tags=["aeds"])
+admin_only = require_roles(Role.admin)
+anyone = require_roles(*Role)
+MAX_IMPORT_BYTES = 64 * 2**20
+
+
+def actor_of(principal: Principal) -> str:
+    """How history names who did something: role and token label."""
+    return f"{principal.role.value}:{principal.label}"
+
+
+def field_error(status_code: int, field: str, rule: str) -> JSONResponse:
+    """The uniform 4xx body (`dispatch/errors.py`) for errors found outside request validation."""
+    return JSONResponse(
+        {"detail": f"{field}: {rule}", "errors": [{"field": field, "rule": rule}]}, status_code=status_code
+    )
+
+
+def aed_out(row: AedRow, crs: Crs, settings: Settings) -> AedOut:
+    lat, lng = from_wgs84(row.lat, row.lng, crs)
+    open_now = HoursPolicy.from_settings(settings).open_state(row.values["opening_hours"], datetime.now(UTC))
+    return AedOut(id=row.id, lat=lat, lng=lng, crs=crs, open_now=open_now, **row.values)
+
+
+def report_out(report: AedReport) -> ReportOut:
+    return ReportOut(
+        id=str(report.id),
+        aed_id=str(report.aed_id),
+        kind=report.kind,
+        note=report.note,
+        blocking=report.kind in BLOCKING_REPORT_KINDS,
+        reported_by=report.reported_by,
+        created_at=report.created_at,
+        resolved_at=report.resolved_at,
+        resolved_by=report.resolved_by,
+        resolution=report.resolution,
+    )
+
+
+@router.get("/nearby", response_model=NearbyOut)
+async def nearby(
+    lat: Latitude,
+    lng: Longitude,
+    at: datetime | None = Query(None, description="ISO time; default now; naive = service time zone"),
+    limit: int = Query(10, ge=1, le=100),
+    max_distance_m: float | None = Query(None, gt=0, le=100_000),
+    crs: Crs = Query(Crs.wgs84),
+    _: Principal = Depends(anyone),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(get_app_settings),
+) -> NearbyOut:
+    """Nearest AEDs a responder can use at `at`: active, open (or hours unknown if allowed), not reported."""
+    when = at or datetime.now(UTC)
+    wlat, wlng = to_wgs84(lat, lng, crs)
+    found = await service.nearby_available(
+        session, wlat, wlng, at=when, limit=limit, max_distance_m=max_distance_m, settings=settings
+    )
+    aeds = []
+    for aed in found:
+        olat, olng = from_wgs84(aed.lat, aed.lng, crs)
+        aeds.append(NearbyAedOut(**{**asdict(aed), "lat": olat, "lng": olng}))
+    return NearbyOut(at=when, crs=crs, aeds=aeds)
+
+
+@router.get("")
+async def in_bbox(
+    bbox: str = Query(..., description="min_lng,min_lat,max_lng,max_lat in `crs`"),
+    crs: Crs = Query(Crs.wgs84),
+    at: datetime | None = Query(None, description="time for `open_now`; default now"),
+    limit: int = Query(5000, ge=1, le=50_000),
+    _: Principal = Depends(anyone),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(get_app_settings),
+) -> Any:
+    """AEDs in a box as a GeoJSON FeatureCollection for maps (removed AEDs left out)."""
+    try:
+        min_lng, min_lat, max_lng, max_lat = (float(v) for v in bbox.split(","))
+    except ValueError:
+        return field_error(422, "bbox", "must be four numbers: min_lng,min_lat,max_lng,max_lat")
+    if not (-90 <= min_lat < max_lat <= 90 and -180 <= min_lng < max_lng <= 180):
+        return field_error(
+            422, "bbox", "needs -180 <= min_lng < max_lng <= 180 and -90 <= min_lat < max_lat <= 90"
+        )
+    south, west = to_wgs84(min_lat, min_lng, crs)
+    north, east = to_wgs84(max_lat, max_lng, crs)
+    rows = await AedStore(session).in_bbox(south, west, north, east, limit=limit)
+    policy, when = HoursPolicy.from_settings(settings), at or datetime.now(UTC)
+    features = []
+    for row in rows:
+        lat, lng = from_wgs84(row.lat, row.lng, crs)
+        props = {k: row.values[k] for k in ("external_id", "name", "status", "access", "opening_hours")}
+        props |= {"id": row.id, "location_detail": row.values["location_detail"]}
+        props["open_now"] = policy.open_state(row.values["opening_hours"], when)
+        features.append(
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lng, lat]}, "properties": props}
+        )
+    return {"type": "FeatureCollection", "crs_name": crs.value, "features": features}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=AedOut)
+async def create(
+    body: AedCreate,
+    principal: Principal = Depends(admin_only),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(get_app_settings),
+) -> Any:
+    """Register one AED (admin)."""
+    try:
+        row = await service.create_aed(session, body.record(), actor_of(principal))
+    except service.AedConflict as exc:
+        return field_error(409, *str(exc).split(": ", 1))
+    await session.commit()
+    return aed_out(row, body.crs, settings)
+
+
+@router.post("/import", response_model=ImportOut)
+async def import_file(
+    request: Request,
+    format: ImportFormat | None = Query(None, description="csv or geojson; default: sniffed"),
+    crs: Crs = Query(Crs.wgs84, description="datum of the file's coordinates"),
+    map: list[str] = Query([], description="repeatable field:Column, e.g. map=name:Site Name"),
+    lat_col: str | None = Query(None, description="shorthand for map=lat:COLUMN"),
+    lng_col: str | None = Query(None, description="shorthand for map=lng:COLUMN"),
+    delimiter: str = Query(",", min_length=1, max_length=1),
+    source: str | None = Query(None, max_length=200, description="stored on rows without a source"),
+    principal: Principal = Depends(admin_only),
+    session: AsyncSession = Depends(get_session),
+) -> Any:
+    """Bulk CSV/GeoJSON upsert (admin): bad rows are reported by line, good rows are kept."""
+    data = await _upload(request)
+    if isinstance(data, JSONResponse):
+        return data
+    mapping_items = [*map, *([f"lat:{lat_col}"] if lat_col else []), *([f"lng:{lng_col}"] if lng_col else [])]
+    fmt = format or (ImportFormat.geojson if data.lstrip().startswith("{") else ImportFormat.csv)
+    try:
+        if fmt is ImportFormat.geojson:
+            parsed: ImportReport = await asyncio.to_thread(parse_geojson, data, crs=crs)
+        else:
+            mapping = ColumnMapping.parse(mapping_items)
+            parsed = await asyncio.to_thread(parse_csv, data, crs=crs, mapping=mapping, delimiter=delimiter)
+    except ImportFileError as exc:
+        return field_error(422, *str(exc).split(": ", 1))
+    report = await service.import_records(session, parsed, actor_of(principal), source=source)
+    await session.commit()
+    return ImportOut(
+        rows=report.rows, created=report.created, updated=report.updated, unchanged=report.unchanged,
+        errors=[asdict(e) for e in report.errors], hours_flagged=[asdict(e) for e in report.hours_flagged],
+        duplicates=[asdict(d) for d in report.duplicates],
+    )  # fmt: skip
+
+
+async def _upload(request: Request) -> str | JSONResponse:
+    """The file's text: a multipart `file` field or the raw body; UTF-8, else GB18030 (Chinese registries)."""
+    if int(request.headers.get("content-length") or 0) > MAX_IMPORT_BYTES:
+        return field_error(413, "file", f"larger than {MAX_IMPORT_BYTES // 2**20} MiB")
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            return field_error(422, "file", "multipart upload needs a 'file' field")
+        raw = await upload.read()
+    else:
+        raw = await request.body()
+    if not raw.strip():
+        return field_error(422, "file", "empty upload")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return field_error(422, "file", "must be UTF-8 or GB18030 text")
+
+
+@router.get("/{aed_id}", response_model=AedOut)
+async def read(
+    aed_id: uuid.UUID,
+    crs: Crs = Query(Crs.wgs84),
+    _: Principal = Depends(anyone),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(get_app_settings),
+) -> AedOut:
+    return aed_out(await _found(service.get_aed(session, aed_id)), crs, settings)
+
+
+@router.patch("/{aed_id}", response_model=AedOut)
+async def patch(
+    aed_id: uuid.UUID,
+    body: AedPatch,
+    principal: Principal = Depends(admin_only),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(get_app_settings),
+) -> Any:
+    """Change fields (admin); every change lands in the history."""
+    try:
+        row = await _found(service.update_aed(session, aed_id, body.record(), actor_of(principal)))
+    except service.AedConflict as exc:
+        return field_error(409, *str(exc).split(": ", 1))
+    await session.commit()
+    return aed_out(row, body.crs, settings)
+
+
+@router.delete("/{aed_id}", response_model=AedOut)
+async def delete(
+    aed_id: uuid.UUID,
+    principal: Principal = Depends(admin_only),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(get_app_settings),
+) -> AedOut:
+    """Retire an AED (admin): status `removed`; the row and its history are kept."""
+    row = await _found(service.remove_aed(session, aed_id, actor_of(principal)))
+    await session.commit()
+    return aed_out(row, Crs.wgs84, settings)
+
+
+@router.get("/{aed_id}/history", response_model=list[EventOut])
+async def read_history(
+    aed_id: uuid.UUID, _: Principal = Depends(anyone), session: AsyncSession = Depends(get_session)
+) -> list[EventOut]:
+    events = await _found(service.history(session, aed_id))
+    return [EventOut(id=e.id, kind=e.kind, actor=e.actor, at=e.at, data=e.data) for e in events]
+
+
+@router.get("/{aed_id}/reports", response_model=list[ReportOut])
+async def list_reports(
+    aed_id: uuid.UUID, _: Principal = Depends(anyone), session: AsyncSession = Depends(get_session)
+) -> list[ReportOut]:
+    await _found(service.get_aed(session, aed_id))
+    return [report_out(r) for r in await AedStore(session).reports_of(aed_id)]
+
+
+@router.post("/{aed_id}/reports", status_code=status.HTTP_201_CREATED, response_model=ReportOut)
+async def report(
+    aed_id: uuid.UUID,
+    body: ReportIn,
+    principal: Principal = Depends(anyone),
+    session: AsyncSession = Depends(get_session),
+) -> ReportOut:
+    """Report a problem found on site (any role); missing/broken hide the AED until resolved."""
+    created = await _found(service.report_problem(session, aed_id, body.kind, body.note, actor_of(principal)))
+    await session.commit()
+    return report_out(created)
+
+
+@router.post("/{aed_id}/reports/{report_id}/resolve", response_model=ReportOut)
+async def resolve(
+    aed_id: uuid.UUID,
+    report_id: uuid.UUID,
+    body: ResolveIn | None = None,
+    principal: Principal = Depends(admin_only),
+    session: AsyncSession = Depends(get_session),
+) -> Any:
+    """Close a report (admin)."""
+    try:
+        done = await _found(
+            service.resolve_report(
+                session, aed_id, report_id, body.resolution if body else None, actor_of(principal)
+            )
+        )
+    except service.AedConflict as exc:
+        return field_error(409, *str(exc).split(": ", 1))
+    await session.commit()
+    return report_out(done)
+
+
+async def _found(awaitable: Any) -> Any:
+    """Await a service call, turning `AedNotFound` into 404."""
+    try:
+        return await awaitable
+    except service.AedNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
