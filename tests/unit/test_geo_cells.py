@@ -1,0 +1,83 @@
+"""The H3 cover never misses a point inside the radius, including points on cell edges and vertices."""
+
+from __future__ import annotations
+
+import math
+
+import h3
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import Polygon, shape
+
+from geo.cells import cell_boundary_geojson, cell_center, cell_of, cover_cells, polygon_cells
+from geo.distance import EARTH_RADIUS_M, haversine_m
+
+
+def destination(lat: float, lng: float, bearing_deg: float, distance_m: float) -> tuple[float, float]:
+    """The point `distance_m` from (lat, lng) along `bearing_deg` on the sphere (the direct problem)."""
+    d = distance_m / EARTH_RADIUS_M
+    b, p1, l1 = math.radians(bearing_deg), math.radians(lat), math.radians(lng)
+    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
+    l2 = l1 + math.atan2(math.sin(b) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2))
+    return math.degrees(p2), (math.degrees(l2) + 540) % 360 - 180
+
+
+lats = st.floats(min_value=0, max_value=70)
+lngs = st.floats(min_value=-179, max_value=179)
+resolutions = st.integers(min_value=7, max_value=10)
+radii = st.floats(min_value=10, max_value=4000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lats, lngs, resolutions, radii, st.floats(0, 360), st.floats(0, 1))
+def test_cover_contains_random_points_within_radius(lat, lng, res, radius, bearing, frac) -> None:  # type: ignore[no-untyped-def]
+    qlat, qlng = destination(lat, lng, bearing, radius * frac)
+    assert cell_of(qlat, qlng, res) in cover_cells(lat, lng, radius, res)
+
+
+@settings(max_examples=120, deadline=None)
+@given(lats, lngs, resolutions, radii)
+def test_cover_contains_every_vertex_and_edge_point_within_radius(lat, lng, res, radius) -> None:  # type: ignore[no-untyped-def]
+    """Adversarial points: the vertices and edge midpoints of every cell near the circle's rim."""
+    cover = cover_cells(lat, lng, radius, res)
+    ring = set(h3.grid_disk(cell_of(lat, lng, res), max(1, h3.grid_distance(
+        cell_of(lat, lng, res), cell_of(*destination(lat, lng, 0, radius), res)) + 2)))  # fmt: skip
+    checked = 0
+    for cell in ring:
+        boundary = h3.cell_to_boundary(cell)
+        points = list(boundary) + [
+            ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+            for a, b in zip(boundary, boundary[1:] + boundary[:1], strict=True)
+        ]
+        for plat, plng in points:
+            if haversine_m(lat, lng, plat, plng) <= radius:
+                checked += 1
+                assert cell_of(plat, plng, res) in cover
+    assert checked > 0 or radius < h3.average_hexagon_edge_length(res, unit="m")
+
+
+@settings(max_examples=100, deadline=None)
+@given(lats, lngs, resolutions, radii, st.integers(0, 5))
+def test_cover_from_a_point_on_a_vertex(lat, lng, res, radius, k) -> None:  # type: ignore[no-untyped-def]
+    vlat, vlng = h3.cell_to_boundary(cell_of(lat, lng, res))[k % 5]
+    cover = cover_cells(vlat, vlng, radius, res)
+    for bearing in range(0, 360, 15):
+        assert cell_of(*destination(vlat, vlng, bearing, radius), res) in cover
+
+
+def test_cover_size_grows_with_radius_and_is_not_wasteful() -> None:
+    sizes = [len(cover_cells(22.54, 114.05, r, 9)) for r in (500, 1300, 3000)]
+    assert sizes == sorted(sizes)
+    # The disk of the circle's area at res 9 (~0.1 km²/cell) is ~9 cells for 500 m; allow rim cells.
+    assert sizes[0] < 120
+
+
+def test_polygon_cells_match_centroid_containment() -> None:
+    square = Polygon([(114.0, 22.5), (114.05, 22.5), (114.05, 22.55), (114.0, 22.55)])
+    cells = polygon_cells(square, 9)
+    assert len(cells) > 200
+    for cell in list(cells)[:50]:
+        lat, lng = cell_center(cell)
+        assert 22.5 <= lat <= 22.55 and 114.0 <= lng <= 114.05
+    boundary = shape(cell_boundary_geojson(next(iter(cells))))
+    assert boundary.is_valid and boundary.area > 0
