@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 from aed_registry.models import AED_ACCESS, AED_STATUSES
@@ -269,6 +270,7 @@ def build_record(line: int, values: Mapping[str, Any], crs: Crs) -> AedRecord:
     )
 
 
+@lru_cache(maxsize=8192)
 def hours_problem(opening_hours: str) -> str | None:
     """Why `opening_hours` cannot be evaluated, or None when it can."""
     try:

@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
+from aed_registry.router import router as aed_router
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging import configure_logging
@@ -51,4 +52,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(tokens.router)
+    app.include_router(aed_router)
     return app

@@ -7,6 +7,7 @@ import asyncio
 import typer
 from rich.console import Console
 
+from aed_registry.cli import aed_app
 from core.config import get_settings
 
 app = typer.Typer(
@@ -16,6 +17,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+app.add_typer(aed_app, name="aed")
 console = Console()
 
 
