@@ -29,7 +29,9 @@ FIELDS = (
     "access", "status", "contact", "source", "last_checked",
 )  # fmt: skip
 _BLOCKED = ", ".join(f"'{k}'" for k in BLOCKING_REPORT_KINDS)
-_POINT = "ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography"
+# The per-dispatch query goes straight to asyncpg (prepared once per connection, no SQLAlchemy
+# compile or row processing): $1 lng, $2 lat, $3 limit, $4 offset, $5 max metres.
+_POINT = "ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography"
 _NEAREST_SQL = f"""
 SELECT a.id, a.external_id, a.name, ST_Y(a.location::geometry) AS lat, ST_X(a.location::geometry) AS lng,
        a.opening_hours, a.access, a.location_detail
@@ -39,10 +41,11 @@ WHERE a.status = 'active'
                   WHERE r.aed_id = a.id AND r.resolved_at IS NULL AND r.kind IN ({_BLOCKED}))
   {{within}}
 ORDER BY a.location <-> {_POINT}
-LIMIT :limit OFFSET :offset
+LIMIT $3 OFFSET $4
 """
-_NEAREST = text(_NEAREST_SQL.format(within=""))
-_NEAREST_WITHIN = text(_NEAREST_SQL.format(within=f"AND ST_DWithin(a.location, {_POINT}, :max_m, false)"))
+_NEAREST = _NEAREST_SQL.format(within="")
+# ST_DWithin makes the index scan stop at the radius instead of walking the whole table.
+_NEAREST_WITHIN = _NEAREST_SQL.format(within=f"AND ST_DWithin(a.location, {_POINT}, $5, false)")
 _LAT = func.ST_Y(cast(Aed.location, Geometry))
 _LNG = func.ST_X(cast(Aed.location, Geometry))
 _UPSERT_COLUMNS = (
@@ -94,17 +97,14 @@ class AedStore:
         self, lat: float, lng: float, *, offset: int, limit: int, max_distance_m: float | None
     ) -> list[AedSpot]:
         """Active AEDs without open missing/broken reports, nearest first (GiST KNN)."""
-        params: dict[str, Any] = {"lat": lat, "lng": lng, "limit": limit, "offset": offset}
-        query = _NEAREST
+        args: list[Any] = [lng, lat, limit, offset]
         if max_distance_m is not None:
-            query, params["max_m"] = _NEAREST_WITHIN, max_distance_m * (1 + 1e-6) + 0.01
-        rows = (await self.session.execute(query, params)).all()
-        return [
-            AedSpot(
-                str(r.id), r.external_id, r.name, r.lat, r.lng, r.opening_hours, r.access, r.location_detail
-            )
-            for r in rows
-        ]
+            args.append(max_distance_m * (1 + 1e-6) + 0.01)  # sphere vs haversine rounding slack
+        connection = await (await self.session.connection()).get_raw_connection()
+        driver = connection.driver_connection
+        assert driver is not None
+        rows = await driver.fetch(_NEAREST if max_distance_m is None else _NEAREST_WITHIN, *args)
+        return [AedSpot(str(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     async def get(self, aed_id: uuid.UUID) -> AedRow | None:
         rows = await self._rows(Aed.id == aed_id)
