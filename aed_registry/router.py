@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +26,6 @@ from aed_registry.schemas import (
     EventOut,
     ImportFormat,
     ImportOut,
-    NearbyAedOut,
     NearbyOut,
     ReportIn,
     ReportOut,
@@ -96,10 +95,9 @@ async def nearby(
     found = await service.nearby_available(
         session, wlat, wlng, at=when, limit=limit, max_distance_m=max_distance_m, settings=settings
     )
-    aeds = []
-    for aed in found:
-        olat, olng = from_wgs84(aed.lat, aed.lng, crs)
-        aeds.append(NearbyAedOut(**{**asdict(aed), "lat": olat, "lng": olng}))
+    aeds = [
+        replace(a, **dict(zip(("lat", "lng"), from_wgs84(a.lat, a.lng, crs), strict=True))) for a in found
+    ]
     return NearbyOut(at=when, crs=crs, aeds=aeds)
 
 
@@ -146,12 +144,8 @@ async def create(
     settings: Settings = Depends(get_app_settings),
 ) -> Any:
     """Register one AED (admin)."""
-    try:
-        row = await service.create_aed(session, body.record(), actor_of(principal))
-    except service.AedConflict as exc:
-        return field_error(409, *str(exc).split(": ", 1))
-    await session.commit()
-    return aed_out(row, body.crs, settings)
+    row = await _commit(session, service.create_aed(session, body.record(), actor_of(principal)))
+    return row if isinstance(row, JSONResponse) else aed_out(row, body.crs, settings)
 
 
 @router.post("/import", response_model=ImportOut)
@@ -232,12 +226,8 @@ async def patch(
     settings: Settings = Depends(get_app_settings),
 ) -> Any:
     """Change fields (admin); every change lands in the history."""
-    try:
-        row = await _found(service.update_aed(session, aed_id, body.record(), actor_of(principal)))
-    except service.AedConflict as exc:
-        return field_error(409, *str(exc).split(": ", 1))
-    await session.commit()
-    return aed_out(row, body.crs, settings)
+    row = await _commit(session, service.update_aed(session, aed_id, body.record(), actor_of(principal)))
+    return row if isinstance(row, JSONResponse) else aed_out(row, body.crs, settings)
 
 
 @router.delete("/{aed_id}", response_model=AedOut)
@@ -248,9 +238,9 @@ async def delete(
     settings: Settings = Depends(get_app_settings),
 ) -> AedOut:
     """Retire an AED (admin): status `removed`; the row and its history are kept."""
-    row = await _found(service.remove_aed(session, aed_id, actor_of(principal)))
-    await session.commit()
-    return aed_out(row, Crs.wgs84, settings)
+    return aed_out(
+        await _commit(session, service.remove_aed(session, aed_id, actor_of(principal))), Crs.wgs84, settings
+    )
 
 
 @router.get("/{aed_id}/history", response_model=list[EventOut])
@@ -277,9 +267,11 @@ async def report(
     session: AsyncSession = Depends(get_session),
 ) -> ReportOut:
     """Report a problem found on site (any role); missing/broken hide the AED until resolved."""
-    created = await _found(service.report_problem(session, aed_id, body.kind, body.note, actor_of(principal)))
-    await session.commit()
-    return report_out(created)
+    return report_out(
+        await _commit(
+            session, service.report_problem(session, aed_id, body.kind, body.note, actor_of(principal))
+        )
+    )
 
 
 @router.post("/{aed_id}/reports/{report_id}/resolve", response_model=ReportOut)
@@ -291,16 +283,22 @@ async def resolve(
     session: AsyncSession = Depends(get_session),
 ) -> Any:
     """Close a report (admin)."""
+    resolution = body.resolution if body else None
+    done = await _commit(
+        session, service.resolve_report(session, aed_id, report_id, resolution, actor_of(principal))
+    )
+    return done if isinstance(done, JSONResponse) else report_out(done)
+
+
+async def _commit(session: AsyncSession, awaitable: Any) -> Any:
+    """Await a service change and commit it; a conflict is answered 409 naming the field, nothing kept."""
     try:
-        done = await _found(
-            service.resolve_report(
-                session, aed_id, report_id, body.resolution if body else None, actor_of(principal)
-            )
-        )
+        result = await _found(awaitable)
     except service.AedConflict as exc:
+        await session.rollback()
         return field_error(409, *str(exc).split(": ", 1))
     await session.commit()
-    return report_out(done)
+    return result
 
 
 async def _found(awaitable: Any) -> Any:

@@ -9,6 +9,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aed_registry.importers import AedRecord
+from aed_registry.service import AvailableAed
 from geo.crs import Crs, to_wgs84
 from geo.validation import Latitude, Longitude
 
@@ -116,25 +117,10 @@ class AedOut(BaseModel):
     updated_at: datetime
 
 
-class NearbyAedOut(BaseModel):
-    id: str
-    external_id: str | None
-    name: str
-    lat: float
-    lng: float
-    distance_m: float
-    walk_eta_s: float
-    open_now: bool
-    hours_known: bool
-    access: str
-    location_detail: str | None
-    opening_hours: str | None
-
-
 class NearbyOut(BaseModel):
     at: datetime
     crs: Crs
-    aeds: list[NearbyAedOut]
+    aeds: list[AvailableAed]  # the service's dataclass, coordinates in `crs`
 
 
 class ReportIn(BaseModel):
