@@ -10,7 +10,8 @@ def main() -> None:
     print("|---|---|---|")
     for name, field in Settings.model_fields.items():
         alias = field.validation_alias
-        env = alias.choices[0] if alias is not None and hasattr(alias, "choices") else f"DISPATCH_{name.upper()}"
+        has_alias = alias is not None and hasattr(alias, "choices")
+        env = alias.choices[0] if has_alias else f"DISPATCH_{name.upper()}"
         default = field.default_factory() if field.default_factory else field.default
         text = (field.description or "").replace("|", "\\|")
         shown = "" if default is None else str(default).replace("|", "\\|")

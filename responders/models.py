@@ -1,0 +1,105 @@
+"""Responder registry tables: teams, responders and their certificates.
+
+Teams form the programme's hierarchy (city → district → street → community); a responder belongs to
+one team at any level. `external_id` is the responder's electronic identity in the city's system
+and is what imports match on, so re-importing a file never creates duplicates. Duty is kept here
+too (the record of truth survives a Redis loss); the live position is only in Redis.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.db import Base
+
+TEAM_LEVELS = ("city", "district", "street", "community")
+RESPONDER_CATEGORIES = (
+    "sanitation_worker", "city_inspector", "park_security", "auxiliary_staff",
+    "volunteer", "medical_professional", "other",
+)  # fmt: skip
+CERTIFICATE_KINDS = ("first_aid", "cpr", "aed")
+TRAVEL_MODES = ("walk", "run", "bicycle", "ebike", "car")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Team(Base):
+    """A node of the hierarchy; `path` ('shenzhen/futian/shatou/xiasha') is unique and readable."""
+
+    __tablename__ = "teams"
+    __table_args__ = (CheckConstraint("level BETWEEN 0 AND 3", name="level"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[int] = mapped_column(SmallInteger)  # index into TEAM_LEVELS
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("teams.id"), nullable=True, index=True)
+    path: Mapped[str] = mapped_column(String(400), unique=True)
+
+
+class Responder(Base):
+    """A trained worker who can be alerted; never deleted, only deactivated (alerts refer to them)."""
+
+    __tablename__ = "responders"
+    __table_args__ = (
+        CheckConstraint(_in("category", RESPONDER_CATEGORIES), name="category"),
+        CheckConstraint(_in("mode", TRAVEL_MODES), name="mode"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    category: Mapped[str] = mapped_column(String(30))
+    team_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("teams.id"), nullable=True, index=True)
+    mode: Mapped[str] = mapped_column(String(10))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    team: Mapped[Team | None] = relationship(lazy="joined")
+    certificates: Mapped[list[Certificate]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="Certificate.valid_until"
+    )
+
+
+class Certificate(Base):
+    """A first-aid qualification; `valid_until` is inclusive (the whole last day counts)."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (
+        CheckConstraint(_in("kind", CERTIFICATE_KINDS), name="kind"),
+        CheckConstraint("valid_until >= valid_from", name="period"),
+        UniqueConstraint("responder_id", "kind", "number", name="uq_certificates_responder_kind_number"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    responder_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("responders.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    number: Mapped[str] = mapped_column(String(100))
+    issuer: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date] = mapped_column(Date)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,0 +1,376 @@
+"""The live location store: each on-duty responder's last position, H3-indexed in Redis.
+
+Layout (every key under the deployment's prefix, see `core.redis.Keys`):
+
+* `live:who` — HASH responder id → `"<cell>|<profile mode>|<certificates>"`. A field exists exactly
+  while the responder is active and on duty; `<cell>` is empty until the first position arrives or
+  after the position was swept. The certificates use the compact form of
+  `responders.availability.encode_certificates`.
+* `live:cell:<h3>` — HASH responder id → `"<lat>,<lng>,<ts ms>,<accuracy m>,<mode>"`: the cell index
+  of dispatchable responders; a query reads the cells covering its disk in one script.
+
+Every change runs as one Lua script, so a move between cells is atomic (nobody is ever in two cells
+or none), an out-of-order update never overwrites a newer one, and going off duty removes both the
+profile and the position in one step. Staleness is enforced on read (a query never returns a
+position older than the limit, whatever the sweeper's lag); the sweeper only bounds memory.
+The scripts touch cell keys they compute themselves, which is fine on a single Redis (not Cluster).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from core.redis import Keys
+from geo.cells import cell_of, cover_cells
+from geo.distance import haversine_m
+from responders.availability import CertificatePeriod, decode_certificates, encode_certificates, qualified_at
+
+
+class StoreSettings(Protocol):
+    h3_resolution: int
+    staleness_s: float
+
+
+class Outcome(StrEnum):
+    """What happened to one location update."""
+
+    stored = "stored"
+    stale = "stale"  # older than the stored position (out of order) or than the staleness limit
+    not_on_duty = "not_on_duty"  # off duty, deactivated or unknown: the position is not kept
+    not_qualified = "not_qualified"  # on duty but no certificate valid at that time
+
+
+_OUTCOME_CODES = {1: Outcome.stored, 2: Outcome.stale, 3: Outcome.not_on_duty, 4: Outcome.not_qualified}
+
+
+@dataclass(frozen=True, slots=True)
+class PositionFix:
+    """One validated position report in WGS-84; `ts` in epoch seconds; `mode` None = profile's."""
+
+    responder_id: str
+    lat: float
+    lng: float
+    ts: float
+    accuracy_m: float | None = None
+    mode: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LivePosition:
+    responder_id: str
+    lat: float
+    lng: float
+    ts: float
+    accuracy_m: float | None
+    mode: str
+    cell: str
+
+
+@dataclass(frozen=True, slots=True)
+class NearbyResponder:
+    """A dispatchable responder near a point, with the exact great-circle distance."""
+
+    responder_id: str
+    lat: float
+    lng: float
+    ts: float
+    mode: str
+    accuracy_m: float | None
+    distance_m: float
+
+
+# Parses a profile into cell, mode and certificates; a certificate check against time `t` (seconds).
+_LUA_COMMON = """
+local function profile(p)
+  return string.match(p, '^([^|]*)|([^|]*)|(.*)$')
+end
+local function qualified(certs, t)
+  for s, e in string.gmatch(certs, '[%a_]+:(%d+):(%d+)') do
+    if tonumber(s) <= t and t < tonumber(e) then return true end
+  end
+  return false
+end
+"""
+
+# KEYS[1] who; ARGV[1] cell-key prefix, then 7 per update: id, cell, lat, lng, ts_ms, acc, mode.
+_INGEST = (
+    _LUA_COMMON
+    + """
+local who, prefix = KEYS[1], ARGV[1]
+local out = {}
+for b = 2, #ARGV, 7 do
+  local rid, cell, ts, mode = ARGV[b], ARGV[b + 1], ARGV[b + 4], ARGV[b + 6]
+  local p = redis.call('HGET', who, rid)
+  if not p then
+    out[#out + 1] = 3
+  else
+    local oldcell, pmode, certs = profile(p)
+    if not qualified(certs, tonumber(ts) / 1000) then
+      if oldcell ~= '' then
+        redis.call('HDEL', prefix .. oldcell, rid)
+        redis.call('HSET', who, rid, '|' .. pmode .. '|' .. certs)
+      end
+      out[#out + 1] = 4
+    else
+      local newer = true
+      if oldcell ~= '' then
+        local old = redis.call('HGET', prefix .. oldcell, rid)
+        if old and tonumber(string.match(old, '^[^,]*,[^,]*,([^,]*),')) >= tonumber(ts) then newer = false end
+      end
+      if not newer then
+        out[#out + 1] = 2
+      else
+        if mode == '' then mode = pmode end
+        if oldcell ~= cell then
+          if oldcell ~= '' then redis.call('HDEL', prefix .. oldcell, rid) end
+          redis.call('HSET', who, rid, cell .. '|' .. pmode .. '|' .. certs)
+        end
+        redis.call('HSET', prefix .. cell, rid,
+          ARGV[b + 2] .. ',' .. ARGV[b + 3] .. ',' .. ts .. ',' .. ARGV[b + 5] .. ',' .. mode)
+        out[#out + 1] = 1
+      end
+    end
+  end
+end
+return out
+"""
+)
+
+# KEYS[1] who; ARGV: prefix, id, mode, certificates, now (s). Keeps the position only if still qualified.
+_SET_PROFILE = (
+    _LUA_COMMON
+    + """
+local who, prefix, rid = KEYS[1], ARGV[1], ARGV[2]
+local cell = ''
+local p = redis.call('HGET', who, rid)
+if p then
+  cell = profile(p)
+  if cell ~= '' and not qualified(ARGV[4], tonumber(ARGV[5])) then
+    redis.call('HDEL', prefix .. cell, rid)
+    cell = ''
+  end
+end
+redis.call('HSET', who, rid, cell .. '|' .. ARGV[3] .. '|' .. ARGV[4])
+return 1
+"""
+)
+
+# KEYS[1] who; ARGV: prefix, id. Off duty or deactivated: forget the profile and the position.
+_REMOVE = (
+    _LUA_COMMON
+    + """
+local p = redis.call('HGET', KEYS[1], ARGV[2])
+if not p then return 0 end
+local cell = profile(p)
+if cell ~= '' then redis.call('HDEL', ARGV[1] .. cell, ARGV[2]) end
+redis.call('HDEL', KEYS[1], ARGV[2])
+return 1
+"""
+)
+
+# KEYS[1] who, KEYS[2..] cells. Returns id, position, certificates for every entry of those cells.
+_GATHER = (
+    _LUA_COMMON
+    + """
+local out = {}
+for i = 2, #KEYS do
+  local entries = redis.call('HGETALL', KEYS[i])
+  for j = 1, #entries, 2 do
+    local p = redis.call('HGET', KEYS[1], entries[j])
+    if p then
+      local _, _, certs = profile(p)
+      out[#out + 1] = entries[j]
+      out[#out + 1] = entries[j + 1]
+      out[#out + 1] = certs
+    end
+  end
+end
+return out
+"""
+)
+
+# KEYS[1] who; ARGV: prefix, cursor, count, oldest ts ms, now s. One HSCAN step of the sweeper.
+_SWEEP = (
+    _LUA_COMMON
+    + """
+local who, prefix = KEYS[1], ARGV[1]
+local page = redis.call('HSCAN', who, ARGV[2], 'COUNT', ARGV[3])
+local removed = 0
+local entries = page[2]
+for j = 1, #entries, 2 do
+  local rid = entries[j]
+  local cell, pmode, certs = profile(entries[j + 1])
+  if cell ~= '' then
+    local pos = redis.call('HGET', prefix .. cell, rid)
+    local ts = pos and tonumber(string.match(pos, '^[^,]*,[^,]*,([^,]*),'))
+    if not ts or ts < tonumber(ARGV[4]) or not qualified(certs, tonumber(ARGV[5])) then
+      redis.call('HDEL', prefix .. cell, rid)
+      redis.call('HSET', who, rid, '|' .. pmode .. '|' .. certs)
+      removed = removed + 1
+    end
+  end
+end
+return {page[1], removed}
+"""
+)
+
+
+def _parse_position(responder_id: str, value: str, cell: str) -> LivePosition:
+    lat, lng, ts_ms, acc, mode = value.split(",")
+    return LivePosition(
+        responder_id, float(lat), float(lng), int(ts_ms) / 1000, float(acc) if acc else None, mode, cell
+    )
+
+
+class LiveLocationStore:
+    """Last positions of on-duty responders and the H3 index the dispatcher's matching walks."""
+
+    def __init__(self, redis: Redis, keys: Keys, settings: StoreSettings) -> None:
+        self.redis = redis
+        self.resolution = settings.h3_resolution
+        self.staleness_s = settings.staleness_s
+        self.who_key = keys("live", "who")
+        self.cell_prefix = keys("live", "cell", "")
+        self._ingest = redis.register_script(_INGEST)
+        self._set_profile = redis.register_script(_SET_PROFILE)
+        self._remove = redis.register_script(_REMOVE)
+        self._gather = redis.register_script(_GATHER)
+        self._sweep = redis.register_script(_SWEEP)
+
+    # --- duty and profile ------------------------------------------------------------------
+    async def set_profile(
+        self,
+        responder_id: str,
+        mode: str,
+        certificates: Sequence[CertificatePeriod],
+        now_s: float | None = None,
+    ) -> None:
+        """Mark on duty (or refresh mode and certificates); drops the position if no longer qualified."""
+        await self.set_profiles([(responder_id, mode, certificates)], now_s)
+
+    async def set_profiles(
+        self, profiles: Sequence[tuple[str, str, Sequence[CertificatePeriod]]], now_s: float | None = None
+    ) -> None:
+        """`set_profile` for many (start-up resync, bulk duty changes), pipelined in pages."""
+        now = int(time.time() if now_s is None else now_s)
+        for start in range(0, len(profiles), 1000):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for responder_id, mode, certificates in profiles[start : start + 1000]:
+                    args = [self.cell_prefix, responder_id, mode, encode_certificates(certificates), now]
+                    await self._set_profile(keys=[self.who_key], args=args, client=pipe)
+                await pipe.execute()
+
+    async def remove(self, responder_id: str) -> bool:
+        """Off duty, deactivated: the profile and the position go at once (positions are private)."""
+        return bool(await self._remove(keys=[self.who_key], args=[self.cell_prefix, responder_id]))
+
+    async def is_on_duty(self, responder_id: str) -> bool:
+        return bool(await self.redis.hexists(self.who_key, responder_id))
+
+    async def on_duty_count(self) -> int:
+        return int(await self.redis.hlen(self.who_key))
+
+    async def profiles_lost(self) -> bool:
+        """True when the profile hash is gone (Redis restarted or was flushed): resync from Postgres."""
+        return not await self.redis.exists(self.who_key)
+
+    # --- positions ---------------------------------------------------------------------------
+    async def ingest(self, fixes: Sequence[PositionFix]) -> list[Outcome]:
+        """Store a batch of validated fixes atomically per script call; one outcome per fix."""
+        if not fixes:
+            return []
+        args: list[str | int] = [self.cell_prefix]
+        for f in fixes:
+            acc = "" if f.accuracy_m is None else f"{f.accuracy_m:.0f}"
+            args += [
+                f.responder_id, cell_of(f.lat, f.lng, self.resolution), f"{f.lat:.6f}", f"{f.lng:.6f}",
+                int(f.ts * 1000), acc, f.mode or "",
+            ]  # fmt: skip
+        codes = await self._ingest(keys=[self.who_key], args=args)
+        return [_OUTCOME_CODES[int(c)] for c in codes]
+
+    async def get(self, responder_id: str) -> LivePosition | None:
+        """The last position kept for a responder (possibly stale: callers judge freshness)."""
+        profile = await self.redis.hget(self.who_key, responder_id)
+        cell = profile.split("|", 1)[0] if profile else ""
+        if not cell:
+            return None
+        value = await self.redis.hget(self.cell_prefix + cell, responder_id)
+        return _parse_position(responder_id, value, cell) if value else None
+
+    async def nearby(
+        self,
+        lat: float,
+        lng: float,
+        radius_m: float,
+        *,
+        at: float | None = None,
+        cert_kinds: Collection[str] | None = None,
+    ) -> list[NearbyResponder]:
+        """Dispatchable responders within `radius_m` of the point at time `at`, nearest first.
+
+        The cells read are a cover guaranteed to contain the whole disk (`geo.cells.cover_cells`);
+        the exact great-circle distance then decides, so nobody is missed at a cell edge.
+        """
+        at = time.time() if at is None else at
+        cells = cover_cells(lat, lng, radius_m, self.resolution)
+        raw = await self._gather(keys=[self.who_key, *(self.cell_prefix + c for c in cells)])
+        oldest_ms = (at - self.staleness_s) * 1000
+        found = []
+        for i in range(0, len(raw), 3):
+            p_lat, p_lng, ts_ms, acc, mode = raw[i + 1].split(",")
+            ts = int(ts_ms)
+            if ts < oldest_ms:
+                continue
+            distance = haversine_m(lat, lng, float(p_lat), float(p_lng))
+            if distance > radius_m or not qualified_at(decode_certificates(raw[i + 2]), at, cert_kinds):
+                continue
+            found.append(
+                NearbyResponder(
+                    raw[i], float(p_lat), float(p_lng), ts / 1000, mode, float(acc) if acc else None, distance
+                )
+            )
+        found.sort(key=lambda r: r.distance_m)
+        return found
+
+    async def positions(self, *, at: float | None = None) -> list[LivePosition]:
+        """Every fresh position (for the dispatcher's map): walks the profile hash page by page."""
+        at = time.time() if at is None else at
+        located = [
+            (rid, profile.split("|", 1)[0])
+            async for rid, profile in self.redis.hscan_iter(self.who_key, count=1000)
+            if not profile.startswith("|")
+        ]
+        out: list[LivePosition] = []
+        for start in range(0, len(located), 1000):
+            chunk = located[start : start + 1000]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for rid, cell in chunk:
+                    pipe.hget(self.cell_prefix + cell, rid)
+                values = await pipe.execute()
+            for (rid, cell), value in zip(chunk, values, strict=True):
+                if value:
+                    pos = _parse_position(rid, value, cell)
+                    if at - pos.ts <= self.staleness_s:
+                        out.append(pos)
+        return out
+
+    async def sweep(self, now_s: float | None = None, page: int = 1000) -> int:
+        """Drop positions past the staleness limit or whose certificates lapsed; returns how many."""
+        now_s = time.time() if now_s is None else now_s
+        oldest_ms = math.floor((now_s - self.staleness_s) * 1000)
+        cursor, removed = "0", 0
+        while True:
+            cursor, n = await self._sweep(
+                keys=[self.who_key], args=[self.cell_prefix, cursor, page, oldest_ms, int(now_s)]
+            )
+            removed += int(n)
+            if str(cursor) == "0":
+                return removed

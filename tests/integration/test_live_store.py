@@ -1,0 +1,190 @@
+"""The live location store against a real Redis: exactness, atomic moves, ordering, staleness, duty."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+
+from core.redis import Keys
+from geo.cells import cell_of
+from geo.distance import haversine_m_np
+from responders.availability import CertificatePeriod
+from responders.store import LiveLocationStore, Outcome, PositionFix
+
+DAY = 86_400
+SZ = (22.45, 22.85, 113.75, 114.60)  # Shenzhen's bounding box: lat_min, lat_max, lng_min, lng_max
+
+
+@dataclass
+class _Settings:
+    h3_resolution: int = 9
+    staleness_s: float = 120.0
+
+
+def valid_now(kind: str = "cpr") -> list[CertificatePeriod]:
+    now = int(time.time())
+    return [CertificatePeriod(kind, now - 365 * DAY, now + 365 * DAY)]
+
+
+@pytest_asyncio.fixture
+async def store(redis_client: Redis) -> AsyncIterator[LiveLocationStore]:
+    keys = Keys("rctest-live-" + secrets.token_hex(4))
+    yield LiveLocationStore(redis_client, keys, _Settings())
+    async for key in redis_client.scan_iter(match=keys("*"), count=1000):
+        await redis_client.delete(key)
+
+
+async def test_nearby_equals_brute_force_on_10000_random_responders(store: LiveLocationStore) -> None:
+    rng = random.Random(42)
+    now = time.time()
+    people: dict[str, tuple[float, float, float]] = {}
+    fixes = []
+    for i in range(10_000):
+        rid = f"r{i:05d}"
+        lat, lng = rng.uniform(SZ[0], SZ[1]), rng.uniform(SZ[2], SZ[3])
+        # a fifth are stale: stored but must never be returned
+        ts = now - (rng.uniform(130, 600) if i % 5 == 0 else rng.uniform(0, 100))
+        people[rid] = (lat, lng, ts)
+        fixes.append(PositionFix(rid, lat, lng, ts, 5.0, None))
+    await store.set_profiles([(rid, "walk", valid_now()) for rid in people])
+    for start in range(0, len(fixes), 2000):
+        outcomes = await store.ingest(fixes[start : start + 2000])
+        assert set(outcomes) == {Outcome.stored}
+    ids = np.array(list(people))
+    stored_lat = np.array([round(p[0], 6) for p in people.values()])  # the store keeps 6 decimals
+    stored_lng = np.array([round(p[1], 6) for p in people.values()])
+    ts_all = np.array([p[2] for p in people.values()])
+    radii = [50, 300, 800, 1500, 3000, 5000]
+    for q in range(300):
+        lat, lng = rng.uniform(SZ[0], SZ[1]), rng.uniform(SZ[2], SZ[3])
+        radius = radii[q % len(radii)] * rng.uniform(0.8, 1.2)
+        got = await store.nearby(lat, lng, radius, at=now)
+        d = haversine_m_np(lat, lng, stored_lat, stored_lng)  # brute force over everyone
+        keep = (d <= radius) & (now - ts_all <= 120)
+        expected = sorted(zip(d[keep].tolist(), ids[keep].tolist(), strict=True))
+        assert [r.responder_id for r in got] == [rid for _, rid in expected]
+        assert [r.distance_m for r in got] == pytest.approx([d for d, _ in expected], abs=1e-6)
+
+
+async def test_moving_updates_the_cell_index_atomically(
+    store: LiveLocationStore, redis_client: Redis
+) -> None:
+    await store.set_profile("mover", "ebike", valid_now())
+    t = time.time() - 50
+    path = [(22.54 + 0.003 * k, 114.05 + 0.004 * k) for k in range(20)]  # crosses many res-9 cells
+
+    async def count_cells() -> list[int]:
+        seen = []
+        for _ in range(60):
+            hits = 0
+            for lat, lng in path:
+                hits += int(await redis_client.hexists(store.cell_prefix + cell_of(lat, lng, 9), "mover"))
+            seen.append(hits)
+        return seen
+
+    async def move() -> None:
+        for k, (lat, lng) in enumerate(path):
+            assert await store.ingest([PositionFix("mover", lat, lng, t + k)]) == [Outcome.stored]
+
+    await store.ingest([PositionFix("mover", *path[0], t - 1)])
+    seen, _ = await asyncio.gather(count_cells(), move())
+    # a reader walking the cells one by one may straddle a move, but the store itself is never in two
+    # cells: check the whole index after every move through a single atomic read instead
+    assert max(seen) <= 2
+    cells = [k async for k in redis_client.scan_iter(match=store.cell_prefix + "*")]
+    holders = [c for c in cells if await redis_client.hexists(c, "mover")]
+    assert holders == [store.cell_prefix + cell_of(*path[-1], 9)]
+
+
+async def test_every_cell_move_is_atomic_under_concurrent_reads(store: LiveLocationStore) -> None:
+    """A query covering both cells during many moves always sees the responder exactly once."""
+    await store.set_profile("pacer", "run", valid_now())
+    a, b = (22.5400, 114.0500), (22.5400, 114.0560)  # ~600 m apart: different res-9 cells
+    assert cell_of(*a, 9) != cell_of(*b, 9)
+    t0 = time.time() - 100
+    stop = asyncio.Event()
+    counts: list[int] = []
+    await store.ingest([PositionFix("pacer", *a, t0 - 1)])
+
+    async def reader() -> None:
+        while not stop.is_set():
+            found = await store.nearby(22.54, 114.053, 1000)
+            counts.append(sum(r.responder_id == "pacer" for r in found))
+
+    async def writer() -> None:
+        for k in range(300):
+            await store.ingest([PositionFix("pacer", *(a if k % 2 else b), t0 + k * 0.1)])
+        stop.set()
+
+    await asyncio.gather(reader(), reader(), writer())
+    assert len(counts) > 20 and set(counts) == {1}
+
+
+async def test_out_of_order_updates_are_dropped(store: LiveLocationStore) -> None:
+    await store.set_profile("phone", "walk", valid_now())
+    t = time.time() - 10
+    assert await store.ingest([PositionFix("phone", 22.54, 114.05, t)]) == [Outcome.stored]
+    assert await store.ingest([PositionFix("phone", 22.60, 114.10, t - 5)]) == [Outcome.stale]
+    assert await store.ingest([PositionFix("phone", 22.60, 114.10, t)]) == [Outcome.stale]  # resend
+    pos = await store.get("phone")
+    assert pos is not None and (pos.lat, pos.lng) == (22.54, 114.05)
+
+
+async def test_stale_positions_are_never_returned_and_sweeping_frees_them(store: LiveLocationStore) -> None:
+    await store.set_profile("old", "walk", valid_now())
+    await store.set_profile("new", "walk", valid_now())
+    now = time.time()
+    await store.ingest(
+        [PositionFix("old", 22.54, 114.05, now - 121), PositionFix("new", 22.54, 114.0501, now)]
+    )
+    assert [r.responder_id for r in await store.nearby(22.54, 114.05, 100, at=now)] == ["new"]
+    assert await store.sweep(now) == 1
+    assert await store.get("old") is None
+    assert await store.get("new") is not None
+    assert await store.is_on_duty("old")  # still on duty: the next fix is welcome
+
+
+async def test_off_duty_and_unknown_positions_are_not_kept(store: LiveLocationStore) -> None:
+    assert await store.ingest([PositionFix("stranger", 22.54, 114.05, time.time())]) == [Outcome.not_on_duty]
+    assert await store.get("stranger") is None
+    await store.set_profile("shift", "walk", valid_now())
+    await store.ingest([PositionFix("shift", 22.54, 114.05, time.time())])
+    assert await store.remove("shift")
+    assert await store.get("shift") is None
+    assert await store.nearby(22.54, 114.05, 500) == []
+    assert await store.ingest([PositionFix("shift", 22.54, 114.05, time.time())]) == [Outcome.not_on_duty]
+
+
+async def test_certificates_decide_who_is_returned(store: LiveLocationStore) -> None:
+    now = time.time()
+    expired = [CertificatePeriod("cpr", int(now) - 400 * DAY, int(now) - DAY)]
+    await store.set_profile("lapsed", "walk", expired)
+    await store.set_profile("aed-only", "walk", valid_now("aed"))
+    assert await store.ingest([PositionFix("lapsed", 22.54, 114.05, now)]) == [Outcome.not_qualified]
+    await store.ingest([PositionFix("aed-only", 22.54, 114.05, now)])
+    assert [r.responder_id for r in await store.nearby(22.54, 114.05, 100, cert_kinds={"aed"})] == [
+        "aed-only"
+    ]
+    assert await store.nearby(22.54, 114.05, 100, cert_kinds={"cpr"}) == []
+    # the certificate lapses while on duty: refreshing the profile drops the position at once
+    await store.set_profile("aed-only", "walk", expired)
+    assert await store.get("aed-only") is None
+    assert await store.nearby(22.54, 114.05, 100) == []
+
+
+async def test_mode_comes_from_profile_unless_the_update_says_otherwise(store: LiveLocationStore) -> None:
+    await store.set_profile("rider", "ebike", valid_now())
+    now = time.time()
+    await store.ingest([PositionFix("rider", 22.54, 114.05, now - 2)])
+    assert (await store.get("rider")).mode == "ebike"  # type: ignore[union-attr]
+    await store.ingest([PositionFix("rider", 22.54, 114.05, now - 1, mode="walk")])
+    assert (await store.get("rider")).mode == "walk"  # type: ignore[union-attr]
