@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     reach_min_s: float = 60.0
     reach_max_s: float = 480.0
 
+    team_root: str = "shenzhen"  # the city at the top of the team hierarchy (paths are below it)
+
     # --- live locations -----------------------------------------------------------------------
     h3_resolution: int = 9
     staleness_s: float = 120.0

@@ -6,6 +6,8 @@ the background workers (alert fan-out, escalation, the demo city) and closes all
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -20,8 +22,18 @@ from core.metrics import MetricsMiddleware
 from core.redis import Keys, connect_redis
 from dispatch import health, tokens
 from dispatch.errors import install_error_handlers
+from responders.router import locations_router
+from responders.router import router as responders_router
+from responders.store import LiveLocationStore
+from responders.upkeep import run_upkeep
 
 log = logging.getLogger(__name__)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -35,9 +47,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = Database(settings.database_url)
         app.state.redis = connect_redis(settings.redis_url)
         app.state.keys = Keys(settings.redis_prefix)
+        app.state.live_store = LiveLocationStore(app.state.redis, app.state.keys, settings)
         async with AsyncExitStack() as stack:
             stack.push_async_callback(app.state.db.dispose)
             stack.push_async_callback(app.state.redis.aclose)
+            stack.push_async_callback(
+                _cancel, asyncio.create_task(run_upkeep(app.state.db, app.state.live_store, settings))
+            )
             log.info("service started", extra={"database": settings.database_url.split("@")[-1]})
             yield
         log.info("service stopped")
@@ -53,4 +69,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(tokens.router)
     app.include_router(aed_router)
+    app.include_router(responders_router)
+    app.include_router(locations_router)
     return app

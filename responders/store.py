@@ -340,9 +340,8 @@ class LiveLocationStore:
         found.sort(key=lambda r: r.distance_m)
         return found
 
-    async def positions(self, *, at: float | None = None) -> list[LivePosition]:
-        """Every fresh position (for the dispatcher's map): walks the profile hash page by page."""
-        at = time.time() if at is None else at
+    async def positions(self) -> list[LivePosition]:
+        """Every kept position, fresh or not yet swept (the dispatcher's map): pages over the profiles."""
         located = [
             (rid, profile.split("|", 1)[0])
             async for rid, profile in self.redis.hscan_iter(self.who_key, count=1000)
@@ -355,11 +354,7 @@ class LiveLocationStore:
                 for rid, cell in chunk:
                     pipe.hget(self.cell_prefix + cell, rid)
                 values = await pipe.execute()
-            for (rid, cell), value in zip(chunk, values, strict=True):
-                if value:
-                    pos = _parse_position(rid, value, cell)
-                    if at - pos.ts <= self.staleness_s:
-                        out.append(pos)
+            out += [_parse_position(rid, v, cell) for (rid, cell), v in zip(chunk, values, strict=True) if v]
         return out
 
     async def sweep(self, now_s: float | None = None, page: int = 1000) -> int:

@@ -59,7 +59,9 @@ def upgrade() -> None:
         sa.Column(
             "responder_id",
             sa.Uuid(),
-            sa.ForeignKey("responders.id", ondelete="CASCADE", name="fk_certificates_responder_id_responders"),
+            sa.ForeignKey(
+                "responders.id", ondelete="CASCADE", name="fk_certificates_responder_id_responders"
+            ),
             nullable=False,
         ),
         sa.Column("kind", sa.String(20), nullable=False),

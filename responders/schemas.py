@@ -1,0 +1,174 @@
+"""Request and response bodies of the responder registry and of location ingest."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from geo.crs import Crs
+from geo.reach import TravelMode
+from geo.validation import CrsField, Latitude, Longitude
+
+
+class ResponderCategory(StrEnum):
+    sanitation_worker = "sanitation_worker"
+    city_inspector = "city_inspector"
+    park_security = "park_security"
+    auxiliary_staff = "auxiliary_staff"
+    volunteer = "volunteer"
+    medical_professional = "medical_professional"
+    other = "other"
+
+
+class CertificateKind(StrEnum):
+    first_aid = "first_aid"
+    cpr = "cpr"
+    aed = "aed"
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ExternalId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\s/]+$")
+]
+TeamPath = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=r"^[^/]+(/[^/]+){0,3}$"),
+    Field(description="district/street/community under the city, e.g. 'futian/shatou/xiasha'"),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CertificateIn(Strict):
+    kind: CertificateKind
+    number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    issuer: Text | None = None
+    valid_from: date
+    valid_until: date = Field(description="inclusive: the certificate counts for the whole day")
+    verified: bool = False
+
+    @model_validator(mode="after")
+    def _period(self) -> Self:
+        if self.valid_until < self.valid_from:
+            raise ValueError("valid_until: must not be before valid_from")
+        return self
+
+
+class CertificateOut(CertificateIn):
+    id: uuid.UUID
+    valid_now: bool
+
+
+class ResponderCreate(Strict):
+    external_id: ExternalId = Field(description="the responder's electronic identity; unique")
+    name: Text
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    category: ResponderCategory
+    team: TeamPath | None = None
+    mode: TravelMode = TravelMode.walk
+    certificates: list[CertificateIn] = Field(default_factory=list, max_length=20)
+
+
+class ResponderUpdate(Strict):
+    """Only the fields sent change; `certificates`, when sent, replaces the whole list."""
+
+    name: Text | None = None
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    category: ResponderCategory | None = None
+    team: TeamPath | None = None
+    mode: TravelMode | None = None
+    certificates: list[CertificateIn] | None = Field(None, max_length=20)
+
+
+class PositionOut(BaseModel):
+    lat: float
+    lng: float
+    crs: Crs
+    ts: datetime
+    accuracy_m: float | None
+    mode: str
+    age_s: float
+
+
+class ResponderOut(BaseModel):
+    id: uuid.UUID
+    external_id: str
+    name: str
+    phone: str | None
+    category: str
+    team: str | None
+    mode: str
+    active: bool
+    on_duty: bool
+    certificates: list[CertificateOut]
+    dispatchable: bool
+    not_dispatchable_because: list[str]
+    position: PositionOut | None
+
+
+class ResponderCreated(ResponderOut):
+    token: str = Field(description="the responder's bearer token; shown only once")
+
+
+class DutyIn(Strict):
+    on_duty: bool
+
+
+class TokenOut(BaseModel):
+    token: str
+
+
+class LocationUpdate(Strict):
+    """One position report from a phone (or a gateway on its behalf)."""
+
+    lat: Latitude
+    lng: Longitude
+    ts: AwareDatetime = Field(description="when the phone took the fix, with its UTC offset")
+    accuracy_m: Annotated[float, Field(ge=0, le=100_000)] | None = None
+    mode: TravelMode | None = None
+    crs: CrsField = Crs.wgs84
+    responder_id: uuid.UUID | None = None
+
+
+class BatchLocationUpdate(LocationUpdate):
+    responder_id: uuid.UUID
+
+
+class LocationBatch(Strict):
+    updates: list[BatchLocationUpdate]
+
+
+class RejectedUpdate(BaseModel):
+    index: int
+    field: str
+    rule: str
+
+
+class IngestResult(BaseModel):
+    """What became of the updates: stored, dropped (stale or out of order), ignored, rejected."""
+
+    stored: int = 0
+    stale: int = 0
+    not_on_duty: int = 0
+    not_qualified: int = 0
+    rejected: list[RejectedUpdate] = Field(default_factory=list)
+
+
+class ImportError_(BaseModel):
+    line: int
+    field: str
+    reason: str
+
+
+class ImportReport(BaseModel):
+    rows: int
+    created: int
+    updated: int
+    unchanged: int
+    errors: list[ImportError_]

@@ -1,0 +1,376 @@
+"""Responder registry logic: registration, duty, updates, tokens, and keeping Redis in step.
+
+Postgres holds the record (who, which certificates, on duty or not); the live store holds what
+matching needs on every incident (profile + position). Every change here commits to Postgres first
+and then updates Redis, so a crash in between errs towards "not dispatchable" and the periodic
+resync repairs it from the record.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from core.auth import Role, issue_token, revoke_responder_tokens
+from geo.crs import Crs, from_wgs84
+from responders.availability import CertificatePeriod, certificate_period, not_dispatchable_because
+from responders.importers import ParsedResponder
+from responders.models import TEAM_LEVELS, Certificate, Responder, Team
+from responders.schemas import (
+    CertificateIn,
+    CertificateOut,
+    PositionOut,
+    ResponderCreate,
+    ResponderOut,
+    ResponderUpdate,
+)
+from responders.store import LiveLocationStore
+
+
+class RegistrySettings(Protocol):
+    timezone: str
+    team_root: str
+    staleness_s: float
+
+
+class ResponderNotFound(LookupError):
+    pass
+
+
+class RegistryConflict(ValueError):
+    """The request clashes with what is stored; `str()` names the field and the rule."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field, self.rule = field, rule
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def periods_of(certificates: Iterable[Certificate | CertificateIn], tz: ZoneInfo) -> list[CertificatePeriod]:
+    return [certificate_period(str(c.kind), c.valid_from, c.valid_until, tz) for c in certificates]
+
+
+# --- teams ------------------------------------------------------------------------------------
+def team_segments(path: str, root: str) -> list[str]:
+    """'futian/shatou/xiasha' → ['shenzhen', 'futian', 'shatou', 'xiasha'] (the root may be given)."""
+    parts = [p.strip().lower() for p in path.split("/") if p.strip()]
+    if parts and parts[0] == root.lower():
+        parts = parts[1:]
+    if not 1 <= len(parts) <= len(TEAM_LEVELS) - 1:
+        raise RegistryConflict("team", "must be district[/street[/community]] under the city")
+    return [root.lower(), *parts]
+
+
+async def team_for_path(
+    session: AsyncSession, path: str, root: str, cache: dict[str, Team] | None = None
+) -> Team:
+    """The team at `path`, creating the missing levels of the hierarchy on the way down."""
+    cache = {} if cache is None else cache
+    parent: Team | None = None
+    segments = team_segments(path, root)
+    for level, name in enumerate(segments):
+        full = "/".join(segments[: level + 1])
+        team = cache.get(full)
+        if team is None:
+            team = (await session.execute(select(Team).where(Team.path == full))).scalar_one_or_none()
+        if team is None:
+            team = Team(
+                id=uuid.uuid4(), name=name, level=level, parent_id=parent.id if parent else None, path=full
+            )
+            session.add(team)
+            await session.flush()
+        cache[full] = team
+        parent = team
+    assert parent is not None
+    return parent
+
+
+# --- reading ----------------------------------------------------------------------------------
+async def load(session: AsyncSession, responder_id: uuid.UUID) -> Responder:
+    query = (
+        select(Responder).where(Responder.id == responder_id).options(selectinload(Responder.certificates))
+    )
+    responder = (await session.execute(query)).scalar_one_or_none()
+    if responder is None:
+        raise ResponderNotFound(str(responder_id))
+    return responder
+
+
+async def describe(
+    responder: Responder,
+    store: LiveLocationStore,
+    settings: RegistrySettings,
+    crs: Crs = Crs.wgs84,
+    now: float | None = None,
+) -> ResponderOut:
+    """The profile with `dispatchable` and every reason it is not, as a dispatcher would ask."""
+    now = time.time() if now is None else now
+    tz = ZoneInfo(settings.timezone)
+    position = await store.get(str(responder.id)) if responder.on_duty else None
+    reasons = not_dispatchable_because(
+        active=responder.active,
+        on_duty=responder.on_duty,
+        certificates=periods_of(responder.certificates, tz),
+        position_ts=position.ts if position else None,
+        at_s=now,
+        staleness_s=settings.staleness_s,
+    )
+    position_out = None
+    if position is not None:
+        lat, lng = from_wgs84(position.lat, position.lng, crs)
+        position_out = PositionOut(
+            lat=lat,
+            lng=lng,
+            crs=crs,
+            ts=datetime.fromtimestamp(position.ts, UTC),
+            accuracy_m=position.accuracy_m,
+            mode=position.mode,
+            age_s=round(now - position.ts, 1),
+        )
+    certificates = [
+        CertificateOut(
+            id=c.id,
+            kind=c.kind,
+            number=c.number,
+            issuer=c.issuer,
+            valid_from=c.valid_from,
+            valid_until=c.valid_until,
+            verified=c.verified,
+            valid_now=periods_of([c], tz)[0].valid_at(now),
+        )
+        for c in responder.certificates
+    ]
+    return ResponderOut(
+        id=responder.id,
+        external_id=responder.external_id,
+        name=responder.name,
+        phone=responder.phone,
+        category=responder.category,
+        team=responder.team.path if responder.team else None,
+        mode=responder.mode,
+        active=responder.active,
+        on_duty=responder.on_duty,
+        certificates=certificates,
+        dispatchable=not reasons,
+        not_dispatchable_because=reasons,
+        position=position_out,
+    )
+
+
+# --- writing ----------------------------------------------------------------------------------
+async def sync_live(store: LiveLocationStore, responder: Responder, settings: RegistrySettings) -> None:
+    """Bring the live store in line with the record: a profile while active and on duty, else nothing."""
+    if responder.active and responder.on_duty:
+        tz = ZoneInfo(settings.timezone)
+        await store.set_profile(str(responder.id), responder.mode, periods_of(responder.certificates, tz))
+    else:
+        await store.remove(str(responder.id))
+
+
+def _certificate_rows(certificates: Iterable[CertificateIn]) -> list[Certificate]:
+    return [Certificate(id=uuid.uuid4(), **c.model_dump()) for c in certificates]
+
+
+async def register(
+    session: AsyncSession, data: ResponderCreate, settings: RegistrySettings
+) -> tuple[Responder, str]:
+    """Create the responder with certificates and team; returns it with its one-time token."""
+    taken = await session.execute(select(Responder.id).where(Responder.external_id == data.external_id))
+    if taken.first() is not None:
+        raise RegistryConflict("external_id", f"'{data.external_id}' is already registered")
+    team = await team_for_path(session, data.team, settings.team_root) if data.team else None
+    responder = Responder(
+        id=uuid.uuid4(),
+        external_id=data.external_id,
+        name=data.name,
+        phone=data.phone,
+        category=data.category.value,
+        team_id=team.id if team else None,
+        mode=data.mode.value,
+        active=True,
+        on_duty=False,
+        created_at=_now(),
+        updated_at=_now(),
+        certificates=_certificate_rows(data.certificates),
+    )
+    session.add(responder)
+    await session.flush()
+    _, token = await issue_token(session, Role.responder, f"responder:{data.external_id}", responder.id)
+    await session.commit()
+    return await load(session, responder.id), token
+
+
+async def set_duty(
+    session: AsyncSession,
+    store: LiveLocationStore,
+    responder: Responder,
+    on_duty: bool,
+    settings: RegistrySettings,
+) -> Responder:
+    """Go on or off duty; off duty deletes the live position at once (privacy)."""
+    if on_duty and not responder.active:
+        raise RegistryConflict("on_duty", "a deactivated responder cannot go on duty")
+    if responder.on_duty != on_duty:
+        responder.on_duty = on_duty
+        responder.updated_at = _now()
+        await session.commit()
+    await sync_live(store, responder, settings)
+    return responder
+
+
+async def update(
+    session: AsyncSession,
+    store: LiveLocationStore,
+    responder: Responder,
+    patch: ResponderUpdate,
+    settings: RegistrySettings,
+) -> Responder:
+    """Apply the fields sent; a new certificate list that lapses takes effect in the live store at once."""
+    changes = patch.model_dump(exclude_unset=True, exclude={"certificates", "team"})
+    for name, value in changes.items():
+        if value is None and name != "phone":
+            raise RegistryConflict(name, "may not be null")
+        setattr(responder, name, value.value if hasattr(value, "value") else value)
+    if "team" in patch.model_fields_set:
+        responder.team = await team_for_path(session, patch.team, settings.team_root) if patch.team else None
+    if patch.certificates is not None:
+        responder.certificates = _certificate_rows(patch.certificates)
+    responder.updated_at = _now()
+    await session.commit()
+    responder = await load(session, responder.id)
+    await sync_live(store, responder, settings)
+    return responder
+
+
+async def deactivate(
+    session: AsyncSession, store: LiveLocationStore, responder: Responder, settings: RegistrySettings
+) -> Responder:
+    """Keep the record (alerts refer to it) but end duty, revoke tokens and drop the position."""
+    responder.active = False
+    responder.on_duty = False
+    responder.updated_at = _now()
+    await revoke_responder_tokens(session, responder.id)
+    await session.commit()
+    await sync_live(store, responder, settings)
+    return responder
+
+
+async def rotate_token(session: AsyncSession, responder: Responder) -> str:
+    """A new token for a new phone; every earlier token of the responder stops working."""
+    if not responder.active:
+        raise RegistryConflict("id", "a deactivated responder cannot get a token")
+    await revoke_responder_tokens(session, responder.id)
+    _, token = await issue_token(session, Role.responder, f"responder:{responder.external_id}", responder.id)
+    await session.commit()
+    return token
+
+
+async def resync_live_profiles(
+    session: AsyncSession, store: LiveLocationStore, settings: RegistrySettings
+) -> int:
+    """Rebuild every on-duty profile from Postgres (after Redis lost its data); returns how many."""
+    tz = ZoneInfo(settings.timezone)
+    query = (
+        select(Responder)
+        .where(Responder.active.is_(True), Responder.on_duty.is_(True))
+        .options(selectinload(Responder.certificates))
+    )
+    responders = (await session.execute(query)).scalars().all()
+    await store.set_profiles([(str(r.id), r.mode, periods_of(r.certificates, tz)) for r in responders])
+    return len(responders)
+
+
+# --- bulk import --------------------------------------------------------------------------------
+_PROFILE_FIELDS = ("name", "phone", "category", "mode")
+_CERT_FIELDS = ("issuer", "valid_from", "valid_until", "verified")
+
+
+def _merge_certificates(responder: Responder, incoming: Iterable[CertificateIn]) -> bool:
+    """Add new certificates and update changed ones (matched on kind and number); never deletes."""
+    changed = False
+    stored = {(c.kind, c.number): c for c in responder.certificates}
+    for cert in incoming:
+        row = stored.get((cert.kind.value, cert.number))
+        if row is None:
+            responder.certificates.append(_certificate_rows([cert])[0])
+            changed = True
+            continue
+        for name in _CERT_FIELDS:
+            if getattr(row, name) != getattr(cert, name):
+                setattr(row, name, getattr(cert, name))
+                changed = True
+    return changed
+
+
+async def import_responders(
+    session: AsyncSession,
+    store: LiveLocationStore,
+    parsed: list[ParsedResponder],
+    settings: RegistrySettings,
+) -> tuple[int, int, int]:
+    """Upsert on `external_id`; returns (created, updated, unchanged). Re-importing changes nothing."""
+    ids = [p.data.external_id for p in parsed]
+    existing: dict[str, Responder] = {}
+    for start in range(0, len(ids), 5000):
+        query = (
+            select(Responder)
+            .where(Responder.external_id.in_(ids[start : start + 5000]))
+            .options(selectinload(Responder.certificates))
+        )
+        existing.update({r.external_id: r for r in (await session.execute(query)).scalars()})
+    teams: dict[str, Team] = {}
+    created = updated = 0
+    touched: list[Responder] = []
+    for item in parsed:
+        data = item.data
+        team = await team_for_path(session, data.team, settings.team_root, teams) if data.team else None
+        responder = existing.get(data.external_id)
+        if responder is None:
+            session.add(
+                Responder(
+                    id=uuid.uuid4(),
+                    external_id=data.external_id,
+                    name=data.name,
+                    phone=data.phone,
+                    category=data.category.value,
+                    team_id=team.id if team else None,
+                    mode=data.mode.value,
+                    active=True,
+                    on_duty=False,
+                    created_at=_now(),
+                    updated_at=_now(),
+                    certificates=_certificate_rows(data.certificates),
+                )
+            )
+            created += 1
+            continue
+        changed = False
+        for name in _PROFILE_FIELDS:
+            value = getattr(data, name)
+            value = value.value if hasattr(value, "value") else value
+            if getattr(responder, name) != value:
+                setattr(responder, name, value)
+                changed = True
+        if team is not None and responder.team_id != team.id:
+            responder.team = team
+            changed = True
+        changed |= _merge_certificates(responder, data.certificates)
+        if changed:
+            responder.updated_at = _now()
+            updated += 1
+            touched.append(responder)
+    await session.commit()
+    for responder in touched:
+        await sync_live(store, responder, settings)
+    return created, updated, len(parsed) - created - updated

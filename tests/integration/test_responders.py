@@ -1,0 +1,303 @@
+"""Responder registry and location ingest over real HTTP against real PostGIS and Redis."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from datetime import date, timedelta
+
+import httpx
+import pytest
+
+from geo.crs import wgs84_to_gcj02
+from tests.support.db import fetch
+from tests.support.people import bearer, certificate, iso, on_duty_at, register
+
+pytestmark = pytest.mark.integration
+
+
+def spot() -> tuple[float, float]:
+    """A random place in Shenzhen (tests share the database, not the Redis namespace)."""
+    return random.uniform(22.50, 22.75), random.uniform(113.85, 114.40)
+
+
+def test_register_returns_a_token_once_and_explains_dispatchability(http, admin_headers) -> None:
+    person = register(http, admin_headers, team="futian/shatou/xiasha", mode="ebike")
+    assert person["token"] and person["dispatchable"] is False
+    assert person["not_dispatchable_because"] == ["off_duty"]
+    assert person["team"] == "shenzhen/futian/shatou/xiasha"
+    assert person["certificates"][0]["valid_now"] is True
+    again = http.get(f"/v1/responders/{person['id']}", headers=admin_headers).json()
+    assert "token" not in again and again["mode"] == "ebike"
+    dup = http.post(
+        "/v1/responders", json={**_body(), "external_id": person["external_id"]}, headers=admin_headers
+    )
+    assert dup.status_code == 409 and dup.json()["detail"].startswith("external_id:")
+
+
+def _body() -> dict:
+    return {"external_id": "T-" + secrets.token_hex(6), "name": "Wang Fang", "category": "park_security"}
+
+
+async def test_teams_form_a_four_level_hierarchy(http, admin_headers, store_env) -> None:
+    street = "s" + secrets.token_hex(3)
+    register(http, admin_headers, team=f"nanshan/{street}/c1")
+    register(http, admin_headers, team=f"shenzhen/nanshan/{street}/c2")
+    rows = await fetch(
+        store_env["DATABASE_URL"],
+        "SELECT t.path, t.level, p.path AS parent FROM teams t LEFT JOIN teams p ON p.id = t.parent_id "
+        "WHERE t.path LIKE $1 OR t.path IN ('shenzhen', 'shenzhen/nanshan') ORDER BY t.path",
+        f"shenzhen/nanshan/{street}%",
+    )
+    got = {(r["path"], r["level"], r["parent"]) for r in rows}
+    assert got == {
+        ("shenzhen", 0, None),
+        ("shenzhen/nanshan", 1, "shenzhen"),
+        (f"shenzhen/nanshan/{street}", 2, "shenzhen/nanshan"),
+        (f"shenzhen/nanshan/{street}/c1", 3, f"shenzhen/nanshan/{street}"),
+        (f"shenzhen/nanshan/{street}/c2", 3, f"shenzhen/nanshan/{street}"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"category": "astronaut"}, "category"),
+        ({"mode": "jetpack"}, "mode"),
+        ({"certificates": [{**certificate(), "kind": "diving"}]}, "certificates.0.kind"),
+        (
+            {"certificates": [certificate(valid_from=date(2025, 1, 2), valid_until=date(2025, 1, 1))]},
+            "certificates.0",
+        ),
+        ({"external_id": ""}, "external_id"),
+        ({"team": "a/b/c/d/e"}, "team"),
+    ],
+)
+def test_bad_registrations_name_the_field(http, admin_headers, change, field) -> None:
+    r = http.post("/v1/responders", json={**_body(), **change}, headers=admin_headers)
+    assert r.status_code == 422, r.text
+    assert any(e["field"] == field for e in r.json()["errors"]), r.json()
+
+
+def test_duty_location_and_dispatchability_story(http, admin_headers, token_for) -> None:
+    lat, lng = spot()
+    person = register(http, admin_headers)
+    me, rid = bearer(person["token"]), person["id"]
+    # off duty: a position is not kept
+    r = http.post("/v1/locations", json={"lat": lat, "lng": lng, "ts": iso()}, headers=me)
+    assert r.status_code == 200 and r.json()["not_on_duty"] == 1
+    assert http.put(f"/v1/responders/{rid}/duty", json={"on_duty": True}, headers=me).json()[
+        "not_dispatchable_because"
+    ] == ["position_stale"]
+    # in GCJ-02, as a phone's map SDK reports it
+    g_lat, g_lng = wgs84_to_gcj02(lat, lng)
+    body = {"lat": g_lat, "lng": g_lng, "ts": iso(-5), "accuracy_m": 8, "crs": "gcj02", "mode": "run"}
+    assert http.post("/v1/locations", json=body, headers=me).json()["stored"] == 1
+    seen = http.get(f"/v1/responders/{rid}", headers=token_for("dispatcher")).json()
+    assert seen["dispatchable"] is True and seen["not_dispatchable_because"] == []
+    assert seen["position"]["lat"] == pytest.approx(lat, abs=1e-6)
+    assert seen["position"]["lng"] == pytest.approx(lng, abs=1e-6)
+    assert seen["position"]["mode"] == "run"
+    # older than the stored one: dropped and counted, the stored position stays
+    older = {"lat": lat + 0.01, "lng": lng, "ts": iso(-30)}
+    assert http.post("/v1/locations", json=older, headers=me).json()["stale"] == 1
+    assert http.get(f"/v1/responders/{rid}", headers=me).json()["position"]["lat"] == pytest.approx(
+        lat, abs=1e-6
+    )
+    # from the future beyond the clock skew: rejected, naming the field
+    r = http.post("/v1/locations", json={"lat": lat, "lng": lng, "ts": iso(120)}, headers=me)
+    assert r.status_code == 422 and r.json()["detail"].startswith("ts:")
+    live = http.get("/v1/responders/live", headers=token_for("dispatcher")).json()
+    mine = [f for f in live["features"] if f["properties"]["id"] == rid]
+    assert len(mine) == 1 and mine[0]["properties"]["category"] == "sanitation_worker"
+    assert mine[0]["geometry"]["coordinates"] == pytest.approx([lng, lat], abs=1e-6)
+    # off duty: the position is deleted at once
+    off = http.put(f"/v1/responders/{rid}/duty", json={"on_duty": False}, headers=me).json()
+    assert off["position"] is None and off["not_dispatchable_because"] == ["off_duty"]
+    live = http.get("/v1/responders/live", headers=admin_headers).json()
+    assert not [f for f in live["features"] if f["properties"]["id"] == rid]
+    metrics = http.get("/metrics").text
+    for outcome in ("stored", "stale", "not_on_duty", "future_rejected"):
+        assert f'location_updates_total{{outcome="{outcome}"}}' in metrics
+
+
+def test_a_lapsed_certificate_takes_the_responder_out_at_once(http, admin_headers) -> None:
+    lat, lng = spot()
+    person = on_duty_at(http, admin_headers, lat, lng)
+    assert http.get(f"/v1/responders/{person['id']}", headers=admin_headers).json()["dispatchable"] is True
+    lapsed = certificate(
+        valid_until=date.today() - timedelta(days=1), valid_from=date.today() - timedelta(days=700)
+    )
+    r = http.patch(f"/v1/responders/{person['id']}", json={"certificates": [lapsed]}, headers=admin_headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["not_dispatchable_because"] == ["no_valid_certificate", "position_stale"]
+    live = http.get("/v1/responders/live", headers=admin_headers).json()
+    assert not [f for f in live["features"] if f["properties"]["id"] == person["id"]]
+
+
+def test_responders_act_only_on_themselves(http, admin_headers, token_for) -> None:
+    alice, bob = register(http, admin_headers), register(http, admin_headers)
+    as_alice = bearer(alice["token"])
+    assert http.get(f"/v1/responders/{bob['id']}", headers=as_alice).status_code == 403
+    assert (
+        http.put(f"/v1/responders/{bob['id']}/duty", json={"on_duty": True}, headers=as_alice).status_code
+        == 403
+    )
+    http.put(f"/v1/responders/{bob['id']}/duty", json={"on_duty": True}, headers=admin_headers)
+    body = {"lat": 22.54, "lng": 114.05, "ts": iso(), "responder_id": bob["id"]}
+    r = http.post("/v1/locations", json=body, headers=as_alice)
+    assert r.status_code == 403 and "responder_id" in r.json()["detail"]
+    batch = {"updates": [body]}
+    assert http.post("/v1/locations", json=batch, headers=as_alice).status_code == 403
+    assert http.post("/v1/locations", json=body, headers=token_for("dispatcher")).status_code == 403
+    assert http.get(f"/v1/responders/{bob['id']}", headers=as_alice.copy()).status_code == 403
+    assert (
+        http.patch(f"/v1/responders/{alice['id']}", json={"name": "x"}, headers=as_alice).status_code == 403
+    )
+
+
+def test_gateway_batches(http, admin_headers, token_for) -> None:
+    gateway = token_for("gateway")
+    people = [register(http, admin_headers) for _ in range(3)]
+    for p in people:
+        http.put(f"/v1/responders/{p['id']}/duty", json={"on_duty": True}, headers=admin_headers)
+    lat, lng = spot()
+    updates = [
+        {"responder_id": p["id"], "lat": lat, "lng": lng + i * 1e-3, "ts": iso()}
+        for i, p in enumerate(people)
+    ]
+    updates.append({"responder_id": people[0]["id"], "lat": lat, "lng": lng, "ts": iso(600)})
+    r = http.post("/v1/locations", json={"updates": updates}, headers=gateway)
+    assert r.status_code == 200, r.text
+    assert r.json()["stored"] == 3
+    assert r.json()["rejected"] == [
+        {"index": 3, "field": "updates.3.ts", "rule": "must not be more than 60 s in the future (clock skew)"}
+    ]
+    too_many = {"updates": [updates[0]] * 5001}
+    r = http.post("/v1/locations", json=too_many, headers=gateway)
+    assert r.status_code == 413 and r.json()["detail"].startswith("updates:")
+    bad = {"updates": [updates[0], {**updates[1], "lat": 91}]}
+    r = http.post("/v1/locations", json=bad, headers=gateway)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "updates.1.lat"
+    # nothing stored was lost to the rejected batches
+    seen = http.get(f"/v1/responders/{people[1]['id']}", headers=admin_headers).json()
+    assert seen["position"]["lng"] == pytest.approx(lng + 1e-3, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"lat": 91, "lng": 114.0}, "lat"),
+        ({"lat": 22.5, "lng": -181}, "lng"),
+        ({"lat": "north", "lng": 114.0}, "lat"),
+        ({"lat": 22.5, "lng": 114.0, "crs": "mercator"}, "crs"),
+        ({"lat": 22.5, "lng": 114.0, "mode": "teleport"}, "mode"),
+        ({"lat": 22.5, "lng": 114.0, "accuracy_m": -3}, "accuracy_m"),
+    ],
+)
+def test_bad_locations_name_the_field(http, admin_headers, body, field) -> None:
+    person = register(http, admin_headers)
+    r = http.post("/v1/locations", json={"ts": iso(), **body}, headers=bearer(person["token"]))
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == field
+
+
+def test_nan_latitude_is_refused(http, admin_headers) -> None:
+    person = register(http, admin_headers)
+    raw = '{"lat": NaN, "lng": 114.0, "ts": "' + iso() + '"}'
+    r = http.post(
+        "/v1/locations", content=raw, headers={**bearer(person["token"]), "content-type": "application/json"}
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "lat"
+    assert "finite" in r.json()["errors"][0]["rule"]
+
+
+def test_rotate_and_deactivate_revoke_tokens(http, admin_headers) -> None:
+    person = register(http, admin_headers)
+    old = bearer(person["token"])
+    r = http.post(f"/v1/responders/{person['id']}/token", headers=old)
+    assert r.status_code == 201
+    new = bearer(r.json()["token"])
+    assert http.get(f"/v1/responders/{person['id']}", headers=old).status_code == 401
+    assert http.get(f"/v1/responders/{person['id']}", headers=new).status_code == 200
+    gone = http.post(f"/v1/responders/{person['id']}/deactivate", headers=admin_headers).json()
+    assert gone["active"] is False and gone["not_dispatchable_because"] == ["inactive", "off_duty"]
+    assert http.get(f"/v1/responders/{person['id']}", headers=new).status_code == 401
+    r = http.put(f"/v1/responders/{person['id']}/duty", json={"on_duty": True}, headers=admin_headers)
+    assert r.status_code == 409 and r.json()["detail"].startswith("on_duty:")
+
+
+def _csv(run: str) -> str:
+    return (
+        "external_id,name,phone,category,team,mode,"
+        "cert_kind,cert_number,cert_issuer,cert_valid_from,cert_valid_until\n"
+        f"{run}-1,Zhang San,+86 1,sanitation_worker,futian/shatou/xiasha,walk,"
+        "cpr,N1,Red Cross,2025-01-01,2027-12-31\n"
+        f"{run}-1,,,,,,aed,N2,Red Cross,2025-01-01,2027-12-31\n"
+        f"{run}-2,Li Si,,astronaut,futian,walk,cpr,N3,Red Cross,2025-01-01,2027-12-31\n"
+        f"{run}-3,Wang Wu,,park_security,luohu,ebike,cpr,N4,Red Cross,2025-13-01,2027-12-31\n"
+        f"{run}-4,Zhao Liu,,city_inspector,luohu,bicycle,first_aid,N5,,2025-01-01,2027-12-31,extra\n"
+        f"{run}-5,Sun Qi,,auxiliary_staff,longhua/dalang,walk,,,,,\n"
+        f"{run}-6,Zhou Ba,,volunteer,,car,first_aid,N6,,2025-01-01,2027-12-31\n"
+    )
+
+
+async def test_csv_import_reports_bad_rows_keeps_good_ones_and_is_idempotent(
+    http, admin_headers, store_env
+) -> None:
+    run = "IMP" + secrets.token_hex(4)
+    headers = {**admin_headers, "content-type": "text/csv"}
+    r = http.post("/v1/responders/import", content=_csv(run), headers=headers)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert (report["rows"], report["created"], report["updated"], report["unchanged"]) == (7, 3, 0, 0)
+    assert [(e["line"], e["field"]) for e in report["errors"]] == [
+        (4, "category"),
+        (5, "cert_valid_from"),
+        (6, "row"),
+    ]
+    query = (
+        "SELECT r.external_id, r.updated_at, count(c.id) AS certs FROM responders r "
+        "LEFT JOIN certificates c ON c.responder_id = r.id WHERE r.external_id LIKE $1 "
+        "GROUP BY r.id ORDER BY r.external_id"
+    )
+    before = [tuple(row) for row in await fetch(store_env["DATABASE_URL"], query, f"{run}-%")]
+    assert [(eid, certs) for eid, _, certs in before] == [(f"{run}-1", 2), (f"{run}-5", 0), (f"{run}-6", 1)]
+    again = http.post("/v1/responders/import", content=_csv(run), headers=headers).json()
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 3)
+    assert [tuple(row) for row in await fetch(store_env["DATABASE_URL"], query, f"{run}-%")] == before
+
+
+@pytest.mark.parametrize(
+    ("content", "detail"),
+    [
+        ("name,category\nx,volunteer\n", "file: header must name the columns external_id"),
+        ("external_id,name,category,shoe_size\n", "file: unknown columns shoe_size"),
+    ],
+)
+def test_unusable_csv_files_are_refused(http, admin_headers, content, detail) -> None:
+    r = http.post("/v1/responders/import", content=content, headers=admin_headers)
+    assert r.status_code == 422 and r.json()["detail"].startswith(detail)
+
+
+def test_a_responder_can_be_updated(http: httpx.Client, admin_headers) -> None:
+    person = register(http, admin_headers)
+    r = http.patch(
+        f"/v1/responders/{person['id']}",
+        json={"name": "Li Wei Jr", "team": "dapeng/kuichong", "mode": "bicycle"},
+        headers=admin_headers,
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["name"], r.json()["team"], r.json()["mode"]) == (
+        "Li Wei Jr",
+        "shenzhen/dapeng/kuichong",
+        "bicycle",
+    )
+    assert (
+        http.patch(
+            f"/v1/responders/{person['id']}", json={"mode": "jetpack"}, headers=admin_headers
+        ).status_code
+        == 422
+    )
+    r = http.patch(f"/v1/responders/{person['id']}", json={"name": None}, headers=admin_headers)
+    assert r.status_code == 409 and r.json()["detail"] == "name: may not be null"
