@@ -20,8 +20,12 @@ from core.db import Database
 from core.logging import configure_logging
 from core.metrics import MetricsMiddleware
 from core.redis import Keys, connect_redis
-from dispatch import health, tokens
+from dispatch import health, tokens, ws
+from dispatch import router as incidents
+from dispatch.context import DispatchContext
 from dispatch.errors import install_error_handlers
+from dispatch.escalation import run_dispatch_clock
+from dispatch.fanout import Fanout
 from responders.router import locations_router
 from responders.router import router as responders_router
 from responders.store import LiveLocationStore
@@ -48,12 +52,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = connect_redis(settings.redis_url)
         app.state.keys = Keys(settings.redis_prefix)
         app.state.live_store = LiveLocationStore(app.state.redis, app.state.keys, settings)
+        fanout = Fanout(app.state.redis, app.state.keys)
+        app.state.dispatch = DispatchContext.build(settings, app.state.db, app.state.live_store, fanout)
         async with AsyncExitStack() as stack:
             stack.push_async_callback(app.state.db.dispose)
             stack.push_async_callback(app.state.redis.aclose)
             stack.push_async_callback(
                 _cancel, asyncio.create_task(run_upkeep(app.state.db, app.state.live_store, settings))
             )
+            stack.push_async_callback(_cancel, asyncio.create_task(fanout.run()))
+            stack.push_async_callback(_cancel, asyncio.create_task(run_dispatch_clock(app.state.dispatch)))
+            with contextlib.suppress(TimeoutError):  # Redis down at start: serve anyway, /healthz says so
+                await asyncio.wait_for(fanout.ready.wait(), timeout=5)
             log.info("service started", extra={"database": settings.database_url.split("@")[-1]})
             yield
         log.info("service stopped")
@@ -71,4 +81,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(aed_router)
     app.include_router(responders_router)
     app.include_router(locations_router)
+    app.include_router(incidents.router)
+    app.include_router(ws.router)
     return app

@@ -1,0 +1,119 @@
+"""Escalation and alert expiry: the dispatch clock every API worker runs.
+
+Escalation runs once per incident however many workers there are: each worker claims due incidents
+with `SELECT … FOR UPDATE SKIP LOCKED` and moves `next_escalation_at` forward in the same
+transaction, so a second worker either skips the locked row or finds it no longer due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch import events
+from dispatch.alerts import expire_due
+from dispatch.context import DispatchContext
+from dispatch.models import ENGAGED, PENDING, Alert, Incident, IncidentEvent
+from dispatch.service import add_alerts, alert_event, plan_alerts, publish_alerts
+
+log = logging.getLogger(__name__)
+
+
+async def escalate(
+    session: AsyncSession, ctx: DispatchContext, incident: Incident
+) -> tuple[list[Alert], list[IncidentEvent]]:
+    """One step for one due incident (row locked by the caller): the new alerts and the events."""
+    settings, policy = ctx.settings, ctx.policy
+    now = datetime.now(UTC)
+    alerts = list((await session.execute(select(Alert).where(Alert.incident_id == incident.id))).scalars())
+    engaged = sum(a.status in ENGAGED for a in alerts)
+    target = policy.target_cpr + policy.target_aed
+    if engaged >= target:
+        incident.next_escalation_at = None
+        return [], [
+            events.record(session, incident.id, "escalation_stopped", accepted=engaged, target=target)
+        ]
+    reach = min(incident.reach_s + settings.escalation_step_s, settings.reach_max_s)
+    busy_aeds = {str(a.aed_id) for a in alerts if a.aed_id and (a.status in ENGAGED or a.status in PENDING)}
+    plan = await plan_alerts(
+        session, ctx, incident, reach, exclude={str(a.responder_id) for a in alerts}, exclude_aeds=busy_aeds
+    )
+    room = max(0, policy.alert_cap - len(alerts))
+    plan.assignment.alerts[:] = plan.assignment.alerts[:room]
+    incident.escalation_step += 1
+    incident.reach_s = reach
+    new = add_alerts(session, ctx, incident, plan, batch=incident.escalation_step)
+    if plan.assignment.coverage.covered and not incident.coverage.get("covered"):
+        c = plan.assignment.coverage
+        incident.coverage = {"covered": True, "fastest_eta_s": c.fastest_eta_s, "aed_eta_s": c.aed_eta_s}
+    logged = [
+        events.record(
+            session,
+            incident.id,
+            "escalated",
+            step=incident.escalation_step,
+            reach_s=reach,
+            accepted=engaged,
+            target=target,
+            alerted=[str(a.responder_id) for a in new],
+        )
+    ]
+    logged += [alert_event(session, a, "alert_sent") for a in new]
+    if not new and (reach >= settings.reach_max_s or room == 0):
+        incident.next_escalation_at = None
+        logged.append(
+            events.record(session, incident.id, "escalation_exhausted", reach_s=reach, alerts=len(alerts))
+        )
+    else:
+        incident.next_escalation_at = now + timedelta(seconds=settings.escalation_interval_s)
+    return new, logged
+
+
+async def escalate_due(ctx: DispatchContext) -> int:
+    """Escalate every incident whose time has come and that no other worker holds."""
+    async with ctx.db.sessions() as session:
+        due = (
+            (
+                await session.execute(
+                    select(Incident)
+                    .where(Incident.status == "open", Incident.next_escalation_at <= func.now())
+                    .order_by(Incident.next_escalation_at)
+                    .limit(20)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not due:
+            await session.rollback()
+            return 0
+        new: list[Alert] = []
+        logged: list[IncidentEvent] = []
+        for incident in due:
+            alerts, step_events = await escalate(session, ctx, incident)
+            new += alerts
+            logged += step_events
+        await session.commit()
+        await publish_alerts(session, ctx, new)
+        await events.publish(ctx.fanout, logged)
+        return len(due)
+
+
+async def run_dispatch_clock(ctx: DispatchContext) -> None:
+    """Expire and escalate until cancelled; a failed round is logged and retried."""
+    tick = min(1.0, max(0.1, ctx.settings.escalation_interval_s / 4))
+    while True:
+        try:
+            async with ctx.db.sessions() as session:
+                await expire_due(session, ctx)
+            await escalate_due(ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("dispatch clock round failed; retrying")
+        await asyncio.sleep(tick)

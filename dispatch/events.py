@@ -1,0 +1,33 @@
+"""The incident event log: append in the same transaction as the change, publish after commit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.fanout import Fanout
+from dispatch.frames import event_frame
+from dispatch.models import IncidentEvent
+
+
+def record(session: AsyncSession, incident_id: uuid.UUID, kind: str, **data: Any) -> IncidentEvent:
+    """Add one event to the session (it commits with the change it describes)."""
+    event = IncidentEvent(incident_id=incident_id, ts=datetime.now(UTC), kind=kind, data=data)
+    session.add(event)
+    return event
+
+
+async def publish(fanout: Fanout, events: Iterable[IncidentEvent]) -> None:
+    """Push committed events to every dispatcher console, on every worker."""
+    for e in events:
+        await fanout.to_dispatchers(event_frame(str(e.incident_id), e.id, e.ts, e.kind, e.data))
+
+
+async def history(session: AsyncSession, incident_id: uuid.UUID) -> list[IncidentEvent]:
+    query = select(IncidentEvent).where(IncidentEvent.incident_id == incident_id).order_by(IncidentEvent.id)
+    return list((await session.execute(query)).scalars())

@@ -1,0 +1,105 @@
+"""Incident tables: incidents, the alerts sent for them and the append-only event log.
+
+Every alert is written here before it is published, so a responder who connects later, or a
+worker that restarts, finds it again. The event log is never updated, only appended: it is what a
+dispatcher (and later an inquiry) reads to know who was told what and when.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from geoalchemy2 import Geography
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base
+
+INCIDENT_CATEGORIES = ("cardiac_arrest", "unconscious", "choking", "severe_bleeding", "other_medical")
+INCIDENT_STATUSES = ("open", "closed")
+ALERT_ROLES = ("cpr", "fetch_aed")
+ALERT_STATUSES = ("sent", "delivered", "accepted", "declined", "expired", "en_route", "on_scene", "cancelled")
+PENDING = ("sent", "delivered")  # waiting for the responder's answer
+ENGAGED = ("accepted", "en_route", "on_scene")  # counted as help on the way
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (
+        CheckConstraint(_in("category", INCIDENT_CATEGORIES), name="category"),
+        CheckConstraint(_in("status", INCIDENT_STATUSES), name="status"),
+        Index("ix_incidents_open_escalation", "next_escalation_at", postgresql_where="status = 'open'"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    category: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    location: Mapped[Any] = mapped_column(Geography(geometry_type="POINT", srid=4326, spatial_index=False))
+    lat: Mapped[float] = mapped_column(Float)
+    lng: Mapped[float] = mapped_column(Float)
+    address: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reach_s: Mapped[float] = mapped_column(Float)
+    coverage: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    escalation_step: Mapped[int] = mapped_column(Integer, default=0)
+    next_escalation_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint(_in("role", ALERT_ROLES), name="role"),
+        CheckConstraint(_in("status", ALERT_STATUSES), name="status"),
+        UniqueConstraint("incident_id", "responder_id", name="uq_alerts_incident_responder"),
+        Index("ix_alerts_responder_status", "responder_id", "status"),
+        Index("ix_alerts_pending_expiry", "expires_at", postgresql_where="status IN ('sent', 'delivered')"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), index=True)
+    responder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("responders.id"))
+    role: Mapped[str] = mapped_column(String(10))
+    aed_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("aeds.id"), nullable=True)
+    eta_s: Mapped[float] = mapped_column(Float)
+    distance_m: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(10), default="sent")
+    batch: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class IncidentEvent(Base):
+    __tablename__ = "incident_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), index=True)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    kind: Mapped[str] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)

@@ -1,0 +1,101 @@
+"""Bodies of the incident endpoints and the websocket frames responders send."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from geo.crs import Crs
+from geo.validation import CrsField, Latitude, Longitude
+
+
+class IncidentCategory(StrEnum):
+    cardiac_arrest = "cardiac_arrest"
+    unconscious = "unconscious"
+    choking = "choking"
+    severe_bleeding = "severe_bleeding"
+    other_medical = "other_medical"
+
+
+class IncidentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lat: Latitude
+    lng: Longitude
+    crs: CrsField = Crs.wgs84
+    category: IncidentCategory
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    reach_s: float | None = Field(None, description="seconds; default and bounds from settings")
+
+
+class AlertOut(BaseModel):
+    alert_id: uuid.UUID
+    responder_id: uuid.UUID
+    role: str
+    eta_s: float
+    distance_m: float
+    aed_id: uuid.UUID | None = None
+    status: str = "sent"
+
+
+class AedConsidered(BaseModel):
+    id: uuid.UUID
+    name: str
+    lat: float
+    lng: float
+    distance_m: float
+    open_now: bool
+
+
+class CoverageOut(BaseModel):
+    covered: bool
+    fastest_eta_s: float | None
+    aed_eta_s: float | None
+
+
+class IncidentOut(BaseModel):
+    id: uuid.UUID
+    status: str
+    category: str
+    lat: float
+    lng: float
+    crs: Crs
+    address: str | None
+    note: str | None
+    reach_s: float
+    coverage: CoverageOut
+    created_at: datetime
+    closed_at: datetime | None = None
+    alerts: list[AlertOut]
+    aeds: list[AedConsidered] = Field(default_factory=list)
+
+
+class EventOut(BaseModel):
+    seq: int
+    ts: datetime
+    kind: str
+    data: dict[str, Any]
+
+
+class IncidentDetail(IncidentOut):
+    events: list[EventOut]
+
+
+# --- websocket frames in (responder → server) -------------------------------------------------------
+class AckFrame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["ack"]
+    alert_id: uuid.UUID
+    response: Literal["accept", "decline"]
+
+
+class StatusFrame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["status"]
+    alert_id: uuid.UUID
+    status: Literal["en_route", "on_scene"]

@@ -1,0 +1,365 @@
+"""Incidents: open (match, assign, alert), read, list and close.
+
+The order of work on `open` is what makes alerts never lost: plan, write the incident, its alerts
+and events in one transaction, commit, and only then publish. If publishing fails, or nobody
+holding the responder's socket is listening, the responder still gets the alert on (re)connect.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from geoalchemy2 import Geometry
+from sqlalchemy import cast, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aed_registry.models import Aed
+from aed_registry.service import AvailableAed, nearby_available
+from dispatch import events
+from dispatch.context import DispatchContext
+from dispatch.frames import AedInfo, AlertView, alert_frame, cancel_frame
+from dispatch.matching import AedSite, Assignment, Candidate, assign_roles
+from dispatch.models import ENGAGED, PENDING, Alert, Incident, IncidentEvent
+from dispatch.schemas import (
+    AedConsidered,
+    AlertOut,
+    CoverageOut,
+    EventOut,
+    IncidentCreate,
+    IncidentDetail,
+    IncidentOut,
+)
+from geo.crs import Crs, from_wgs84, to_wgs84
+
+
+class DispatchError(ValueError):
+    """A request the dispatcher must fix; `status` is the HTTP code, `str()` names field and rule."""
+
+    def __init__(self, status: int, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.status, self.field, self.rule = status, field, rule
+
+
+@dataclass(frozen=True)
+class Plan:
+    assignment: Assignment
+    aeds: list[AvailableAed]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def plan_alerts(
+    session: AsyncSession,
+    ctx: DispatchContext,
+    incident: Incident,
+    reach_s: float,
+    *,
+    exclude: Collection[str] = (),
+    exclude_aeds: Collection[str] = (),
+    at: float | None = None,
+) -> Plan:
+    """Dispatchable responders and open AEDs around the patient, and who does what."""
+    at = time.time() if at is None else at
+    kinds = ctx.settings.qualifying_certificates.get(incident.category)
+    radius = ctx.model.max_distance_for(reach_s)
+    nearby = await ctx.store.nearby(incident.lat, incident.lng, radius, at=at, cert_kinds=kinds)
+    candidates = [Candidate(r.responder_id, r.lat, r.lng, r.mode, r.distance_m) for r in nearby]
+    aed_radius = ctx.model.max_distance_for(reach_s - ctx.model.aed_pickup_s)
+    aeds: list[AvailableAed] = []
+    if aed_radius > 0:
+        aeds = await nearby_available(
+            session,
+            incident.lat,
+            incident.lng,
+            at=datetime.fromtimestamp(at, UTC),
+            limit=max(10, 3 * ctx.policy.aed_candidates),
+            max_distance_m=aed_radius,
+            settings=ctx.settings,
+        )
+    sites = [AedSite(a.id, a.lat, a.lng) for a in aeds]
+    assignment = assign_roles(
+        incident.lat,
+        incident.lng,
+        candidates,
+        sites,
+        ctx.model,
+        reach_s,
+        ctx.policy,
+        exclude=exclude,
+        exclude_aeds=exclude_aeds,
+    )
+    return Plan(assignment, aeds)
+
+
+def add_alerts(
+    session: AsyncSession, ctx: DispatchContext, incident: Incident, plan: Plan, batch: int
+) -> list[Alert]:
+    """Alert rows (and their events) for a plan; not yet committed."""
+    now = _now()
+    expires = now + timedelta(seconds=ctx.settings.alert_ttl_s)
+    rows = [
+        Alert(
+            id=uuid.uuid4(),
+            incident_id=incident.id,
+            responder_id=uuid.UUID(a.responder_id),
+            role=a.role,
+            aed_id=uuid.UUID(a.aed_id) if a.aed_id else None,
+            eta_s=a.eta_s,
+            distance_m=a.distance_m,
+            status="sent",
+            batch=batch,
+            created_at=now,
+            expires_at=expires,
+            updated_at=now,
+        )
+        for a in plan.assignment.alerts
+    ]
+    session.add_all(rows)
+    return rows
+
+
+async def publish_alerts(session: AsyncSession, ctx: DispatchContext, alerts: list[Alert]) -> None:
+    for view in await alert_views(session, [a.id for a in alerts]):
+        await ctx.fanout.to_responder(view.responder_id, alert_frame(view))
+
+
+async def open_incident(
+    session: AsyncSession, ctx: DispatchContext, body: IncidentCreate, created_by: str
+) -> IncidentOut:
+    settings = ctx.settings
+    reach_s = settings.reach_s if body.reach_s is None else body.reach_s
+    if not settings.reach_min_s <= reach_s <= settings.reach_max_s:
+        raise DispatchError(
+            422, "reach_s", f"must be within [{settings.reach_min_s:g}, {settings.reach_max_s:g}] s"
+        )
+    lat, lng = to_wgs84(body.lat, body.lng, body.crs)
+    now = _now()
+    incident = Incident(
+        id=uuid.uuid4(),
+        category=body.category.value,
+        status="open",
+        location=f"SRID=4326;POINT({lng} {lat})",
+        lat=lat,
+        lng=lng,
+        address=body.address,
+        note=body.note,
+        reach_s=reach_s,
+        coverage={},
+        escalation_step=0,
+        next_escalation_at=now + timedelta(seconds=settings.escalation_interval_s),
+        created_by=created_by,
+        created_at=now,
+    )
+    plan = await plan_alerts(session, ctx, incident, reach_s)
+    coverage = plan.assignment.coverage
+    incident.coverage = {
+        "covered": coverage.covered,
+        "fastest_eta_s": coverage.fastest_eta_s,
+        "aed_eta_s": coverage.aed_eta_s,
+    }
+    session.add(incident)
+    await session.flush()
+    alerts = add_alerts(session, ctx, incident, plan, batch=0)
+    logged = [
+        events.record(
+            session,
+            incident.id,
+            "opened",
+            category=incident.category,
+            lat=lat,
+            lng=lng,
+            address=incident.address,
+            reach_s=reach_s,
+            coverage=incident.coverage,
+            created_by=created_by,
+        ),
+        *[alert_event(session, a, "alert_sent") for a in alerts],
+    ]
+    if not coverage.covered:
+        logged.append(events.record(session, incident.id, "nobody_in_reach", reach_s=reach_s))
+    await session.commit()
+    await publish_alerts(session, ctx, alerts)
+    await events.publish(ctx.fanout, logged)
+    return incident_out(incident, alerts, body.crs, plan.aeds)
+
+
+def alert_event(session: AsyncSession, alert: Alert, kind: str) -> IncidentEvent:
+    return events.record(
+        session,
+        alert.incident_id,
+        kind,
+        alert_id=str(alert.id),
+        responder_id=str(alert.responder_id),
+        role=alert.role,
+        eta_s=alert.eta_s,
+        aed_id=str(alert.aed_id) if alert.aed_id else None,
+        batch=alert.batch,
+    )
+
+
+def incident_out(
+    incident: Incident, alerts: list[Alert], crs: Crs, aeds: list[AvailableAed] = ()
+) -> IncidentOut:  # type: ignore[assignment]
+    lat, lng = from_wgs84(incident.lat, incident.lng, crs)
+    considered = []
+    for a in aeds:
+        a_lat, a_lng = from_wgs84(a.lat, a.lng, crs)
+        considered.append(
+            AedConsidered(
+                id=a.id,
+                name=a.name,
+                lat=a_lat,
+                lng=a_lng,
+                distance_m=round(a.distance_m, 1),
+                open_now=a.open_now,
+            )
+        )
+    return IncidentOut(
+        id=incident.id,
+        status=incident.status,
+        category=incident.category,
+        lat=lat,
+        lng=lng,
+        crs=crs,
+        address=incident.address,
+        note=incident.note,
+        reach_s=incident.reach_s,
+        coverage=CoverageOut(**incident.coverage)
+        if incident.coverage
+        else CoverageOut(covered=False, fastest_eta_s=None, aed_eta_s=None),
+        created_at=incident.created_at,
+        closed_at=incident.closed_at,
+        alerts=[
+            AlertOut(
+                alert_id=a.id,
+                responder_id=a.responder_id,
+                role=a.role,
+                eta_s=a.eta_s,
+                distance_m=a.distance_m,
+                aed_id=a.aed_id,
+                status=a.status,
+            )
+            for a in alerts
+        ],
+        aeds=considered,
+    )
+
+
+async def load_incident(session: AsyncSession, incident_id: uuid.UUID, *, lock: bool = False) -> Incident:
+    query = select(Incident).where(Incident.id == incident_id)
+    if lock:
+        query = query.with_for_update()
+    incident = (await session.execute(query)).scalar_one_or_none()
+    if incident is None:
+        raise DispatchError(404, "id", f"no incident {incident_id}")
+    return incident
+
+
+async def alerts_of(session: AsyncSession, incident_id: uuid.UUID) -> list[Alert]:
+    query = select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.batch, Alert.eta_s)
+    return list((await session.execute(query)).scalars())
+
+
+async def incident_detail(session: AsyncSession, incident_id: uuid.UUID, crs: Crs) -> IncidentDetail:
+    incident = await load_incident(session, incident_id)
+    out = incident_out(incident, await alerts_of(session, incident_id), crs)
+    log = [
+        EventOut(seq=e.id, ts=e.ts, kind=e.kind, data=e.data)
+        for e in await events.history(session, incident_id)
+    ]
+    return IncidentDetail(**out.model_dump(), events=log)
+
+
+async def list_incidents(
+    session: AsyncSession, status: str | None, limit: int, crs: Crs
+) -> list[IncidentOut]:
+    query = select(Incident).order_by(Incident.created_at.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Incident.status == status)
+    incidents = list((await session.execute(query)).scalars())
+    out = []
+    for incident in incidents:
+        out.append(incident_out(incident, await alerts_of(session, incident.id), crs))
+    return out
+
+
+async def close_incident(
+    session: AsyncSession, ctx: DispatchContext, incident_id: uuid.UUID, closed_by: str, reason: str | None
+) -> IncidentOut:
+    """Close; every responder still pending or on the way gets a `cancel`."""
+    incident = await load_incident(session, incident_id, lock=True)
+    if incident.status == "closed":
+        raise DispatchError(409, "id", "incident is already closed")
+    now = _now()
+    incident.status = "closed"
+    incident.closed_at = now
+    incident.next_escalation_at = None
+    result = await session.execute(
+        update(Alert)
+        .where(Alert.incident_id == incident_id, Alert.status.in_(PENDING + ENGAGED))
+        .values(status="cancelled", updated_at=now)
+        .returning(Alert.id, Alert.responder_id)
+    )
+    cancelled = result.all()
+    logged = [
+        events.record(
+            session, incident.id, "closed", closed_by=closed_by, reason=reason, cancelled=len(cancelled)
+        )
+    ]
+    await session.commit()
+    for alert_id, responder_id in cancelled:
+        await ctx.fanout.to_responder(
+            str(responder_id), cancel_frame(str(alert_id), str(incident.id), "incident closed")
+        )
+    await events.publish(ctx.fanout, logged)
+    return incident_out(incident, await alerts_of(session, incident_id), Crs.wgs84)
+
+
+# --- alert views ----------------------------------------------------------------------------------
+_AED_LAT = func.ST_Y(cast(Aed.location, Geometry))
+_AED_LNG = func.ST_X(cast(Aed.location, Geometry))
+
+
+async def alert_views(
+    session: AsyncSession, alert_ids: list[uuid.UUID] | None = None, *, responder_id: uuid.UUID | None = None
+) -> list[AlertView]:
+    """Alerts joined with their incident and AED, by id or for one responder's open incidents."""
+    query = (
+        select(Alert, Incident, Aed.name, _AED_LAT, _AED_LNG, Aed.location_detail)
+        .join(Incident, Incident.id == Alert.incident_id)
+        .outerjoin(Aed, Aed.id == Alert.aed_id)
+    )
+    if alert_ids is not None:
+        if not alert_ids:
+            return []
+        query = query.where(Alert.id.in_(alert_ids))
+    if responder_id is not None:
+        query = query.where(Alert.responder_id == responder_id, Incident.status == "open")
+    views = []
+    for alert, incident, aed_name, aed_lat, aed_lng, aed_detail in (await session.execute(query)).all():
+        aed = AedInfo(str(alert.aed_id), aed_name, aed_lat, aed_lng, aed_detail) if alert.aed_id else None
+        views.append(
+            AlertView(
+                alert_id=str(alert.id),
+                incident_id=str(incident.id),
+                responder_id=str(alert.responder_id),
+                role=alert.role,
+                status=alert.status,
+                eta_s=alert.eta_s,
+                distance_m=alert.distance_m,
+                expires_at=alert.expires_at,
+                category=incident.category,
+                lat=incident.lat,
+                lng=incident.lng,
+                address=incident.address,
+                note=incident.note,
+                aed=aed,
+            )
+        )
+    return views

@@ -1,0 +1,373 @@
+"""Dispatch end to end: real app, PostGIS, Redis, HTTP and websockets."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from geo.distance import haversine_m
+from geo.reach import ReachModel
+from tests.support.people import bearer, certificate, iso, on_duty_at, register
+from tests.support.phones import Console, Phone
+from tests.support.server import ServerProcess
+
+pytestmark = pytest.mark.integration
+MODEL = ReachModel()
+
+
+def remote_spot() -> tuple[float, float]:
+    """Somewhere far from every other test's responders and AEDs (the database is shared)."""
+    return random.uniform(-45, 45), random.uniform(-170, 170)
+
+
+def offset(lat: float, lng: float, north_m: float, east_m: float) -> tuple[float, float]:
+    return lat + north_m / 111_195.0, lng + east_m / (111_195.0 * math.cos(math.radians(lat)))
+
+
+def closed_now_hours() -> str:
+    """Opening hours that exclude the current hour in the city's time zone."""
+    h = datetime.now(ZoneInfo("Asia/Shanghai")).hour
+    start = (h + 2) % 24 if h < 20 else 1
+    return f"Mo-Su {start:02d}:00-{start + 1:02d}:00"
+
+
+@pytest.fixture(scope="module")
+def wide_server(app_env: dict[str, str]) -> Iterator[ServerProcess]:
+    """Alerts everyone in reach up to a cap of 12 (acceptance 5 %), so the story can check the set."""
+    env = {**app_env, "DISPATCH_ACCEPTANCE_PROBABILITY": "0.05", "DISPATCH_ALERT_CAP": "12"}
+    server = ServerProcess(env=env).start()
+    yield server
+    server.stop()
+
+
+def dispatcher(http: httpx.Client, admin: dict[str, str]) -> dict[str, str]:
+    r = http.post("/v1/tokens", json={"role": "dispatcher", "label": "desk"}, headers=admin)
+    return bearer(r.json()["token"])
+
+
+async def test_story_alerted_set_roles_acks_and_close(wide_server: ServerProcess, admin_headers) -> None:
+    http = httpx.Client(base_url=wide_server.url, timeout=30)
+    desk = dispatcher(http, admin_headers)
+    lat, lng = remote_spot()
+    rng = random.Random(7)
+    crowd = []
+    for i in range(30):
+        north, east = rng.uniform(-900, 900), rng.uniform(-900, 900)
+        mode = "ebike" if i % 3 == 0 else "walk"
+        crowd.append(
+            (on_duty_at(http, admin_headers, *offset(lat, lng, north, east), mode=mode), north, east)
+        )
+    beside = on_duty_at(http, admin_headers, *offset(lat, lng, 150, 150), mode="ebike")
+    # never alerted: off duty, lapsed certificate, never located
+    off = on_duty_at(http, admin_headers, *offset(lat, lng, 10, 0))
+    http.put(f"/v1/responders/{off['id']}/duty", json={"on_duty": False}, headers=admin_headers)
+    lapsed = on_duty_at(http, admin_headers, *offset(lat, lng, 0, 10))
+    old = certificate(
+        valid_from=datetime.now().date() - timedelta(days=800),
+        valid_until=datetime.now().date() - timedelta(days=1),
+    )
+    http.patch(f"/v1/responders/{lapsed['id']}", json={"certificates": [old]}, headers=admin_headers)
+    silent = register(http, admin_headers)
+    http.put(f"/v1/responders/{silent['id']}/duty", json={"on_duty": True}, headers=admin_headers)
+    # AEDs: one closed right now beside the patient, one open beside `beside`
+    closed = http.post(
+        "/v1/aeds",
+        json={"name": "Closed office", "lat": lat, "lng": lng + 2e-5, "opening_hours": closed_now_hours()},
+        headers=admin_headers,
+    ).json()
+    a_lat, a_lng = offset(lat, lng, 152, 152)
+    wall = http.post(
+        "/v1/aeds",
+        json={"name": "Metro exit B", "lat": a_lat, "lng": a_lng, "opening_hours": "24/7"},
+        headers=admin_headers,
+    ).json()
+
+    everyone = [p for p, _, _ in crowd] + [beside, off, lapsed, silent]
+    phones = [Phone(wide_server.ws_url, p["token"]) for p in everyone]
+    await asyncio.gather(*(ph.__aenter__() for ph in phones))
+    try:
+        async with Console(wide_server.ws_url, desk["Authorization"].split()[1]) as console:
+            r = http.post(
+                "/v1/incidents",
+                json={"lat": lat, "lng": lng, "category": "cardiac_arrest", "address": "Gate 3"},
+                headers=desk,
+            )
+            assert r.status_code == 201, r.text
+            incident = r.json()
+            # brute force: who is eligible, ranked by ETA
+            etas = []
+            for person, north, east in [*crowd, (beside, 150, 150)]:
+                p_lat, p_lng = offset(lat, lng, north, east)
+                eta = MODEL.eta_s(haversine_m(lat, lng, round(p_lat, 6), round(p_lng, 6)), person["mode"])
+                if eta <= 300:
+                    etas.append((eta, person["id"]))
+            etas.sort()
+            runner = [a for a in incident["alerts"] if a["role"] == "fetch_aed"]
+            assert [(a["responder_id"], a["aed_id"]) for a in runner] == [(beside["id"], wall["id"])]
+            cpr = [a["responder_id"] for a in incident["alerts"] if a["role"] == "cpr"]
+            assert cpr == [rid for _, rid in etas if rid != beside["id"]][:11]
+            assert [a["id"] for a in incident["aeds"]] == [wall["id"]]  # the closed one is not considered
+            assert closed["id"] not in str(incident)
+            assert incident["coverage"]["covered"] is True
+            assert incident["coverage"]["fastest_eta_s"] == pytest.approx(etas[0][0], abs=0.1)
+            assert incident["coverage"]["aed_eta_s"] == runner[0]["eta_s"]
+
+            alerted = {a["responder_id"]: a for a in incident["alerts"]}
+            frames = {}
+            for person, phone in zip(everyone, phones, strict=True):
+                if person["id"] in alerted:
+                    frames[person["id"]] = await phone.next(type_="alert")
+                else:
+                    assert await phone.silent(0.2), person["id"]
+            frame = frames[beside["id"]]
+            assert frame["alert_id"] == alerted[beside["id"]]["alert_id"] and frame["role"] == "fetch_aed"
+            assert frame["aed"]["id"] == wall["id"] and frame["category"] == "cardiac_arrest"
+            assert (
+                "address" not in frame
+                and haversine_m(lat, lng, frame["approx"]["lat"], frame["approx"]["lng"]) < 600
+            )
+            await console.wait_for(incident["id"], "delivered")
+
+            me = phones[everyone.index(beside)]
+            await me.send({"type": "ack", "alert_id": frame["alert_id"], "response": "accept"})
+            exact = await me.next(type_="incident")
+            assert (exact["lat"], exact["lng"], exact["address"]) == (
+                pytest.approx(lat),
+                pytest.approx(lng),
+                "Gate 3",
+            )
+            assert exact["aed"]["id"] == wall["id"]
+            accepted = await console.wait_for(incident["id"], "accepted")
+            assert accepted["data"]["responder_id"] == beside["id"]
+            # misuse: twice, someone else's alert, malformed frames; the socket stays open
+            await me.send({"type": "ack", "alert_id": frame["alert_id"], "response": "accept"})
+            assert (await me.next(type_="error"))["code"] == 409
+            other = next(rid for rid in alerted if rid != beside["id"])
+            await me.send({"type": "ack", "alert_id": alerted[other]["alert_id"], "response": "decline"})
+            assert (await me.next(type_="error"))["code"] == 403
+            await me.send("{not json")
+            assert (await me.next(type_="error"))["code"] == 400
+            await me.send({"type": "ack", "alert_id": "nope", "response": "accept"})
+            assert (await me.next(type_="error"))["field"] == "alert_id"
+            await me.send({"type": "teleport"})
+            assert "type" in (await me.next(type_="error"))["message"]
+            await me.send({"type": "status", "alert_id": frame["alert_id"], "status": "en_route"})
+            await console.wait_for(incident["id"], "en_route")
+            await me.send({"type": "status", "alert_id": frame["alert_id"], "status": "on_scene"})
+            await console.wait_for(incident["id"], "on_scene")
+
+            declined_id = cpr[0]
+            their = phones[everyone.index(next(p for p in everyone if p["id"] == declined_id))]
+            await their.send(
+                {"type": "ack", "alert_id": alerted[declined_id]["alert_id"], "response": "decline"}
+            )
+            await console.wait_for(incident["id"], "declined")
+
+            listed = http.get("/v1/incidents", params={"status": "open"}, headers=desk).json()
+            assert incident["id"] in [i["id"] for i in listed]
+            closed_inc = http.post(
+                f"/v1/incidents/{incident['id']}/close", json={"reason": "ambulance arrived"}, headers=desk
+            )
+            assert closed_inc.status_code == 200
+            await console.wait_for(incident["id"], "closed")
+            assert (await me.next(type_="cancel"))["incident_id"] == incident["id"]
+            pending = phones[everyone.index(next(p for p in everyone if p["id"] == cpr[1]))]
+            assert (await pending.next(type_="cancel"))["alert_id"] == alerted[cpr[1]]["alert_id"]
+            await pending.send({"type": "ack", "alert_id": alerted[cpr[1]]["alert_id"], "response": "accept"})
+            err = await pending.next(type_="error")
+            assert err["code"] == 409 and "closed" in err["message"]
+
+            detail = http.get(f"/v1/incidents/{incident['id']}", headers=desk).json()
+            kinds = [e["kind"] for e in detail["events"]]
+            assert kinds[0] == "opened" and kinds[-1] == "closed"
+            assert kinds.count("alert_sent") == len(incident["alerts"]) == 12
+            for kind in ("delivered", "accepted", "declined", "en_route", "on_scene"):
+                assert kind in kinds
+            assert [e["seq"] for e in detail["events"]] == sorted(e["seq"] for e in detail["events"])
+            assert incident["id"] not in [
+                i["id"] for i in http.get("/v1/incidents", params={"status": "open"}, headers=desk).json()
+            ]
+    finally:
+        await asyncio.gather(*(ph.__aexit__() for ph in phones))
+        http.close()
+
+
+async def test_nobody_in_reach_is_said_at_once(http, admin_headers) -> None:
+    lat, lng = remote_spot()
+    r = http.post(
+        "/v1/incidents",
+        json={"lat": lat, "lng": lng, "category": "choking"},
+        headers=dispatcher(http, admin_headers),
+    )
+    assert r.status_code == 201
+    body = r.json()
+    assert body["alerts"] == [] and body["coverage"] == {
+        "covered": False,
+        "fastest_eta_s": None,
+        "aed_eta_s": None,
+    }
+
+
+async def test_reconnecting_phones_get_pending_alerts_and_accepted_incidents(
+    live_server, http, admin_headers
+) -> None:
+    lat, lng = remote_spot()
+    person = on_duty_at(http, admin_headers, *offset(lat, lng, 50, 0))
+    incident = http.post(
+        "/v1/incidents",
+        json={"lat": lat, "lng": lng, "category": "unconscious", "address": "Pier 9"},
+        headers=dispatcher(http, admin_headers),
+    ).json()
+    (alert,) = incident["alerts"]
+    async with Phone(live_server.ws_url, person["token"]) as phone:  # connects after the incident
+        assert (await phone.next(type_="alert"))["alert_id"] == alert["alert_id"]
+    async with Phone(live_server.ws_url, person["token"], crs="gcj02") as phone:  # again, unanswered
+        frame = await phone.next(type_="alert")
+        assert frame["alert_id"] == alert["alert_id"]
+        await phone.send({"type": "ack", "alert_id": alert["alert_id"], "response": "accept"})
+        assert (await phone.next(type_="incident"))["address"] == "Pier 9"
+    async with Phone(live_server.ws_url, person["token"]) as phone:  # after accepting: the exact place
+        again = await phone.next()
+        assert again["type"] == "incident" and again["lat"] == pytest.approx(lat)
+
+
+async def test_an_alert_survives_a_restart(app_env, admin_headers) -> None:
+    first = ServerProcess(env=app_env).start()
+    try:
+        http = httpx.Client(base_url=first.url, timeout=30)
+        lat, lng = remote_spot()
+        person = on_duty_at(http, admin_headers, *offset(lat, lng, 0, 60))
+        incident = http.post(
+            "/v1/incidents",
+            json={"lat": lat, "lng": lng, "category": "cardiac_arrest"},
+            headers=dispatcher(http, admin_headers),
+        ).json()
+    finally:
+        first.stop()
+    second = ServerProcess(env=app_env).start()
+    try:
+        async with Phone(second.ws_url, person["token"]) as phone:
+            assert (await phone.next(type_="alert"))["alert_id"] == incident["alerts"][0]["alert_id"]
+    finally:
+        second.stop()
+
+
+async def test_two_workers_share_alerts_and_escalate_once(app_env, admin_headers) -> None:
+    env = {**app_env, "DISPATCH_ESCALATION_INTERVAL_S": "1", "DISPATCH_ESCALATION_STEP_S": "60"}
+    a, b = ServerProcess(env=env).start(), ServerProcess(env=env).start()
+    try:
+        http_a = httpx.Client(base_url=a.url, timeout=30)
+        http_b = httpx.Client(base_url=b.url, timeout=30)
+        lat, lng = remote_spot()
+        near = on_duty_at(http_a, admin_headers, *offset(lat, lng, 100, 0))
+        # 1.5 km on an e-bike: 385 s, beyond 300 s but within the second step (420 s)
+        far = on_duty_at(http_a, admin_headers, *offset(lat, lng, -1500, 0), mode="ebike")
+        async with Phone(a.ws_url, near["token"]) as near_phone, Phone(a.ws_url, far["token"]) as far_phone:
+            incident = http_b.post(
+                "/v1/incidents",
+                json={"lat": lat, "lng": lng, "category": "cardiac_arrest"},
+                headers=dispatcher(http_b, admin_headers),
+            ).json()
+            assert [x["responder_id"] for x in incident["alerts"]] == [near["id"]]
+            assert (await near_phone.next(type_="alert"))["incident_id"] == incident[
+                "id"
+            ]  # created on b, held by a
+            late = await far_phone.next(timeout=15, type_="alert")
+            assert late["incident_id"] == incident["id"]
+            detail = {}
+            for _ in range(100):
+                detail = http_a.get(
+                    f"/v1/incidents/{incident['id']}", headers=dispatcher(http_a, admin_headers)
+                ).json()
+                if any(e["kind"] == "escalation_exhausted" for e in detail["events"]):
+                    break
+                await asyncio.sleep(0.2)
+            steps = [e["data"]["step"] for e in detail["events"] if e["kind"] == "escalated"]
+            assert steps == [1, 2, 3]  # 360 s, 420 s, 480 s: each step exactly once across two workers
+            assert [e["data"]["reach_s"] for e in detail["events"] if e["kind"] == "escalated"] == [
+                360,
+                420,
+                480,
+            ]
+            assert sum(e["kind"] == "escalation_exhausted" for e in detail["events"]) == 1
+            batches = {x["responder_id"]: x for x in detail["alerts"]}
+            assert batches[far["id"]]["role"] in ("cpr", "fetch_aed")
+    finally:
+        a.stop()
+        b.stop()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"lat": 91, "lng": 0, "category": "choking"}, "lat"),
+        ({"lat": 0, "lng": 0, "category": "hiccups"}, "category"),
+        ({"lat": 0, "lng": float("inf"), "category": "choking"}, "lng"),
+    ],
+)
+def test_bad_incidents_name_the_field(http, admin_headers, body, field) -> None:
+    desk = dispatcher(http, admin_headers)
+    r = http.post(
+        "/v1/incidents",
+        content=httpx.Request("POST", "/", json=body).content
+        if field != "lng"
+        else '{"lat": 0, "lng": Infinity, "category": "choking"}',
+        headers={**desk, "content-type": "application/json"},
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == field
+
+
+def test_reach_out_of_bounds_and_roles(http, admin_headers, token_for) -> None:
+    desk = dispatcher(http, admin_headers)
+    r = http.post(
+        "/v1/incidents", json={"lat": 0, "lng": 0, "category": "choking", "reach_s": 5000}, headers=desk
+    )
+    assert r.status_code == 422 and r.json()["detail"].startswith("reach_s:")
+    person = register(http, admin_headers)
+    r = http.post(
+        "/v1/incidents", json={"lat": 0, "lng": 0, "category": "choking"}, headers=bearer(person["token"])
+    )
+    assert r.status_code == 403
+    assert http.get("/v1/incidents/00000000-0000-0000-0000-000000000000", headers=desk).status_code == 404
+
+
+async def test_sockets_refuse_bad_tokens_and_roles(live_server, http, admin_headers, token_for) -> None:
+    import websockets
+
+    for path, token, code in [
+        ("/v1/ws/responder", "bogus", 4401),
+        ("/v1/ws/responder", token_for("dispatcher")["Authorization"].split()[1], 4403),
+        ("/v1/ws/dispatch", register(http, admin_headers)["token"], 4403),
+    ]:
+        async with websockets.connect(f"{live_server.ws_url}{path}?token={token}") as ws:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd.code == code
+
+
+async def test_location_frames_over_the_socket(live_server, http, admin_headers) -> None:
+    person = register(http, admin_headers)
+    http.put(f"/v1/responders/{person['id']}/duty", json={"on_duty": True}, headers=admin_headers)
+    lat, lng = remote_spot()
+    async with Phone(live_server.ws_url, person["token"]) as phone:
+        await phone.send({"type": "location", "lat": 95, "lng": lng, "ts": iso()})
+        err = await phone.next(type_="error")
+        assert err["field"] == "lat"
+        await phone.send({"type": "location", "lat": lat, "lng": lng, "ts": iso(600)})
+        assert (await phone.next(type_="error"))["field"] == "ts"
+        await phone.send({"type": "location", "lat": lat, "lng": lng, "ts": iso(), "mode": "bicycle"})
+        for _ in range(50):
+            seen = http.get(f"/v1/responders/{person['id']}", headers=admin_headers).json()
+            if seen["position"]:
+                break
+            await asyncio.sleep(0.05)
+        assert (
+            seen["position"]["lat"] == pytest.approx(lat, abs=1e-6) and seen["position"]["mode"] == "bicycle"
+        )

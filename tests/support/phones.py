@@ -1,0 +1,67 @@
+"""A responder's phone over a real websocket: collects frames, sends answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import websockets
+
+
+class Phone:
+    def __init__(self, ws_url: str, token: str, crs: str = "wgs84") -> None:
+        self.url = f"{ws_url}/v1/ws/responder?token={token}&crs={crs}"
+        self.ws: Any = None
+
+    async def __aenter__(self) -> Phone:
+        self.ws = await websockets.connect(self.url, max_size=2**22)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.ws.close()
+
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def next(self, timeout: float = 5.0, type_: str | None = None) -> dict[str, Any]:
+        """The next frame (of `type_`, skipping others); raises TimeoutError when none comes."""
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = json.loads(await self.ws.recv())
+                if type_ is None or frame["type"] == type_:
+                    return frame
+
+    async def silent(self, seconds: float = 0.5) -> bool:
+        try:
+            await self.next(seconds)
+        except TimeoutError:
+            return True
+        return False
+
+
+class Console:
+    """A dispatcher console's event socket."""
+
+    def __init__(self, ws_url: str, token: str) -> None:
+        self.url = f"{ws_url}/v1/ws/dispatch?token={token}"
+        self.events: list[dict[str, Any]] = []
+
+    async def __aenter__(self) -> Console:
+        self.ws = await websockets.connect(self.url, max_size=2**22)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.ws.close()
+
+    async def wait_for(self, incident_id: str, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+        for e in self.events:
+            if e["incident_id"] == incident_id and e["kind"] == kind:
+                self.events.remove(e)
+                return e
+        async with asyncio.timeout(timeout):
+            while True:
+                e = json.loads(await self.ws.recv())
+                if e["incident_id"] == incident_id and e["kind"] == kind:
+                    return e
+                self.events.append(e)
