@@ -26,6 +26,7 @@ from dispatch.context import DispatchContext
 from dispatch.errors import install_error_handlers
 from dispatch.escalation import run_dispatch_clock
 from dispatch.fanout import Fanout
+from dispatch.web.router import install_web
 from responders.router import locations_router
 from responders.router import router as responders_router
 from responders.store import LiveLocationStore
@@ -83,4 +84,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(locations_router)
     app.include_router(incidents.router)
     app.include_router(ws.router)
+    install_web(app)
     return app

@@ -1,0 +1,1 @@
+"""The screens of the service: dispatcher console, responder app, planner page."""

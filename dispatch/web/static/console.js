@@ -1,0 +1,287 @@
+// Dispatcher console: the city map with responders and AEDs, opening an incident by clicking the
+// map, the alerted responders with roles and ETAs, and every acceptance, arrival and escalation as
+// it happens over the dispatcher websocket.
+
+import { api, checkToken, metres, minutes, shortId, storedToken, storeToken, wsUrl } from "./lib/api.js";
+import { createMap, drawDistricts, loadConfig, pinIcon } from "./lib/map.js";
+
+const SCREEN = "dispatcher";
+const CATEGORY_STYLE = {
+  sanitation_worker: ["#0b4f8a", "S"],
+  city_inspector: ["#6a1b9a", "I"],
+  park_security: ["#1b5e20", "P"],
+  auxiliary_staff: ["#8a4b00", "X"],
+  volunteer: ["#ad1457", "V"],
+  medical_professional: ["#a4161a", "M"],
+  other: ["#37474f", "O"],
+};
+const $ = (id) => document.getElementById(id);
+const state = { token: null, config: null, map: null, selected: null, socket: null, names: new Map(), retry: 0 };
+const layers = {};
+
+function say(text) {
+  $("status").textContent = text;
+}
+function fail(err) {
+  $("error").textContent = err instanceof Error ? err.message : String(err);
+}
+function clearError() {
+  $("error").textContent = "";
+}
+const call = (path, opts = {}) => api(path, { ...opts, token: state.token });
+const crs = () => state.config.map_crs;
+
+// --- map layers ---------------------------------------------------------------------------------
+function setUpMap() {
+  const map = createMap($("map"), state.config);
+  state.map = map;
+  layers.responders = L.markerClusterGroup({ maxClusterRadius: 45, disableClusteringAtZoom: 16 }).addTo(map);
+  layers.aeds = L.layerGroup().addTo(map);
+  layers.incidents = L.layerGroup().addTo(map);
+  layers.draft = L.layerGroup().addTo(map);
+  map.on("click", (e) => placeDraft(e.latlng.lat, e.latlng.lng));
+  map.on("moveend", () => refreshAeds().catch(fail));
+  $("show-responders").addEventListener("change", (e) => toggle(layers.responders, e.target.checked));
+  $("show-aeds").addEventListener("change", (e) => toggle(layers.aeds, e.target.checked));
+  $("legend").innerHTML = Object.entries(CATEGORY_STYLE)
+    .map(([name, [color, letter]]) => `<li><span class="pin" style="background:${color}">${letter}</span>${name.replace("_", " ")}</li>`)
+    .join("");
+}
+
+function toggle(layer, on) {
+  if (on) layer.addTo(state.map);
+  else layer.remove();
+}
+
+function placeDraft(lat, lng) {
+  $("lat").value = lat.toFixed(6);
+  $("lng").value = lng.toFixed(6);
+  layers.draft.clearLayers();
+  L.marker([lat, lng], { icon: pinIcon("incident", "+"), title: "new incident", keyboard: false }).addTo(layers.draft);
+  $("category").focus();
+}
+
+async function refreshResponders() {
+  const data = await call(`/v1/responders/live?crs=${crs()}`);
+  layers.responders.clearLayers();
+  for (const f of data.features) {
+    const [lng, lat] = f.geometry.coordinates;
+    const p = f.properties;
+    const [color, letter] = CATEGORY_STYLE[p.category] || CATEGORY_STYLE.other;
+    const icon = L.divIcon({ className: `pin responder${p.dispatchable ? "" : " stale"}`, html: `<span style="background:${color}">${letter}</span>`, iconSize: [20, 20] });
+    const marker = L.marker([lat, lng], { icon, title: `${p.category || "responder"} ${shortId(p.id)} (${p.mode})`, keyboard: false });
+    marker.bindPopup(`${p.category || "responder"} ${shortId(p.id)}<br>${p.mode}${p.dispatchable ? "" : " — position stale"}`);
+    layers.responders.addLayer(marker);
+  }
+  $("responder-count").textContent = data.features.length;
+}
+
+async function refreshAeds() {
+  if (!state.token) return;
+  const b = state.map.getBounds();
+  const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(6)).join(",");
+  const data = await call(`/v1/aeds?bbox=${bbox}&crs=${crs()}`);
+  layers.aeds.clearLayers();
+  for (const f of data.features) {
+    const [lng, lat] = f.geometry.coordinates;
+    const p = f.properties;
+    const open = p.open_now !== false && p.status === "active";
+    const marker = L.marker([lat, lng], { icon: pinIcon(open ? "aed-open" : "aed-closed", "A"), title: `AED ${p.name}`, keyboard: false });
+    marker.bindPopup(`<strong>${escapeHtml(p.name)}</strong><br>${open ? "open now" : "closed or unavailable"}<br>${escapeHtml(p.opening_hours || "hours unknown")}`);
+    layers.aeds.addLayer(marker);
+  }
+  $("aed-count").textContent = data.features.length;
+}
+
+function escapeHtml(text) {
+  return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+// --- incidents ----------------------------------------------------------------------------------
+async function openIncident(event) {
+  event.preventDefault();
+  clearError();
+  const body = {
+    lat: Number($("lat").value),
+    lng: Number($("lng").value),
+    crs: crs(),
+    category: $("category").value,
+  };
+  if ($("address").value.trim()) body.address = $("address").value.trim();
+  if ($("note").value.trim()) body.note = $("note").value.trim();
+  if ($("reach").value) body.reach_s = Number($("reach").value);
+  $("open-incident").disabled = true;
+  try {
+    const incident = await call("/v1/incidents", { method: "POST", body });
+    layers.draft.clearLayers();
+    say(`Incident opened: ${incident.alerts.length} responder(s) alerted.` + (incident.coverage.covered ? "" : " Nobody can reach the patient in time."));
+    await selectIncident(incident.id);
+    await refreshOpenList();
+  } catch (err) {
+    fail(err);
+  } finally {
+    $("open-incident").disabled = false;
+  }
+}
+
+async function responderName(id) {
+  if (!state.names.has(id)) {
+    state.names.set(id, call(`/v1/responders/${id}`).then((r) => `${r.name} (${r.category.replace("_", " ")})`).catch(() => shortId(id)));
+  }
+  return state.names.get(id);
+}
+
+async function selectIncident(id) {
+  state.selected = id;
+  const incident = await call(`/v1/incidents/${id}?crs=${crs()}`);
+  if (state.selected !== id) return;
+  await renderIncident(incident);
+  for (const li of $("open-list").querySelectorAll("button[data-id]")) li.setAttribute("aria-current", String(li.dataset.id === id));
+}
+
+async function renderIncident(incident) {
+  $("incident").classList.remove("hidden");
+  $("no-incident").classList.add("hidden");
+  const when = new Date(incident.created_at).toLocaleTimeString();
+  $("incident-summary").textContent = `${incident.category.replace("_", " ")} at ${incident.address || `${incident.lat.toFixed(5)}, ${incident.lng.toFixed(5)}`} — opened ${when} — ${incident.status}`;
+  const c = incident.coverage;
+  $("incident-coverage").textContent = c.covered
+    ? `Covered: first responder in ${minutes(c.fastest_eta_s)}, AED in ${minutes(c.aed_eta_s)} (reach ${Math.round(incident.reach_s)} s).`
+    : `Nobody in reach within ${Math.round(incident.reach_s)} s.`;
+  const rows = await Promise.all(
+    incident.alerts.map(async (a) => {
+      const name = await responderName(a.responder_id);
+      const role = a.role === "fetch_aed" ? "fetch AED" : "CPR";
+      return `<tr data-alert="${a.alert_id}"><td>${escapeHtml(name)}</td><td>${role}</td><td>${minutes(a.eta_s)}</td><td>${metres(a.distance_m)}</td><td class="st-${a.status}">${a.status.replace("_", " ")}</td></tr>`;
+    }),
+  );
+  $("alerts").innerHTML = rows.join("") || `<tr><td colspan="5">No responder alerted.</td></tr>`;
+  $("events").innerHTML = (incident.events || []).map((e) => `<li>${describeEvent(e)}</li>`).join("");
+  $("close-incident").disabled = incident.status !== "open";
+  layers.incidents.clearLayers();
+  L.marker([incident.lat, incident.lng], { icon: pinIcon("incident", "!"), title: "incident", keyboard: false }).addTo(layers.incidents);
+  L.circle([incident.lat, incident.lng], { radius: 500, color: "#a4161a", weight: 1, fillOpacity: 0.05, interactive: false }).addTo(layers.incidents);
+  if (!state.map.getBounds().contains([incident.lat, incident.lng])) state.map.setView([incident.lat, incident.lng], 16);
+}
+
+function describeEvent(e) {
+  const t = new Date(e.ts).toLocaleTimeString();
+  const d = e.data || {};
+  const who = d.responder_id ? ` ${shortId(d.responder_id)}` : "";
+  const role = d.role ? ` (${d.role === "fetch_aed" ? "fetch AED" : "CPR"})` : "";
+  return `${t} ${escapeHtml(e.kind.replaceAll("_", " "))}${who}${role}`;
+}
+
+async function closeIncident() {
+  if (!state.selected) return;
+  clearError();
+  try {
+    await call(`/v1/incidents/${state.selected}/close`, { method: "POST", body: { reason: "closed from the console" } });
+    say("Incident closed; responders on the way were told.");
+    await selectIncident(state.selected);
+    await refreshOpenList();
+  } catch (err) {
+    fail(err);
+  }
+}
+
+async function refreshOpenList() {
+  const open = await call(`/v1/incidents?status=open&crs=${crs()}`);
+  $("open-list").innerHTML =
+    open
+      .map((i) => {
+        const accepted = i.alerts.filter((a) => ["accepted", "en_route", "on_scene"].includes(a.status)).length;
+        const label = `${new Date(i.created_at).toLocaleTimeString()} ${i.category.replace("_", " ")} — ${escapeHtml(i.address || "no address")} — ${accepted}/${i.alerts.length} accepted`;
+        return `<li><button type="button" class="secondary" data-id="${i.id}" aria-current="${i.id === state.selected}">${label}</button></li>`;
+      })
+      .join("") || "<li>None.</li>";
+}
+
+// --- live feed ----------------------------------------------------------------------------------
+function setLive(kind, text) {
+  const badge = $("live");
+  badge.className = `badge ${kind}`;
+  badge.textContent = text;
+}
+
+function connect() {
+  if (!state.token) return;
+  setLive("connecting", "Live feed: connecting…");
+  const socket = new WebSocket(wsUrl("/v1/ws/dispatch", { token: state.token }));
+  state.socket = socket;
+  socket.onopen = () => {
+    state.retry = 0;
+    setLive("online", "Live feed: on");
+  };
+  socket.onmessage = (msg) => onEvent(JSON.parse(msg.data)).catch(fail);
+  socket.onclose = (e) => {
+    if (state.socket !== socket) return;
+    if (e.code === 4401 || e.code === 4403) {
+      setLive("offline", "Live feed: refused");
+      fail(`Live feed refused (${e.code}): ${e.reason}`);
+      return;
+    }
+    setLive("offline", "Live feed: offline, retrying");
+    state.retry = Math.min(state.retry + 1, 5);
+    setTimeout(connect, 500 * 2 ** state.retry);
+  };
+}
+
+async function onEvent(frame) {
+  if (frame.type !== "incident_event") return;
+  const line = `Incident ${shortId(frame.incident_id)}: ${describeEvent(frame)}`;
+  if (["accepted", "on_scene", "escalated", "nobody_in_reach", "escalation_exhausted", "declined"].includes(frame.kind)) say(line.replace(/<[^>]+>/g, ""));
+  if (frame.incident_id === state.selected) await selectIncident(frame.incident_id);
+  await refreshOpenList();
+}
+
+// --- sign-in ------------------------------------------------------------------------------------
+async function start(token) {
+  clearError();
+  const who = await checkToken(token, ["dispatcher"]);
+  state.token = token;
+  storeToken(SCREEN, token);
+  $("signin").classList.add("hidden");
+  $("who").textContent = `Signed in: ${who.label || who.role}`;
+  $("who").classList.remove("hidden");
+  $("signout").classList.remove("hidden");
+  const { error } = await drawDistricts(state.map, state.config, token);
+  if (error) say(`No city outline: ${error.message}`);
+  await Promise.all([refreshResponders(), refreshAeds(), refreshOpenList()]);
+  connect();
+  setInterval(() => refreshResponders().catch(fail), 10000);
+}
+
+function signOut() {
+  storeToken(SCREEN, null);
+  location.reload();
+}
+
+async function main() {
+  state.config = await loadConfig();
+  $("datum").textContent = state.config.map_crs.toUpperCase();
+  $("category").innerHTML = state.config.incident_categories.map((c) => `<option value="${c}">${c.replace("_", " ")}</option>`).join("");
+  $("reach").placeholder = `${state.config.reach_s} (default)`;
+  $("reach").min = state.config.reach_min_s;
+  $("reach").max = state.config.reach_max_s;
+  setUpMap();
+  $("incident-form").addEventListener("submit", openIncident);
+  $("close-incident").addEventListener("click", closeIncident);
+  $("open-list").addEventListener("click", (e) => {
+    const id = e.target.closest("button[data-id]")?.dataset.id;
+    if (id) selectIncident(id).catch(fail);
+  });
+  $("signout").addEventListener("click", signOut);
+  $("signin").addEventListener("submit", (e) => {
+    e.preventDefault();
+    start($("token").value.trim()).catch(fail);
+  });
+  const saved = storedToken(SCREEN);
+  if (saved) await start(saved).catch((err) => {
+    storeToken(SCREEN, null);
+    fail(err);
+  });
+  document.body.dataset.ready = "true";
+}
+
+main().catch(fail);

@@ -1,0 +1,355 @@
+// Responder app (phone first): sign in with a token, go on and off duty, stream the position (the
+// browser's geolocation or a simulated one for demos), get alerts that ring, accept or decline,
+// then see the exact place, the AED to fetch and a line to follow. The websocket reconnects by
+// itself; pending alerts come again on reconnect, so a dropped connection loses nothing.
+
+import { api, checkToken, metres, minutes, storedToken, storeToken, wsUrl } from "./lib/api.js";
+import { fromWgs84 } from "./lib/datum.js";
+import { createMap, loadConfig, pinIcon } from "./lib/map.js";
+
+const SCREEN = "responder";
+const RESEND_MS = 20000;
+const $ = (id) => document.getElementById(id);
+const state = {
+  token: null, config: null, me: null, socket: null, retry: 0, onDuty: false,
+  fix: null, source: null, watch: null, alerts: new Map(), current: null, mission: null, missionMap: null,
+};
+
+const say = (text) => ($("status").textContent = text);
+const fail = (err) => ($("error").textContent = err instanceof Error ? err.message : String(err));
+const clearError = () => ($("error").textContent = "");
+const call = (path, opts = {}) => api(path, { ...opts, token: state.token });
+const human = (s) => String(s || "").replaceAll("_", " ");
+
+// --- connection ---------------------------------------------------------------------------------
+function setConnection(kind, text) {
+  const badge = $("connection");
+  badge.className = `badge ${kind}`;
+  badge.textContent = text;
+}
+
+function connect() {
+  if (!state.token) return;
+  setConnection("connecting", "Connecting…");
+  const socket = new WebSocket(wsUrl("/v1/ws/responder", { token: state.token, crs: state.config.map_crs }));
+  state.socket = socket;
+  socket.onopen = () => {
+    state.retry = 0;
+    setConnection("online", "Online");
+    if (state.onDuty && state.fix) sendFix();
+  };
+  socket.onmessage = (msg) => onFrame(JSON.parse(msg.data));
+  socket.onclose = (e) => {
+    if (state.socket !== socket) return;
+    if (e.code === 4401 || e.code === 4403) {
+      setConnection("offline", "Refused");
+      fail(`Connection refused (${e.code}): ${e.reason}`);
+      return;
+    }
+    setConnection("offline", "Offline — reconnecting");
+    state.retry = Math.min(state.retry + 1, 4);
+    setTimeout(connect, 500 * 2 ** state.retry);
+  };
+}
+
+function send(frame) {
+  if (!state.socket || state.socket.readyState !== WebSocket.OPEN) {
+    fail("Offline: not sent. The app reconnects by itself; try again in a moment.");
+    return false;
+  }
+  state.socket.send(JSON.stringify(frame));
+  return true;
+}
+
+function onFrame(frame) {
+  if (frame.type === "alert") onAlert(frame);
+  else if (frame.type === "incident") onMission(frame);
+  else if (frame.type === "cancel") onCancel(frame);
+  else if (frame.type === "error") {
+    fail(`Refused (${frame.code}): ${frame.message}`);
+    setAnswerButtons(false);
+  }
+}
+
+// --- alerts -------------------------------------------------------------------------------------
+function ring() {
+  if (navigator.vibrate) navigator.vibrate([400, 150, 400, 150, 800]);
+  try {
+    const audio = new (window.AudioContext || window.webkitAudioContext)();
+    [0, 0.45, 0.9].forEach((at) => {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.value = 0.25;
+      osc.connect(gain).connect(audio.destination);
+      osc.start(audio.currentTime + at);
+      osc.stop(audio.currentTime + at + 0.3);
+    });
+  } catch {
+    // no sound allowed before a user gesture: the screen and vibration still alert
+  }
+}
+
+function onAlert(frame) {
+  state.alerts.set(frame.alert_id, frame);
+  if (!state.current) showAlert(frame);
+}
+
+function showAlert(frame) {
+  state.current = frame;
+  const title = `${human(frame.category)} — ${metres(frame.distance_m)} away`;
+  $("alert-title").textContent = title;
+  $("alert-role").textContent =
+    frame.role === "fetch_aed"
+      ? `Fetch the AED${frame.aed ? ` “${frame.aed.name}”` : ""}${frame.aed?.location_detail ? ` (${frame.aed.location_detail})` : ""}, then go to the patient`
+      : "Do CPR: go straight to the patient";
+  $("alert-facts").textContent = `You can be there in about ${minutes(frame.eta_s)}. Approximate area only; the exact address comes when you accept.`;
+  $("alert").classList.remove("hidden");
+  setAnswerButtons(false);
+  $("accept").focus();
+  ring();
+  say(`Alert: ${title}. Accept or decline.`);
+  tickExpiry();
+}
+
+function tickExpiry() {
+  const frame = state.current;
+  if (!frame) return;
+  const left = Math.round((new Date(frame.expires_at) - Date.now()) / 1000);
+  if (left <= 0) {
+    say("The alert expired.");
+    dropAlert(frame.alert_id);
+    return;
+  }
+  $("alert-expiry").textContent = `Answer within ${left} s.`;
+  setTimeout(tickExpiry, 1000);
+}
+
+function dropAlert(alertId) {
+  state.alerts.delete(alertId);
+  if (state.current?.alert_id === alertId) {
+    state.current = null;
+    $("alert").classList.add("hidden");
+    const next = [...state.alerts.values()].find((a) => new Date(a.expires_at) > Date.now());
+    if (next) showAlert(next);
+  }
+}
+
+function setAnswerButtons(busy) {
+  $("accept").disabled = busy;
+  $("decline").disabled = busy;
+}
+
+function answer(response) {
+  const frame = state.current;
+  if (!frame) return;
+  clearError();
+  if (!send({ type: "ack", alert_id: frame.alert_id, response })) return;
+  setAnswerButtons(true);
+  if (response === "decline") {
+    say("Declined. Thank you.");
+    dropAlert(frame.alert_id);
+  } else {
+    say("Accepted. Getting the exact location…");
+  }
+}
+
+// --- the mission after accepting ----------------------------------------------------------------
+function onMission(frame) {
+  state.mission = frame;
+  dropAlert(frame.alert_id);
+  $("mission").classList.remove("hidden");
+  $("mission-title").textContent = frame.role === "fetch_aed" ? "Fetch the AED, then go to the patient" : "Go to the patient now";
+  $("mission-where").textContent = frame.address || `Patient at ${frame.lat.toFixed(5)}, ${frame.lng.toFixed(5)}`;
+  $("mission-note").textContent = frame.note ? `Note: ${frame.note}` : "";
+  $("mission-aed").textContent = frame.aed ? `AED: ${frame.aed.name}${frame.aed.location_detail ? ` — ${frame.aed.location_detail}` : ""}` : "";
+  $("mission-state").textContent = `Status: ${human(frame.status)}`;
+  drawMission();
+  say("Accepted: the exact location is shown. Tap En route when you leave.");
+  $("en-route").focus();
+}
+
+function drawMission() {
+  const frame = state.mission;
+  if (!frame) return;
+  if (!state.missionMap) state.missionMap = createMap($("mission-map"), state.config);
+  const map = state.missionMap;
+  map.eachLayer((layer) => {
+    if (!(layer instanceof L.TileLayer)) map.removeLayer(layer);
+  });
+  const line = [];
+  if (state.fix) {
+    const me = fromWgs84(state.fix.lat, state.fix.lng, state.config.map_crs);
+    L.marker(me, { icon: pinIcon("me", "me"), title: "you" }).addTo(map);
+    line.push(me);
+  }
+  if (frame.aed) {
+    L.marker([frame.aed.lat, frame.aed.lng], { icon: pinIcon("aed-target", "A"), title: "AED" }).addTo(map);
+    line.push([frame.aed.lat, frame.aed.lng]);
+  }
+  L.marker([frame.lat, frame.lng], { icon: pinIcon("patient", "!"), title: "patient" }).addTo(map);
+  line.push([frame.lat, frame.lng]);
+  const path = L.polyline(line, { color: "#0b4f8a", weight: 5, dashArray: "8 6" }).addTo(map);
+  map.invalidateSize();
+  if (line.length > 1) map.fitBounds(path.getBounds(), { padding: [30, 30] });
+  else map.setView(line[0], 17);
+}
+
+function reportStatus(status) {
+  if (!state.mission) return;
+  clearError();
+  if (send({ type: "status", alert_id: state.mission.alert_id, status })) {
+    $("mission-state").textContent = `Status: ${human(status)}`;
+    say(status === "on_scene" ? "On scene: the dispatcher sees you have arrived." : "En route: the dispatcher sees you are on the way.");
+  }
+}
+
+function onCancel(frame) {
+  dropAlert(frame.alert_id);
+  if (state.mission?.alert_id === frame.alert_id) {
+    state.mission = null;
+    $("mission").classList.add("hidden");
+  }
+  say(`Stand down: ${frame.reason || "the incident was closed"}.`);
+}
+
+// --- duty and position --------------------------------------------------------------------------
+function renderProfile(profile) {
+  state.onDuty = profile.on_duty;
+  $("who").textContent = `${profile.name} — ${human(profile.category)}, ${profile.mode}`;
+  $("duty").textContent = profile.on_duty ? "Go off duty" : "Go on duty";
+  $("duty").setAttribute("aria-pressed", String(profile.on_duty));
+  $("dispatchable").textContent = profile.dispatchable
+    ? "You can receive alerts."
+    : `Not receiving alerts: ${profile.not_dispatchable_because.map(human).join(", ")}.`;
+}
+
+async function refreshProfile() {
+  renderProfile(await call(`/v1/responders/${state.me}`));
+}
+
+// The socket does not answer a stored position, so ask the registry a moment later whether this
+// phone can now receive alerts (and if not, why: stale position, lapsed certificate...).
+let profileTimer = null;
+function scheduleProfileRefresh() {
+  clearTimeout(profileTimer);
+  profileTimer = setTimeout(() => refreshProfile().catch(fail), 700);
+}
+
+async function toggleDuty() {
+  clearError();
+  try {
+    const profile = await call(`/v1/responders/${state.me}/duty`, { method: "PUT", body: { on_duty: !state.onDuty } });
+    renderProfile(profile);
+    say(profile.on_duty ? "On duty. Share your location to receive alerts." : "Off duty: your position was removed.");
+    if (profile.on_duty && state.fix) sendFix();
+  } catch (err) {
+    fail(err);
+  }
+}
+
+function sendFix() {
+  if (!state.fix) return;
+  if (!state.onDuty) {
+    $("position").textContent = "Position known; it is sent only while you are on duty.";
+    return;
+  }
+  const frame = { type: "location", lat: state.fix.lat, lng: state.fix.lng, ts: new Date(state.fix.ts).toISOString(), crs: "wgs84" };
+  if (state.fix.accuracy_m != null) frame.accuracy_m = Math.min(state.fix.accuracy_m, 100000);
+  if (state.fix.mode) frame.mode = state.fix.mode;
+  if (state.socket?.readyState === WebSocket.OPEN) {
+    state.socket.send(JSON.stringify(frame));
+    $("position").textContent = `Sent ${state.fix.lat.toFixed(5)}, ${state.fix.lng.toFixed(5)} (${state.source}) at ${new Date().toLocaleTimeString()}.`;
+    scheduleProfileRefresh();
+  } else {
+    $("position").textContent = "Offline: the position will be sent when the connection is back.";
+  }
+  if (state.mission) drawMission();
+}
+
+function shareLocation() {
+  if (!navigator.geolocation) {
+    fail("This browser cannot share its location; use a simulated position.");
+    return;
+  }
+  if (state.watch !== null) {
+    navigator.geolocation.clearWatch(state.watch);
+    state.watch = null;
+    $("share").setAttribute("aria-pressed", "false");
+    $("share").textContent = "Share my location";
+    return;
+  }
+  state.watch = navigator.geolocation.watchPosition(
+    (pos) => {
+      state.source = "GPS";
+      state.fix = { lat: pos.coords.latitude, lng: pos.coords.longitude, accuracy_m: pos.coords.accuracy, ts: pos.timestamp };
+      sendFix();
+    },
+    (err) => fail(`Location unavailable: ${err.message}. You can use a simulated position.`),
+    { enableHighAccuracy: true, maximumAge: 10000 },
+  );
+  $("share").setAttribute("aria-pressed", "true");
+  $("share").textContent = "Stop sharing my location";
+}
+
+function useSimulated() {
+  clearError();
+  const lat = Number($("sim-lat").value);
+  const lng = Number($("sim-lng").value);
+  if ($("sim-lat").value === "" || !Number.isFinite(lat) || lat < -90 || lat > 90) return fail("lat: must be within [-90, 90]");
+  if ($("sim-lng").value === "" || !Number.isFinite(lng) || lng < -180 || lng > 180) return fail("lng: must be within [-180, 180]");
+  state.source = "simulated";
+  state.fix = { lat, lng, accuracy_m: 5, ts: Date.now(), mode: $("sim-mode").value || null };
+  sendFix();
+}
+
+function resendPeriodically() {
+  setInterval(() => {
+    if (!state.onDuty || !state.fix) return;
+    if (state.source === "simulated") state.fix.ts = Date.now();
+    else if (state.watch !== null) return; // the GPS watch sends fresh fixes itself
+    sendFix();
+  }, RESEND_MS);
+}
+
+// --- sign-in ------------------------------------------------------------------------------------
+async function start(token) {
+  clearError();
+  const who = await checkToken(token, ["responder"]);
+  state.token = token;
+  state.me = who.responder_id;
+  storeToken(SCREEN, token);
+  await refreshProfile();
+  $("signin").classList.add("hidden");
+  for (const id of ["duty-card", "position-card", "signout"]) $(id).classList.remove("hidden");
+  connect();
+}
+
+async function main() {
+  state.config = await loadConfig();
+  $("signin").addEventListener("submit", (e) => {
+    e.preventDefault();
+    start($("token").value.trim()).catch(fail);
+  });
+  $("signout").addEventListener("click", () => {
+    storeToken(SCREEN, null);
+    location.reload();
+  });
+  $("duty").addEventListener("click", toggleDuty);
+  $("share").addEventListener("click", shareLocation);
+  $("sim-send").addEventListener("click", useSimulated);
+  $("accept").addEventListener("click", () => answer("accept"));
+  $("decline").addEventListener("click", () => answer("decline"));
+  $("en-route").addEventListener("click", () => reportStatus("en_route"));
+  $("on-scene").addEventListener("click", () => reportStatus("on_scene"));
+  window.addEventListener("offline", () => setConnection("offline", "Offline — no network"));
+  resendPeriodically();
+  const saved = storedToken(SCREEN);
+  if (saved) await start(saved).catch((err) => {
+    storeToken(SCREEN, null);
+    fail(err);
+  });
+  document.body.dataset.ready = "true";
+}
+
+main().catch(fail);
