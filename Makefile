@@ -2,16 +2,15 @@
 # own PostgreSQL+PostGIS and Redis (unless DATABASE_URL / REDIS_URL point elsewhere), migrate,
 # and stop what they started when they end.
 PORT ?= 8000
-DEMO ?= 1
 PYTEST_ARGS ?=
 
 .PHONY: run test bench lint setup stores-stop clean
 
 run:
-	@scripts/with-stores.sh run env DISPATCH_DEMO=$(DEMO) .venv/bin/dispatch serve --port $(PORT)
+	@scripts/with-stores.sh run .venv/bin/dispatch serve --port $(PORT)
 
 test:
-	@WITH_BROWSER=1 scripts/with-stores.sh test .venv/bin/python -m pytest $(PYTEST_ARGS)
+	@scripts/with-stores.sh test .venv/bin/python -m pytest $(PYTEST_ARGS)
 
 bench:
 	@scripts/with-stores.sh test .venv/bin/python -m benchmarks

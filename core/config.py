@@ -17,50 +17,78 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Service configuration; see the README's table for what each field does."""
 
-    model_config = SettingsConfigDict(env_prefix="DISPATCH_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DISPATCH_", env_file=".env", extra="ignore", use_attribute_docstrings=True
+    )
 
     # --- stores -------------------------------------------------------------------------------
     database_url: str = Field(
         "postgresql+asyncpg://rescue@127.0.0.1:55432/rescue",
         validation_alias=AliasChoices("DATABASE_URL", "DISPATCH_DATABASE_URL"),
     )
+    """PostgreSQL+PostGIS URL (asyncpg driver); `make run`/`make test` set it to their own cluster."""
     redis_url: str = Field(
         "redis://127.0.0.1:56379/0",
         validation_alias=AliasChoices("REDIS_URL", "DISPATCH_REDIS_URL"),
     )
+    """Redis URL for live positions, pub/sub and locks."""
     redis_prefix: str = "rc"  # namespaces every Redis key and channel of this deployment
+    """Namespace of every Redis key and channel of this deployment."""
 
     # --- service ------------------------------------------------------------------------------
     admin_token: str | None = None
+    """When set, this value is a valid admin token at start-up."""
     log_json: bool = False
+    """Structured JSON logs (one object per line)."""
     log_level: str = "INFO"
+    """Log level."""
     timezone: str = "Asia/Shanghai"
+    """City time zone: opening hours, certificate dates."""
     tile_url: str | None = None  # base-map tiles for the web console; None = outlines only
+    """Base-map tile URL template for the web pages; unset = district outlines only."""
     tile_crs: str = "gcj02"  # datum the tiles are drawn in (Chinese providers use GCJ-02)
+    """Datum of the tiles (Chinese providers draw in GCJ-02)."""
 
     # --- reach model (DESIGN.md) --------------------------------------------------------------
     activation_s: float = 30.0
+    """Reach model: seconds to read an alert and start moving."""
     circuity: float = 1.3
+    """Reach model: street distance / straight-line distance."""
     speed_walk_mps: float = 1.4
+    """Walking speed, m/s."""
     speed_run_mps: float = 2.3
+    """Running speed, m/s."""
     speed_bicycle_mps: float = 4.2
+    """Bicycle speed, m/s."""
     speed_ebike_mps: float = 5.5
+    """E-bike speed, m/s."""
     speed_car_mps: float = 8.0
+    """Car speed, m/s."""
     aed_pickup_s: float = 60.0
+    """Seconds to take an AED off the wall."""
     reach_s: float = 300.0
+    """Default incident reach: ETA limit in seconds (the five minutes)."""
     reach_min_s: float = 60.0
+    """Smallest reach a dispatcher may ask for."""
     reach_max_s: float = 480.0
+    """Largest reach, also where escalation stops widening."""
 
     team_root: str = "shenzhen"  # the city at the top of the team hierarchy (paths are below it)
+    """The city at the top of the team hierarchy."""
 
     # --- live locations -----------------------------------------------------------------------
     h3_resolution: int = 9
+    """H3 resolution of the live responder cell index."""
     staleness_s: float = 120.0
+    """A position older than this is never used for dispatch."""
     max_clock_skew_s: float = 60.0
+    """Location timestamps further in the future are rejected."""
     location_batch_max: int = 5000
+    """Most updates in one POST /v1/locations batch (413 above)."""
 
     # --- AEDs -----------------------------------------------------------------------------------
     aed_unknown_hours_available: bool = True
+    """Offer AEDs whose opening hours are missing or unparseable."""
     # Days `PH` means in opening hours: China's official 2026 days off (State Council schedule),
     # whole periods including bridged weekdays; set DISPATCH_AED_PUBLIC_HOLIDAYS='["2027-01-01",...]'.
     aed_public_holidays: list[date] = Field(
@@ -74,6 +102,7 @@ class Settings(BaseSettings):
             + [date(2026, 10, d) for d in range(1, 8)]
         )
     )
+    """Days that `PH` means in opening hours (JSON list of dates)."""
 
     # --- matching and alerts ------------------------------------------------------------------
     qualifying_certificates: dict[str, list[str]] = Field(
@@ -85,19 +114,23 @@ class Settings(BaseSettings):
             "other_medical": ["first_aid", "cpr", "aed"],
         }
     )
+    """Incident category → certificate kinds that qualify (JSON)."""
     acceptance_probability: float = 0.35
+    """Expected share of alerted responders who accept; sizes the alert batch."""
     target_cpr: int = 2
+    """CPR responders wanted on scene."""
     target_aed: int = 1
+    """AED runners wanted."""
     aed_candidates: int = 3
+    """Most AEDs to send runners for."""
     alert_cap: int = 20
+    """Most alerts per incident, escalation included."""
     alert_ttl_s: float = 120.0
+    """Seconds before an unanswered alert expires."""
     escalation_interval_s: float = 30.0
+    """Seconds between escalation steps while too few accepted."""
     escalation_step_s: float = 60.0
-    approx_location_m: float = 200.0
-
-    # --- demo ---------------------------------------------------------------------------------
-    demo: bool = True
-    demo_seed: int = 7
+    """Seconds added to the reach at each escalation step."""
 
     def speed_mps(self, mode: str) -> float:
         """Travel speed for a mode name (`walk`, `run`, `bicycle`, `ebike`, `car`)."""
