@@ -1,0 +1,164 @@
+"""The screens on their own: clear refusals, the browser's datum shift equal to geo/crs.py,
+readable contrast, keyboard focus, and a phone that reconnects by itself and loses no alert."""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
+from tests.browser.conftest import PHONE, console_errors
+from tests.browser.test_story import offset, remote_spot, sign_in, wait_dispatchable
+from tests.support.people import register
+from tests.support.server import ServerProcess
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+# WCAG relative luminance and contrast of an element's text against its effective background.
+CONTRAST_JS = """
+(selectors) => {
+  const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.9)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const out = {};
+  for (const sel of selectors) {
+    const el = document.querySelector(sel);
+    if (!el) { out[sel] = null; continue; }
+    const a = lum(rgb(getComputedStyle(el).color).slice(0, 3));
+    const b = lum(background(el));
+    out[sel] = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  }
+  return out;
+}
+"""
+
+
+def test_tokens_of_the_wrong_kind_are_refused_with_the_reason(live_server, token_for, new_context) -> None:
+    page = new_context(viewport=PHONE).new_page()
+    page.goto(f"{live_server.url}/responder")
+    sign_in(page, "not-a-real-token")
+    expect(page.locator("#error")).to_have_text("Not signed in (401): invalid or revoked token")
+    desk_token = token_for("dispatcher")["Authorization"].removeprefix("Bearer ")
+    sign_in(page, desk_token)
+    expect(page.locator("#error")).to_have_text(
+        "Not allowed (403): this token is a 'dispatcher' token; this screen needs responder"
+    )
+    expect(page.locator("#signin")).to_be_visible()  # still asking for a token
+
+    planner = new_context().new_page()
+    planner.goto(f"{live_server.url}/planner")
+    sign_in(planner, desk_token)
+    expect(planner.locator("#error")).to_contain_text("this screen needs planner or admin")
+
+
+def test_console_shows_the_servers_refusal_and_keeps_the_form(live_server, token_for, new_context) -> None:
+    page = new_context().new_page()
+    errors = console_errors(page)
+    page.goto(live_server.url + "/")
+    sign_in(page, token_for("dispatcher")["Authorization"].removeprefix("Bearer "))
+    expect(page.locator("#live")).to_have_text("Live feed: on")
+    page.get_by_label("Latitude").fill("95")
+    page.get_by_label("Longitude").fill("114.05")
+    page.get_by_label("Address").fill("Somewhere impossible")
+    page.get_by_role("button", name="Open incident").click()
+    expect(page.locator("#error")).to_have_text(re.compile(r"^Rejected \(422\): lat: .*90"))
+    expect(page.get_by_label("Address")).to_have_value("Somewhere impossible")  # nothing typed is lost
+    assert errors == []
+
+
+def test_browser_datum_shift_equals_geo_crs(live_server, new_context) -> None:
+    """The JavaScript port of the GCJ-02/BD-09 formulas must agree with geo/crs.py to 1e-9 degrees."""
+    rng = random.Random(11)
+    points = [(rng.uniform(18.0, 53.0), rng.uniform(74.0, 134.0)) for _ in range(200)]
+    # the last two are outside China, where the datums apply no shift
+    points += [(22.5431, 114.0579), (39.9087, 116.3975), (51.5, -0.12), (-33.9, 151.2)]
+    page = new_context().new_page()
+    page.goto(f"{live_server.url}/responder")
+    got = page.evaluate(
+        """async (pts) => {
+            const m = await import('/static/lib/datum.js');
+            return pts.map(([a, b]) => [...m.wgs84ToGcj02(a, b), ...m.fromWgs84(a, b, 'bd09')]);
+        }""",
+        points,
+    )
+    for (lat, lng), (g_lat, g_lng, b_lat, b_lng) in zip(points, got, strict=True):
+        want_g, want_b = wgs84_to_gcj02(lat, lng), wgs84_to_bd09(lat, lng)
+        assert math.isclose(g_lat, want_g[0], abs_tol=1e-9) and math.isclose(g_lng, want_g[1], abs_tol=1e-9)
+        assert math.isclose(b_lat, want_b[0], abs_tol=1e-9) and math.isclose(b_lng, want_b[1], abs_tol=1e-9)
+    assert got[-1][:2] == [points[-1][0], points[-1][1]]  # no shift outside China
+
+
+@pytest.mark.parametrize("path", ["/", "/responder", "/planner"])
+def test_text_contrast_and_keyboard_focus(live_server, new_context, path: str) -> None:
+    page: Page = new_context().new_page()
+    page.goto(live_server.url + path)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    # keyboard: the first Tab lands on the token field and shows a visible focus ring
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "token"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("none", "")
+
+    sign_in(page, "wrong")  # puts an error message on screen too
+    expect(page.locator("#error")).not_to_be_empty()
+    selectors = ["h1", "label[for=token]", "button[type=submit]", "#error", "body"]
+    per_page = {"/": ["h2", "#live", ".hint"], "/responder": ["#connection", "h2"], "/planner": ["h2"]}
+    selectors += per_page[path]
+    ratios = page.evaluate(CONTRAST_JS, selectors)
+    low = {sel: r for sel, r in ratios.items() if r is None or r < 4.5}
+    assert not low, f"contrast below 4.5:1 (or element missing): {low}"
+
+
+def test_phone_reconnects_by_itself_and_gets_the_alert_sent_while_offline(
+    app_env, live_server, http, admin_headers, token_for, new_context, shot
+) -> None:
+    own = ServerProcess(env=app_env).start()  # a server this test may stop and start again
+    try:
+        lat, lng = remote_spot()
+        person = register(http, admin_headers, name="Wang Fang")
+        phone = new_context(viewport=PHONE).new_page()
+        phone.goto(f"{own.url}/responder")
+        sign_in(phone, person["token"])
+        expect(phone.locator("#connection")).to_have_text("Online")
+        phone.get_by_role("button", name="Go on duty").click()
+        expect(phone.get_by_role("button", name="Go off duty")).to_be_visible()
+        phone.get_by_text("Simulated position (demos)").click()
+        r_lat, r_lng = offset(lat, lng, 90, 0)
+        phone.get_by_label("Latitude").fill(f"{r_lat:.7f}")
+        phone.get_by_label("Longitude").fill(f"{r_lng:.7f}")
+        phone.get_by_role("button", name="Use this position").click()
+        wait_dispatchable(http, admin_headers, person["id"])
+
+        own.stop()
+        expect(phone.locator("#connection")).to_have_text(re.compile("Offline"))
+        shot(phone, "offline")
+        desk = token_for("dispatcher")
+        opened = http.post(
+            "/v1/incidents", json={"lat": lat, "lng": lng, "category": "choking"}, headers=desk
+        )
+        assert opened.status_code == 201, opened.text
+        assert person["id"] in {a["responder_id"] for a in opened.json()["alerts"]}
+
+        own.start()  # same port: the page finds it again without a reload
+        expect(phone.locator("#connection")).to_have_text("Online", timeout=20_000)
+        expect(phone.locator("#alert")).to_be_visible()
+        expect(phone.locator("#alert-title")).to_contain_text("choking")
+        expect(phone.get_by_role("button", name="Accept — I'm going")).to_be_focused()
+        shot(phone, "alert-after-reconnect")
+        phone.keyboard.press("Enter")  # accept from the keyboard
+        expect(phone.locator("#mission")).to_be_visible()
+    finally:
+        own.stop()
