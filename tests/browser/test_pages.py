@@ -10,11 +10,11 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
+from geo.crs import gcj02_to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
 from tests.browser.conftest import PHONE, console_errors
 from tests.browser.test_story import offset, remote_spot, sign_in, wait_dispatchable
 from tests.support.people import register
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -162,3 +162,37 @@ def test_phone_reconnects_by_itself_and_gets_the_alert_sent_while_offline(
         expect(phone.locator("#mission")).to_be_visible()
     finally:
         own.stop()
+
+
+def test_console_on_gcj02_tiles_sends_and_asks_for_gcj02(app_env, token_for, http, new_context, shot) -> None:
+    """With GCJ-02 tiles the console works in GCJ-02 end to end: what it asks for and what it opens."""
+    port = free_port()
+    tiles = f"http://127.0.0.1:{port}/static/vendor/leaflet/images/layers.png?z={{z}}&x={{x}}&y={{y}}"
+    env = {**app_env, "DISPATCH_TILE_URL": tiles, "DISPATCH_TILE_CRS": "gcj02"}
+    server = ServerProcess(env=env, port=port).start()
+    try:
+        page = new_context().new_page()
+        asked: list[str] = []
+        page.on("request", lambda req: asked.append(req.url))
+        page.goto(server.url + "/")
+        expect(page.locator("#datum")).to_have_text("GCJ02")
+        sign_in(page, token_for("dispatcher")["Authorization"].removeprefix("Bearer "))
+        expect(page.locator("#live")).to_have_text("Live feed: on")
+        g_lat, g_lng = 22.5431 + random.uniform(-0.01, 0.01), 114.0579 + random.uniform(-0.01, 0.01)
+        page.get_by_label("Latitude").fill(f"{g_lat:.7f}")
+        page.get_by_label("Longitude").fill(f"{g_lng:.7f}")
+        page.get_by_role("button", name="Open incident").click()
+        expect(page.locator("#incident-summary")).to_contain_text(f"{g_lat:.5f}, {g_lng:.5f}")
+        shot(page, "gcj02-console")
+        incident_id = page.locator("#open-list button[aria-current=true]").get_attribute("data-id")
+        stored = http.get(f"/v1/incidents/{incident_id}", headers=token_for("dispatcher")).json()
+        want = gcj02_to_wgs84(g_lat, g_lng)
+        assert stored["crs"] == "wgs84"
+        assert math.isclose(stored["lat"], want[0], abs_tol=1e-6)
+        assert math.isclose(stored["lng"], want[1], abs_tol=1e-6)
+        assert abs(stored["lng"] - g_lng) > 1e-3  # the datum shift was applied (hundreds of metres here)
+        data_requests = [u for u in asked if "/v1/responders/live" in u or "/v1/aeds?" in u]
+        assert data_requests and all("crs=gcj02" in u for u in data_requests)
+        assert any("layers.png" in u for u in asked)  # tiles drawn from the configured URL
+    finally:
+        server.stop()

@@ -52,9 +52,10 @@ def test_dispatcher_alerts_responder_who_accepts_live(
     lat, lng = remote_spot()
     person = register(http, admin_headers, name="Zhang Min", category="park_security", mode="walk")
     a_lat, a_lng = offset(lat, lng, 60, 40)
+    aed_name = f"Park gate AED {random.randrange(10**6)}"
     aed = http.post(
         "/v1/aeds",
-        json={"name": "Park gate AED", "lat": a_lat, "lng": a_lng, "opening_hours": "24/7",
+        json={"name": aed_name, "lat": a_lat, "lng": a_lng, "opening_hours": "24/7",
               "location_detail": "inside the guard house"},
         headers=admin_headers,
     )  # fmt: skip
@@ -99,6 +100,10 @@ def test_dispatcher_alerts_responder_who_accepts_live(
     role_cell = alert_row.locator("td").nth(1)
     expect(role_cell).to_have_text(re.compile("CPR|fetch AED"))
     expect(desk.locator("#open-list")).to_contain_text("North gate of the park")
+    # the map moved to the incident: the responder (by category) and the open AED are drawn there
+    expect(desk.locator(f'.leaflet-marker-icon[title^="park_security {person["id"][:8]}"]')).to_have_count(1)
+    aed_pin = desk.locator(f'.leaflet-marker-icon[title="AED {aed_name}"]')
+    expect(aed_pin).to_have_class(re.compile("aed-open"))
     shot(desk, "dispatcher-incident-opened")
 
     # --- the phone rings: role, distance, ETA; accept -----------------------------------------
@@ -113,7 +118,7 @@ def test_dispatcher_alerts_responder_who_accepts_live(
     expect(phone.locator("#mission-map path.leaflet-interactive")).to_have_count(1)  # the line to follow
     fetching = role_cell.inner_text() == "fetch AED"
     expect(phone.locator("#mission-aed")).to_have_text(
-        "AED: Park gate AED — inside the guard house" if fetching else ""
+        f"AED: {aed_name} — inside the guard house" if fetching else ""
     )
     # you, the patient and, when fetching, the AED on the way
     expect(phone.locator("#mission-map .leaflet-marker-icon")).to_have_count(3 if fetching else 2)
