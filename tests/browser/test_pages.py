@@ -196,3 +196,27 @@ def test_console_on_gcj02_tiles_sends_and_asks_for_gcj02(app_env, token_for, htt
         assert any("layers.png" in u for u in asked)  # tiles drawn from the configured URL
     finally:
         server.stop()
+
+
+def test_phone_streams_the_browsers_geolocation_while_on_duty(
+    live_server, http, admin_headers, new_context
+) -> None:
+    lat, lng = remote_spot()
+    person = register(http, admin_headers, name="Chen Jie", mode="bicycle")
+    context = new_context(viewport=PHONE, geolocation={"latitude": lat, "longitude": lng, "accuracy": 12},
+                          permissions=["geolocation"])  # fmt: skip
+    phone = context.new_page()
+    phone.goto(f"{live_server.url}/responder")
+    sign_in(phone, person["token"])
+    phone.get_by_role("button", name="Share my location").click()
+    expect(phone.locator("#position")).to_contain_text("sent only while you are on duty")
+    phone.get_by_role("button", name="Go on duty").click()
+    expect(phone.locator("#position")).to_contain_text("(GPS)")
+    wait_dispatchable(http, admin_headers, person["id"])
+    position = http.get(f"/v1/responders/{person['id']}", headers=admin_headers).json()["position"]
+    assert math.isclose(position["lat"], lat, abs_tol=1e-6)
+    assert math.isclose(position["lng"], lng, abs_tol=1e-6)
+    assert position["accuracy_m"] == 12
+    phone.get_by_role("button", name="Go off duty").click()
+    expect(phone.locator("#dispatchable")).to_contain_text("off duty")
+    assert http.get(f"/v1/responders/{person['id']}", headers=admin_headers).json()["position"] is None
