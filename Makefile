@@ -10,7 +10,7 @@ run:
 	@scripts/with-stores.sh run .venv/bin/dispatch serve --port $(PORT)
 
 test:
-	@scripts/with-stores.sh test .venv/bin/python -m pytest $(PYTEST_ARGS)
+	@WITH_BROWSER=1 scripts/with-stores.sh test .venv/bin/python -m pytest $(PYTEST_ARGS)
 
 bench:
 	@scripts/with-stores.sh test .venv/bin/python -m benchmarks
