@@ -16,7 +16,7 @@ const CATEGORY_STYLE = {
   other: ["#37474f", "O"],
 };
 const $ = (id) => document.getElementById(id);
-const state = { token: null, config: null, map: null, selected: null, socket: null, names: new Map(), retry: 0 };
+const state = { token: null, config: null, map: null, selected: null, socket: null, names: new Map(), resolved: new Map(), retry: 0 };
 const layers = {};
 
 function say(text) {
@@ -126,7 +126,14 @@ async function openIncident(event) {
 
 async function responderName(id) {
   if (!state.names.has(id)) {
-    state.names.set(id, call(`/v1/responders/${id}`).then((r) => `${r.name} (${r.category.replace("_", " ")})`).catch(() => shortId(id)));
+    const lookup = call(`/v1/responders/${id}`)
+      .then((r) => `${r.name} (${r.category.replace("_", " ")})`)
+      .catch(() => shortId(id))
+      .then((name) => {
+        state.resolved.set(id, name);
+        return name;
+      });
+    state.names.set(id, lookup);
   }
   return state.names.get(id);
 }
@@ -167,7 +174,7 @@ async function renderIncident(incident) {
 function describeEvent(e) {
   const t = new Date(e.ts).toLocaleTimeString();
   const d = e.data || {};
-  const who = d.responder_id ? ` ${shortId(d.responder_id)}` : "";
+  const who = d.responder_id ? ` ${escapeHtml(state.resolved.get(d.responder_id) || shortId(d.responder_id))}` : "";
   const role = d.role ? ` (${d.role === "fetch_aed" ? "fetch AED" : "CPR"})` : "";
   return `${t} ${escapeHtml(e.kind.replaceAll("_", " "))}${who}${role}`;
 }
@@ -227,12 +234,20 @@ function connect() {
   };
 }
 
+const ANNOUNCED = ["accepted", "declined", "en_route", "on_scene", "escalated", "nobody_in_reach", "escalation_exhausted", "closed"];
+let refreshTimer = null;
+
+// Events come in bursts (one per alert sent, delivered...): announce the ones a dispatcher acts on
+// and redraw once per burst rather than once per event.
 async function onEvent(frame) {
   if (frame.type !== "incident_event") return;
-  const line = `Incident ${shortId(frame.incident_id)}: ${describeEvent(frame)}`;
-  if (["accepted", "on_scene", "escalated", "nobody_in_reach", "escalation_exhausted", "declined"].includes(frame.kind)) say(line.replace(/<[^>]+>/g, ""));
-  if (frame.incident_id === state.selected) await selectIncident(frame.incident_id);
-  await refreshOpenList();
+  if (ANNOUNCED.includes(frame.kind)) say(`Incident ${shortId(frame.incident_id)}: ${describeEvent(frame)}`);
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => {
+    const work = [refreshOpenList()];
+    if (state.selected) work.push(selectIncident(state.selected));
+    Promise.all(work).catch(fail);
+  }, 150);
 }
 
 // --- sign-in ------------------------------------------------------------------------------------

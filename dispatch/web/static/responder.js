@@ -112,7 +112,10 @@ function showAlert(frame) {
   tickExpiry();
 }
 
+// One countdown for the alert on screen; when it runs out the next pending alert (if any) shows.
+let expiryTimer = null;
 function tickExpiry() {
+  clearTimeout(expiryTimer);
   const frame = state.current;
   if (!frame) return;
   const left = Math.round((new Date(frame.expires_at) - Date.now()) / 1000);
@@ -122,7 +125,7 @@ function tickExpiry() {
     return;
   }
   $("alert-expiry").textContent = `Answer within ${left} s.`;
-  setTimeout(tickExpiry, 1000);
+  expiryTimer = setTimeout(tickExpiry, 1000);
 }
 
 function dropAlert(alertId) {
