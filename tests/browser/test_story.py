@@ -100,6 +100,7 @@ def test_dispatcher_alerts_responder_who_accepts_live(
     role_cell = alert_row.locator("td").nth(1)
     expect(role_cell).to_have_text(re.compile("CPR|fetch AED"))
     expect(desk.locator("#open-list")).to_contain_text("North gate of the park")
+    expect(desk.locator("#incident-aeds")).to_contain_text(aed_name)
     # the map moved to the incident: the responder (by category) and the open AED are drawn there
     expect(desk.locator(f'.leaflet-marker-icon[title^="park_security {person["id"][:8]}"]')).to_have_count(1)
     aed_pin = desk.locator(f'.leaflet-marker-icon[title="AED {aed_name}"]')

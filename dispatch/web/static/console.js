@@ -16,7 +16,7 @@ const CATEGORY_STYLE = {
   other: ["#37474f", "O"],
 };
 const $ = (id) => document.getElementById(id);
-const state = { token: null, config: null, map: null, selected: null, socket: null, names: new Map(), resolved: new Map(), retry: 0 };
+const state = { token: null, config: null, map: null, selected: null, socket: null, names: new Map(), resolved: new Map(), considered: new Map(), retry: 0 };
 const layers = {};
 
 function say(text) {
@@ -114,6 +114,7 @@ async function openIncident(event) {
   try {
     const incident = await call("/v1/incidents", { method: "POST", body });
     layers.draft.clearLayers();
+    state.considered.set(incident.id, incident.aeds || []);
     say(`Incident opened: ${incident.alerts.length} responder(s) alerted.` + (incident.coverage.covered ? "" : " Nobody can reach the patient in time."));
     await selectIncident(incident.id);
     await refreshOpenList();
@@ -162,12 +163,16 @@ async function renderIncident(incident) {
       return `<tr data-alert="${a.alert_id}"><td>${escapeHtml(name)}</td><td>${role}</td><td>${minutes(a.eta_s)}</td><td>${metres(a.distance_m)}</td><td class="st-${a.status}">${a.status.replace("_", " ")}</td></tr>`;
     }),
   );
+  // The AEDs matched at opening come only with the opening's answer; remembered per incident.
+  const aeds = incident.aeds?.length ? incident.aeds : state.considered.get(incident.id);
+  if (aeds === undefined) $("incident-aeds").textContent = "";
+  else if (aeds.length === 0) $("incident-aeds").textContent = "No usable AED was found nearby.";
+  else $("incident-aeds").textContent = `AEDs: ${aeds.map((a) => `${a.name} (${metres(a.distance_m)}${a.open_now ? "" : ", closed"})`).join("; ")}.`;
   $("alerts").innerHTML = rows.join("") || `<tr><td colspan="5">No responder alerted.</td></tr>`;
   $("events").innerHTML = (incident.events || []).map((e) => `<li>${describeEvent(e)}</li>`).join("");
   $("close-incident").disabled = incident.status !== "open";
   layers.incidents.clearLayers();
   L.marker([incident.lat, incident.lng], { icon: pinIcon("incident", "!"), title: "incident", keyboard: false }).addTo(layers.incidents);
-  L.circle([incident.lat, incident.lng], { radius: 500, color: "#a4161a", weight: 1, fillOpacity: 0.05, interactive: false }).addTo(layers.incidents);
   if (!state.map.getBounds().contains([incident.lat, incident.lng])) state.map.setView([incident.lat, incident.lng], 16);
 }
 
