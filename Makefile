@@ -9,8 +9,10 @@ PYTEST_ARGS ?=
 run:
 	@scripts/with-stores.sh run .venv/bin/dispatch serve --port $(PORT)
 
+# Browser tests (Playwright's sync API owns an event loop for its whole session) run in their own
+# pytest process, after the rest, so they never share a loop with the async integration tests.
 test:
-	@WITH_BROWSER=1 scripts/with-stores.sh test .venv/bin/python -m pytest $(PYTEST_ARGS)
+	@WITH_BROWSER=1 scripts/with-stores.sh test sh -c '.venv/bin/python -m pytest --ignore=tests/browser $(PYTEST_ARGS) && .venv/bin/python -m pytest tests/browser $(PYTEST_ARGS)'
 
 bench:
 	@scripts/with-stores.sh test .venv/bin/python -m benchmarks
