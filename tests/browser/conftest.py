@@ -31,8 +31,10 @@ PHONE = {"width": 390, "height": 844}
 DESK = {"width": 1366, "height": 860}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per test module. Playwright's sync API keeps its own event loop marked as running
+    while it is open, so it must be closed before any async test of the same pytest run starts."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: the test set-up installs Debian's chromium package")
     with sync_playwright() as pw:
