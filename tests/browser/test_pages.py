@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from geo.crs import gcj02_to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
 from tests.browser.conftest import PHONE, console_errors
 from tests.browser.test_story import offset, remote_spot, sign_in, wait_dispatchable
-from tests.support.people import register
+from tests.support.people import on_duty_at, register
 from tests.support.server import ServerProcess, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -220,3 +220,34 @@ def test_phone_streams_the_browsers_geolocation_while_on_duty(
     phone.get_by_role("button", name="Go off duty").click()
     expect(phone.locator("#dispatchable")).to_contain_text("off duty")
     assert http.get(f"/v1/responders/{person['id']}", headers=admin_headers).json()["position"] is None
+
+
+def test_console_clusters_responders_at_city_zoom_and_splits_them_up_close(
+    live_server, http, admin_headers, token_for, new_context, shot
+) -> None:
+    lat, lng = remote_spot()
+    crowd = [
+        on_duty_at(http, admin_headers, *offset(lat, lng, 40 * i, -30 * i), category="sanitation_worker")
+        for i in range(6)
+    ]
+    page = new_context().new_page()
+    page.goto(live_server.url + "/")
+    sign_in(page, token_for("dispatcher")["Authorization"].removeprefix("Bearer "))
+    page.get_by_label("Latitude").fill(f"{lat:.7f}")
+    page.get_by_label("Longitude").fill(f"{lng:.7f}")
+    page.get_by_role("button", name="Open incident").click()
+    expect(page.locator("#incident-summary")).to_be_visible()  # the map moved there, at street zoom
+    for person in crowd:  # up close every responder has its own pin
+        pin = page.locator(f'.leaflet-marker-icon[title^="sanitation_worker {person["id"][:8]}"]')
+        expect(pin).to_be_visible()
+    shot(page, "street-zoom")
+    page.locator("#map").focus()
+    cluster = page.locator(".marker-cluster", has_text="6")
+    for _ in range(8):  # zoom out towards city level with the keyboard, one step at a time
+        page.keyboard.press("-")
+        page.wait_for_function("!document.querySelector('.leaflet-zoom-anim')")
+        if cluster.count():
+            break
+    expect(cluster).to_have_count(1)
+    expect(page.locator('.leaflet-marker-icon[title^="sanitation_worker"]')).to_have_count(0)
+    shot(page, "city-zoom-cluster")
