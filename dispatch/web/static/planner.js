@@ -80,6 +80,7 @@ async function runCoverage(event) {
     say(`Coverage study done: ${result.cells.features.length} cells.`);
     document.body.dataset.coverage = "done";
   } catch (err) {
+    say("");
     fail(err);
   } finally {
     $("run-coverage").disabled = false;
@@ -110,6 +111,7 @@ async function runPlacement(event) {
       <tbody>${rows}</tbody></table>`;
     say(`${result.sites.length} site(s) proposed.`);
   } catch (err) {
+    say("");
     fail(err);
   } finally {
     $("run-placement").disabled = false;
