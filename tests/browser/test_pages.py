@@ -160,6 +160,7 @@ def test_phone_reconnects_by_itself_and_gets_the_alert_sent_while_offline(
         shot(phone, "alert-after-reconnect")
         phone.keyboard.press("Enter")  # accept from the keyboard
         expect(phone.locator("#mission")).to_be_visible()
+        http.post(f"/v1/incidents/{opened.json()['id']}/close", headers=desk)
     finally:
         own.stop()
 
@@ -194,6 +195,7 @@ def test_console_on_gcj02_tiles_sends_and_asks_for_gcj02(app_env, token_for, htt
         data_requests = [u for u in asked if "/v1/responders/live" in u or "/v1/aeds?" in u]
         assert data_requests and all("crs=gcj02" in u for u in data_requests)
         assert any("layers.png" in u for u in asked)  # tiles drawn from the configured URL
+        http.post(f"/v1/incidents/{incident_id}/close", headers=token_for("dispatcher"))
     finally:
         server.stop()
 
@@ -251,3 +253,5 @@ def test_console_clusters_responders_at_city_zoom_and_splits_them_up_close(
     expect(cluster).to_have_count(1)
     expect(page.locator('.leaflet-marker-icon[title^="sanitation_worker"]')).to_have_count(0)
     shot(page, "city-zoom-cluster")
+    page.get_by_role("button", name="Close incident").click()
+    expect(page.locator("#incident-summary")).to_contain_text("— closed")

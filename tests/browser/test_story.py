@@ -96,7 +96,7 @@ def test_dispatcher_alerts_responder_who_accepts_live(
     desk.get_by_role("button", name="Open incident").click()
     alert_row = desk.locator("#alerts tr", has_text="Zhang Min")
     expect(alert_row).to_be_visible()
-    expect(desk.locator("#status")).to_contain_text("responder(s) alerted")
+    expect(desk.locator("#incident-summary")).to_contain_text("North gate of the park")
     role_cell = alert_row.locator("td").nth(1)
     expect(role_cell).to_have_text(re.compile("CPR|fetch AED"))
     expect(desk.locator("#open-list")).to_contain_text("North gate of the park")
@@ -136,7 +136,8 @@ def test_dispatcher_alerts_responder_who_accepts_live(
     shot(desk, "dispatcher-sees-arrival")
 
     desk.get_by_role("button", name="Close incident").click()
-    expect(desk.locator("#status")).to_contain_text("Incident closed")
+    expect(desk.locator("#incident-summary")).to_contain_text("— closed")
+    expect(desk.get_by_role("button", name="Close incident")).to_be_disabled()
     expect(phone.locator("#status")).to_contain_text("Stand down")
     expect(phone.locator("#mission")).to_be_hidden()
     shot(phone, "responder-stood-down")
