@@ -34,7 +34,7 @@ from tests.support.server import ServerProcess
 BOX = (22.45, 113.75, 22.85, 114.60)  # Shenzhen: min_lat, min_lng, max_lat, max_lng
 BATCH = 5000
 QUERIES = 300
-SOCKETS, FRAMES = 200, 50
+SOCKETS, FRAMES = 100, 50
 
 
 def _points(n: int, rng: random.Random) -> list[tuple[str, float, float]]:
@@ -118,7 +118,10 @@ async def _socket_rate(
             (await issue_token(session, Role.responder, "bench", uuid.UUID(rid)))[1] for rid, _, _ in people
         ]
         await session.commit()
-    sockets = [await websockets.connect(f"{server.ws_url}/v1/ws/responder?token={t}") for t in tokens]
+    sockets = [
+        await websockets.connect(f"{server.ws_url}/v1/ws/responder?token={t}", ping_interval=None)
+        for t in tokens
+    ]
     base = time.time() - 30
 
     async def stream(ws: websockets.ClientConnection, lat: float, lng: float) -> None:
@@ -201,7 +204,11 @@ async def _run() -> str:
         pipe_rates = await _pipeline_rate(redis, geo_key, people)
         geo_bytes = (await _memory(redis) - before) / len(people)
         api_rates = await _endpoint_rate(server, admin_token, people)
-        ws_rate = await _socket_rate(server, db, store, rng)
+        try:
+            ws_rate = await _socket_rate(server, db, store, rng)
+        except websockets.ConnectionClosed as exc:  # reported, not hidden: see the issue notes
+            ws_rate = float("nan")
+            print(f"websocket ingest run failed: {exc!r}")
         rows += [
             [
                 "POST /v1/locations, batches of 5,000 (1 worker)",
