@@ -1,0 +1,80 @@
+"""The demo city, real district files in GCJ-02, and the synthetic people living in them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import shapely
+
+from geo.crs import gcj02_to_wgs84
+from geo.distance import haversine_m
+from simulator.city import SHENZHEN_DISTRICTS, area_km2, demo_city
+from simulator.importers import CityFileError, city_from_geojson, load_city_file
+from simulator.population import on_shift, shift_at, synth_aeds, synth_responders
+
+SHENZHEN_FILE = Path(__file__).resolve().parents[3] / "shared" / "data" / "shenzhen_districts_gcj02.geojson"
+
+
+def test_demo_city_is_shenzhen_sized_voronoi_around_the_real_centres() -> None:
+    city = demo_city(3)
+    assert [d.name for d in city.districts] == [c[0] for c in SHENZHEN_DISTRICTS]
+    assert area_km2(city.outline) == pytest.approx(2000, rel=0.02)
+    for (name, lat, lng, pop), district in zip(SHENZHEN_DISTRICTS, city.districts, strict=True):
+        assert district.population == pop * 1000
+        assert district.geometry.contains(shapely.Point(lng, lat)), name
+    # Districts tile the city: their areas add up to the outline's, so nothing overlaps.
+    assert sum(d.area_km2 for d in city.districts) == pytest.approx(area_km2(city.outline), rel=1e-6)
+    assert demo_city(3).outline.equals(city.outline)
+    assert not demo_city(4).outline.equals(city.outline)
+
+
+def test_synthetic_people_follow_population_categories_and_shifts() -> None:
+    city = demo_city(1)
+    people = synth_responders(city, 8000, seed=1)
+    aeds = synth_aeds(city, 23000, seed=1)
+    assert len(people) == 8000 and len(aeds) == 23000
+    assert len({p.responder_id for p in people}) == 8000
+    assert (city.district_index([p.lat for p in people], [p.lng for p in people]) >= 0).all()
+    per_district = Counter(city.district_index([a.lat for a in aeds], [a.lng for a in aeds]).tolist())
+    baoan, dapeng = city.names.index("Bao'an"), city.names.index("Dapeng")
+    assert per_district[baoan] > 10 * per_district[dapeng]  # 4.5 M people against 0.16 M
+    cats = Counter(p.category for p in people)
+    assert set(cats) == {"sanitation_worker", "city_inspector", "park_security", "auxiliary_staff"}
+    assert {p.mode for p in people} == {"walk", "ebike"}
+    assert 0.2 < sum(a.opening_hours == "24/7" for a in aeds) / len(aeds) < 0.4
+    assert shift_at(10) == "day" and shift_at(23) == "night" and shift_at(3) == "night"
+    day = on_shift(people, 10)
+    assert 0.6 < len(day) / len(people) < 0.8
+    assert synth_responders(city, 8000, seed=1) == people
+
+
+@pytest.mark.skipif(not SHENZHEN_FILE.exists(), reason="../shared/data is not next to this checkout")
+def test_real_shenzhen_districts_load_from_gcj02() -> None:
+    city = load_city_file(SHENZHEN_FILE, "gcj02", populations={"福田区": 1_553_000})
+    assert len(city.districts) == 9
+    assert area_km2(city.outline) == pytest.approx(2126, rel=0.03)
+    futian = city.districts[city.names.index("福田区")]
+    assert futian.population == 1_553_000
+    # A vertex of the file, moved to WGS-84, is a vertex of the loaded district (a few hundred metres away).
+    raw = load_city_file(SHENZHEN_FILE, "wgs84")
+    x, y = raw.districts[0].geometry.geoms[0].exterior.coords[0]
+    lat, lng = gcj02_to_wgs84(y, x)
+    moved = city.districts[0].geometry.geoms[0].exterior.coords[0]
+    assert moved == pytest.approx((lng, lat), abs=1e-9)
+    assert 250 < haversine_m(y, x, lat, lng) < 700
+
+
+def test_a_bad_city_file_names_the_feature_and_the_rule() -> None:
+    with pytest.raises(CityFileError, match="FeatureCollection"):
+        city_from_geojson({"type": "Feature"})
+    feature = {
+        "type": "Feature",
+        "properties": {"name": "X"},
+        "geometry": {"type": "Point", "coordinates": [1, 2]},
+    }
+    with pytest.raises(CityFileError, match=r"features\.0\.geometry"):
+        city_from_geojson({"type": "FeatureCollection", "features": [feature]})
+    with pytest.raises(CityFileError, match=r"features\.0\.properties\.name"):
+        city_from_geojson({"type": "FeatureCollection", "features": [{**feature, "properties": {}}]})
