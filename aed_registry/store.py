@@ -44,6 +44,7 @@ ORDER BY a.location <-> {_POINT}
 LIMIT $3 OFFSET $4
 """
 _NEAREST = _NEAREST_SQL.format(within="")
+_ALL_UNBLOCKED = _NEAREST_SQL.split("ORDER BY")[0].format(within="") + "ORDER BY a.id"
 # ST_DWithin makes the index scan stop at the radius instead of walking the whole table.
 _NEAREST_WITHIN = _NEAREST_SQL.format(within=f"AND ST_DWithin(a.location, {_POINT}, $5, false)")
 _LAT = func.ST_Y(cast(Aed.location, Geometry))
@@ -104,6 +105,14 @@ class AedStore:
         driver = connection.driver_connection
         assert driver is not None
         rows = await driver.fetch(_NEAREST if max_distance_m is None else _NEAREST_WITHIN, *args)
+        return [AedSpot(str(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+
+    async def all_unblocked(self) -> list[AedSpot]:
+        """Every active AED without an open missing/broken report (a planner's whole-city study)."""
+        connection = await (await self.session.connection()).get_raw_connection()
+        driver = connection.driver_connection
+        assert driver is not None
+        rows = await driver.fetch(_ALL_UNBLOCKED)
         return [AedSpot(str(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     async def get(self, aed_id: uuid.UUID) -> AedRow | None:

@@ -31,6 +31,7 @@ from responders.router import locations_router
 from responders.router import router as responders_router
 from responders.store import LiveLocationStore
 from responders.upkeep import run_upkeep
+from simulator.router import router as planning_router
 
 log = logging.getLogger(__name__)
 
@@ -84,5 +85,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(locations_router)
     app.include_router(incidents.router)
     app.include_router(ws.router)
+    app.include_router(planning_router)
     install_web(app)
     return app

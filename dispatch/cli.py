@@ -9,6 +9,7 @@ from rich.console import Console
 
 from aed_registry.cli import aed_app
 from core.config import get_settings
+from simulator.cli import sim
 
 app = typer.Typer(
     help="5-minute rescue circle: administration, imports and simulation.", no_args_is_help=True
@@ -18,6 +19,7 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(aed_app, name="aed")
+app.add_typer(sim, name="sim")
 console = Console()
 
 

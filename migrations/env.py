@@ -13,6 +13,7 @@ import aed_registry.models  # noqa: F401
 import core.auth  # noqa: F401  (tables register on the shared metadata)
 import dispatch.models  # noqa: F401
 import responders.models  # noqa: F401
+import simulator.models  # noqa: F401
 from core.config import Settings
 from core.db import Base
 

@@ -100,7 +100,7 @@ def greedy(
         cells = cell_idx[starts[s] : starts[s + 1]]
         new = cells[~covered[cells]]
         covered[new] = True
-        sites.append(Site(float(grid.lat[s]), float(grid.lng[s]), grid.cells[s], round(fresh), int(len(new))))
+        sites.append(Site(float(grid.lat[s]), float(grid.lng[s]), grid.cells[s], round(fresh), len(new)))
         curve.append(round(float(pop[covered].sum()) / total, 4))
     return Placement(sites, round(baseline, 4), curve)
 
