@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 .PHONY: run test bench lint setup stores-stop clean
 
 run:
-	@scripts/with-stores.sh run .venv/bin/dispatch serve --port $(PORT)
+	@PORT=$(PORT) scripts/with-stores.sh run scripts/run.sh
 
 # Browser tests (Playwright's sync API owns an event loop for its whole session) run in their own
 # pytest process, after the rest, so they never share a loop with the async integration tests.

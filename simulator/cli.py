@@ -8,6 +8,7 @@ folder: summary.json, cells.geojson and PNG maps, with a progress bar while they
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -256,3 +257,58 @@ def placement_command(
         )
     Console().print(table)
     console.print(f"written to {out}/: placement.json, placement_map.png, placement_curve.png")
+
+
+@sim.command("live")
+def live_command(
+    url: str = typer.Option("http://127.0.0.1:8000", help="the running service"),
+    seed: int = typer.Option(0, help="the seed the demo was loaded with"),
+    responders: int = typer.Option(8000),
+    aeds: int = typer.Option(23000),
+    wait: float = typer.Option(60.0, help="seconds to wait for the service to come up"),
+) -> None:
+    """Keep the demo city alive: the shift on duty, moving, phones reporting every 10-15 s."""
+    import logging
+    import time
+    from zoneinfo import ZoneInfo
+
+    import httpx
+
+    from core.auth import Role, issue_token
+    from simulator.demo import build_demo, registry_ids
+    from simulator.live import stream_crowd
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    demo = build_demo(seed, responders, aeds)
+
+    async def prepare(session: Any, _store: Any, settings: Any) -> tuple[dict[str, str], str, str]:
+        ids = await registry_ids(session, demo)
+        _, token = await issue_token(session, Role.admin, "demo: live movement")
+        await session.commit()
+        return ids, token, settings.timezone
+
+    ids, token, tz = asyncio.run(_with_stores(prepare))
+    if not ids:
+        console.print("[red]the demo is not loaded: run `dispatch sim load-demo` first[/red]")
+        raise typer.Exit(code=2)
+    deadline = time.time() + wait
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.time() > deadline:
+            console.print(f"[red]{url} did not answer /health within {wait:.0f} s[/red]")
+            raise typer.Exit(code=2)
+        time.sleep(0.5)
+
+    async def run() -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
+            await stream_crowd(client, demo.city, demo.responders, ids, tz=ZoneInfo(tz), seed=seed)
+
+    console.print(f"demo alive: {len(ids)} workers known, streaming to {url} (Ctrl-C stops)")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())

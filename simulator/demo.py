@@ -12,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aed_registry.importers import AedRecord, ImportReport
 from aed_registry.service import import_records
 from responders.importers import ParsedResponder
+from responders.models import Responder
 from responders.schemas import CertificateIn, ResponderCreate
 from responders.service import RegistrySettings, import_responders
 from responders.store import LiveLocationStore
@@ -124,3 +126,15 @@ async def load_demo(
         "aeds_updated": report.updated,
         "aeds_unchanged": report.unchanged,
     }
+
+
+async def registry_ids(session: AsyncSession, demo: DemoCity) -> dict[str, str]:
+    """external_id → registry id of the demo's workers that are stored and active."""
+    wanted = [p.responder_id for p in demo.responders]
+    out: dict[str, str] = {}
+    for start in range(0, len(wanted), 5000):
+        query = select(Responder.external_id, Responder.id).where(
+            Responder.external_id.in_(wanted[start : start + 5000]), Responder.active.is_(True)
+        )
+        out.update({ext: str(rid) for ext, rid in (await session.execute(query)).all()})
+    return out
