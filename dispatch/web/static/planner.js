@@ -109,7 +109,11 @@ async function runPlacement(event) {
     $("sites").innerHTML = `<table id="site-table"><caption class="visually-hidden">Proposed sites</caption>
       <thead><tr><th scope="col">#</th><th scope="col" class="num">Where (WGS-84)</th><th scope="col" class="num">+ people</th><th scope="col" class="num">Population covered</th></tr></thead>
       <tbody>${rows}</tbody></table>`;
-    say(`${result.sites.length} site(s) proposed.`);
+    say(
+      result.sites.length
+        ? `${result.sites.length} site(s) proposed.`
+        : "No site adds coverage: nobody on duty could bring one in time (or everyone is already covered).",
+    );
   } catch (err) {
     say("");
     fail(err);

@@ -1,9 +1,8 @@
 """The planner page against the real coverage endpoints: a heat map of H3 cells coloured by ETA,
 the per-district table, and AED placement what-ifs drawn as numbered sites.
 
-PENDING: `GET /v1/city`, `POST /v1/coverage` and `POST /v1/coverage/placement` (simulator) do not
-exist yet, so this file is deliberately not named `test_*.py` (pytest does not collect it). Rename it
-to `test_planner.py` once they land; it is written against the contract in the team brief.
+The test stores its own city first (the generated demo city's districts through `PUT /v1/city`), so
+it never depends on what another test left behind.
 """
 
 from __future__ import annotations
@@ -11,16 +10,30 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from simulator.city import demo_city
+from simulator.service import city_geojson
 from tests.browser.conftest import console_errors
+from tests.support.people import on_duty_at
 from tests.browser.test_story import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
 def test_planner_runs_a_coverage_study_and_a_placement_what_if(
-    live_server, http, token_for, new_context, shot
+    live_server, http, admin_headers, token_for, new_context, shot
 ) -> None:
     planner = token_for("planner")
+    demo = city_geojson(demo_city(0))
+    stored = http.put("/v1/city", json=demo, params={"name": "Demo"}, headers=admin_headers)
+    assert stored.status_code == 200, stored.text
+    for lat, lng in [
+        (22.541, 114.055),
+        (22.545, 114.065),
+        (22.533, 113.930),
+        (22.548, 114.131),
+        (22.555, 113.884),
+    ]:
+        on_duty_at(http, admin_headers, lat, lng, mode="ebike")  # someone to fetch a new AED
     city = http.get("/v1/city", headers=planner)
     assert city.status_code == 200, city.text
     districts = [f["properties"]["name"] for f in city.json()["districts"]["features"]]
@@ -30,7 +43,9 @@ def test_planner_runs_a_coverage_study_and_a_placement_what_if(
     page.goto(f"{live_server.url}/planner")
     sign_in(page, planner["Authorization"].removeprefix("Bearer "))
     expect(page.locator("#who")).to_be_visible()
-    expect(page.locator("#map path")).to_have_count(len(districts))  # the district outlines
+    expect(page.locator("#map .leaflet-overlay-pane path")).to_have_count(
+        len(districts)
+    )  # the district outlines
     shot(page, "city")
 
     page.get_by_label("H3 resolution").select_option("8")
@@ -38,7 +53,9 @@ def test_planner_runs_a_coverage_study_and_a_placement_what_if(
     expect(page.locator("body")).to_have_attribute("data-coverage", "done", timeout=60_000)
     cells = int(page.locator("#status").inner_text().split(": ")[1].split()[0])
     assert cells > 0
-    expect(page.locator("#map path")).to_have_count(len(districts) + cells)  # outlines + heat map
+    expect(page.locator("#map .leaflet-overlay-pane path")).to_have_count(
+        len(districts) + cells
+    )  # outlines + heat map
     rows = page.locator("#districts tbody tr th")
     expect(rows).to_have_count(len(districts))
     assert sorted(rows.all_inner_texts()) == sorted(districts)
@@ -46,7 +63,7 @@ def test_planner_runs_a_coverage_study_and_a_placement_what_if(
     shot(page, "coverage-heat-map")
 
     page.get_by_label("AED ETA").check()  # recolour by the AED's ETA, same cells
-    expect(page.locator("#map path")).to_have_count(len(districts) + cells)
+    expect(page.locator("#map .leaflet-overlay-pane path")).to_have_count(len(districts) + cells)
 
     page.get_by_label("Add").select_option("aed")
     page.get_by_label("How many").fill("3")
