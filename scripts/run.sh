@@ -21,5 +21,10 @@ if [ "$DEMO" != "0" ]; then
   .venv/bin/dispatch sim live --url "http://127.0.0.1:$PORT" --seed "$SEED" &
   mover=$!
 fi
+if [ "$DEMO" != "0" ]; then  # sign-in tokens for the demo's screens (only hashes are stored)
+  echo "demo tokens: dispatcher $(.venv/bin/dispatch token create --role dispatcher --label 'make run')"
+  echo "             planner    $(.venv/bin/dispatch token create --role planner --label 'make run')"
+  echo "             admin      $(.venv/bin/dispatch token create --role admin --label 'make run')"
+fi
 echo "serving on http://127.0.0.1:$PORT (console /, responder app /responder, planner /planner)"
 wait $server
