@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aed_registry.availability import HoursPolicy
 from core.auth import Principal, Role, require_roles
 from core.config import Settings
-from core.deps import get_app_settings, get_session
+from core.deps import get_session
 from geo.crs import Crs
 from geo.reach import ReachModel
 from simulator import service
@@ -57,6 +57,15 @@ async def _inputs(
         workforce=body.workforce,
         seed=body.seed,
     )
+
+
+async def _prepare(
+    request: Request, session: AsyncSession, body: StudyIn
+) -> tuple[service.City, service.StudyInputs, ReachModel]:
+    """The stored city, the study's inputs and the reach model every study shares."""
+    city = await _city(session)
+    inputs = await _inputs(request, session, body, city)
+    return city, inputs, ReachModel.from_settings(request.app.state.settings)
 
 
 def _inputs_out(inputs: service.StudyInputs) -> Inputs:
@@ -102,12 +111,9 @@ async def coverage(
     field: Literal["responder", "aed"] = "responder",
     _: Principal = Depends(planners),
     session: AsyncSession = Depends(get_session),
-    settings: Settings = Depends(get_app_settings),
 ) -> Any:
     """Per H3 cell, the fastest responder and AED-at-patient ETAs; shares per district; or the map."""
-    city = await _city(session)
-    inputs = await _inputs(request, session, body, city)
-    model = ReachModel.from_settings(settings)
+    city, inputs, model = await _prepare(request, session, body)
     result = await anyio.to_thread.run_sync(
         service.run_study, city, inputs.snapshot, model, body.resolution, body.reach_s
     )
@@ -127,12 +133,9 @@ async def placement(
     format: Literal["json", "png"] = "json",
     _: Principal = Depends(planners),
     session: AsyncSession = Depends(get_session),
-    settings: Settings = Depends(get_app_settings),
 ) -> Any:
     """Greedy sites for `k` new AEDs or recruits, with the marginal-gain curve; or the map."""
-    city = await _city(session)
-    inputs = await _inputs(request, session, body, city)
-    model = ReachModel.from_settings(settings)
+    city, inputs, model = await _prepare(request, session, body)
     mode = service.recruit_mode(body.category) if body.kind == "recruit" else None
 
     def run() -> tuple[Any, Any]:
