@@ -72,4 +72,13 @@ def test_planner_runs_a_coverage_study_and_a_placement_what_if(
     expect(page.locator(".pin.site")).to_have_count(3)
     shot(page, "aed-placement")
 
+    # The same study with the programme's 8,000 workers on shift instead of the few on duty now.
+    live_share = float(page.locator("#summary .shares strong").first.inner_text().split()[0])
+    page.get_by_label("Responders").select_option("shift")
+    page.get_by_role("button", name="Run coverage study").click()
+    expect(page.locator("#status")).to_contain_text("Coverage study done", timeout=60_000)
+    shift_share = float(page.locator("#summary .shares strong").first.inner_text().split()[0])
+    assert shift_share > 50 > live_share
+    shot(page, "coverage-programme-workforce")
+
     assert errors == []

@@ -64,17 +64,25 @@ function renderSummary(summary) {
     </table>`;
 }
 
+// The study's parameters; a placement uses the same ones, so its sites fit the map on screen.
+function studyParameters() {
+  const body = { resolution: Number($("resolution").value), reach_s: Number($("reach").value), source: $("source").value };
+  if ($("at").value) body.at = new Date($("at").value).toISOString();
+  return body;
+}
+
 async function runCoverage(event) {
   event.preventDefault();
   clearError();
-  const body = { resolution: Number($("resolution").value), reach_s: Number($("reach").value) };
-  if ($("at").value) body.at = new Date($("at").value).toISOString();
+  const body = studyParameters();
   $("run-coverage").disabled = true;
   say("Running the coverage study…");
   try {
     const result = await call("/v1/coverage", { method: "POST", body });
     state.reach = body.reach_s;
     state.cells = result.cells;
+    state.siteLayer.clearLayers(); // proposed sites belonged to the previous study
+    $("sites").innerHTML = "";
     drawCells();
     renderSummary(result.summary);
     say(`Coverage study done: ${result.cells.features.length} cells.`);
@@ -90,7 +98,7 @@ async function runCoverage(event) {
 async function runPlacement(event) {
   event.preventDefault();
   clearError();
-  const body = { kind: $("kind").value, k: Number($("k").value) };
+  const body = { ...studyParameters(), kind: $("kind").value, k: Number($("k").value) };
   if (body.kind === "recruit" && $("category").value) body.category = $("category").value;
   $("run-placement").disabled = true;
   say("Looking for the best sites…");
