@@ -13,8 +13,8 @@ from playwright.sync_api import expect
 from simulator.city import demo_city
 from simulator.service import city_geojson
 from tests.browser.conftest import console_errors
-from tests.support.people import on_duty_at
 from tests.browser.test_story import sign_in
+from tests.support.people import on_duty_at
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
