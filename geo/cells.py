@@ -7,6 +7,12 @@ centres k rings away are 1.5·k·e_min apart (the mid-side of ring k), hence cq 
 k = ceil((r + 2·e_max) / (1.5·e_min)) rings of c0. We use the real edge lengths of the cells around
 p (H3 cells vary by up to ~2x across the globe), shrink e_min by a margin for the distortion across
 the disk itself, and add one ring: a responder inside the reach is never missed at a cell edge.
+
+The ring disk is a hexagon of cells around a round search circle, about three times the circle's
+area at dispatch radii, and every cell read costs the live store time. So the disk is then trimmed:
+a cell whose centre is farther from p than r plus a circumradius (the farthest boundary vertex of
+the cells around p, widened by the same distortion margin and a pad for bulging geodesic edges)
+cannot hold a point within r of p, and is dropped.
 """
 
 from __future__ import annotations
@@ -16,8 +22,12 @@ from functools import lru_cache
 from typing import Any
 
 import h3
+import numpy as np
+
+from geo.distance import haversine_m, haversine_m_np
 
 _DISTORTION_MARGIN = 0.9  # edges within a few km differ by far less than 10 %
+_CIRCUMRADIUS_PAD = 1.01  # geodesic edges bulge past the vertex-to-vertex chord by far less than 1 %
 
 
 def cell_of(lat: float, lng: float, res: int) -> str:
@@ -41,9 +51,26 @@ def cover_k(lat: float, lng: float, radius_m: float, res: int) -> int:
     return math.ceil((radius_m + 2 * e_max) / (1.5 * e_min * _DISTORTION_MARGIN)) + 1
 
 
+@lru_cache(maxsize=65536)
+def _circumradius_m(cell: str) -> float:
+    """The farthest boundary vertex from its cell's centre, over a cell and its neighbours (metres)."""
+
+    def farthest(c: str) -> float:
+        lat, lng = h3.cell_to_latlng(c)
+        return max(haversine_m(lat, lng, v_lat, v_lng) for v_lat, v_lng in h3.cell_to_boundary(c))
+
+    return max(farthest(c) for c in h3.grid_disk(cell, 1))
+
+
 def cover_cells(lat: float, lng: float, radius_m: float, res: int) -> set[str]:
     """Cells at `res` guaranteed to contain every point within `radius_m` of (lat, lng)."""
-    return set(h3.grid_disk(cell_of(lat, lng, res), cover_k(lat, lng, radius_m, res)))
+    origin = cell_of(lat, lng, res)
+    disk = h3.grid_disk(origin, cover_k(lat, lng, radius_m, res))
+    # Cells across the disk differ in size by less than the margin the ring count already relies on.
+    reach = radius_m + _circumradius_m(origin) / _DISTORTION_MARGIN * _CIRCUMRADIUS_PAD + 1.0
+    centres = np.array([h3.cell_to_latlng(c) for c in disk])
+    keep = haversine_m_np(lat, lng, centres[:, 0], centres[:, 1]) <= reach
+    return {c for c, inside in zip(disk, keep.tolist(), strict=True) if inside}
 
 
 def polygon_cells(geometry: Any, res: int) -> set[str]:
