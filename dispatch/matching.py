@@ -25,6 +25,7 @@ from geo.distance import haversine_m
 from geo.reach import ReachModel
 
 Role = Literal["cpr", "fetch_aed"]
+_ROUNDING_M = 1e-3  # float rounding in the triangle-inequality bounds; far below any distance that matters
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,40 @@ def _trim_to_cap(cpr: list[PlannedAlert], aed: list[PlannedAlert], policy: Match
     return aed + cpr
 
 
+def _fetch_pairs(
+    patient_lat: float,
+    patient_lng: float,
+    eligible: Sequence[Candidate],
+    sites: Sequence[AedSite],
+    model: ReachModel,
+    reach_s: float,
+) -> list[tuple[float, Candidate, AedSite]]:
+    """Every (fetch ETA, runner, AED) within reach, earliest first (ties by responder, then AED id).
+
+    A detour via an AED is never shorter than the straight line (triangle inequality), so nobody
+    whose direct trip plus the pick-up is already beyond reach can fetch any AED in reach, and an
+    AED whose detour is provably too long needs no distance computed: both are skipped before the
+    exact ETA, which is what made matching in a dense crowd slow. The exact check decides.
+    """
+    to_patient = [(a, haversine_m(a.lat, a.lng, patient_lat, patient_lng)) for a in sites]
+    pairs = []
+    for c in eligible:
+        # the longest responder -> AED -> patient path this runner covers in time (metres)
+        budget = model.max_distance_m(reach_s - model.aed_pickup_s, c.mode) + _ROUNDING_M
+        direct = haversine_m(c.lat, c.lng, patient_lat, patient_lng)
+        if direct > budget:
+            continue
+        for a, d_ap in to_patient:
+            # the detour is at least |direct - d_ap| + d_ap: skip the haversine when that is too long
+            if abs(direct - d_ap) + d_ap > budget:
+                continue
+            eta = model.fetch_eta_s(haversine_m(c.lat, c.lng, a.lat, a.lng), d_ap, c.mode)
+            if eta <= reach_s:
+                pairs.append((eta, c, a))
+    pairs.sort(key=lambda t: (t[0], t[1].responder_id, t[2].aed_id))
+    return pairs
+
+
 def assign_roles(
     patient_lat: float,
     patient_lng: float,
@@ -117,26 +152,14 @@ def assign_roles(
     exclude_aeds: Collection[str] = (),
 ) -> Assignment:
     """Plan the alerts for one incident (or one escalation step, with `exclude` already alerted)."""
-    eligible = [
-        (model.eta_s(c.distance_m, c.mode), c)
-        for c in candidates
-        if c.responder_id not in exclude and model.eta_s(c.distance_m, c.mode) <= reach_s
-    ]
+    etas = ((model.eta_s(c.distance_m, c.mode), c) for c in candidates if c.responder_id not in exclude)
+    eligible = [(eta, c) for eta, c in etas if eta <= reach_s]
     eligible.sort(key=lambda pair: (pair[0], pair[1].responder_id))
     if not eligible:
         return Assignment([], Coverage(False, None, None))
 
     sites = [a for a in aeds if a.aed_id not in exclude_aeds]
-    to_patient = {a.aed_id: haversine_m(a.lat, a.lng, patient_lat, patient_lng) for a in sites}
-    pairs = sorted(
-        (
-            (model.fetch_eta_s(haversine_m(c.lat, c.lng, a.lat, a.lng), to_patient[a.aed_id], c.mode), c, a)
-            for _, c in eligible
-            for a in sites
-        ),
-        key=lambda t: (t[0], t[1].responder_id, t[2].aed_id),
-    )
-    pairs = [p for p in pairs if p[0] <= reach_s]
+    pairs = _fetch_pairs(patient_lat, patient_lng, [c for _, c in eligible], sites, model, reach_s)
     aed_alerts: list[PlannedAlert] = []
     taken: set[str] = set()
     used_aeds: set[str] = set()

@@ -7,6 +7,7 @@ holding the responder's socket is listening, the responder still gets the alert 
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Collection
@@ -54,6 +55,23 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+async def _open_aeds(
+    session: AsyncSession, ctx: DispatchContext, incident: Incident, aed_radius: float, at: float
+) -> list[AvailableAed]:
+    """The AEDs a runner could fetch in time, nearest first (none when the reach leaves no time)."""
+    if aed_radius <= 0:
+        return []
+    return await nearby_available(
+        session,
+        incident.lat,
+        incident.lng,
+        at=datetime.fromtimestamp(at, UTC),
+        limit=max(10, 3 * ctx.policy.aed_candidates),
+        max_distance_m=aed_radius,
+        settings=ctx.settings,
+    )
+
+
 async def plan_alerts(
     session: AsyncSession,
     ctx: DispatchContext,
@@ -64,24 +82,26 @@ async def plan_alerts(
     exclude_aeds: Collection[str] = (),
     at: float | None = None,
 ) -> Plan:
-    """Dispatchable responders and open AEDs around the patient, and who does what."""
+    """Dispatchable responders and open AEDs around the patient, and who does what.
+
+    The two searches are independent (Redis and PostGIS), so they run concurrently: the incident
+    waits for the slower of the two, not their sum. Both are awaited even when one fails, so the
+    session is idle again before the error leaves.
+    """
     at = time.time() if at is None else at
     kinds = ctx.settings.qualifying_certificates.get(incident.category)
     radius = ctx.model.max_distance_for(reach_s)
-    nearby = await ctx.store.nearby(incident.lat, incident.lng, radius, at=at, cert_kinds=kinds)
-    candidates = [Candidate(r.responder_id, r.lat, r.lng, r.mode, r.distance_m) for r in nearby]
     aed_radius = ctx.model.max_distance_for(reach_s - ctx.model.aed_pickup_s)
-    aeds: list[AvailableAed] = []
-    if aed_radius > 0:
-        aeds = await nearby_available(
-            session,
-            incident.lat,
-            incident.lng,
-            at=datetime.fromtimestamp(at, UTC),
-            limit=max(10, 3 * ctx.policy.aed_candidates),
-            max_distance_m=aed_radius,
-            settings=ctx.settings,
-        )
+    aeds, nearby = await asyncio.gather(
+        _open_aeds(session, ctx, incident, aed_radius, at),
+        ctx.store.nearby(incident.lat, incident.lng, radius, at=at, cert_kinds=kinds),
+        return_exceptions=True,
+    )
+    if isinstance(nearby, BaseException):
+        raise nearby
+    if isinstance(aeds, BaseException):
+        raise aeds
+    candidates = [Candidate(r.responder_id, r.lat, r.lng, r.mode, r.distance_m) for r in nearby]
     sites = [AedSite(a.id, a.lat, a.lng) for a in aeds]
     assignment = assign_roles(
         incident.lat,

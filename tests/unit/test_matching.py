@@ -123,3 +123,30 @@ def test_invariants_on_random_scenes(people, sites, reach, p, cap) -> None:
     if cpr and len(ids) < cap and len(cpr) < len(eligible - {a.responder_id for a in runners}):
         left = [c for c in scene if c.responder_id in eligible and c.responder_id not in ids]
         assert all(MODEL.eta_s(c.distance_m, c.mode) >= cpr[-1].eta_s - 0.05 for c in left)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    people=st.lists(st.tuples(coords, st.sampled_from(["walk", "bicycle", "car"])), max_size=40),
+    sites=st.lists(coords, max_size=8),
+    reach=st.floats(60, 480),
+)
+def test_aed_runners_equal_a_search_over_every_responder_and_aed(people, sites, reach) -> None:
+    """Leaving out people whose direct trip plus pick-up is beyond reach never changes who fetches what."""
+    scene = [person(f"r{i}", n, e, mode) for i, ((n, e), mode) in enumerate(people)]
+    aeds = [aed(f"a{i}", n, e) for i, (n, e) in enumerate(sites)]
+    result = assign_roles(*P, scene, aeds, MODEL, reach, MatchPolicy())
+    everything = sorted(
+        (MODEL.fetch_eta_s(haversine_m(c.lat, c.lng, a.lat, a.lng), haversine_m(a.lat, a.lng, *P), c.mode),
+         c.responder_id, a.aed_id)
+        for c in scene
+        if MODEL.eta_s(c.distance_m, c.mode) <= reach
+        for a in aeds
+    )  # fmt: skip
+    expected: list[tuple[str, str, float]] = []
+    for eta, rid, aid in everything:
+        if eta > reach or len(expected) == MatchPolicy().aed_candidates:
+            break
+        if all(rid != r and aid != a for r, a, _ in expected):
+            expected.append((rid, aid, round(eta, 1)))
+    assert [(a.responder_id, a.aed_id, a.eta_s) for a in result.alerts if a.role == "fetch_aed"] == expected
