@@ -91,10 +91,13 @@ async def plan_alerts(
     at = time.time() if at is None else at
     kinds = ctx.settings.qualifying_certificates.get(incident.category)
     radius = ctx.model.max_distance_for(reach_s)
+    # Each mode's reach (plus a millimetre for rounding): who cannot arrive in time is never fetched;
+    # `assign_roles` still decides eligibility exactly on the ETA.
+    mode_radii = {mode: ctx.model.max_distance_m(reach_s, mode) + 1e-3 for mode in ctx.model.speeds}
     aed_radius = ctx.model.max_distance_for(reach_s - ctx.model.aed_pickup_s)
     aeds, nearby = await asyncio.gather(
         _open_aeds(session, ctx, incident, aed_radius, at),
-        ctx.store.nearby(incident.lat, incident.lng, radius, at=at, cert_kinds=kinds),
+        ctx.store.nearby(incident.lat, incident.lng, radius, at=at, cert_kinds=kinds, mode_radii=mode_radii),
         return_exceptions=True,
     )
     if isinstance(nearby, BaseException):

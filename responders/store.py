@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -176,7 +176,8 @@ return 1
 )
 
 # KEYS[1] who, KEYS[2..] cells; ARGV: lat, lng, radius m (with slack), oldest ts ms, at s, Earth radius m,
-# then 'any' or 'only' followed by the certificate kinds that qualify. Filters on the server (fresh,
+# n, then n pairs (mode, smaller radius m for that mode), then 'any' or 'only' followed by the
+# certificate kinds that qualify. Filters on the server (fresh,
 # within the radius, qualified: a lat/lng box first, then haversine, then the profiles in one HMGET
 # per thousand) so only candidates cross the wire, as ONE string of '<id>,<position>' lines: one
 # bulk reply parses in microseconds where hundreds of array elements took milliseconds in the
@@ -190,10 +191,13 @@ local radius, oldest, at, earth = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber
 local cos0 = math.cos(lat0 * rad)
 local dlat_max = radius / (earth * rad)
 local dlng_max = dlat_max / math.max(0.01, math.cos(math.min(89, math.abs(lat0) + dlat_max) * rad))
+local mode_radius = {}
+local n_modes = tonumber(ARGV[7])
+for i = 8, 7 + 2 * n_modes, 2 do mode_radius[ARGV[i]] = tonumber(ARGV[i + 1]) end
 local kinds = nil
-if ARGV[7] == 'only' then
+if ARGV[8 + 2 * n_modes] == 'only' then
   kinds = {}
-  for i = 8, #ARGV do kinds[ARGV[i]] = true end
+  for i = 9 + 2 * n_modes, #ARGV do kinds[ARGV[i]] = true end
 end
 local function qualified_as(certs)
   for k, s, e in string.gmatch(certs, '([%a_]+):(%d+):(%d+)') do
@@ -206,14 +210,14 @@ for i = 2, #KEYS do
   local entries = redis.call('HGETALL', KEYS[i])
   for j = 1, #entries, 2 do
     local value = entries[j + 1]
-    local p_lat, p_lng, ts = string.match(value, '^([^,]*),([^,]*),([^,]*),')
+    local p_lat, p_lng, ts, mode = string.match(value, '^([^,]*),([^,]*),([^,]*),[^,]*,(.*)$')
     local y, x = tonumber(p_lat), tonumber(p_lng)
     local dx = math.abs(x - lng0)
     if dx > 180 then dx = 360 - dx end  -- across the antimeridian
     if math.abs(y - lat0) <= dlat_max and dx <= dlng_max and tonumber(ts) >= oldest then
       local a = math.sin((y - lat0) * rad / 2) ^ 2
         + cos0 * math.cos(y * rad) * math.sin((x - lng0) * rad / 2) ^ 2
-      if 2 * earth * math.asin(math.min(1, math.sqrt(a))) <= radius then
+      if 2 * earth * math.asin(math.min(1, math.sqrt(a))) <= (mode_radius[mode] or radius) then
         ids[#ids + 1] = entries[j]
         values[#values + 1] = value
       end
@@ -353,18 +357,24 @@ class LiveLocationStore:
         *,
         at: float | None = None,
         cert_kinds: Collection[str] | None = None,
+        mode_radii: Mapping[str, float] | None = None,
     ) -> list[NearbyResponder]:
         """Dispatchable responders within `radius_m` of the point at time `at`, nearest first.
 
         The cells read are a cover guaranteed to contain the whole disk (`geo.cells.cover_cells`);
         the exact great-circle distance then decides, so nobody is missed at a cell edge.
+        `mode_radii` narrows the radius per travel mode (a walker's reach is a fraction of a
+        car's): the dispatcher passes its reach model's radii so the ~3/4 of a crowd who cannot
+        arrive in time are never shipped, parsed and discarded. Unlisted modes use `radius_m`.
         """
         at = time.time() if at is None else at
         cells = cover_cells(lat, lng, radius_m, self.resolution)
         oldest_ms = (at - self.staleness_s) * 1000
         kinds = ["any"] if cert_kinds is None else ["only", *cert_kinds]
+        radii = {m: min(r, radius_m) for m, r in (mode_radii or {}).items()}
         # 1 m of slack: the server's prefilter may keep a few extra, never drop one we keep below
-        args = [lat, lng, radius_m + 1.0, oldest_ms - 1, at, EARTH_RADIUS_M, *kinds]
+        per_mode = [v for m, r in radii.items() for v in (m, r + 1.0)]
+        args = [lat, lng, radius_m + 1.0, oldest_ms - 1, at, EARTH_RADIUS_M, len(radii), *per_mode, *kinds]
         raw = await self._nearby(keys=[self.who_key, *(self.cell_prefix + c for c in cells)], args=args)
         found = []
         for line in raw.split("\n") if raw else ():
@@ -374,7 +384,7 @@ class LiveLocationStore:
                 continue
             y, x = float(p_lat), float(p_lng)
             distance = haversine_m(lat, lng, y, x)
-            if distance > radius_m:
+            if distance > radii.get(mode, radius_m):
                 continue
             found.append(NearbyResponder(rid, y, x, ts / 1000, mode, float(acc) if acc else None, distance))
         found.sort(key=lambda r: r.distance_m)

@@ -75,6 +75,37 @@ async def test_nearby_equals_brute_force_on_10000_random_responders(store: LiveL
         assert [r.distance_m for r in got] == pytest.approx([d for d, _ in expected], abs=1e-6)
 
 
+async def test_per_mode_radii_equal_brute_force_on_mixed_modes(store: LiveLocationStore) -> None:
+    """Each travel mode gets its own radius; everyone inside theirs comes back, nobody outside it."""
+    rng = random.Random(7)
+    now = time.time()
+    modes = ["walk", "ebike", "car", "bicycle"]
+    people = {
+        f"m{i:04d}": (rng.uniform(22.50, 22.60), rng.uniform(114.00, 114.10), modes[i % 4])
+        for i in range(4000)
+    }
+    await store.set_profiles([(rid, "walk", valid_now()) for rid in people])
+    # the mode on the fix overrides the profile's, as a phone reporting a bicycle does
+    await store.ingest(
+        [PositionFix(rid, lat, lng, now - 5, None, mode) for rid, (lat, lng, mode) in people.items()]
+    )
+    ids = np.array(list(people))
+    lat_all = np.array([round(p[0], 6) for p in people.values()])
+    lng_all = np.array([round(p[1], 6) for p in people.values()])
+    mode_all = np.array([p[2] for p in people.values()])
+    for _ in range(60):
+        lat, lng = rng.uniform(22.51, 22.59), rng.uniform(114.01, 114.09)
+        radius = rng.uniform(300, 2500)
+        radii = {"walk": radius * rng.uniform(0.05, 0.3), "ebike": radius * rng.uniform(0.4, 0.9), "car": 5e4}
+        got = await store.nearby(lat, lng, radius, at=now, mode_radii=radii)
+        d = haversine_m_np(lat, lng, lat_all, lng_all)
+        limit = np.array([min(radii.get(m, radius), radius) for m in mode_all])
+        keep = d <= limit
+        expected = sorted(zip(d[keep].tolist(), ids[keep].tolist(), strict=True))
+        assert [r.responder_id for r in got] == [rid for _, rid in expected]
+        assert [r.mode for r in got] == [people[rid][2] for _, rid in expected]
+
+
 async def test_moving_updates_the_cell_index_atomically(
     store: LiveLocationStore, redis_client: Redis
 ) -> None:
