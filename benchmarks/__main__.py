@@ -37,6 +37,25 @@ def machine() -> str:
     )
 
 
+def _written_sections() -> dict[str, str]:
+    """The sections already in docs/BENCHMARKS.md, kept when only some benchmarks are re-run."""
+    sections: dict[str, str] = {}
+    if not OUT.exists():
+        return sections
+    current: list[str] = []
+    title = None
+    for line in OUT.read_text().splitlines():
+        if line.startswith("<!-- bench:"):
+            title = line.split(":", 1)[1].strip(" ->")
+            current = []
+        elif line.startswith("<!-- /bench") and title:
+            sections[title] = "\n".join(current)
+            title = None
+        elif title:
+            current.append(line)
+    return sections
+
+
 def main(names: list[str]) -> None:
     modules = pkgutil.iter_modules([str(Path(__file__).parent)])
     available = sorted(m.name.removeprefix("bench_") for m in modules if m.name.startswith("bench_"))
@@ -44,24 +63,15 @@ def main(names: list[str]) -> None:
     unknown = set(chosen) - set(available)
     if unknown:
         raise SystemExit(f"unknown benchmarks {sorted(unknown)}; available: {available}")
-    sections: dict[str, str] = {}
-    if OUT.exists() and names:  # keep the other sections when re-running some
-        current, title = [], None
-        for line in OUT.read_text().splitlines():
-            if line.startswith("<!-- bench:"):
-                title = line.split(":", 1)[1].strip(" ->")
-                current = []
-            elif line.startswith("<!-- /bench") and title:
-                sections[title] = "\n".join(current)
-                title = None
-            elif title:
-                current.append(line)
+    fresh: dict[str, str] = {}
     for name in chosen:
         t0 = time.perf_counter()
         print(f"== {name}", flush=True)
         module = importlib.import_module(f"benchmarks.bench_{name}")
-        sections[name] = module.run().strip()
+        fresh[name] = module.run().strip()
         print(f"   done in {time.perf_counter() - t0:.1f} s", flush=True)
+    # Re-read only now: another section may have been rewritten while these ran (shared checkout).
+    sections = {**(_written_sections() if names else {}), **fresh}
     OUT.parent.mkdir(exist_ok=True)
     body = [f"# Benchmarks\n\n{machine()}\n"]
     for name in available:
