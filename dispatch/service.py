@@ -207,7 +207,12 @@ async def open_incident(
     if not coverage.covered:
         logged.append(events.record(session, incident.id, "nobody_in_reach", reach_s=reach_s))
     await session.commit()
-    await publish_alerts(session, ctx, alerts)
+    # Everything the phones need is in hand (the plan's AEDs came with names and places), so the
+    # alerts go out straight after the commit, without reading back what was just written.
+    aed_info = {a.id: AedInfo(a.id, a.name, a.lat, a.lng, a.location_detail) for a in plan.aeds}
+    for alert in alerts:
+        aed = aed_info[str(alert.aed_id)] if alert.aed_id else None
+        await ctx.fanout.to_responder(str(alert.responder_id), alert_frame(alert_view(alert, incident, aed)))
     await events.publish(ctx.fanout, logged)
     return incident_out(incident, alerts, body.crs, plan.aeds)
 
@@ -367,22 +372,25 @@ async def alert_views(
     views = []
     for alert, incident, aed_name, aed_lat, aed_lng, aed_detail in (await session.execute(query)).all():
         aed = AedInfo(str(alert.aed_id), aed_name, aed_lat, aed_lng, aed_detail) if alert.aed_id else None
-        views.append(
-            AlertView(
-                alert_id=str(alert.id),
-                incident_id=str(incident.id),
-                responder_id=str(alert.responder_id),
-                role=alert.role,
-                status=alert.status,
-                eta_s=alert.eta_s,
-                distance_m=alert.distance_m,
-                expires_at=alert.expires_at,
-                category=incident.category,
-                lat=incident.lat,
-                lng=incident.lng,
-                address=incident.address,
-                note=incident.note,
-                aed=aed,
-            )
-        )
+        views.append(alert_view(alert, incident, aed))
     return views
+
+
+def alert_view(alert: Alert, incident: Incident, aed: AedInfo | None) -> AlertView:
+    """What a phone needs to show one alert, from rows already at hand."""
+    return AlertView(
+        alert_id=str(alert.id),
+        incident_id=str(incident.id),
+        responder_id=str(alert.responder_id),
+        role=alert.role,
+        status=alert.status,
+        eta_s=alert.eta_s,
+        distance_m=alert.distance_m,
+        expires_at=alert.expires_at,
+        category=incident.category,
+        lat=incident.lat,
+        lng=incident.lng,
+        address=incident.address,
+        note=incident.note,
+        aed=aed,
+    )

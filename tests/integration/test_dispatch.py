@@ -134,6 +134,9 @@ async def test_story_alerted_set_roles_acks_and_close(wide_server: ServerProcess
                 and haversine_m(lat, lng, frame["approx"]["lat"], frame["approx"]["lng"]) < 600
             )
             await console.wait_for(incident["id"], "delivered")
+            # the live frame (built in memory at opening) is the one Postgres replays on reconnect
+            async with Phone(wide_server.ws_url, beside["token"]) as second:
+                assert await second.next(type_="alert") == frame
 
             me = phones[everyone.index(beside)]
             await me.send({"type": "ack", "alert_id": frame["alert_id"], "response": "accept"})
