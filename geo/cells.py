@@ -11,7 +11,7 @@ the disk itself, and add one ring: a responder inside the reach is never missed 
 The ring disk is a hexagon of cells around a round search circle, about three times the circle's
 area at dispatch radii, and every cell read costs the live store time. So the disk is then trimmed:
 a cell whose centre is farther from p than r plus a circumradius (the farthest boundary vertex of
-the cells around p, widened by the same distortion margin and a pad for bulging geodesic edges)
+p's cell, widened by the same distortion margin and a pad for bulging geodesic edges)
 cannot hold a point within r of p, and is dropped.
 """
 
@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 import h3
+import h3.api.basic_int as h3_int
 import numpy as np
 
 from geo.distance import haversine_m, haversine_m_np
@@ -53,24 +54,21 @@ def cover_k(lat: float, lng: float, radius_m: float, res: int) -> int:
 
 @lru_cache(maxsize=65536)
 def _circumradius_m(cell: str) -> float:
-    """The farthest boundary vertex from its cell's centre, over a cell and its neighbours (metres)."""
-
-    def farthest(c: str) -> float:
-        lat, lng = h3.cell_to_latlng(c)
-        return max(haversine_m(lat, lng, v_lat, v_lng) for v_lat, v_lng in h3.cell_to_boundary(c))
-
-    return max(farthest(c) for c in h3.grid_disk(cell, 1))
+    """The farthest boundary vertex of a cell from its centre (metres)."""
+    lat, lng = h3.cell_to_latlng(cell)
+    return max(haversine_m(lat, lng, v_lat, v_lng) for v_lat, v_lng in h3.cell_to_boundary(cell))
 
 
 def cover_cells(lat: float, lng: float, radius_m: float, res: int) -> set[str]:
     """Cells at `res` guaranteed to contain every point within `radius_m` of (lat, lng)."""
     origin = cell_of(lat, lng, res)
-    disk = h3.grid_disk(origin, cover_k(lat, lng, radius_m, res))
+    # Integer cell ids through the walk: several times faster than H3's string API on ~300 cells.
+    disk = h3_int.grid_disk(h3.str_to_int(origin), cover_k(lat, lng, radius_m, res))
     # Cells across the disk differ in size by less than the margin the ring count already relies on.
     reach = radius_m + _circumradius_m(origin) / _DISTORTION_MARGIN * _CIRCUMRADIUS_PAD + 1.0
-    centres = np.array([h3.cell_to_latlng(c) for c in disk])
+    centres = np.array([h3_int.cell_to_latlng(c) for c in disk])
     keep = haversine_m_np(lat, lng, centres[:, 0], centres[:, 1]) <= reach
-    return {c for c, inside in zip(disk, keep.tolist(), strict=True) if inside}
+    return {h3.int_to_str(c) for c, inside in zip(disk, keep.tolist(), strict=True) if inside}
 
 
 def polygon_cells(geometry: Any, res: int) -> set[str]:
