@@ -175,9 +175,10 @@ return 1
 """
 )
 
-# KEYS[1] who, KEYS[2..] cells; ARGV: lat, lng, radius m (with slack), oldest ts ms, at s, Earth radius m,
-# n, then n pairs (mode, smaller radius m for that mode), then 'any' or 'only' followed by the
-# certificate kinds that qualify. Filters on the server (fresh,
+# KEYS[1] who; ARGV: cell-key prefix, the cells joined by ',' (one argument: packing a hundred keys
+# cost the client more than the whole read), lat, lng, radius m (with slack), oldest ts ms, at s,
+# Earth radius m, n, then n pairs (mode, smaller radius m for that mode), then 'any' or 'only'
+# followed by the certificate kinds that qualify. Filters on the server (fresh,
 # within the radius, qualified: a lat/lng box first, then haversine, then the profiles in one HMGET
 # per thousand) so only candidates cross the wire, as ONE string of '<id>,<position>' lines: one
 # bulk reply parses in microseconds where hundreds of array elements took milliseconds in the
@@ -186,18 +187,19 @@ _NEARBY = (
     _LUA_COMMON
     + """
 local rad = math.pi / 180
-local lat0, lng0 = tonumber(ARGV[1]), tonumber(ARGV[2])
-local radius, oldest, at, earth = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local prefix, cells = ARGV[1], ARGV[2]
+local lat0, lng0 = tonumber(ARGV[3]), tonumber(ARGV[4])
+local radius, oldest, at, earth = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local cos0 = math.cos(lat0 * rad)
 local dlat_max = radius / (earth * rad)
 local dlng_max = dlat_max / math.max(0.01, math.cos(math.min(89, math.abs(lat0) + dlat_max) * rad))
 local mode_radius = {}
-local n_modes = tonumber(ARGV[7])
-for i = 8, 7 + 2 * n_modes, 2 do mode_radius[ARGV[i]] = tonumber(ARGV[i + 1]) end
+local n_modes = tonumber(ARGV[9])
+for i = 10, 9 + 2 * n_modes, 2 do mode_radius[ARGV[i]] = tonumber(ARGV[i + 1]) end
 local kinds = nil
-if ARGV[8 + 2 * n_modes] == 'only' then
+if ARGV[10 + 2 * n_modes] == 'only' then
   kinds = {}
-  for i = 9 + 2 * n_modes, #ARGV do kinds[ARGV[i]] = true end
+  for i = 11 + 2 * n_modes, #ARGV do kinds[ARGV[i]] = true end
 end
 local function qualified_as(certs)
   for k, s, e in string.gmatch(certs, '([%a_]+):(%d+):(%d+)') do
@@ -206,8 +208,8 @@ local function qualified_as(certs)
   return false
 end
 local ids, values = {}, {}
-for i = 2, #KEYS do
-  local entries = redis.call('HGETALL', KEYS[i])
+for cell in string.gmatch(cells, '[^,]+') do
+  local entries = redis.call('HGETALL', prefix .. cell)
   for j = 1, #entries, 2 do
     local value = entries[j + 1]
     local p_lat, p_lng, ts, mode = string.match(value, '^([^,]*),([^,]*),([^,]*),[^,]*,(.*)$')
@@ -374,8 +376,9 @@ class LiveLocationStore:
         radii = {m: min(r, radius_m) for m, r in (mode_radii or {}).items()}
         # 1 m of slack: the server's prefilter may keep a few extra, never drop one we keep below
         per_mode = [v for m, r in radii.items() for v in (m, r + 1.0)]
-        args = [lat, lng, radius_m + 1.0, oldest_ms - 1, at, EARTH_RADIUS_M, len(radii), *per_mode, *kinds]
-        raw = await self._nearby(keys=[self.who_key, *(self.cell_prefix + c for c in cells)], args=args)
+        args = [self.cell_prefix, ",".join(cells), lat, lng, radius_m + 1.0, oldest_ms - 1, at]
+        args += [EARTH_RADIUS_M, len(radii), *per_mode, *kinds]
+        raw = await self._nearby(keys=[self.who_key], args=args)
         found = []
         for line in raw.split("\n") if raw else ():
             rid, p_lat, p_lng, ts_ms, acc, mode = line.rsplit(",", 5)
