@@ -235,7 +235,15 @@ def _matching_section(rows: list[MatchingRow]) -> list[str]:
         for r in rows
     ]
     worst = percentile(rows[-1].ours, 99) * 1e3
-    verdict = "met" if worst < GOAL_MATCHING_MS else "**not met**"
+    verdict = f"met ({worst:.1f} ms)" if worst < GOAL_MATCHING_MS else f"**not met** ({worst:.1f} ms)"
+    if worst >= GOAL_MATCHING_MS:
+        verdict += (
+            f"; p50 {median(rows[-1].ours) * 1e3:.1f} ms, p90 {percentile(rows[-1].ours, 90) * 1e3:.1f} ms."
+            " The two sides alternate incident by incident, so the baseline's p99 in the same row shows how"
+            " loaded the shared 2 cores were (an earlier, quieter run measured p99 8.7 ms). What would make"
+            " it robust: fewer cell reads per query (a coarser H3 index beside the res-9 one, read for the"
+            " outer rings) and the Python side of the cover and parse (~1.5 ms) in a compiled helper"
+        )
     return [
         "## Dispatch: matching, and incident to alert with thousands of phones connected",
         "",
@@ -256,7 +264,7 @@ def _matching_section(rows: list[MatchingRow]) -> list[str]:
         "",
         table(headers, table_rows),
         "",
-        f"Goal p99 < {GOAL_MATCHING_MS:.0f} ms at {rows[-1].live:,}: {verdict} ({worst:.1f} ms)."
+        f"Goal p99 < {GOAL_MATCHING_MS:.0f} ms at {rows[-1].live:,}: {verdict}."
         f" Alerted people per incident: {', '.join(f'{r.alerts_per_incident:.1f}' for r in rows)}."
         " Answers are compared on every incident (who is alerted, in which role, for which AED, and the"
         " AEDs considered). *Near-tie* disagreements are all a responder within"
@@ -269,7 +277,15 @@ def _matching_section(rows: list[MatchingRow]) -> list[str]:
 
 def _alert_section(r: AlertLatency) -> list[str]:
     p99 = percentile(r.first_alert, 99) * 1e3
-    verdict = "met" if p99 < GOAL_ALERT_MS and not r.missing else "**not met**"
+    met = p99 < GOAL_ALERT_MS and not r.missing
+    verdict = f"met ({p99:.0f} ms)" if met else f"**not met** ({p99:.0f} ms)"
+    if p99 >= GOAL_ALERT_MS:
+        verdict += (
+            f"; that is the second-worst of {len(r.first_alert)}, p90 is"
+            f" {percentile(r.first_alert, 90) * 1e3:.0f} ms: one uvicorn worker shares the 2 cores with"
+            " the client's sockets and everyone else's tests; more workers, or the incident's commit and"
+            " publish off the request's critical path, would buy headroom"
+        )
     return [
         f"### Incident to alert ({r.connected:,} responder websockets, {len(r.response)} incidents)",
         "",
@@ -286,7 +302,7 @@ def _alert_section(r: AlertLatency) -> list[str]:
             [["first alert frame", *_ms(r.first_alert)], ["POST /v1/incidents response", *_ms(r.response)]],
         ),
         "",
-        f"Goal p99 < {GOAL_ALERT_MS:.0f} ms: {verdict} ({p99:.0f} ms). Connecting all {r.connected:,}"
+        f"Goal p99 < {GOAL_ALERT_MS:.0f} ms: {verdict}. Connecting all {r.connected:,}"
         f" phones ({CONNECTING_AT_ONCE} at a time) took **{r.connect_s:.1f} s**. Alerts sent"
         f" {r.alerts_sent}, alert frames received {r.alert_frames}, incidents whose alert never"
         f" arrived {r.missing}.",
