@@ -24,6 +24,7 @@ from rich.table import Table
 from geo.crs import Crs
 from geo.reach import ReachModel
 from simulator.city import City
+from simulator.cli_policies import policies
 
 sim = typer.Typer(help="Simulation: demo city, coverage studies, what-if placement.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -312,3 +313,6 @@ def live_command(
     console.print(f"demo alive: {len(ids)} workers known, streaming to {url} (Ctrl-C stops)")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
+
+
+sim.command("policies")(policies)
