@@ -44,6 +44,31 @@ def _parameters(settings: Settings, *, seed: int, responders: int, aeds: int, in
     }
 
 
+def _policy_notes(settings: Settings, acceptance: float) -> list[str]:
+    """How each policy chooses, in words and with the numbers this run used."""
+    from dispatch.matching import MatchPolicy
+
+    match = MatchPolicy.from_settings(settings)
+    runners = min(match.alerts_for(match.target_aed), match.aed_candidates)
+    return [
+        "- **A** alerts every on-shift worker within 400 m (straight line); all go straight to the patient.",
+        "- **B** alerts the 30 nearest within 1.3 km; a third of them (rounded down) fetch an AED: the",
+        "  pair (worker, open AED within 1.3 km) that brings an AED soonest first, then the best of the",
+        "  rest, a different AED each while there are enough. No time limit: a far AED still counts",
+        "  at 8 min.",
+        f"- **ours** is `dispatch.matching.assign_roles` at the service's reach ({settings.reach_s:g} s):",
+        f"  up to {runners} AED runners (expected acceptances ≥ {match.target_aed} at the assumed "
+        f"{match.acceptance_probability:g}, at most {match.aed_candidates} AEDs), only for AEDs that reach",
+        f"  the patient within the reach, and up to {match.alerts_for(match.target_cpr)} CPR runners; with "
+        f"escalation, every {settings.escalation_interval_s:g} s",
+        f"  while fewer than {match.target_cpr + match.target_aed} have accepted, the next batch at a reach "
+        f"{settings.escalation_step_s:g} s wider (up to {settings.reach_max_s:g} s),",
+        f"  never more than {match.alert_cap} alerts. With the simulated acceptance {acceptance:g}, "
+        f"when {runners} AED runners are sent,",
+        f"  all of them decline {100 * (1 - acceptance) ** runners:.0f} % of the time.",
+    ]
+
+
 def policies(
     incidents: int = typer.Option(2000, min=1, help="simulated incidents"),
     seed: int = typer.Option(0, help="city, people, incidents and answers all follow it"),
@@ -87,7 +112,9 @@ def policies(
         week=week.date(), seconds=seconds,
     )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    (out / "POLICIES.md").write_text(markdown(rows, params, command, "policies.png"))
+    (out / "POLICIES.md").write_text(
+        markdown(rows, params, command, "policies.png", _policy_notes(settings, acceptance))
+    )
     (out / "policies.png").write_bytes(chart_png(rows))
     table = Table(title=f"{incidents:,} incidents, acceptance {acceptance:g}, seed {seed}")
     for col in ["policy", *FIGURE_HEADER.split(" | ")]:

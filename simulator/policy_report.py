@@ -51,7 +51,13 @@ def _findings(rows: Sequence[PolicyRow]) -> list[str]:
     ours = city.get("ours")
     if ours is None or ours.incidents == 0:
         return []
-    out = []
+    # one standard error of a share near 50 %: differences much smaller than this are noise
+    error_pp = 50 / ours.incidents**0.5
+    out = [
+        f"With {ours.incidents:,} incidents a whole-city share is known to about ±{error_pp:.1f} pp (one"
+        " standard error); the policies share incidents and answers, so their differences are firmer.",
+        "",
+    ]
     for key, other in city.items():
         if key == "ours":
             continue
@@ -67,8 +73,10 @@ def _findings(rows: Sequence[PolicyRow]) -> list[str]:
     return out
 
 
-def markdown(rows: Sequence[PolicyRow], params: Mapping[str, str], command: str, chart: str) -> str:
-    """The whole page: what was compared, with which parameters, the tables, and the chart."""
+def markdown(
+    rows: Sequence[PolicyRow], params: Mapping[str, str], command: str, chart: str, notes: Sequence[str] = ()
+) -> str:
+    """The whole page: what was compared, with which parameters and rules, the tables, and the chart."""
     lines = [
         "# Dispatch policies compared",
         "",
@@ -87,6 +95,7 @@ def markdown(rows: Sequence[PolicyRow], params: Mapping[str, str], command: str,
         "|---|---|",
         *[f"| {k} | {v} |" for k, v in params.items()],
         "",
+        *(["## How the policies work", "", *notes, ""] if notes else []),
         "## Whole city",
         "",
         f"| policy | {FIGURE_HEADER} |",
