@@ -116,26 +116,19 @@ class OneBatch:
 
 @dataclass(frozen=True)
 class EveryoneWithin(OneBatch):
-    """Policy A: alert every trained person within `radius_m`; all go straight to the patient."""
+    """Policy A: alert every trained person within `responder_radius_m`; all go straight to the patient."""
 
     model: ReachModel
-    radius_m: float = 400.0
+    responder_radius_m: float = 400.0
+    aed_radius_m: float = 0.0  # nobody is sent for an AED
     key: str = "everyone_400m"
     label: str = "A: everyone ≤ 400 m, no AED runners"
-
-    @property
-    def responder_radius_m(self) -> float:
-        return self.radius_m
-
-    @property
-    def aed_radius_m(self) -> float:
-        return 0.0
 
     def alerts(self, scene: Scene) -> list[SimAlert]:
         return [
             SimAlert(c.responder_id, "cpr", self.model.eta_s(c.distance_m, c.mode))
             for c in scene.responders
-            if c.distance_m <= self.radius_m
+            if c.distance_m <= self.responder_radius_m
         ]
 
 
@@ -172,26 +165,19 @@ def best_runners(
 
 @dataclass(frozen=True)
 class NearestWithRunners(OneBatch):
-    """Policy B: the `cap` nearest within `radius_m`; a third of them (rounded down) fetch AEDs."""
+    """Policy B: the `cap` nearest within `responder_radius_m`; a third of them (rounded down) fetch AEDs."""
 
     model: ReachModel
-    radius_m: float = 1300.0
+    responder_radius_m: float = 1300.0
+    aed_radius_m: float = 1300.0  # runners may fetch any open AED this close to the patient
     cap: int = 30
     runner_every: int = 3
     key: str = "nearest30_1300m"
     label: str = "B: 30 nearest ≤ 1.3 km, a third fetch AEDs"
 
-    @property
-    def responder_radius_m(self) -> float:
-        return self.radius_m
-
-    @property
-    def aed_radius_m(self) -> float:
-        return self.radius_m
-
     def alerts(self, scene: Scene) -> list[SimAlert]:
-        near = [c for c in scene.responders if c.distance_m <= self.radius_m][: self.cap]
-        aed_indices = [j for j, d in enumerate(scene.aed_distance_m) if d <= self.radius_m]
+        near = [c for c in scene.responders if c.distance_m <= self.responder_radius_m][: self.cap]
+        aed_indices = [j for j, d in enumerate(scene.aed_distance_m) if d <= self.aed_radius_m]
         runners = best_runners(scene, near, aed_indices, len(near) // self.runner_every, self.model)
         fetching = {i: (scene.aeds[j].aed_id, eta) for i, j, eta in runners}
         out = [SimAlert(near[i].responder_id, "fetch_aed", eta, aed) for i, (aed, eta) in fetching.items()]
