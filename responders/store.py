@@ -18,6 +18,7 @@ The scripts touch cell keys they compute themselves, which is fine on a single R
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -47,7 +48,13 @@ class Outcome(StrEnum):
     not_qualified = "not_qualified"  # on duty but no certificate valid at that time
 
 
-_OUTCOME_CODES = {1: Outcome.stored, 2: Outcome.stale, 3: Outcome.not_on_duty, 4: Outcome.not_qualified}
+_OUTCOME_CODES = {
+    "1": Outcome.stored,
+    "2": Outcome.stale,
+    "3": Outcome.not_on_duty,
+    "4": Outcome.not_qualified,
+}
+INGEST_CHUNK = 1000  # fixes per script call: ~10 ms of Redis time, so queries interleave
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,17 +106,20 @@ local function qualified(certs, t)
 end
 """
 
-# KEYS[1] who; ARGV[1] cell-key prefix, then 7 per update: id, cell, lat, lng, ts_ms, acc, mode.
+# KEYS[1] who; ARGV[1] cell-key prefix; ARGV[2] the updates, one line each, every line ending in
+# '\n': `id,cell,lat,lng,ts_ms,accuracy,mode`. One packed argument instead of seven per update:
+# the client packs a 5,000-update batch in about a millisecond instead of ~80 ms, and the reply is
+# one string with an outcome digit per update instead of 5,000 integers to parse.
 _INGEST = (
     _LUA_COMMON
     + """
 local who, prefix = KEYS[1], ARGV[1]
 local out = {}
-for b = 2, #ARGV, 7 do
-  local rid, cell, ts, mode = ARGV[b], ARGV[b + 1], ARGV[b + 4], ARGV[b + 6]
+for rid, cell, lat, lng, ts, acc, mode in string.gmatch(ARGV[2],
+    '([^,\\n]*),([^,\\n]*),([^,\\n]*),([^,\\n]*),([^,\\n]*),([^,\\n]*),([^,\\n]*)\\n') do
   local p = redis.call('HGET', who, rid)
   if not p then
-    out[#out + 1] = 3
+    out[#out + 1] = '3'
   else
     local oldcell, pmode, certs = profile(p)
     if not qualified(certs, tonumber(ts) / 1000) then
@@ -117,7 +127,7 @@ for b = 2, #ARGV, 7 do
         redis.call('HDEL', prefix .. oldcell, rid)
         redis.call('HSET', who, rid, '|' .. pmode .. '|' .. certs)
       end
-      out[#out + 1] = 4
+      out[#out + 1] = '4'
     else
       local newer = true
       if oldcell ~= '' then
@@ -125,21 +135,20 @@ for b = 2, #ARGV, 7 do
         if old and tonumber(string.match(old, '^[^,]*,[^,]*,([^,]*),')) >= tonumber(ts) then newer = false end
       end
       if not newer then
-        out[#out + 1] = 2
+        out[#out + 1] = '2'
       else
         if mode == '' then mode = pmode end
         if oldcell ~= cell then
           if oldcell ~= '' then redis.call('HDEL', prefix .. oldcell, rid) end
           redis.call('HSET', who, rid, cell .. '|' .. pmode .. '|' .. certs)
         end
-        redis.call('HSET', prefix .. cell, rid,
-          ARGV[b + 2] .. ',' .. ARGV[b + 3] .. ',' .. ts .. ',' .. ARGV[b + 5] .. ',' .. mode)
-        out[#out + 1] = 1
+        redis.call('HSET', prefix .. cell, rid, lat .. ',' .. lng .. ',' .. ts .. ',' .. acc .. ',' .. mode)
+        out[#out + 1] = '1'
       end
     end
   end
 end
-return out
+return table.concat(out)
 """
 )
 
@@ -329,18 +338,35 @@ class LiveLocationStore:
 
     # --- positions ---------------------------------------------------------------------------
     async def ingest(self, fixes: Sequence[PositionFix]) -> list[Outcome]:
-        """Store a batch of validated fixes atomically per script call; one outcome per fix."""
+        """Store a batch of validated fixes; one outcome per fix, in order.
+
+        Each chunk of `INGEST_CHUNK` fixes is one script call, atomic on the server; the chunks go
+        out concurrently on separate connections, so Redis runs one chunk while this process packs
+        the next (a 5,000-fix gateway batch costs about as long as the slower of the two sides).
+        Two fixes of one responder in different chunks may land in either order: the newer
+        timestamp wins either way.
+        """
         if not fixes:
             return []
-        args: list[str | int] = [self.cell_prefix]
+        chunks = [fixes[i : i + INGEST_CHUNK] for i in range(0, len(fixes), INGEST_CHUNK)]
+        replies = await asyncio.gather(*(self._ingest_chunk(chunk) for chunk in chunks))
+        return [_OUTCOME_CODES[c] for reply in replies for c in reply]
+
+    async def _ingest_chunk(self, fixes: Sequence[PositionFix]) -> str:
+        resolution = self.resolution
+        lines = []
         for f in fixes:
+            if "," in f.responder_id or "\n" in f.responder_id:
+                raise ValueError(f"responder_id: must not contain ',' or a line break ({f.responder_id!r})")
             acc = "" if f.accuracy_m is None else f"{f.accuracy_m:.0f}"
-            args += [
-                f.responder_id, cell_of(f.lat, f.lng, self.resolution), f"{f.lat:.6f}", f"{f.lng:.6f}",
-                int(f.ts * 1000), acc, f.mode or "",
-            ]  # fmt: skip
-        codes = await self._ingest(keys=[self.who_key], args=args)
-        return [_OUTCOME_CODES[int(c)] for c in codes]
+            cell = cell_of(f.lat, f.lng, resolution)
+            lines.append(
+                f"{f.responder_id},{cell},{f.lat:.6f},{f.lng:.6f},{int(f.ts * 1000)},{acc},{f.mode or ''}\n"
+            )
+        reply = await self._ingest(keys=[self.who_key], args=[self.cell_prefix, "".join(lines)])
+        if len(reply) != len(fixes):  # a line the script could not read: never silently lost
+            raise RuntimeError(f"live store answered {len(reply)} outcomes for {len(fixes)} fixes")
+        return str(reply)
 
     async def get(self, responder_id: str) -> LivePosition | None:
         """The last position kept for a responder (possibly stale: callers judge freshness)."""

@@ -18,7 +18,7 @@ from core.redis import Keys
 from geo.cells import cell_of
 from geo.distance import haversine_m_np
 from responders.availability import CertificatePeriod
-from responders.store import LiveLocationStore, Outcome, PositionFix
+from responders.store import INGEST_CHUNK, LiveLocationStore, Outcome, PositionFix
 
 DAY = 86_400
 SZ = (22.45, 22.85, 113.75, 114.60)  # Shenzhen's bounding box: lat_min, lat_max, lng_min, lng_max
@@ -219,3 +219,38 @@ async def test_mode_comes_from_profile_unless_the_update_says_otherwise(store: L
     assert (await store.get("rider")).mode == "ebike"  # type: ignore[union-attr]
     await store.ingest([PositionFix("rider", 22.54, 114.05, now - 1, mode="walk")])
     assert (await store.get("rider")).mode == "walk"  # type: ignore[union-attr]
+
+
+async def test_a_batch_larger_than_a_chunk_answers_every_fix_in_order(store: LiveLocationStore) -> None:
+    """A gateway batch spans several script calls run concurrently: outcomes stay one per fix, in order."""
+    now = time.time()
+    expired = [CertificatePeriod("cpr", int(now) - 400 * DAY, int(now) - DAY)]
+    n = INGEST_CHUNK * 2 + 347
+    expected = []
+    fixes = []
+    for i in range(n):
+        rid = f"b{i:05d}"
+        kind = i % 4
+        if kind == 0:  # on duty and qualified: stored
+            await store.set_profile(rid, "walk", valid_now())
+            expected.append(Outcome.stored)
+        elif kind == 1:  # never on duty
+            expected.append(Outcome.not_on_duty)
+        elif kind == 2:  # certificate lapsed
+            await store.set_profile(rid, "walk", expired)
+            expected.append(Outcome.not_qualified)
+        else:  # already holds a newer position: this one is out of order
+            await store.set_profile(rid, "walk", valid_now())
+            assert await store.ingest([PositionFix(rid, 22.6, 114.1, now)]) == [Outcome.stored]
+            expected.append(Outcome.stale)
+        fixes.append(PositionFix(rid, 22.54 + i * 1e-5, 114.05, now - 1, 4.0, None))
+    assert await store.ingest(fixes) == expected
+    kept = await store.get("b00004")
+    assert kept is not None and (kept.lat, kept.accuracy_m) == (round(22.54 + 4e-5, 6), 4.0)
+    moved_back = await store.get("b00003")
+    assert moved_back is not None and (moved_back.lat, moved_back.lng) == (22.6, 114.1)
+
+
+async def test_an_id_the_packed_format_cannot_carry_is_refused(store: LiveLocationStore) -> None:
+    with pytest.raises(ValueError, match="responder_id"):
+        await store.ingest([PositionFix("a,b", 22.54, 114.05, time.time())])
