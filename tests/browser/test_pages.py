@@ -255,3 +255,39 @@ def test_console_clusters_responders_at_city_zoom_and_splits_them_up_close(
     shot(page, "city-zoom-cluster")
     page.get_by_role("button", name="Close incident").click()
     expect(page.locator("#incident-summary")).to_contain_text("— closed")
+
+
+def test_console_goes_live_before_its_map_layers_arrive_and_draws_aeds_only_up_close(
+    live_server, token_for, new_context
+) -> None:
+    """A whole city's responders and AEDs take a while to fetch and draw; the live feed must not wait
+    for them, and at city zoom the AEDs are not asked for at all (23,000 pins would bury the map)."""
+    page = new_context().new_page()
+    errors = console_errors(page)
+    held = []
+    page.route("**/v1/responders/live*", lambda route: held.append(route))  # answer held back
+    page.goto(live_server.url + "/")
+    sign_in(page, token_for("dispatcher")["Authorization"].removeprefix("Bearer "))
+    expect(page.locator("#live")).to_have_text("Live feed: on")
+    assert held, "the console never asked for the live responders"
+    for route in held:
+        route.continue_()
+    page.unroute("**/v1/responders/live*")
+
+    page.locator("#map").focus()
+    aed_count = page.locator("#aed-count")
+    for _ in range(8):  # out to city zoom with the keyboard
+        if aed_count.inner_text() == "zoom in to see them":
+            break
+        page.keyboard.press("-")
+        page.wait_for_function("!document.querySelector('.leaflet-zoom-anim')")
+    expect(aed_count).to_have_text("zoom in to see them")
+    lat, lng = remote_spot()
+    page.get_by_label("Latitude").fill(f"{lat:.7f}")
+    page.get_by_label("Longitude").fill(f"{lng:.7f}")
+    page.get_by_role("button", name="Open incident").click()
+    expect(page.locator("#incident-summary")).to_be_visible()
+    expect(aed_count).to_have_text(re.compile(r"^\d+$"))  # at the incident, street zoom: AEDs counted
+    page.get_by_role("button", name="Close incident").click()
+    expect(page.locator("#incident-summary")).to_contain_text("— closed")
+    assert errors == []

@@ -16,7 +16,11 @@ const CATEGORY_STYLE = {
   other: ["#37474f", "O"],
 };
 const $ = (id) => document.getElementById(id);
-const state = { token: null, config: null, map: null, selected: null, socket: null, names: new Map(), resolved: new Map(), considered: new Map(), retry: 0 };
+const state = { token: null, config: null, map: null, selected: null, socket: null, names: new Map(), resolved: new Map(), considered: new Map(), retry: 0, aedAsk: 0, shown: null };
+// Below this zoom a whole city's AEDs (23,000 in the demo) would bury the map and the responders
+// under pins, and one answer could only hold an arbitrary part of them: the console asks for AEDs
+// from street level up, and clusters them until they can be told apart.
+const AED_MIN_ZOOM = 13;
 const layers = {};
 
 function say(text) {
@@ -36,7 +40,13 @@ function setUpMap() {
   const map = createMap($("map"), state.config);
   state.map = map;
   layers.responders = L.markerClusterGroup({ maxClusterRadius: 45, disableClusteringAtZoom: 16 }).addTo(map);
-  layers.aeds = L.layerGroup().addTo(map);
+  layers.aeds = L.markerClusterGroup({
+    chunkedLoading: true,
+    maxClusterRadius: 40,
+    disableClusteringAtZoom: 16,
+    showCoverageOnHover: false,
+    iconCreateFunction: (cluster) => L.divIcon({ className: "pin aed-cluster", html: `<span>${cluster.getChildCount()}</span>`, iconSize: [30, 30] }),
+  }).addTo(map);
   layers.incidents = L.layerGroup().addTo(map);
   layers.draft = L.layerGroup().addTo(map);
   map.on("click", (e) => placeDraft(e.latlng.lat, e.latlng.lng));
@@ -78,18 +88,27 @@ async function refreshResponders() {
 
 async function refreshAeds() {
   if (!state.token) return;
+  const ask = ++state.aedAsk; // only the latest view's answer is drawn
+  if (state.map.getZoom() < AED_MIN_ZOOM) {
+    layers.aeds.clearLayers();
+    $("aed-count").textContent = "zoom in to see them";
+    return;
+  }
   const b = state.map.getBounds();
   const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(6)).join(",");
   const data = await call(`/v1/aeds?bbox=${bbox}&crs=${crs()}`);
-  layers.aeds.clearLayers();
+  if (ask !== state.aedAsk) return;
+  const markers = [];
   for (const f of data.features) {
     const [lng, lat] = f.geometry.coordinates;
     const p = f.properties;
     const open = p.open_now !== false && p.status === "active";
     const marker = L.marker([lat, lng], { icon: pinIcon(open ? "aed-open" : "aed-closed", "A"), title: `AED ${p.name}`, keyboard: false });
     marker.bindPopup(`<strong>${escapeHtml(p.name)}</strong><br>${open ? "open now" : "closed or unavailable"}<br>${escapeHtml(p.opening_hours || "hours unknown")}`);
-    layers.aeds.addLayer(marker);
+    markers.push(marker);
   }
+  layers.aeds.clearLayers();
+  layers.aeds.addLayers(markers);
   $("aed-count").textContent = data.features.length;
 }
 
@@ -173,7 +192,12 @@ async function renderIncident(incident) {
   $("close-incident").disabled = incident.status !== "open";
   layers.incidents.clearLayers();
   L.marker([incident.lat, incident.lng], { icon: pinIcon("incident", "!"), title: "incident", keyboard: false }).addTo(layers.incidents);
-  if (!state.map.getBounds().contains([incident.lat, incident.lng])) state.map.setView([incident.lat, incident.lng], 16);
+  // Go to an incident when it is first shown at city zoom (where AEDs are not drawn) or off the map.
+  const first = state.shown !== incident.id;
+  state.shown = incident.id;
+  if (!state.map.getBounds().contains([incident.lat, incident.lng]) || (first && state.map.getZoom() < AED_MIN_ZOOM)) {
+    state.map.setView([incident.lat, incident.lng], 16);
+  }
 }
 
 function describeEvent(e) {
@@ -265,10 +289,10 @@ async function start(token) {
   $("who").textContent = `Signed in: ${who.label || who.role}`;
   $("who").classList.remove("hidden");
   $("signout").classList.remove("hidden");
+  connect(); // the live feed first: drawing a big city's layers must not delay it
   const { error } = await drawDistricts(state.map, state.config, token);
   if (error) say(`No city outline: ${error.message}`);
   await Promise.all([refreshResponders(), refreshAeds(), refreshOpenList()]);
-  connect();
   setInterval(() => refreshResponders().catch(fail), 10000);
 }
 
