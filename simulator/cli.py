@@ -95,7 +95,12 @@ def load_city_command(
     from simulator.service import save_city
 
     try:
-        pops = {k: int(v) for k, v in (item.split("=", 1) for item in population)}
+        pops = {}
+        for item in population:
+            name, sep, count = item.partition("=")
+            if not sep or not name or not count.strip().isdigit():
+                raise ValueError(f"--population {item!r}: must be NAME=COUNT, a whole number of people")
+            pops[name] = int(count)
         city = load_city_file(file, crs, name_property=name_property, populations=pops)
     except (CityFileError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]")

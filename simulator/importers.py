@@ -64,6 +64,10 @@ def city_from_geojson(
         districts.append(District(str(label), int(population), geometry))
     if not districts:
         raise CityFileError("features: no districts in the file")
+    unknown = sorted(set(populations or {}) - {d.name for d in districts})
+    if unknown:  # a misspelt or translated name would otherwise fall back to area silently
+        names = ", ".join(d.name for d in districts)
+        raise CityFileError(f"populations: no district named {', '.join(unknown)} (the file has: {names})")
     return City(name, tuple(districts))
 
 

@@ -78,3 +78,20 @@ def test_a_bad_city_file_names_the_feature_and_the_rule() -> None:
         city_from_geojson({"type": "FeatureCollection", "features": [feature]})
     with pytest.raises(CityFileError, match=r"features\.0\.properties\.name"):
         city_from_geojson({"type": "FeatureCollection", "features": [{**feature, "properties": {}}]})
+
+
+def test_a_population_for_a_district_the_file_does_not_have_is_refused() -> None:
+    square = {
+        "type": "Polygon",
+        "coordinates": [[[114.0, 22.5], [114.01, 22.5], [114.01, 22.51], [114.0, 22.5]]],
+    }
+    data = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "properties": {"name": "福田区"}, "geometry": square}],
+    }
+    assert city_from_geojson(data, populations={"福田区": 1_553_000}).population == 1_553_000
+    # "Futian" is the same district in English: silently falling back to area would mislead the study
+    with pytest.raises(
+        CityFileError, match=r"populations: no district named Futian \(the file has: 福田区\)"
+    ):
+        city_from_geojson(data, populations={"Futian": 1_553_000})
