@@ -291,3 +291,42 @@ def test_console_goes_live_before_its_map_layers_arrive_and_draws_aeds_only_up_c
     page.get_by_role("button", name="Close incident").click()
     expect(page.locator("#incident-summary")).to_contain_text("— closed")
     assert errors == []
+
+
+def test_a_declined_alert_shows_on_the_console_live(
+    live_server, http, admin_headers, token_for, new_context
+) -> None:
+    lat, lng = remote_spot()
+    person = register(http, admin_headers, name="Liu Yang", mode="walk")
+    phone = new_context(viewport=PHONE).new_page()
+    phone_errors = console_errors(phone)
+    phone.goto(f"{live_server.url}/responder")
+    sign_in(phone, person["token"])
+    phone.get_by_role("button", name="Go on duty").click()
+    phone.get_by_text("Simulated position (demos)").click()
+    r_lat, r_lng = offset(lat, lng, 70, 0)
+    phone.get_by_label("Latitude").fill(f"{r_lat:.7f}")
+    phone.get_by_label("Longitude").fill(f"{r_lng:.7f}")
+    phone.get_by_role("button", name="Use this position").click()
+    wait_dispatchable(http, admin_headers, person["id"])
+
+    desk = new_context().new_page()
+    desk_errors = console_errors(desk)
+    desk.goto(live_server.url + "/")
+    sign_in(desk, token_for("dispatcher")["Authorization"].removeprefix("Bearer "))
+    expect(desk.locator("#live")).to_have_text("Live feed: on")
+    desk.get_by_label("Latitude").fill(f"{lat:.7f}")
+    desk.get_by_label("Longitude").fill(f"{lng:.7f}")
+    desk.get_by_role("button", name="Open incident").click()
+    row = desk.locator("#alerts tr", has_text="Liu Yang")
+    expect(row).to_be_visible()
+
+    expect(phone.locator("#alert")).to_be_visible()
+    phone.get_by_role("button", name="Decline").click()
+    expect(phone.locator("#status")).to_have_text("Declined. Thank you.")
+    expect(phone.locator("#alert")).to_be_hidden()
+    expect(row.locator("td").nth(4)).to_have_text("declined")  # pushed over the dispatcher websocket
+    expect(desk.locator("#events")).to_contain_text("declined")
+    desk.get_by_role("button", name="Close incident").click()
+    expect(desk.locator("#incident-summary")).to_contain_text("— closed")
+    assert desk_errors == [] and phone_errors == []
