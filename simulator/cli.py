@@ -13,6 +13,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ from rich.table import Table
 
 from geo.crs import Crs
 from geo.reach import ReachModel
+from responders.schemas import ResponderCategory
 from simulator.city import City
 from simulator.cli_policies import policies
 
@@ -190,14 +192,30 @@ CITY = typer.Option("demo", "--city", help="demo (generated), stored (the servic
 AT = typer.Option(None, help="ISO time for AED hours and shift (default: now)")
 
 
+class Source(StrEnum):
+    live = "live"
+    shift = "shift"
+
+
+class Kind(StrEnum):
+    aed = "aed"
+    recruit = "recruit"
+
+
+SOURCE = typer.Option(
+    Source.shift, help="stored city or a file: live (fresh positions now) or shift (synthetic workforce)"
+)
+CITY_CRS = typer.Option(Crs.wgs84, help="datum of a GeoJSON --city file")
+
+
 @sim.command("coverage")
 def coverage_command(
     city: str = CITY,
-    crs: Crs = typer.Option(Crs.wgs84, help="datum of a GeoJSON --city file"),
+    crs: Crs = CITY_CRS,
     res: int = typer.Option(9, min=5, max=11, help="H3 resolution of the grid"),
     reach: float = typer.Option(300.0, help="seconds that count as in time"),
     at: datetime = AT,
-    source: str = typer.Option("shift", help="stored city only: live (positions now) or shift (synthetic)"),
+    source: Source = SOURCE,
     seed: int = typer.Option(0),
     workforce: int = typer.Option(8000, help="synthetic workers (demo city or source=shift)"),
     aeds: int = typer.Option(23000, help="synthetic AEDs (demo city)"),
@@ -208,7 +226,7 @@ def coverage_command(
     from simulator.render import coverage_png
 
     when = at or datetime.now(UTC)  # a time without offset is the city's local time
-    study = _gather(city, crs, source, when, seed, workforce, aeds)
+    study = _gather(city, crs, source.value, when, seed, workforce, aeds)
     result = _run(study, res, reach)
     summary = {**summarise(result, study.city.names), "inputs": {**study.inputs, "at": when.isoformat()}}
     out.mkdir(parents=True, exist_ok=True)
@@ -222,10 +240,12 @@ def coverage_command(
 
 @sim.command("placement")
 def placement_command(
-    kind: str = typer.Option("aed", help="aed or recruit"),
+    kind: Kind = typer.Option(Kind.aed, help="what to add"),
     k: int = typer.Option(10, min=1, help="how many to place"),
-    category: str | None = typer.Option(None, help="recruits' category (sets the travel mode)"),
+    category: ResponderCategory | None = typer.Option(None, help="recruits' category (sets the travel mode)"),
     city: str = CITY,
+    crs: Crs = CITY_CRS,
+    source: Source = SOURCE,
     res: int = typer.Option(9, min=5, max=10),
     reach: float = typer.Option(300.0),
     at: datetime = AT,
@@ -241,20 +261,27 @@ def placement_command(
     from simulator.service import recruit_mode
 
     when = at or datetime.now(UTC)
-    study = _gather(city, Crs.wgs84, "shift", when, seed, workforce, aeds)
+    study = _gather(city, crs, source.value, when, seed, workforce, aeds)
     result = _run(study, res, reach)
     model = ReachModel.from_settings(get_settings())
     if kind == "aed":
         plan, field = place_aeds(result, study.snapshot, model, k), "aed_eta_s"
     else:
-        plan, field = place_recruits(result, recruit_mode(category), model, k), "responder_eta_s"
+        plan, field = (
+            place_recruits(result, recruit_mode(category and category.value), model, k),
+            "responder_eta_s",
+        )
     out.mkdir(parents=True, exist_ok=True)
     sites = [asdict(s) for s in plan.sites]
-    body = {"kind": kind, "baseline_share": plan.baseline_share, "curve": plan.curve, "sites": sites}
+    body = {"kind": kind.value, "baseline_share": plan.baseline_share, "curve": plan.curve, "sites": sites}
     (out / "placement.json").write_text(json.dumps(body, indent=2))
     (out / "placement_map.png").write_bytes(coverage_png(study.city, result, field=field, sites=plan.sites))
-    (out / "placement_curve.png").write_bytes(curve_png(plan, f"{k} new {kind}s"))
-    table = Table(title=f"{len(sites)} proposed {kind} sites (baseline {100 * plan.baseline_share:.1f} %)")
+    (out / "placement_curve.png").write_bytes(
+        curve_png(plan, f"{k} new {'AEDs' if kind == Kind.aed else 'recruits'}")
+    )
+    table = Table(
+        title=f"{len(sites)} proposed {kind.value} sites (baseline {100 * plan.baseline_share:.1f} %)"
+    )
     for col in ("#", "lat", "lng", "+ people", "covered after"):
         table.add_column(col, justify="right")
     for i, (s, share) in enumerate(zip(plan.sites, plan.curve, strict=True), start=1):

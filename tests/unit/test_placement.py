@@ -76,3 +76,52 @@ def test_placement_stops_when_nothing_is_left_to_gain() -> None:
     result = study(city_grid(tiny_city(), 9), Snapshot.of(responders, aeds), MODEL, 600.0)
     assert np.isnan(result.responder_eta_s).sum() == 0
     assert place_recruits(result, "walk", MODEL, 5).sites == []
+
+
+def test_the_placement_command_writes_its_list_curve_and_map_and_refuses_unknown_kinds(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from simulator.cli import sim
+
+    runner = CliRunner()
+    small = [
+        "--city",
+        "demo",
+        "--res",
+        "7",
+        "--workforce",
+        "300",
+        "--aeds",
+        "500",
+        "--at",
+        "2026-11-23T10:00",
+    ]
+    out = tmp_path / "recruits"
+    done = runner.invoke(
+        sim,
+        [
+            "placement",
+            "--kind",
+            "recruit",
+            "--category",
+            "park_security",
+            "--k",
+            "2",
+            *small,
+            "--out",
+            str(out),
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    plan = json.loads((out / "placement.json").read_text())
+    assert plan["kind"] == "recruit" and len(plan["sites"]) == 2
+    assert plan["curve"] == sorted(plan["curve"]) and plan["curve"][0] > plan["baseline_share"]
+    for png in ("placement_map.png", "placement_curve.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # anything but aed or recruit used to be taken for a recruit; unknown categories for walkers
+    for bad in (["--kind", "hospital"], ["--kind", "recruit", "--category", "astronaut"]):
+        refused = runner.invoke(sim, ["placement", *bad, *small, "--out", str(tmp_path / "x")])
+        assert refused.exit_code == 2, refused.output
+    assert not (tmp_path / "x").exists()
