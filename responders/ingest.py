@@ -89,7 +89,7 @@ async def ingest_location(
     except LocationRejected:
         LOCATION_UPDATES.labels("future_rejected").inc()
         raise
-    outcomes = [Outcome.stale] if fix is None else await store.ingest([fix])
+    outcomes = [Outcome.stale if fix is None else await store.ingest_one(fix)]
     _tally(IngestResult(), outcomes)
     return outcomes[0]
 

@@ -29,6 +29,7 @@ from typing import Protocol
 import numpy as np
 from redis.asyncio import Redis
 
+from core.coalesce import Coalescer
 from core.redis import Keys
 from geo.cells import cell_of, cover_cells
 from geo.distance import EARTH_RADIUS_M, haversine_m_np
@@ -326,6 +327,7 @@ class LiveLocationStore:
         self._remove = redis.register_script(_REMOVE)
         self._nearby = redis.register_script(_NEARBY)
         self._sweep = redis.register_script(_SWEEP)
+        self._single_fixes: Coalescer[PositionFix, Outcome] = Coalescer(self.ingest, INGEST_CHUNK)
 
     # --- duty and profile ------------------------------------------------------------------
     async def set_profile(
@@ -379,6 +381,10 @@ class LiveLocationStore:
         chunks = [fixes[i : i + INGEST_CHUNK] for i in range(0, len(fixes), INGEST_CHUNK)]
         replies = await asyncio.gather(*(self._ingest_chunk(chunk) for chunk in chunks))
         return [_OUTCOME_CODES[c] for reply in replies for c in reply]
+
+    async def ingest_one(self, fix: PositionFix) -> Outcome:
+        """One phone's fix; fixes arriving together from many phones share one script call."""
+        return await self._single_fixes.submit(fix)
 
     async def _ingest_chunk(self, fixes: Sequence[PositionFix]) -> str:
         resolution = self.resolution

@@ -254,3 +254,18 @@ async def test_a_batch_larger_than_a_chunk_answers_every_fix_in_order(store: Liv
 async def test_an_id_the_packed_format_cannot_carry_is_refused(store: LiveLocationStore) -> None:
     with pytest.raises(ValueError, match="responder_id"):
         await store.ingest([PositionFix("a,b", 22.54, 114.05, time.time())])
+
+
+async def test_single_fixes_from_many_phones_share_calls_and_keep_their_own_outcomes(
+    store: LiveLocationStore,
+) -> None:
+    now = time.time()
+    on_duty = [f"p{i:03d}" for i in range(0, 200, 2)]
+    await store.set_profiles([(rid, "walk", valid_now()) for rid in on_duty])
+    fixes = [PositionFix(f"p{i:03d}", 22.5 + i * 1e-4, 114.05, now) for i in range(200)]
+    outcomes = await asyncio.gather(*(store.ingest_one(f) for f in fixes))
+    assert outcomes == [Outcome.stored if i % 2 == 0 else Outcome.not_on_duty for i in range(200)]
+    for i in (0, 100, 198):
+        kept = await store.get(f"p{i:03d}")
+        assert kept is not None and kept.lat == round(22.5 + i * 1e-4, 6)
+    assert await store.get("p001") is None
