@@ -17,6 +17,7 @@ if [ -z "${REDIS_URL:-}" ]; then
 fi
 if [ "${WITH_BROWSER:-0}" = "1" ] && [ ! -x /usr/bin/chromium ]; then need_pkgs+=(chromium); fi
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
+have_pkg fonts-wqy-microhei || need_pkgs+=(fonts-wqy-microhei)  # Chinese district names on the maps
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from pathlib import Path
 
 import h3
 import matplotlib
@@ -15,12 +16,21 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import font_manager
 from matplotlib.collections import PolyCollection
 from matplotlib.patches import Patch
 
 from simulator.city import City
 from simulator.coverage import CoverageResult
 from simulator.placement import Placement, Site
+
+# District names of Chinese cities (福田区, 南山区…) need a CJK font, or they print as empty boxes.
+# The set-up installs Debian's fonts-wqy-microhei; it is added by path (matplotlib's font cache may
+# predate it) and placed after DejaVu Sans, so matplotlib falls back to it glyph by glyph.
+CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+if CJK_FONT.exists():
+    font_manager.fontManager.addfont(str(CJK_FONT))
+    matplotlib.rcParams["font.family"] = ["DejaVu Sans", "WenQuanYi Micro Hei"]
 
 BANDS: tuple[tuple[float, str, str], ...] = (
     (120, "#1a7f37", "≤ 2 min"),
