@@ -37,12 +37,11 @@ def cell_of(lat: float, lng: float, res: int) -> str:
 
 @lru_cache(maxsize=65536)
 def _edge_extremes_m(cell: str) -> tuple[float, float]:
-    """Shortest and longest edge (metres) of a cell and its immediate neighbours."""
-    lengths = [
-        h3.edge_length(edge, unit="m")
-        for c in h3.grid_disk(cell, 1)
-        for edge in h3.origin_to_directed_edges(c)
-    ]
+    """Shortest and longest edge (metres) of the cell. Its neighbours' edges differ from these by
+    far less than the distortion margin that already covers every cell of the disk (which reaches
+    kilometres further than the neighbours do), so measuring 6 edges instead of 42 loses nothing
+    and saves ~0.2 ms on every incident in a cell not seen before."""
+    lengths = [h3.edge_length(edge, unit="m") for edge in h3.origin_to_directed_edges(cell)]
     return min(lengths), max(lengths)
 
 
@@ -59,12 +58,23 @@ def _circumradius_m(cell: str) -> float:
     return max(haversine_m(lat, lng, v_lat, v_lng) for v_lat, v_lng in h3.cell_to_boundary(cell))
 
 
-@lru_cache(maxsize=1 << 17)
-def _centre(cell: int) -> tuple[float, float]:
-    """A cell's centre, remembered: a city has tens of thousands of cells at dispatch resolutions
-    and every query asks for hundreds of them, so after the first incidents of a shift the cover is
-    a few dictionary lookups instead of hundreds of H3 calls (~1 ms at a 2 km radius)."""
-    return h3_int.cell_to_latlng(cell)
+# Cell centres, remembered: a city has tens of thousands of cells at dispatch resolutions and
+# every query asks for hundreds of them, so after the first incidents of a shift the cover costs
+# dictionary lookups instead of hundreds of H3 calls (~1 ms at a 2 km radius). Bounded: cleared
+# when full (a city at res 9 holds ~30,000 cells; 2^18 entries are ~40 MB at most).
+_CENTRE_LAT: dict[int, float] = {}
+_CENTRE_LNG: dict[int, float] = {}
+_CENTRES_MAX = 1 << 18
+
+
+def _remember_centres(cells: list[int]) -> None:
+    missing = [c for c in cells if c not in _CENTRE_LAT] if len(_CENTRE_LAT) else cells
+    if len(_CENTRE_LAT) + len(missing) > _CENTRES_MAX:
+        _CENTRE_LAT.clear()
+        _CENTRE_LNG.clear()
+        missing = cells
+    for c in missing:
+        _CENTRE_LAT[c], _CENTRE_LNG[c] = h3_int.cell_to_latlng(c)
 
 
 def cover_cells(lat: float, lng: float, radius_m: float, res: int) -> set[str]:
@@ -74,9 +84,11 @@ def cover_cells(lat: float, lng: float, radius_m: float, res: int) -> set[str]:
     disk = h3_int.grid_disk(h3.str_to_int(origin), cover_k(lat, lng, radius_m, res))
     # Cells across the disk differ in size by less than the margin the ring count already relies on.
     reach = radius_m + _circumradius_m(origin) / _DISTORTION_MARGIN * _CIRCUMRADIUS_PAD + 1.0
-    centres = np.array([_centre(c) for c in disk])
-    keep = haversine_m_np(lat, lng, centres[:, 0], centres[:, 1]) <= reach
-    return {f"{c:x}" for c, inside in zip(disk, keep.tolist(), strict=True) if inside}
+    _remember_centres(disk)
+    lats, lngs = _CENTRE_LAT, _CENTRE_LNG
+    centres = np.array([[lats[c] for c in disk], [lngs[c] for c in disk]])
+    keep = np.flatnonzero(haversine_m_np(lat, lng, centres[0], centres[1]) <= reach)
+    return {f"{disk[i]:x}" for i in keep.tolist()}
 
 
 def polygon_cells(geometry: Any, res: int) -> set[str]:

@@ -6,34 +6,47 @@ Layout (every key under the deployment's prefix, see `core.redis.Keys`):
   while the responder is active and on duty; `<cell>` is empty until the first position arrives or
   after the position was swept. The certificates use the compact form of
   `responders.availability.encode_certificates`.
-* `live:cell:<h3>` — HASH responder id → `"<lat>,<lng>,<ts ms>,<accuracy m>,<mode>"`: the cell index
-  of dispatchable responders; a query reads the cells covering its disk in one script.
+* `live:rec:<h3>` — STRING: the records of the dispatchable responders in that cell, back to back
+  (`responders.records`: position, time, accuracy, mode, certificate summary). A query fetches the
+  cells covering its disk with one `MGET` and filters them with numpy.
 
-Every change runs as one Lua script, so a move between cells is atomic (nobody is ever in two cells
-or none), an out-of-order update never overwrites a newer one, and going off duty removes both the
-profile and the position in one step. Staleness is enforced on read (a query never returns a
-position older than the limit, whatever the sweeper's lag); the sweeper only bounds memory.
-The scripts touch cell keys they compute themselves, which is fine on a single Redis (not Cluster).
+Every change runs as one Lua script (`responders.live_scripts`), so a move between cells is atomic
+(nobody is ever in two cells or none), an out-of-order update never overwrites a newer one, and
+going off duty removes both the profile and the position in one step. Staleness is enforced on read
+(a query never returns a position older than the limit, whatever the sweeper's lag); the sweeper
+only bounds memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 from redis.asyncio import Redis
+from redis.client import NEVER_DECODE
+from redis.exceptions import NoScriptError
 
 from core.coalesce import Coalescer
 from core.redis import Keys
 from geo.cells import cell_of, cover_cells
-from geo.distance import EARTH_RADIUS_M, haversine_m_np
-from responders.availability import CertificatePeriod, encode_certificates
+from geo.distance import haversine_m_np
+from responders import live_scripts
+from responders.availability import CertificatePeriod, decode_certificates, encode_certificates, qualified_at
+from responders.records import (
+    MODES,
+    NO_ACCURACY,
+    RECORD_DTYPE,
+    decode_ids,
+    padded_id,
+    qualified_mask,
+)
 
 
 class StoreSettings(Protocol):
@@ -82,9 +95,11 @@ class LivePosition:
     cell: str
 
 
-@dataclass(frozen=True, slots=True)
-class NearbyResponder:
-    """A dispatchable responder near a point, with the exact great-circle distance."""
+class NearbyResponder(NamedTuple):
+    """A dispatchable responder near a point, with the exact great-circle distance.
+
+    A named tuple: a 2 km query builds hundreds of these, and a frozen dataclass cost 3x the time.
+    """
 
     responder_id: str
     lat: float
@@ -95,222 +110,8 @@ class NearbyResponder:
     distance_m: float
 
 
-# Parses a profile into cell, mode and certificates; a certificate check against time `t` (seconds).
-_LUA_COMMON = """
-local function profile(p)
-  return string.match(p, '^([^|]*)|([^|]*)|(.*)$')
-end
-local function qualified(certs, t)
-  for s, e in string.gmatch(certs, '[%a_]+:(%d+):(%d+)') do
-    if tonumber(s) <= t and t < tonumber(e) then return true end
-  end
-  return false
-end
-"""
-
-# KEYS[1] who; ARGV[1] cell-key prefix; ARGV[2] the updates, one line each, every line ending in
-# '\n': `id,cell,lat,lng,ts_ms,accuracy,mode`. One packed argument instead of seven per update:
-# the client packs a 5,000-update batch in about a millisecond instead of ~80 ms, and the reply is
-# one string with an outcome digit per update instead of 5,000 integers to parse.
-_INGEST = (
-    _LUA_COMMON
-    + """
-local who, prefix = KEYS[1], ARGV[1]
-local out = {}
-for rid, cell, lat, lng, ts, acc, mode in string.gmatch(ARGV[2],
-    '([^,\\n]*),([^,\\n]*),([^,\\n]*),([^,\\n]*),([^,\\n]*),([^,\\n]*),([^,\\n]*)\\n') do
-  local p = redis.call('HGET', who, rid)
-  if not p then
-    out[#out + 1] = '3'
-  else
-    local oldcell, pmode, certs = profile(p)
-    if not qualified(certs, tonumber(ts) / 1000) then
-      if oldcell ~= '' then
-        redis.call('HDEL', prefix .. oldcell, rid)
-        redis.call('HSET', who, rid, '|' .. pmode .. '|' .. certs)
-      end
-      out[#out + 1] = '4'
-    else
-      local newer = true
-      if oldcell ~= '' then
-        local old = redis.call('HGET', prefix .. oldcell, rid)
-        if old and tonumber(string.match(old, '^[^,]*,[^,]*,([^,]*),')) >= tonumber(ts) then newer = false end
-      end
-      if not newer then
-        out[#out + 1] = '2'
-      else
-        if mode == '' then mode = pmode end
-        if oldcell ~= cell then
-          if oldcell ~= '' then redis.call('HDEL', prefix .. oldcell, rid) end
-          redis.call('HSET', who, rid, cell .. '|' .. pmode .. '|' .. certs)
-        end
-        redis.call('HSET', prefix .. cell, rid, lat .. ',' .. lng .. ',' .. ts .. ',' .. acc .. ',' .. mode)
-        out[#out + 1] = '1'
-      end
-    end
-  end
-end
-return table.concat(out)
-"""
-)
-
-# KEYS[1] who; ARGV: prefix, id, mode, certificates, now (s). Keeps the position only if still qualified.
-_SET_PROFILE = (
-    _LUA_COMMON
-    + """
-local who, prefix, rid = KEYS[1], ARGV[1], ARGV[2]
-local cell = ''
-local p = redis.call('HGET', who, rid)
-if p then
-  cell = profile(p)
-  if cell ~= '' and not qualified(ARGV[4], tonumber(ARGV[5])) then
-    redis.call('HDEL', prefix .. cell, rid)
-    cell = ''
-  end
-end
-redis.call('HSET', who, rid, cell .. '|' .. ARGV[3] .. '|' .. ARGV[4])
-return 1
-"""
-)
-
-# KEYS[1] who; ARGV: prefix, id. Off duty or deactivated: forget the profile and the position.
-_REMOVE = (
-    _LUA_COMMON
-    + """
-local p = redis.call('HGET', KEYS[1], ARGV[2])
-if not p then return 0 end
-local cell = profile(p)
-if cell ~= '' then redis.call('HDEL', ARGV[1] .. cell, ARGV[2]) end
-redis.call('HDEL', KEYS[1], ARGV[2])
-return 1
-"""
-)
-
-# KEYS[1] who; ARGV: cell-key prefix, the cells joined by ',' (one argument: packing a hundred keys
-# cost the client more than the whole read), lat, lng, radius m (with slack), oldest ts ms, at s,
-# Earth radius m, n, then n pairs (mode, smaller radius m for that mode), then 'any' or 'only'
-# followed by the certificate kinds that qualify. Filters on the server (fresh,
-# within the radius, qualified: a lat/lng box first, then haversine, then the profiles in one HMGET
-# per thousand) so only candidates cross the wire, as ONE string of '<id>,<position>' lines: one
-# bulk reply parses in microseconds where hundreds of array elements took milliseconds in the
-# client. The client re-checks distance and freshness exactly.
-_NEARBY = (
-    _LUA_COMMON
-    + """
-local rad = math.pi / 180
-local prefix, cells = ARGV[1], ARGV[2]
-local lat0, lng0 = tonumber(ARGV[3]), tonumber(ARGV[4])
-local radius, oldest, at, earth = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local cos0 = math.cos(lat0 * rad)
-local dlat_max = radius / (earth * rad)
-local dlng_max = dlat_max / math.max(0.01, math.cos(math.min(89, math.abs(lat0) + dlat_max) * rad))
-local mode_radius = {}
-local n_modes = tonumber(ARGV[9])
-for i = 10, 9 + 2 * n_modes, 2 do mode_radius[ARGV[i]] = tonumber(ARGV[i + 1]) end
-local kinds = nil
-if ARGV[10 + 2 * n_modes] == 'only' then
-  kinds = {}
-  for i = 11 + 2 * n_modes, #ARGV do kinds[ARGV[i]] = true end
-end
-local function qualified_as(certs)
-  for k, s, e in string.gmatch(certs, '([%a_]+):(%d+):(%d+)') do
-    if (kinds == nil or kinds[k]) and tonumber(s) <= at and at < tonumber(e) then return true end
-  end
-  return false
-end
-local ids, values = {}, {}
-for cell in string.gmatch(cells, '[^,]+') do
-  local entries = redis.call('HGETALL', prefix .. cell)
-  for j = 1, #entries, 2 do
-    local value = entries[j + 1]
-    local p_lat, p_lng, ts, mode = string.match(value, '^([^,]*),([^,]*),([^,]*),[^,]*,(.*)$')
-    local y, x = tonumber(p_lat), tonumber(p_lng)
-    local dx = math.abs(x - lng0)
-    if dx > 180 then dx = 360 - dx end  -- across the antimeridian
-    if math.abs(y - lat0) <= dlat_max and dx <= dlng_max and tonumber(ts) >= oldest then
-      local a = math.sin((y - lat0) * rad / 2) ^ 2
-        + cos0 * math.cos(y * rad) * math.sin((x - lng0) * rad / 2) ^ 2
-      if 2 * earth * math.asin(math.min(1, math.sqrt(a))) <= (mode_radius[mode] or radius) then
-        ids[#ids + 1] = entries[j]
-        values[#values + 1] = value
-      end
-    end
-  end
-end
-local out = {}
-for first = 1, #ids, 1000 do
-  local last = math.min(#ids, first + 999)
-  local profiles = redis.call('HMGET', KEYS[1], unpack(ids, first, last))
-  for k = first, last do
-    local p = profiles[k - first + 1]
-    if p then
-      local _, _, certs = profile(p)
-      if qualified_as(certs) then out[#out + 1] = ids[k] .. ',' .. values[k] end
-    end
-  end
-end
-return table.concat(out, '\\n')
-"""
-)
-
-# KEYS[1] who; ARGV: prefix, cursor, count, oldest ts ms, now s. One HSCAN step of the sweeper.
-_SWEEP = (
-    _LUA_COMMON
-    + """
-local who, prefix = KEYS[1], ARGV[1]
-local page = redis.call('HSCAN', who, ARGV[2], 'COUNT', ARGV[3])
-local removed = 0
-local entries = page[2]
-for j = 1, #entries, 2 do
-  local rid = entries[j]
-  local cell, pmode, certs = profile(entries[j + 1])
-  if cell ~= '' then
-    local pos = redis.call('HGET', prefix .. cell, rid)
-    local ts = pos and tonumber(string.match(pos, '^[^,]*,[^,]*,([^,]*),'))
-    if not ts or ts < tonumber(ARGV[4]) or not qualified(certs, tonumber(ARGV[5])) then
-      redis.call('HDEL', prefix .. cell, rid)
-      redis.call('HSET', who, rid, '|' .. pmode .. '|' .. certs)
-      removed = removed + 1
-    end
-  end
-end
-return {page[1], removed}
-"""
-)
-
-
-def _parse_position(responder_id: str, value: str, cell: str) -> LivePosition:
-    lat, lng, ts_ms, acc, mode = value.split(",")
-    return LivePosition(
-        responder_id, float(lat), float(lng), int(ts_ms) / 1000, float(acc) if acc else None, mode, cell
-    )
-
-
-def _exact_nearby(
-    raw: str, lat: float, lng: float, radius_m: float, radii: Mapping[str, float], oldest_ms: float
-) -> list[NearbyResponder]:
-    """The script's candidates re-checked exactly (fresh, within their mode's radius), nearest first.
-
-    Vectorised: at a 2 km radius a query brings back hundreds of people, and parsing and measuring
-    them one by one in Python cost more than the whole Redis read.
-    """
-    if not raw:
-        return []
-    rows = [line.rsplit(",", 5) for line in raw.split("\n")]  # id, lat, lng, ts, acc, mode
-    ts_ms = np.array([r[3] for r in rows], dtype=np.int64)
-    y = np.array([r[1] for r in rows], dtype=np.float64)
-    x = np.array([r[2] for r in rows], dtype=np.float64)
-    limit = np.array([radii.get(r[5], radius_m) for r in rows], dtype=np.float64)
-    distance = haversine_m_np(lat, lng, y, x)
-    keep = np.flatnonzero((distance <= limit) & (ts_ms >= oldest_ms))
-    keep = keep[np.argsort(distance[keep], kind="stable")].tolist()
-    ys, xs, ts_s, ds = y.tolist(), x.tolist(), (ts_ms / 1000).tolist(), distance.tolist()
-    return [
-        NearbyResponder(
-            rows[i][0], ys[i], xs[i], ts_s[i], rows[i][5], float(rows[i][4]) if rows[i][4] else None, ds[i]
-        )
-        for i in keep
-    ]
+def _accuracy(value: float) -> float | None:
+    return None if value == NO_ACCURACY else value
 
 
 class LiveLocationStore:
@@ -321,12 +122,12 @@ class LiveLocationStore:
         self.resolution = settings.h3_resolution
         self.staleness_s = settings.staleness_s
         self.who_key = keys("live", "who")
-        self.cell_prefix = keys("live", "cell", "")
-        self._ingest = redis.register_script(_INGEST)
-        self._set_profile = redis.register_script(_SET_PROFILE)
-        self._remove = redis.register_script(_REMOVE)
-        self._nearby = redis.register_script(_NEARBY)
-        self._sweep = redis.register_script(_SWEEP)
+        self.cell_prefix = keys("live", "rec", "")
+        self._ingest = redis.register_script(live_scripts.INGEST)
+        self._set_profile = redis.register_script(live_scripts.SET_PROFILE)
+        self._remove = redis.register_script(live_scripts.REMOVE)
+        self._sweep = redis.register_script(live_scripts.SWEEP)
+        self._read_sha = hashlib.sha1(live_scripts.READ_CELLS.encode()).hexdigest()
         self._single_fixes: Coalescer[PositionFix, Outcome] = Coalescer(self.ingest, INGEST_CHUNK)
 
     # --- duty and profile ------------------------------------------------------------------
@@ -348,6 +149,7 @@ class LiveLocationStore:
         for start in range(0, len(profiles), 1000):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for responder_id, mode, certificates in profiles[start : start + 1000]:
+                    padded_id(responder_id)  # refuse an id a record cannot carry, before storing
                     args = [self.cell_prefix, responder_id, mode, encode_certificates(certificates), now]
                     await self._set_profile(keys=[self.who_key], args=args, client=pipe)
                 await pipe.execute()
@@ -390,8 +192,7 @@ class LiveLocationStore:
         resolution = self.resolution
         lines = []
         for f in fixes:
-            if "," in f.responder_id or "\n" in f.responder_id:
-                raise ValueError(f"responder_id: must not contain ',' or a line break ({f.responder_id!r})")
+            padded_id(f.responder_id)
             acc = "" if f.accuracy_m is None else f"{f.accuracy_m:.0f}"
             cell = cell_of(f.lat, f.lng, resolution)
             lines.append(
@@ -402,14 +203,42 @@ class LiveLocationStore:
             raise RuntimeError(f"live store answered {len(reply)} outcomes for {len(fixes)} fixes")
         return str(reply)
 
+    async def _read(self, cells: Sequence[str]) -> np.ndarray:
+        """The records of the given cells, one structured array (binary reply: never decoded)."""
+        args = ("EVALSHA", self._read_sha, 0, self.cell_prefix, ",".join(cells))
+        try:
+            raw = await self.redis.execute_command(*args, **{NEVER_DECODE: []})
+        except NoScriptError:  # Redis restarted or flushed its script cache
+            self._read_sha = await self.redis.script_load(live_scripts.READ_CELLS)
+            raw = await self.redis.execute_command(*args, **{NEVER_DECODE: []})
+        return np.frombuffer(raw or b"", dtype=RECORD_DTYPE)
+
     async def get(self, responder_id: str) -> LivePosition | None:
         """The last position kept for a responder (possibly stale: callers judge freshness)."""
         profile = await self.redis.hget(self.who_key, responder_id)
         cell = profile.split("|", 1)[0] if profile else ""
         if not cell:
             return None
-        value = await self.redis.hget(self.cell_prefix + cell, responder_id)
-        return _parse_position(responder_id, value, cell) if value else None
+        records = await self._read([cell])
+        mine = records[records["id"] == padded_id(responder_id)]
+        return self._positions(mine, cell)[0] if len(mine) else None
+
+    @staticmethod
+    def _positions(records: np.ndarray, cell: str | Mapping[str, str]) -> list[LivePosition]:
+        """Records as positions; `cell` is their cell, or each responder's cell by id."""
+        cells = (lambda _: cell) if isinstance(cell, str) else cell.__getitem__
+        return [
+            LivePosition(i, y, x, t / 1000, _accuracy(a), MODES[m], cells(i))
+            for i, y, x, t, a, m in zip(
+                decode_ids(records["id"]),
+                records["lat"].tolist(),
+                records["lng"].tolist(),
+                records["ts_ms"].tolist(),
+                records["accuracy_m"].tolist(),
+                records["mode"].tolist(),
+                strict=True,
+            )
+        ]
 
     async def nearby(
         self,
@@ -426,36 +255,56 @@ class LiveLocationStore:
         The cells read are a cover guaranteed to contain the whole disk (`geo.cells.cover_cells`);
         the exact great-circle distance then decides, so nobody is missed at a cell edge.
         `mode_radii` narrows the radius per travel mode (a walker's reach is a fraction of a
-        car's): the dispatcher passes its reach model's radii so the ~3/4 of a crowd who cannot
-        arrive in time are never shipped, parsed and discarded. Unlisted modes use `radius_m`.
+        car's): the dispatcher passes its reach model's radii. Unlisted modes use `radius_m`.
         """
         at = time.time() if at is None else at
-        cells = cover_cells(lat, lng, radius_m, self.resolution)
-        oldest_ms = (at - self.staleness_s) * 1000
-        kinds = ["any"] if cert_kinds is None else ["only", *cert_kinds]
-        radii = {m: min(r, radius_m) for m, r in (mode_radii or {}).items()}
-        # 1 m of slack: the server's prefilter may keep a few extra, never drop one we keep below
-        per_mode = [v for m, r in radii.items() for v in (m, r + 1.0)]
-        args = [self.cell_prefix, ",".join(cells), lat, lng, radius_m + 1.0, oldest_ms - 1, at]
-        args += [EARTH_RADIUS_M, len(radii), *per_mode, *kinds]
-        raw = await self._nearby(keys=[self.who_key], args=args)
-        return _exact_nearby(raw, lat, lng, radius_m, radii, oldest_ms)
+        kinds = None if cert_kinds is None else set(cert_kinds)
+        records = await self._read(sorted(cover_cells(lat, lng, radius_m, self.resolution)))
+        if not len(records):
+            return []
+        limit = np.array([min(radius_m, (mode_radii or {}).get(m, radius_m)) for m in MODES])
+        distance = haversine_m_np(lat, lng, records["lat"], records["lng"])
+        near = (distance <= limit[records["mode"]]) & (records["ts_ms"] >= (at - self.staleness_s) * 1000)
+        qualified = qualified_mask(records, at, kinds)
+        unsure = np.flatnonzero(near & (records["check_profile"] == 1))
+        if len(unsure):  # certificates the summary cannot describe: the profile decides
+            ids = decode_ids(records["id"][unsure])
+            profiles = await self.redis.hmget(self.who_key, ids)
+            qualified[unsure] = [
+                p is not None and qualified_at(decode_certificates(p.split("|", 2)[2]), at, kinds)
+                for p in profiles
+            ]
+        keep = np.flatnonzero(near & qualified)
+        keep = keep[np.argsort(distance[keep], kind="stable")]
+        chosen = records[keep]
+        return [
+            NearbyResponder(i, y, x, t / 1000, MODES[m], _accuracy(a), d)
+            for i, y, x, t, m, a, d in zip(
+                decode_ids(chosen["id"]),
+                chosen["lat"].tolist(),
+                chosen["lng"].tolist(),
+                chosen["ts_ms"].tolist(),
+                chosen["mode"].tolist(),
+                chosen["accuracy_m"].tolist(),
+                distance[keep].tolist(),
+                strict=True,
+            )
+        ]
 
     async def positions(self) -> list[LivePosition]:
-        """Every kept position, fresh or not yet swept (the dispatcher's map): pages over the profiles."""
-        located = [
-            (rid, profile.split("|", 1)[0])
+        """Every kept position, fresh or not yet swept (the dispatcher's map)."""
+        cell_by_id = {
+            rid: profile.split("|", 1)[0]
             async for rid, profile in self.redis.hscan_iter(self.who_key, count=1000)
             if not profile.startswith("|")
-        ]
+        }
+        cells = sorted(set(cell_by_id.values()))
         out: list[LivePosition] = []
-        for start in range(0, len(located), 1000):
-            chunk = located[start : start + 1000]
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for rid, cell in chunk:
-                    pipe.hget(self.cell_prefix + cell, rid)
-                values = await pipe.execute()
-            out += [_parse_position(rid, v, cell) for (rid, cell), v in zip(chunk, values, strict=True) if v]
+        for start in range(0, len(cells), 1000):
+            records = await self._read(cells[start : start + 1000])
+            # a record written after the profile scan has no cell here yet: the next map refresh shows it
+            known = np.array([i in cell_by_id for i in decode_ids(records["id"])], dtype=bool)
+            out += self._positions(records[known], cell_by_id)
         return out
 
     async def sweep(self, now_s: float | None = None, page: int = 1000) -> int:

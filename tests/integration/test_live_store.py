@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
+from redis.client import NEVER_DECODE
 
 from core.redis import Keys
 from geo.cells import cell_of
 from geo.distance import haversine_m_np
 from responders.availability import CertificatePeriod
+from responders.records import RECORD_DTYPE, decode_ids
 from responders.store import INGEST_CHUNK, LiveLocationStore, Outcome, PositionFix
 
 DAY = 86_400
@@ -113,14 +115,15 @@ async def test_moving_updates_the_cell_index_atomically(
     t = time.time() - 50
     path = [(22.54 + 0.003 * k, 114.05 + 0.004 * k) for k in range(20)]  # crosses many res-9 cells
 
+    async def holds(*keys: str) -> int:
+        """How many records of the mover the cells hold, read in ONE command (a consistent snapshot)."""
+        blobs = await redis_client.execute_command("MGET", *keys, **{NEVER_DECODE: []})
+        records = np.frombuffer(b"".join(b for b in blobs if b), dtype=RECORD_DTYPE)
+        return decode_ids(records["id"]).count("mover")
+
     async def count_cells() -> list[int]:
-        seen = []
-        for _ in range(60):
-            hits = 0
-            for lat, lng in path:
-                hits += int(await redis_client.hexists(store.cell_prefix + cell_of(lat, lng, 9), "mover"))
-            seen.append(hits)
-        return seen
+        keys = [store.cell_prefix + cell_of(lat, lng, 9) for lat, lng in path]
+        return [await holds(*keys) for _ in range(200)]
 
     async def move() -> None:
         for k, (lat, lng) in enumerate(path):
@@ -128,11 +131,10 @@ async def test_moving_updates_the_cell_index_atomically(
 
     await store.ingest([PositionFix("mover", *path[0], t - 1)])
     seen, _ = await asyncio.gather(count_cells(), move())
-    # a reader walking the cells one by one may straddle a move, but the store itself is never in two
-    # cells: check the whole index after every move through a single atomic read instead
-    assert max(seen) <= 2
+    # every snapshot of all the cells on the path holds the mover exactly once: never in two or none
+    assert set(seen) == {1}
     cells = [k async for k in redis_client.scan_iter(match=store.cell_prefix + "*")]
-    holders = [c for c in cells if await redis_client.hexists(c, "mover")]
+    holders = [c for c in cells if await holds(c)]
     assert holders == [store.cell_prefix + cell_of(*path[-1], 9)]
 
 
@@ -269,3 +271,27 @@ async def test_single_fixes_from_many_phones_share_calls_and_keep_their_own_outc
         kept = await store.get(f"p{i:03d}")
         assert kept is not None and kept.lat == round(22.5 + i * 1e-4, 6)
     assert await store.get("p001") is None
+
+
+async def test_certificate_periods_decide_at_the_moment_asked_even_when_the_summary_cannot_say(
+    store: LiveLocationStore,
+) -> None:
+    """A record summarises one period per kind; two of a kind (a renewal with a gap) or an unknown
+    kind send the query to the profile, which must answer exactly the same way."""
+    now = int(time.time())
+    simple = [CertificatePeriod("cpr", now - DAY, now + 30)]
+    renewed = [CertificatePeriod("cpr", now - DAY, now + 10), CertificatePeriod("cpr", now + 60, now + DAY)]
+    foreign = [CertificatePeriod("bls", now - DAY, now + DAY)]
+    for rid, certs in (("simple", simple), ("renewed", renewed), ("foreign", foreign)):
+        await store.set_profile(rid, "walk", certs)
+        assert await store.ingest([PositionFix(rid, 22.54, 114.05, now)]) == [Outcome.stored]
+
+    async def found(at: float, kinds: set[str] | None = None) -> set[str]:
+        return {r.responder_id for r in await store.nearby(22.54, 114.05, 50, at=at, cert_kinds=kinds)}
+
+    assert await found(now + 5) == {"simple", "renewed", "foreign"}
+    assert await found(now + 30) == {"foreign"}  # simple lapsed; renewed is in its gap
+    assert await found(now + 90) == {"renewed", "foreign"}
+    assert await found(now + 90, {"cpr"}) == {"renewed"}
+    assert await found(now + 5, {"bls"}) == {"foreign"}
+    assert await found(now + 5, {"aed"}) == set()
