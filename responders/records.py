@@ -34,11 +34,30 @@ RECORD_DTYPE = np.dtype(
     ]
 )
 RECORD_BYTES = RECORD_DTYPE.itemsize
+
+# A fix on its way to the ingest script: the responder's padded id, its H3 cell, then exactly the
+# bytes of a record from `lat` to `mode` (mode `PROFILE_MODE` = the profile's). Packed by numpy for
+# a whole batch; the script slices it at fixed offsets instead of parsing text.
+PROFILE_MODE = 255
+CELL_CHARS = 15  # an H3 index in hex, at any resolution
+FIX_DTYPE = np.dtype(
+    [
+        ("id", f"S{ID_BYTES}"),
+        ("cell", f"S{CELL_CHARS}"),
+        ("lat", "<f8"),
+        ("lng", "<f8"),
+        ("ts_ms", "<f8"),
+        ("accuracy_m", "<f4"),
+        ("mode", "u1"),
+    ]
+)
+MODE_CODES = {m: i for i, m in enumerate(MODES)}
 RECORD_LUA_FORMAT = "<c%ddddfB" % ID_BYTES  # noqa: UP031 - Lua's struct syntax, not Python's
 CERTS_LUA_FORMAT = "<" + "I4I4" * len(KINDS) + "B"
 TS_OFFSET = RECORD_DTYPE.fields["ts_ms"][1]
 CERTS_OFFSET = RECORD_DTYPE.fields["valid"][1]
 assert ID_BYTES + 3 * 8 + 4 + 1 + len(KINDS) * 8 + 1 == RECORD_BYTES  # packed, as Lua writes it
+assert FIX_DTYPE.itemsize == ID_BYTES + CELL_CHARS + CERTS_OFFSET - ID_BYTES  # a record's body, sliced
 
 
 def lua_tables() -> str:
@@ -47,6 +66,7 @@ def lua_tables() -> str:
     kinds = ", ".join(f"{k}={i + 1}" for i, k in enumerate(KINDS))
     return f"""
 local REC, ID_BYTES, TS_AT, CERTS_AT = {RECORD_BYTES}, {ID_BYTES}, {TS_OFFSET + 1}, {CERTS_OFFSET}
+local FIX, CELL_CHARS, PROFILE_MODE = {FIX_DTYPE.itemsize}, {CELL_CHARS}, {PROFILE_MODE}
 local RECORD_FORMAT, CERTS_FORMAT = '{RECORD_LUA_FORMAT}', '{CERTS_LUA_FORMAT}'
 local MODES = {{{modes}}}
 local KINDS = {{{kinds}}}
