@@ -126,6 +126,7 @@ class LiveLocationStore:
         self.staleness_s = settings.staleness_s
         self.who_key = keys("live", "who")
         self.cell_prefix = keys("live", "rec", "")
+        self.legacy_cell_prefix = keys("live", "cell", "")  # the text-per-person hashes before records
         self._ingest = redis.register_script(live_scripts.INGEST)
         self._set_profile = redis.register_script(live_scripts.SET_PROFILE)
         self._remove = redis.register_script(live_scripts.REMOVE)
@@ -309,6 +310,14 @@ class LiveLocationStore:
             known = np.array([i in cell_by_id for i in decode_ids(records["id"])], dtype=bool)
             out += self._positions(records[known], cell_by_id)
         return out
+
+    async def drop_legacy_cells(self) -> int:
+        """Delete the cell hashes of the layout before records (left by an upgrade with Redis kept):
+        nothing reads them any more, and their positions come back with the phones' next fixes."""
+        dropped = 0
+        async for key in self.redis.scan_iter(match=self.legacy_cell_prefix + "*", count=1000):
+            dropped += int(await self.redis.unlink(key))
+        return dropped
 
     async def sweep(self, now_s: float | None = None, page: int = 1000) -> int:
         """Drop positions past the staleness limit or whose certificates lapsed; returns how many."""

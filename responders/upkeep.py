@@ -1,7 +1,8 @@
 """Background upkeep of the live store, run by every API worker (all steps are idempotent).
 
 The sweeper bounds Redis memory by dropping positions past the staleness limit or whose
-certificates lapsed (queries already ignore them). When the profile hash is gone — Redis restarted
+certificates lapsed (queries already ignore them). At start-up, cells of the earlier live-store
+layout (an upgrade with Redis kept) are deleted. When the profile hash is gone — Redis restarted
 or was flushed — duty profiles are rebuilt from Postgres so phones' next fixes are accepted again.
 """
 
@@ -21,6 +22,10 @@ log = logging.getLogger(__name__)
 async def upkeep_once(
     db: Database, store: LiveLocationStore, settings: Settings, *, force_resync: bool
 ) -> None:
+    if force_resync:  # start-up: also forget cells of the earlier layout, once
+        dropped = await store.drop_legacy_cells()
+        if dropped:
+            log.info("dropped cells of the earlier live-store layout", extra={"cells": dropped})
     if force_resync or await store.profiles_lost():
         async with db.sessions() as session:
             count = await resync_live_profiles(session, store, settings)

@@ -295,3 +295,21 @@ async def test_certificate_periods_decide_at_the_moment_asked_even_when_the_summ
     assert await found(now + 90, {"cpr"}) == {"renewed"}
     assert await found(now + 5, {"bls"}) == {"foreign"}
     assert await found(now + 5, {"aed"}) == set()
+
+
+async def test_an_upgrade_with_redis_kept_drops_the_earlier_layout_and_recovers_on_the_next_fix(
+    store: LiveLocationStore, redis_client: Redis
+) -> None:
+    """Before records, each cell was a hash of text positions: those keys are deleted at start-up,
+    and a profile still naming a cell takes the phone's next fix as a fresh position."""
+    now = time.time()
+    cell = cell_of(22.54, 114.05, 9)
+    certs = f"cpr:{int(now) - DAY}:{int(now) + DAY}"
+    await redis_client.hset(store.who_key, "veteran", f"{cell}|walk|{certs}")
+    legacy = f"22.54,114.05,{int(now * 1000)},5,walk"
+    await redis_client.hset(store.legacy_cell_prefix + cell, "veteran", legacy)
+    assert await store.drop_legacy_cells() == 1
+    assert not await redis_client.exists(store.legacy_cell_prefix + cell)
+    assert await store.get("veteran") is None and await store.nearby(22.54, 114.05, 50, at=now) == []
+    assert await store.ingest([PositionFix("veteran", 22.54, 114.05, now + 1)]) == [Outcome.stored]
+    assert [r.responder_id for r in await store.nearby(22.54, 114.05, 50, at=now + 1)] == ["veteran"]
