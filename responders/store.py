@@ -23,7 +23,7 @@ import asyncio
 import hashlib
 import math
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple, Protocol
@@ -113,8 +113,17 @@ class NearbyResponder(NamedTuple):
     distance_m: float
 
 
-def _accuracy(value: float) -> float | None:
-    return None if value == NO_ACCURACY else value
+def _rows(records: np.ndarray) -> Iterator[tuple[str, float, float, float, float | None, str]]:
+    """Each record as plain values: id, lat, lng, ts (s), accuracy (None: unknown), travel mode."""
+    return zip(
+        decode_ids(records["id"]),
+        records["lat"].tolist(),
+        records["lng"].tolist(),
+        (records["ts_ms"] / 1000).tolist(),
+        [None if a == NO_ACCURACY else a for a in records["accuracy_m"].tolist()],
+        [MODES[m] for m in records["mode"].tolist()],
+        strict=True,
+    )
 
 
 class LiveLocationStore:
@@ -231,18 +240,7 @@ class LiveLocationStore:
     def _positions(records: np.ndarray, cell: str | Mapping[str, str]) -> list[LivePosition]:
         """Records as positions; `cell` is their cell, or each responder's cell by id."""
         cells = (lambda _: cell) if isinstance(cell, str) else cell.__getitem__
-        return [
-            LivePosition(i, y, x, t / 1000, _accuracy(a), MODES[m], cells(i))
-            for i, y, x, t, a, m in zip(
-                decode_ids(records["id"]),
-                records["lat"].tolist(),
-                records["lng"].tolist(),
-                records["ts_ms"].tolist(),
-                records["accuracy_m"].tolist(),
-                records["mode"].tolist(),
-                strict=True,
-            )
-        ]
+        return [LivePosition(i, y, x, t, a, m, cells(i)) for i, y, x, t, a, m in _rows(records)]
 
     async def nearby(
         self,
@@ -280,20 +278,8 @@ class LiveLocationStore:
             ]
         keep = np.flatnonzero(near & qualified)
         keep = keep[np.argsort(distance[keep], kind="stable")]
-        chosen = records[keep]
-        return [
-            NearbyResponder(i, y, x, t / 1000, MODES[m], _accuracy(a), d)
-            for i, y, x, t, m, a, d in zip(
-                decode_ids(chosen["id"]),
-                chosen["lat"].tolist(),
-                chosen["lng"].tolist(),
-                chosen["ts_ms"].tolist(),
-                chosen["mode"].tolist(),
-                chosen["accuracy_m"].tolist(),
-                distance[keep].tolist(),
-                strict=True,
-            )
-        ]
+        rows = zip(_rows(records[keep]), distance[keep].tolist(), strict=True)
+        return [NearbyResponder(i, y, x, t, m, a, d) for (i, y, x, t, a, m), d in rows]
 
     async def positions(self) -> list[LivePosition]:
         """Every kept position, fresh or not yet swept (the dispatcher's map)."""

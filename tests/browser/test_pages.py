@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from geo.crs import gcj02_to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
 from tests.browser.conftest import PHONE, console_errors
-from tests.browser.test_story import offset, remote_spot, sign_in, wait_dispatchable
+from tests.browser.test_story import offset, remote_spot, sign_in, stand_at, wait_dispatchable
 from tests.support.people import on_duty_at, register
 from tests.support.server import ServerProcess, free_port
 
@@ -135,11 +135,7 @@ def test_phone_reconnects_by_itself_and_gets_the_alert_sent_while_offline(
         expect(phone.locator("#connection")).to_have_text("Online")
         phone.get_by_role("button", name="Go on duty").click()
         expect(phone.get_by_role("button", name="Go off duty")).to_be_visible()
-        phone.get_by_text("Simulated position (demos)").click()
-        r_lat, r_lng = offset(lat, lng, 90, 0)
-        phone.get_by_label("Latitude").fill(f"{r_lat:.7f}")
-        phone.get_by_label("Longitude").fill(f"{r_lng:.7f}")
-        phone.get_by_role("button", name="Use this position").click()
+        stand_at(phone, *offset(lat, lng, 90, 0))
         wait_dispatchable(http, admin_headers, person["id"])
 
         own.stop()
@@ -303,11 +299,7 @@ def test_a_declined_alert_shows_on_the_console_live(
     phone.goto(f"{live_server.url}/responder")
     sign_in(phone, person["token"])
     phone.get_by_role("button", name="Go on duty").click()
-    phone.get_by_text("Simulated position (demos)").click()
-    r_lat, r_lng = offset(lat, lng, 70, 0)
-    phone.get_by_label("Latitude").fill(f"{r_lat:.7f}")
-    phone.get_by_label("Longitude").fill(f"{r_lng:.7f}")
-    phone.get_by_role("button", name="Use this position").click()
+    stand_at(phone, *offset(lat, lng, 70, 0))
     wait_dispatchable(http, admin_headers, person["id"])
 
     desk = new_context().new_page()

@@ -36,6 +36,14 @@ def sign_in(page: Page, token: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
+def stand_at(phone: Page, lat: float, lng: float) -> None:
+    """Put a signed-in phone at a point with the app's simulated position (no GPS in a test)."""
+    phone.get_by_text("Simulated position (demos)").click()
+    phone.get_by_label("Latitude").fill(f"{lat:.7f}")
+    phone.get_by_label("Longitude").fill(f"{lng:.7f}")
+    phone.get_by_role("button", name="Use this position").click()
+
+
 def wait_dispatchable(http: httpx.Client, admin: dict[str, str], responder_id: str) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -71,11 +79,7 @@ def test_dispatcher_alerts_responder_who_accepts_live(
     expect(phone.locator("#who")).to_contain_text("Zhang Min")
     phone.get_by_role("button", name="Go on duty").click()
     expect(phone.get_by_role("button", name="Go off duty")).to_have_attribute("aria-pressed", "true")
-    phone.get_by_text("Simulated position (demos)").click()
-    r_lat, r_lng = offset(lat, lng, -120, 80)
-    phone.get_by_label("Latitude").fill(f"{r_lat:.7f}")
-    phone.get_by_label("Longitude").fill(f"{r_lng:.7f}")
-    phone.get_by_role("button", name="Use this position").click()
+    stand_at(phone, *offset(lat, lng, -120, 80))
     expect(phone.locator("#position")).to_contain_text("Sent")
     wait_dispatchable(http, admin_headers, person["id"])
     expect(phone.locator("#dispatchable")).to_have_text("You can receive alerts.")
