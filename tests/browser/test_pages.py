@@ -264,8 +264,12 @@ def test_console_goes_live_before_its_map_layers_arrive_and_draws_aeds_only_up_c
     page.route("**/v1/responders/live*", lambda route: held.append(route))  # answer held back
     page.goto(live_server.url + "/")
     sign_in(page, token_for("dispatcher")["Authorization"].removeprefix("Bearer "))
-    expect(page.locator("#live")).to_have_text("Live feed: on")
+    for _ in range(200):  # the request may leave just after the feed goes live: wait for it
+        if held:
+            break
+        page.wait_for_timeout(50)
     assert held, "the console never asked for the live responders"
+    expect(page.locator("#live")).to_have_text("Live feed: on")  # while the responders are held back
     for route in held:
         route.continue_()
     page.unroute("**/v1/responders/live*")
