@@ -37,6 +37,15 @@ def machine() -> str:
     )
 
 
+def provenance(name: str) -> str:
+    """Under each section: which run wrote it (sections re-run alone keep the others' lines)."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    return (
+        f"Section written by `python -m benchmarks {name}` at commit {commit.stdout.strip() or '?'},"
+        f" {datetime.now(UTC):%Y-%m-%d %H:%M} UTC."
+    )
+
+
 def _written_sections() -> dict[str, str]:
     """The sections already in docs/BENCHMARKS.md, kept when only some benchmarks are re-run."""
     sections: dict[str, str] = {}
@@ -68,7 +77,7 @@ def main(names: list[str]) -> None:
         t0 = time.perf_counter()
         print(f"== {name}", flush=True)
         module = importlib.import_module(f"benchmarks.bench_{name}")
-        fresh[name] = module.run().strip()
+        fresh[name] = f"{module.run().strip()}\n\n_{provenance(name)}_"
         print(f"   done in {time.perf_counter() - t0:.1f} s", flush=True)
     # Re-read only now: another section may have been rewritten while these ran (shared checkout).
     sections = {**(_written_sections() if names else {}), **fresh}

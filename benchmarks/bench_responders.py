@@ -37,6 +37,7 @@ BOX = (22.45, 113.75, 22.85, 114.60)  # Shenzhen: min_lat, min_lng, max_lat, max
 BATCH = 5000
 QUERIES = 300
 SOCKETS, FRAMES = 100, 50
+GOAL_INGEST, GOAL_QUERY_MS = 50_000, 2.0
 
 
 def _points(n: int, rng: random.Random) -> list[tuple[str, float, float]]:
@@ -210,6 +211,7 @@ async def _run() -> str:
     server = ServerProcess(env=env).start()
     rng = random.Random(11)
     rows, query_rows = [], []
+    p99s: list[tuple[float, float, float]] = []  # radius, ours, GEOSEARCH at 100,000 live
     try:
         people = _points(100_000, rng)
         before = await _memory(redis)
@@ -257,6 +259,8 @@ async def _run() -> str:
                         await pipe.execute()
             for radius in (500.0, 1000.0, 2000.0):
                 ours, geo, differ = await _queries(store, redis, geo_key, rng, radius, where)
+                if size == 100_000:
+                    p99s.append((radius, percentile(ours, 99) * 1e3, percentile(geo, 99) * 1e3))
                 query_rows.append(
                     [
                         f"{size:,}",
@@ -283,6 +287,8 @@ async def _run() -> str:
             "",
             table(["path", "updates/s", "vs raw pipeline"], rows),
             "",
+            _ingest_goal(median(api_rates), median(api_rates_4)),
+            "",
             f"Nearby query ({QUERIES} random points per row): `LiveLocationStore.nearby` (H3 cover,"
             " one MGET of the covering cells' records, exact haversine, staleness and certificate"
             " filter in numpy) against `GEOSEARCH … BYRADIUS WITHDIST ASC` on the same positions"
@@ -303,10 +309,38 @@ async def _run() -> str:
                 query_rows,
             ),
             "",
+            _query_goal(p99s),
+            "",
             "Redis memory per live responder (duty profile + position in the cell index):"
             f" **{per_responder:.0f} bytes** (goal < 300); a bare GEOADD member costs"
             f" {geo_bytes:.0f} bytes but holds no time, mode, accuracy or certificates.",
         ]
+    )
+
+
+def _ingest_goal(one_at_a_time: float, four_in_flight: float) -> str:
+    best = max(one_at_a_time, four_in_flight)
+    verdict = "met" if best >= GOAL_INGEST else "**not met**"
+    return (
+        f"Goal at least {GOAL_INGEST:,} updates/s through the batch endpoint on one worker: {verdict}"
+        f" ({one_at_a_time:,.0f}/s one request at a time, {four_in_flight:,.0f}/s with 4 in flight)."
+        " The load generator, the app and Redis share the 2 cores; Redis spends ~15 µs per fix in the"
+        " script (profile, certificate and out-of-order checks, the atomic record write), so with the"
+        " app's parse and validation the machine tops out near the raw GEOADD pipeline's rate."
+    )
+
+
+def _query_goal(p99s: list[tuple[float, float, float]]) -> str:
+    parts = [
+        f"{r:.0f} m: {ours:.2f} ms ({'met' if ours < GOAL_QUERY_MS else 'not met'}; GEOSEARCH {geo:.2f} ms)"
+        for r, ours, geo in p99s
+    ]
+    slow_native = [f"{r:.0f} m" for r, _, geo in p99s if geo >= GOAL_QUERY_MS]
+    native = f" Redis's own GEOSEARCH misses it too at {', '.join(slow_native)}." if slow_native else ""
+    return (
+        f"Goal p99 under {GOAL_QUERY_MS:g} ms at 100,000 live, by radius: {'; '.join(parts)}."
+        " The larger radii return ~80 and ~320 people per query, and past a few dozen the cost is"
+        f" the people: reading, measuring and handing each one to the caller.{native}"
     )
 
 
