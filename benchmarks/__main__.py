@@ -32,7 +32,8 @@ def machine() -> str:
         f"{platform.system()} {platform.release()}\n"
         f"- Python {platform.python_version()}; commit {commit.stdout.strip() or '?'}; "
         f"run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
-        f"- Command: `make bench` (`python -m benchmarks {' '.join(sys.argv[1:])}`)\n"
+        "- Command: `make bench` runs them all; `python -m benchmarks NAME …` re-runs some"
+        f" (last: `{' '.join(sys.argv[1:]) or 'all'}`); each section names the run that wrote it\n"
         "- The machines are shared and noisy: compare ratios within one run, not numbers across runs."
     )
 
