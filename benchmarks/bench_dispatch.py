@@ -36,6 +36,7 @@ from dispatch.fanout import Fanout
 from dispatch.matching import AedSite, Assignment, Candidate, assign_roles
 from dispatch.models import Incident
 from dispatch.service import plan_alerts
+from geo.cells import remember_centres_within
 from responders.availability import CertificatePeriod
 from responders.store import LiveLocationStore
 
@@ -186,6 +187,7 @@ async def matching(base: Settings, db: Database, redis: Redis, rng: random.Rando
     now = int(time.time())
     certificate = CertificatePeriod("first_aid", now - 365 * 86_400, now + 365 * 86_400)
     rows = []
+    remember_centres_within(*city.BOX, settings.h3_resolution)  # as the app does for its city at start-up
     try:
         live = 0
         for size in SIZES:

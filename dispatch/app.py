@@ -1,7 +1,8 @@
 """The application factory: the one place where the service is composed.
 
 The lifespan opens the async engine and the Redis pool, makes `DISPATCH_ADMIN_TOKEN` valid, starts
-the background workers (alert fan-out, escalation, the demo city) and closes all of it on shutdown.
+the background workers (alert fan-out, escalation, the demo city, warming the city's H3 geometry)
+and closes all of it on shutdown.
 """
 
 from __future__ import annotations
@@ -28,13 +29,31 @@ from dispatch.errors import install_error_handlers
 from dispatch.escalation import run_dispatch_clock
 from dispatch.fanout import Fanout
 from dispatch.web.router import install_web
+from geo.cells import remember_centres_within
 from responders.router import locations_router
 from responders.router import router as responders_router
 from responders.store import LiveLocationStore
 from responders.upkeep import run_upkeep
 from simulator.router import router as planning_router
+from simulator.service import NoCity, load_city
 
 log = logging.getLogger(__name__)
+
+
+async def _warm_cover(db: Database, resolution: int) -> None:
+    """Work out the H3 geometry over the stored city once, so the first incidents after a start are
+    as fast as the rest (their covers would otherwise make ~1 ms of H3 calls each)."""
+    try:
+        async with db.sessions() as session:
+            city = await load_city(session)
+    except NoCity:
+        return
+    except Exception:  # the database is down at start: the caches warm up with use instead
+        log.warning("cell geometry not warmed: the city could not be read", exc_info=True)
+        return
+    min_lng, min_lat, max_lng, max_lat = city.outline.bounds
+    cells = await asyncio.to_thread(remember_centres_within, min_lat, min_lng, max_lat, max_lng, resolution)
+    log.info("cell geometry warmed", extra={"city": city.name, "cells": cells})
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -65,6 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             stack.push_async_callback(_cancel, asyncio.create_task(fanout.run()))
             stack.push_async_callback(_cancel, asyncio.create_task(run_dispatch_clock(app.state.dispatch)))
+            stack.push_async_callback(
+                _cancel, asyncio.create_task(_warm_cover(app.state.db, settings.h3_resolution))
+            )
             with contextlib.suppress(TimeoutError):  # Redis down at start: serve anyway, /healthz says so
                 await asyncio.wait_for(fanout.ready.wait(), timeout=5)
             log.info("service started", extra={"database": settings.database_url.split("@")[-1]})

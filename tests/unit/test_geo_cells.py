@@ -81,3 +81,17 @@ def test_polygon_cells_match_centroid_containment() -> None:
         assert 22.5 <= lat <= 22.55 and 114.0 <= lng <= 114.05
     boundary = shape(cell_boundary_geojson(next(iter(cells))))
     assert boundary.is_valid and boundary.area > 0
+
+
+def test_centres_remembered_for_a_city_leave_nothing_for_its_covers_to_work_out() -> None:
+    from geo import cells
+
+    n = cells.remember_centres_within(22.50, 114.00, 22.56, 114.08, 9)
+    assert 2_500 < n < 3_500  # 6.7 x 8.2 km widened by 5 km each way: ~300 km² of ~0.1 km² cells
+    known = len(cells._CENTRE_LAT)
+    before = cover_cells(22.53, 114.04, 1500, 9)
+    assert len(cells._CENTRE_LAT) == known  # every cell of the cover was already there
+    cells._CENTRE_LAT.clear()
+    cells._CENTRE_LNG.clear()
+    assert cover_cells(22.53, 114.04, 1500, 9) == before  # and the answer is the same without them
+    assert cells.remember_centres_within(-60, -170, 60, 170, 9) == 0  # a continent: not kept
