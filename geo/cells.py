@@ -23,11 +23,13 @@ from typing import Any
 
 import h3
 import h3.api.basic_int as h3_int
+import h3.api.numpy_int as h3_np
 import numpy as np
 
 from geo.distance import haversine_m, haversine_m_np
 
 _DISTORTION_MARGIN = 0.9  # edges within a few km differ by far less than 10 %
+CITY_CELLS_MAX = 1 << 19  # ~12 MB of centres: a 50,000 km² region at res 9
 _CIRCUMRADIUS_PAD = 1.01  # geodesic edges bulge past the vertex-to-vertex chord by far less than 1 %
 
 
@@ -58,23 +60,47 @@ def _circumradius_m(cell: str) -> float:
     return max(haversine_m(lat, lng, v_lat, v_lng) for v_lat, v_lng in h3.cell_to_boundary(cell))
 
 
-# Cell centres, remembered: a city has tens of thousands of cells at dispatch resolutions and
-# every query asks for hundreds of them, so after the first incidents of a shift the cover costs
-# dictionary lookups instead of hundreds of H3 calls (~1 ms at a 2 km radius). Bounded: cleared
-# when full (a city at res 9 holds ~30,000 cells; 2^18 entries are ~40 MB at most).
-_CENTRE_LAT: dict[int, float] = {}
-_CENTRE_LNG: dict[int, float] = {}
-_CENTRES_MAX = 1 << 18
+class _Centres:
+    """Cell centres, remembered: a city has tens of thousands of cells at dispatch resolutions and
+    every query asks for hundreds of them. The city's cells (worked out at start-up) sit in sorted
+    arrays, so a cover looks all of its cells up at once with `searchsorted`; any other cell is
+    computed once and kept in a bounded dictionary."""
+
+    EXTRA_MAX = 1 << 17
+
+    def __init__(self) -> None:
+        self.ids = np.empty(0, dtype=np.uint64)
+        self.lat = np.empty(0)
+        self.lng = np.empty(0)
+        self.extra: dict[int, tuple[float, float]] = {}
+
+    def load(self, cells: np.ndarray) -> None:
+        ids = np.unique(cells.astype(np.uint64))
+        centres = np.array([h3_int.cell_to_latlng(c) for c in ids.tolist()]).reshape(-1, 2)
+        self.ids, self.lat, self.lng = ids, centres[:, 0].copy(), centres[:, 1].copy()
+        self.extra.clear()
+
+    def of(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(lats, lngs) of the cells' centres."""
+        if len(self.ids):
+            at = np.minimum(np.searchsorted(self.ids, cells), len(self.ids) - 1)
+            known = self.ids[at] == cells
+            lats, lngs = self.lat[at], self.lng[at]
+        else:
+            known = np.zeros(len(cells), dtype=bool)
+            lats, lngs = np.empty(len(cells)), np.empty(len(cells))
+        for i in np.flatnonzero(~known).tolist():
+            cell = int(cells[i])
+            centre = self.extra.get(cell)
+            if centre is None:
+                if len(self.extra) >= self.EXTRA_MAX:
+                    self.extra.clear()
+                centre = self.extra[cell] = h3_int.cell_to_latlng(cell)
+            lats[i], lngs[i] = centre
+        return lats, lngs
 
 
-def _remember_centres(cells: list[int]) -> None:
-    missing = [c for c in cells if c not in _CENTRE_LAT] if len(_CENTRE_LAT) else cells
-    if len(_CENTRE_LAT) + len(missing) > _CENTRES_MAX:
-        _CENTRE_LAT.clear()
-        _CENTRE_LNG.clear()
-        missing = cells
-    for c in missing:
-        _CENTRE_LAT[c], _CENTRE_LNG[c] = h3_int.cell_to_latlng(c)
+_CENTRES = _Centres()
 
 
 def remember_centres_within(
@@ -84,18 +110,18 @@ def remember_centres_within(
 
     Called at start-up for the city's districts: otherwise the first incidents after a restart pay
     an H3 call for every cell of their cover (~1 ms at dispatch radii) until the cache is warm.
-    Returns how many cells; 0 when the box holds more than the cache keeps (nothing is done).
+    Returns how many cells; 0 when the box holds more than `CITY_CELLS_MAX` (nothing is done).
     """
     dlat = margin_m / 111_195.0
     dlng = dlat / max(0.01, math.cos(math.radians(max(abs(min_lat), abs(max_lat)))))
     south, north = max(-89.0, min_lat - dlat), min(89.0, max_lat + dlat)
     west, east = max(-180.0, min_lng - dlng), min(180.0, max_lng + dlng)
     area_m2 = (north - south) * 111_195.0 * (east - west) * 111_195.0 * math.cos(math.radians(south))
-    if area_m2 / h3.average_hexagon_area(res, unit="m^2") > _CENTRES_MAX / 2:
+    if area_m2 / h3.average_hexagon_area(res, unit="m^2") > CITY_CELLS_MAX:
         return 0
     box = h3.LatLngPoly([(south, west), (south, east), (north, east), (north, west)])
-    cells = [h3.str_to_int(c) for c in h3.h3shape_to_cells(box, res)]
-    _remember_centres(cells)
+    cells = np.array([h3.str_to_int(c) for c in h3.h3shape_to_cells(box, res)], dtype=np.uint64)
+    _CENTRES.load(cells)
     return len(cells)
 
 
@@ -103,14 +129,11 @@ def cover_cells(lat: float, lng: float, radius_m: float, res: int) -> set[str]:
     """Cells at `res` guaranteed to contain every point within `radius_m` of (lat, lng)."""
     origin = cell_of(lat, lng, res)
     # Integer cell ids through the walk: several times faster than H3's string API on ~300 cells.
-    disk = h3_int.grid_disk(h3.str_to_int(origin), cover_k(lat, lng, radius_m, res))
+    disk = h3_np.grid_disk(h3.str_to_int(origin), cover_k(lat, lng, radius_m, res))
     # Cells across the disk differ in size by less than the margin the ring count already relies on.
     reach = radius_m + _circumradius_m(origin) / _DISTORTION_MARGIN * _CIRCUMRADIUS_PAD + 1.0
-    _remember_centres(disk)
-    lats, lngs = _CENTRE_LAT, _CENTRE_LNG
-    centres = np.array([[lats[c] for c in disk], [lngs[c] for c in disk]])
-    keep = np.flatnonzero(haversine_m_np(lat, lng, centres[0], centres[1]) <= reach)
-    return {f"{disk[i]:x}" for i in keep.tolist()}
+    lats, lngs = _CENTRES.of(disk)
+    return {f"{c:x}" for c in disk[haversine_m_np(lat, lng, lats, lngs) <= reach].tolist()}
 
 
 def polygon_cells(geometry: Any, res: int) -> set[str]:

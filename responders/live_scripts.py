@@ -2,7 +2,7 @@
 
 A move between cells is one script, so nobody is ever in two cells or none; an out-of-order fix
 never overwrites a newer one; going off duty removes the profile and the position in one step.
-Reads (`nearby`, `positions`) are one `MGET` of whole cells (`READ_CELLS`), nothing per person.
+Reads (`nearby`, `positions`) need no script: one native `MGET` of whole cells, nothing per person.
 
 Keys (see `responders.store`): KEYS[1] is the profile hash `who`; ARGV[1] is the prefix of the
 cell keys (`<prefix><h3 cell>` → that cell's records, `responders.records`). The scripts touch cell
@@ -203,17 +203,3 @@ end
 return {page[1], removed}
 """
 )
-
-# ARGV: prefix, the cells joined by ','. The records of those cells in one string (one reply: the
-# client packs one argument instead of a hundred keys, and parses one bulk string).
-READ_CELLS = """
-local prefix, keys = ARGV[1], {}
-for cell in string.gmatch(ARGV[2], '[^,]+') do keys[#keys + 1] = prefix .. cell end
-if #keys == 0 then return '' end
-local blobs = redis.call('MGET', unpack(keys))
-local parts = {}
-for i = 1, #keys do
-  if blobs[i] then parts[#parts + 1] = blobs[i] end
-end
-return table.concat(parts)
-"""

@@ -88,10 +88,15 @@ def test_centres_remembered_for_a_city_leave_nothing_for_its_covers_to_work_out(
 
     n = cells.remember_centres_within(22.50, 114.00, 22.56, 114.08, 9)
     assert 2_500 < n < 3_500  # 6.7 x 8.2 km widened by 5 km each way: ~300 km² of ~0.1 km² cells
-    known = len(cells._CENTRE_LAT)
-    before = cover_cells(22.53, 114.04, 1500, 9)
-    assert len(cells._CENTRE_LAT) == known  # every cell of the cover was already there
-    cells._CENTRE_LAT.clear()
-    cells._CENTRE_LNG.clear()
-    assert cover_cells(22.53, 114.04, 1500, 9) == before  # and the answer is the same without them
-    assert cells.remember_centres_within(-60, -170, 60, 170, 9) == 0  # a continent: not kept
+    cells._CENTRES.extra.clear()
+    inside = cover_cells(22.53, 114.04, 1500, 9)
+    assert cells._CENTRES.extra == {}  # every cell of the cover came from the city's table
+    outside = cover_cells(22.80, 114.50, 1500, 9)
+    assert len(cells._CENTRES.extra) > 100  # elsewhere, centres are worked out and kept
+    cells._CENTRES = cells._Centres()  # the same answers with nothing remembered
+    try:
+        assert cover_cells(22.53, 114.04, 1500, 9) == inside
+        assert cover_cells(22.80, 114.50, 1500, 9) == outside
+        assert cells.remember_centres_within(-60, -170, 60, 170, 9) == 0  # a continent: not kept
+    finally:
+        cells._CENTRES = cells._Centres()
