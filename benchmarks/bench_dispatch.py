@@ -258,8 +258,8 @@ def _matching_section(rows: list[MatchingRow]) -> list[str]:
         "Live responders and AEDs uniform over Shenzhen's box (22.45-22.85 N, 113.75-114.60 E), travel"
         " modes 45 % walk, 30 % e-bike, 15 % bicycle, 5 % run, 5 % car; every responder certified and"
         " fresh; AED opening hours in a real registry's mix. *Ours* is `dispatch.service.plan_alerts`"
-        " in-process, the function `POST /v1/incidents` calls: the live store's H3 cover read in one"
-        " Lua script, concurrently with the AED KNN query, then `assign_roles`. The *baseline* is"
+        " in-process, the function `POST /v1/incidents` calls: the live store's H3 cover read with one"
+        " MGET, concurrently with the AED KNN query, then `assign_roles`. The *baseline* is"
         " `GEOSEARCH … WITHDIST WITHCOORD ASC` on a plain GEO key of the same positions and"
         " `ST_DWithin` + sort for the AEDs (both also run concurrently), the same opening-hours filter"
         " and the same `assign_roles`.",

@@ -1,7 +1,10 @@
-"""Prometheus metrics: request counts and latency by route template, and the `/metrics` body."""
+"""Prometheus metrics: request counts and latency by route template, garbage-collection pauses, and
+the `/metrics` body."""
 
 from __future__ import annotations
 
+import gc
+import logging
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -33,3 +36,33 @@ class MetricsMiddleware(BaseHTTPMiddleware):
 
 def metrics_response() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+GC_PAUSE = Histogram(
+    "python_gc_pause_seconds",
+    "Time the cyclic garbage collector stopped the process, by generation",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+_gc_started: list[float] = []
+
+
+def _time_gc(phase: str, info: dict[str, int]) -> None:
+    """A collection stops every request and socket of the worker: time it, and say so when long."""
+    if phase == "start":
+        _gc_started[:] = [time.perf_counter()]
+    elif _gc_started:
+        pause = time.perf_counter() - _gc_started[0]
+        GC_PAUSE.labels(str(info["generation"])).observe(pause)
+        if pause > 0.1:
+            logging.getLogger(__name__).warning(
+                "garbage collection (generation %d) paused the worker for %d ms",
+                info["generation"],
+                round(pause * 1e3),
+            )
+
+
+def watch_gc() -> None:
+    """Time every collection of the cyclic garbage collector (once per process)."""
+    if _time_gc not in gc.callbacks:
+        gc.callbacks.append(_time_gc)

@@ -20,7 +20,7 @@ from aed_registry.router import router as aed_router
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging import configure_logging
-from core.metrics import MetricsMiddleware
+from core.metrics import MetricsMiddleware, watch_gc
 from core.redis import Keys, connect_redis
 from dispatch import health, tokens, ws
 from dispatch import router as incidents
@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # collector's view, a full collection no longer stalls a location batch by ~80 ms.
             gc.collect()
             gc.freeze()
+            watch_gc()
             yield
         log.info("service stopped")
 
