@@ -313,3 +313,57 @@ async def test_an_upgrade_with_redis_kept_drops_the_earlier_layout_and_recovers_
     assert await store.get("veteran") is None and await store.nearby(22.54, 114.05, 50, at=now) == []
     assert await store.ingest([PositionFix("veteran", 22.54, 114.05, now + 1)]) == [Outcome.stored]
     assert [r.responder_id for r in await store.nearby(22.54, 114.05, 50, at=now + 1)] == ["veteran"]
+
+
+async def test_random_moves_duty_changes_and_sweeps_keep_every_cell_exact(store: LiveLocationStore) -> None:
+    """Hundreds of responders crowded into a few cells move, go off and on duty, lapse and are swept
+    in random order; the cells' records (appended, overwritten in place, cut from the middle) must
+    always say exactly what a plain model of the same operations says."""
+    rng = random.Random(7)
+    now = time.time()
+    ok, lapsed = valid_now(), [CertificatePeriod("cpr", int(now) - 400 * DAY, int(now) - DAY)]
+    model: dict[str, tuple[float, float, float] | None] = {}  # on duty: position or None
+    ids = [f"m{i:03d}" for i in range(300)]
+    clock = now - 100
+    for _ in range(3000):
+        rid = rng.choice(ids)
+        action = rng.random()
+        clock += 0.01
+        if action < 0.005:  # the sweeper, as if ~115 s had passed: all but the last ~5 s of fixes go
+            # (the cut falls between the 0.01 s steps of the clock, far from the store's 1 ms rounding)
+            await store.sweep(now_s=clock + 115.005)
+            model.update({r: None for r, p in model.items() if p is not None and p[2] < clock - 4.995})
+        elif action < 0.08:
+            await store.set_profile(rid, "walk", ok)
+            model.setdefault(rid, None)
+        elif action < 0.12:
+            await store.remove(rid)
+            model.pop(rid, None)
+        elif action < 0.14 and rid in model:
+            await store.set_profile(rid, "walk", lapsed, now_s=now)  # lapsed: position dropped at once
+            await store.set_profile(rid, "walk", ok, now_s=now)  # renewed: back on duty, no position
+            model[rid] = None
+        else:  # a fix within ~600 m: a handful of res-9 cells shared by everyone
+            lat, lng = 22.54 + rng.uniform(-0.004, 0.004), 114.05 + rng.uniform(-0.004, 0.004)
+            stale = rng.random() < 0.1 and model.get(rid) is not None  # an out-of-order resend
+            ts = clock - 50 if stale else clock
+            outcome = (await store.ingest([PositionFix(rid, lat, lng, ts)]))[0]
+            if rid not in model:
+                assert outcome is Outcome.not_on_duty
+            elif stale:
+                assert outcome is Outcome.stale
+            else:
+                assert outcome is Outcome.stored
+                model[rid] = (round(lat, 6), round(lng, 6), ts)
+    kept = {p.responder_id: (p.lat, p.lng) for p in await store.positions()}
+    assert kept == {rid: pos[:2] for rid, pos in model.items() if pos is not None}
+    for _ in range(40):
+        lat, lng = 22.54 + rng.uniform(-0.005, 0.005), 114.05 + rng.uniform(-0.005, 0.005)
+        radius = rng.uniform(50, 700)
+        got = [r.responder_id for r in await store.nearby(lat, lng, radius, at=clock)]
+        expected = sorted(
+            (float(haversine_m_np(lat, lng, p[0], p[1])), rid)
+            for rid, p in model.items()
+            if p is not None and float(haversine_m_np(lat, lng, p[0], p[1])) <= radius
+        )
+        assert got == [rid for _, rid in expected]
