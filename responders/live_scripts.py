@@ -71,9 +71,6 @@ local function certificates(certs)
   MEMO[certs] = m
   return m
 end
-local function summary(certs)
-  return certificates(certs).packed
-end
 -- A certificate valid at `t` (seconds): the summary answers, the full list only when flagged.
 local function valid_at(certs, t)
   local m = certificates(certs)
@@ -124,7 +121,7 @@ for o = 1, #batch, FIX do
       if string.byte(body, #body) == PROFILE_MODE then
         body = string.sub(body, 1, #body - 1) .. string.char(MODES[pmode] or 0)
       end
-      local record = key .. body .. summary(certs)
+      local record = key .. body .. certificates(certs).packed
       if at and oldcell == cell then
         redis.call('SETRANGE', oldkey, at - 1, record)
       else
@@ -154,7 +151,7 @@ if p then
   local oldcell = profile(p)
   local cellkey, blob, at = locate(prefix, rid, oldcell)
   if at and valid_at(certs, tonumber(ARGV[5])) then
-    redis.call('SETRANGE', cellkey, at - 1 + CERTS_AT, summary(certs))
+    redis.call('SETRANGE', cellkey, at - 1 + CERTS_AT, certificates(certs).packed)
     cell = oldcell
   elseif at then
     drop(cellkey, blob, at)

@@ -6,8 +6,9 @@ with `numpy.frombuffer`: no script, no per-person parsing, the distance, freshne
 and certificate filters all vectorised. (The earlier layout, a hash per cell with a text value
 per person parsed in Lua, spent ~10 µs per person and was 4x slower than a bare GEOSEARCH.)
 
-The scripts write records with Lua's `struct.pack(RECORD_LUA_FORMAT, ...)`; `RECORD_DTYPE` reads
-them. Certificates are summarised per kind as one validity period, so the query checks them
+The ingest script writes a record as the fix's bytes (`FIX_DTYPE`, packed here by numpy) followed
+by the certificate summary it packs with `CERTS_LUA_FORMAT`; `RECORD_DTYPE` reads them.
+Certificates are summarised per kind as one validity period, so the query checks them
 without a second lookup; a responder whose certificates one period per kind cannot describe
 (two of a kind, a kind not listed here) is flagged, and only those are checked against the profile.
 """
@@ -16,9 +17,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from geo.reach import TravelMode
+from responders.schemas import CertificateKind
+
 ID_BYTES = 36  # a UUID's text form; shorter ids are padded with NUL bytes (numpy strips them)
-MODES: tuple[str, ...] = ("walk", "run", "bicycle", "ebike", "car")
-KINDS: tuple[str, ...] = ("first_aid", "cpr", "aed")
+# Codes kept in Redis: the enums' order, so a new mode or kind is appended, never inserted.
+MODES: tuple[str, ...] = tuple(m.value for m in TravelMode)
+KINDS: tuple[str, ...] = tuple(k.value for k in CertificateKind)
 NO_ACCURACY = -1.0
 
 RECORD_DTYPE = np.dtype(
@@ -52,7 +57,6 @@ FIX_DTYPE = np.dtype(
     ]
 )
 MODE_CODES = {m: i for i, m in enumerate(MODES)}
-RECORD_LUA_FORMAT = "<c%ddddfB" % ID_BYTES  # noqa: UP031 - Lua's struct syntax, not Python's
 CERTS_LUA_FORMAT = "<" + "I4I4" * len(KINDS) + "B"
 TS_OFFSET = RECORD_DTYPE.fields["ts_ms"][1]
 CERTS_OFFSET = RECORD_DTYPE.fields["valid"][1]
@@ -67,7 +71,7 @@ def lua_tables() -> str:
     return f"""
 local REC, ID_BYTES, TS_AT, CERTS_AT = {RECORD_BYTES}, {ID_BYTES}, {TS_OFFSET + 1}, {CERTS_OFFSET}
 local FIX, CELL_CHARS, PROFILE_MODE = {FIX_DTYPE.itemsize}, {CELL_CHARS}, {PROFILE_MODE}
-local RECORD_FORMAT, CERTS_FORMAT = '{RECORD_LUA_FORMAT}', '{CERTS_LUA_FORMAT}'
+local CERTS_FORMAT = '{CERTS_LUA_FORMAT}'
 local MODES = {{{modes}}}
 local KINDS = {{{kinds}}}
 local N_KINDS = {len(KINDS)}
@@ -75,11 +79,10 @@ local N_KINDS = {len(KINDS)}
 
 
 def padded_id(responder_id: str) -> bytes:
+    """The id as a record holds it: at most `ID_BYTES` bytes, NUL-padded (so NUL may not occur)."""
     raw = responder_id.encode()
-    if not raw or len(raw) > ID_BYTES or any(c in raw for c in b",\n\0"):
-        raise ValueError(
-            f"responder_id: 1 to {ID_BYTES} bytes without ',', line breaks or NUL ({responder_id!r})"
-        )
+    if not raw or len(raw) > ID_BYTES or b"\0" in raw:
+        raise ValueError(f"responder_id: 1 to {ID_BYTES} bytes, no NUL ({responder_id!r})")
     return raw.ljust(ID_BYTES, b"\0")
 
 

@@ -256,7 +256,7 @@ class LiveLocationStore:
         """
         at = time.time() if at is None else at
         kinds = None if cert_kinds is None else set(cert_kinds)
-        records = await self._read(sorted(cover_cells(lat, lng, radius_m, self.resolution)))
+        records = await self._read(list(cover_cells(lat, lng, radius_m, self.resolution)))
         if not len(records):
             return []
         limit = np.array([min(radius_m, (mode_radii or {}).get(m, radius_m)) for m in MODES])

@@ -254,8 +254,9 @@ async def test_a_batch_larger_than_a_chunk_answers_every_fix_in_order(store: Liv
 
 
 async def test_an_id_the_packed_format_cannot_carry_is_refused(store: LiveLocationStore) -> None:
-    with pytest.raises(ValueError, match="responder_id"):
-        await store.ingest([PositionFix("a,b", 22.54, 114.05, time.time())])
+    for bad in ("x" * 37, "a\0b", ""):
+        with pytest.raises(ValueError, match="responder_id"):
+            await store.ingest([PositionFix(bad, 22.54, 114.05, time.time())])
 
 
 async def test_single_fixes_from_many_phones_share_calls_and_keep_their_own_outcomes(

@@ -16,9 +16,13 @@ def _count(generation: str) -> float:
 
 
 def test_every_full_collection_is_timed_once_even_when_watched_twice() -> None:
-    watch_gc()
-    watch_gc()
-    before = _count("2")
-    gc.collect()
-    gc.collect()
-    assert _count("2") == before + 2
+    hooks = list(gc.callbacks)
+    try:
+        watch_gc()
+        watch_gc()
+        before = _count("2")
+        gc.collect()
+        gc.collect()
+        assert _count("2") == before + 2
+    finally:
+        gc.callbacks[:] = hooks  # the test process's own collections are not the subject
