@@ -8,7 +8,6 @@ after it. Both are counted in `/metrics`.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import time
 import uuid
@@ -16,11 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 from prometheus_client import Counter
 
-from geo.crs import to_wgs84
-from responders.schemas import IngestResult, LocationUpdate, RejectedUpdate
-from responders.store import INGEST_CHUNK, LiveLocationStore, Outcome, PositionFix
+from geo.crs import Crs, to_wgs84, to_wgs84_np
+from responders.records import MODE_CODES, PROFILE_MODE, uuid_ids
+from responders.schemas import BatchLocationUpdate, IngestResult, LocationUpdate, RejectedUpdate
+from responders.store import FixColumns, LiveLocationStore, Outcome, PositionFix
 
 LOCATION_UPDATES = Counter(
     "location_updates_total",
@@ -45,7 +46,10 @@ class LocationRejected(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Clock:
-    """The ingest's view of time: `now` and the accepted window around it."""
+    """The ingest's view of time: `now` and the accepted window around it.
+
+    `future` and `too_old` take one timestamp or a numpy array of them (a whole batch at once).
+    """
 
     now: float
     skew_s: float
@@ -55,17 +59,49 @@ class Clock:
     def of(cls, settings: IngestSettings, now: float | None = None) -> Clock:
         return cls(time.time() if now is None else now, settings.max_clock_skew_s, settings.staleness_s)
 
+    def future(self, ts: float | np.ndarray) -> bool | np.ndarray:
+        return ts > self.now + self.skew_s
+
+    def too_old(self, ts: float | np.ndarray) -> bool | np.ndarray:
+        return ts < self.now - self.staleness_s
+
+    @property
+    def future_rule(self) -> str:
+        return f"must not be more than {self.skew_s:g} s in the future (clock skew)"
+
 
 def to_fix(responder_id: uuid.UUID | str, update: LocationUpdate, clock: Clock) -> PositionFix | None:
     """The WGS-84 fix to store; None when it is too old to matter; raises when it is in the future."""
     ts = update.ts.timestamp()
-    if ts > clock.now + clock.skew_s:
-        raise LocationRejected("ts", f"must not be more than {clock.skew_s:g} s in the future (clock skew)")
-    if ts < clock.now - clock.staleness_s:
+    if clock.future(ts):
+        raise LocationRejected("ts", clock.future_rule)
+    if clock.too_old(ts):
         return None
     lat, lng = to_wgs84(update.lat, update.lng, update.crs)
     mode = update.mode.value if update.mode else None
     return PositionFix(str(responder_id), lat, lng, ts, update.accuracy_m, mode)
+
+
+def to_columns(updates: Sequence[BatchLocationUpdate], ts: np.ndarray) -> FixColumns:
+    """A gateway's updates (already judged on time, `ts` their epoch seconds) as WGS-84 columns.
+
+    One list pass per field and numpy for the rest: per update this is a few hundred nanoseconds,
+    where building a fix object each cost microseconds of a batch's time.
+    """
+    lat = np.array([u.lat for u in updates], dtype=np.float64)
+    lng = np.array([u.lng for u in updates], dtype=np.float64)
+    crs = np.array([u.crs.value for u in updates])
+    for datum in set(crs.tolist()) - {Crs.wgs84.value}:  # phones on Chinese base maps: their rows only
+        rows = np.flatnonzero(crs == datum)
+        lat[rows], lng[rows] = to_wgs84_np(lat[rows], lng[rows], datum)
+    return FixColumns(
+        ids=uuid_ids([u.responder_id for u in updates]),
+        lat=lat,
+        lng=lng,
+        ts=ts,
+        accuracy_m=np.array([np.nan if u.accuracy_m is None else u.accuracy_m for u in updates]),
+        mode=np.array([MODE_CODES[u.mode] if u.mode else PROFILE_MODE for u in updates], dtype=np.uint8),
+    )
 
 
 def _tally(result: IngestResult, outcomes: Sequence[Outcome]) -> IngestResult:
@@ -97,34 +133,22 @@ async def ingest_location(
 async def ingest_batch(
     store: LiveLocationStore,
     settings: IngestSettings,
-    updates: Sequence[tuple[uuid.UUID | str, LocationUpdate]],
+    updates: Sequence[BatchLocationUpdate],
     now: float | None = None,
 ) -> IngestResult:
-    """Many responders' reports (a gateway): good ones stored, future ones listed in `rejected`.
-
-    Converted and stored a chunk at a time: each chunk's script call is started before the next
-    chunk is converted, so Redis works while this process prepares what follows.
-    """
+    """Many responders' reports (a gateway): good ones stored, future ones listed in `rejected`."""
     clock = Clock.of(settings, now)
-    result = IngestResult()
-    pending: list[asyncio.Task[list[Outcome]]] = []
-    too_old = 0
-    for start in range(0, len(updates), INGEST_CHUNK):
-        fixes: list[PositionFix] = []
-        for index, (responder_id, update) in enumerate(updates[start : start + INGEST_CHUNK], start):
-            try:
-                fix = to_fix(responder_id, update, clock)
-            except LocationRejected as exc:
-                field = f"updates.{index}.{exc.field}"
-                result.rejected.append(RejectedUpdate(index=index, field=field, rule=exc.rule))
-                continue
-            if fix is None:
-                too_old += 1
-            else:
-                fixes.append(fix)
-        pending.append(asyncio.create_task(store.ingest(fixes)))
-        await asyncio.sleep(0)  # let the task send its chunk before this one converts the next
-    chunks = await asyncio.gather(*pending)
+    ts = np.array([u.ts.timestamp() for u in updates], dtype=np.float64)
+    future, too_old = clock.future(ts), clock.too_old(ts)
+    result = IngestResult(
+        rejected=[
+            RejectedUpdate(index=i, field=f"updates.{i}.ts", rule=clock.future_rule)
+            for i in np.flatnonzero(future).tolist()
+        ]
+    )
     if result.rejected:
         LOCATION_UPDATES.labels("future_rejected").inc(len(result.rejected))
-    return _tally(result, [*(o for chunk in chunks for o in chunk), *[Outcome.stale] * too_old])
+    keep = np.flatnonzero(~(future | too_old))
+    kept = updates if len(keep) == len(updates) else [updates[i] for i in keep.tolist()]
+    outcomes = await store.ingest_columns(to_columns(kept, ts[keep])) if len(keep) else []
+    return _tally(result, [*outcomes, *[Outcome.stale] * int(too_old.sum())])

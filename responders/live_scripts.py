@@ -79,13 +79,14 @@ local function valid_at(certs, t)
   end
   return m.check == 1 and qualified(certs, t)
 end
--- The responder's record: its cell key, the cell's string and where the record starts (or nils).
-local function locate(prefix, rid, cell)
+-- The record of the responder whose padded id is `key`: its cell key, the cell's string and
+-- where the record starts (or nils).
+local function locate(prefix, key, cell)
   if cell == '' then return nil, nil, nil end
   local cellkey = prefix .. cell
   local blob = redis.call('GET', cellkey)
   if not blob then return cellkey, nil, nil end
-  return cellkey, blob, find(blob, pad(rid))
+  return cellkey, blob, find(blob, key)
 end
 """
 )
@@ -99,18 +100,18 @@ INGEST = (
     + """
 local who, prefix, batch = KEYS[1], ARGV[1], ARGV[2]
 local out = {}
+local BODY = FIX - ID_BYTES - CELL_CHARS
 for o = 1, #batch, FIX do
   local key = string.sub(batch, o, o + ID_BYTES - 1)
   local rid = string.match(key, '^[^%z]*')
-  local cell = string.sub(batch, o + ID_BYTES, o + ID_BYTES + CELL_CHARS - 1)
-  local body = string.sub(batch, o + ID_BYTES + CELL_CHARS, o + FIX - 1)
-  local ts = struct.unpack('<d', body, TS_AT - ID_BYTES)
   local p = redis.call('HGET', who, rid)
   if not p then
     out[#out + 1] = '3'
   else
+    local b = o + ID_BYTES + CELL_CHARS  -- where the fix's record body starts in the batch
+    local ts = struct.unpack('<d', batch, b + TS_AT - ID_BYTES - 1)
     local oldcell, pmode, certs = profile(p)
-    local oldkey, blob, at = locate(prefix, rid, oldcell)
+    local oldkey, blob, at = locate(prefix, key, oldcell)
     if not valid_at(certs, ts / 1000) then
       if at then drop(oldkey, blob, at) end
       if oldcell ~= '' then redis.call('HSET', who, rid, '|' .. pmode .. '|' .. certs) end
@@ -118,16 +119,20 @@ for o = 1, #batch, FIX do
     elseif at and struct.unpack('<d', blob, at + TS_AT - 1) >= ts then
       out[#out + 1] = '2'
     else
-      if string.byte(body, #body) == PROFILE_MODE then
-        body = string.sub(body, 1, #body - 1) .. string.char(MODES[pmode] or 0)
+      local body = string.sub(batch, b, b + BODY - 1)
+      if string.byte(body, BODY) == PROFILE_MODE then
+        body = string.sub(body, 1, BODY - 1) .. string.char(MODES[pmode] or 0)
       end
-      local record = key .. body .. certificates(certs).packed
+      local cell = string.sub(batch, o + ID_BYTES, b - 1)
       if at and oldcell == cell then
-        redis.call('SETRANGE', oldkey, at - 1, record)
+        -- same cell: the record's certificate summary is already the profile's (SET_PROFILE keeps
+        -- it so), only the position, time, accuracy and mode change
+        redis.call('SETRANGE', oldkey, at - 1 + ID_BYTES, body)
       else
         if at then drop(oldkey, blob, at) end
         -- SET of the whole string, not APPEND: APPEND's room to grow doubled the memory per record
         local cellkey = prefix .. cell
+        local record = key .. body .. certificates(certs).packed
         redis.call('SET', cellkey, (redis.call('GET', cellkey) or '') .. record)
         if oldcell ~= cell then redis.call('HSET', who, rid, cell .. '|' .. pmode .. '|' .. certs) end
       end
@@ -149,7 +154,7 @@ local cell = ''
 local p = redis.call('HGET', who, rid)
 if p then
   local oldcell = profile(p)
-  local cellkey, blob, at = locate(prefix, rid, oldcell)
+  local cellkey, blob, at = locate(prefix, pad(rid), oldcell)
   if at and valid_at(certs, tonumber(ARGV[5])) then
     redis.call('SETRANGE', cellkey, at - 1 + CERTS_AT, certificates(certs).packed)
     cell = oldcell
@@ -168,7 +173,7 @@ REMOVE = (
     + """
 local p = redis.call('HGET', KEYS[1], ARGV[2])
 if not p then return 0 end
-local cellkey, blob, at = locate(ARGV[1], ARGV[2], (profile(p)))
+local cellkey, blob, at = locate(ARGV[1], pad(ARGV[2]), (profile(p)))
 if at then drop(cellkey, blob, at) end
 redis.call('HDEL', KEYS[1], ARGV[2])
 return 1
@@ -188,7 +193,7 @@ for j = 1, #entries, 2 do
   local rid = entries[j]
   local cell, pmode, certs = profile(entries[j + 1])
   if cell ~= '' then
-    local cellkey, blob, at = locate(prefix, rid, cell)
+    local cellkey, blob, at = locate(prefix, pad(rid), cell)
     local ts = at and struct.unpack('<d', blob, at + TS_AT - 1)
     if not ts or ts < tonumber(ARGV[4]) or not valid_at(certs, tonumber(ARGV[5])) then
       if at then drop(cellkey, blob, at) end

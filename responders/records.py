@@ -15,6 +15,9 @@ without a second lookup; a responder whose certificates one period per kind cann
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+
 import numpy as np
 
 from geo.reach import TravelMode
@@ -84,6 +87,25 @@ def padded_id(responder_id: str) -> bytes:
     if not raw or len(raw) > ID_BYTES or b"\0" in raw:
         raise ValueError(f"responder_id: 1 to {ID_BYTES} bytes, no NUL ({responder_id!r})")
     return raw.ljust(ID_BYTES, b"\0")
+
+
+# Lowercase hex digits of every byte; a UUID's text is its 32 digits in groups of 8-4-4-4-12.
+_HEX = np.frombuffer("".join(f"{b:02x}" for b in range(256)).encode(), dtype="<u2")  # 2 digits, 1 gather
+_UUID_GROUPS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))
+
+
+def uuid_ids(uuids: Sequence[uuid.UUID]) -> np.ndarray:
+    """UUIDs as record ids (`str(u)` for each, as bytes), formatted by numpy for a whole batch.
+
+    A gateway batch names 5,000 responders; `str()` on each cost over a microsecond apiece, a
+    tenth of the app's whole share of an update.
+    """
+    raw = np.frombuffer(b"".join([u.int.to_bytes(16) for u in uuids]), dtype=np.uint8)
+    digits = _HEX[raw].view(np.uint8).reshape(len(uuids), 32)
+    text = np.full((len(uuids), ID_BYTES), ord("-"), dtype=np.uint8)
+    for group, (start, end) in enumerate(_UUID_GROUPS):
+        text[:, start + group : end + group] = digits[:, start:end]
+    return text.view(f"S{ID_BYTES}").ravel()
 
 
 def decode_ids(ids: np.ndarray) -> list[str]:

@@ -277,7 +277,7 @@ async def post_locations(
             limit = settings.location_batch_max
             raise fail(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "updates", f"at most {limit} per batch")
         batch = _validated(LocationBatch, body)
-        return await ingest_batch(store, settings, [(u.responder_id, u) for u in batch.updates])
+        return await ingest_batch(store, settings, batch.updates)
     update = _validated(LocationUpdate, body)
     if principal.role is Role.responder:
         if update.responder_id is not None and update.responder_id != principal.responder_id:

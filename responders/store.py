@@ -86,6 +86,54 @@ class PositionFix:
 
 
 @dataclass(frozen=True, slots=True)
+class FixColumns:
+    """Validated fixes as columns: the shape a gateway batch takes, packed by numpy, not per fix.
+
+    `ids` are record ids (`records.padded_id`, `records.uuid_ids`); positions are WGS-84, `ts` in
+    epoch seconds, `accuracy_m` NaN where unknown, `mode` a `records.MODE_CODES` code or
+    `records.PROFILE_MODE` (the profile's).
+    """
+
+    ids: np.ndarray
+    lat: np.ndarray
+    lng: np.ndarray
+    ts: np.ndarray
+    accuracy_m: np.ndarray
+    mode: np.ndarray
+
+    @classmethod
+    def of(cls, fixes: Sequence[PositionFix]) -> FixColumns:
+        """Single fixes as columns; raises `ValueError` for an id a record cannot carry."""
+        return cls(
+            ids=np.array([padded_id(f.responder_id) for f in fixes], dtype=RECORD_DTYPE["id"]),
+            lat=np.array([f.lat for f in fixes], dtype=np.float64),
+            lng=np.array([f.lng for f in fixes], dtype=np.float64),
+            ts=np.array([f.ts for f in fixes], dtype=np.float64),
+            accuracy_m=np.array([np.nan if f.accuracy_m is None else f.accuracy_m for f in fixes]),
+            mode=np.array([MODE_CODES.get(f.mode or "", PROFILE_MODE) for f in fixes], dtype=np.uint8),
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def part(self, rows: slice) -> FixColumns:
+        return FixColumns(*(getattr(self, name)[rows] for name in self.__slots__))
+
+    def packed(self, resolution: int) -> bytes:
+        """The fixes as the ingest script reads them (`records.FIX_DTYPE`), each with its H3 cell."""
+        batch = np.empty(len(self), dtype=FIX_DTYPE)
+        batch["id"] = self.ids
+        points = zip(self.lat.tolist(), self.lng.tolist(), strict=True)
+        batch["cell"] = [cell_of(lat, lng, resolution) for lat, lng in points]
+        batch["lat"] = np.round(self.lat, 6)  # ~0.1 m: what a phone's fix can claim
+        batch["lng"] = np.round(self.lng, 6)
+        batch["ts_ms"] = np.floor(self.ts * 1000)
+        batch["accuracy_m"] = np.where(np.isnan(self.accuracy_m), NO_ACCURACY, np.round(self.accuracy_m))
+        batch["mode"] = self.mode
+        return batch.tobytes()
+
+
+@dataclass(frozen=True, slots=True)
 class LivePosition:
     responder_id: str
     lat: float
@@ -180,37 +228,32 @@ class LiveLocationStore:
 
     # --- positions ---------------------------------------------------------------------------
     async def ingest(self, fixes: Sequence[PositionFix]) -> list[Outcome]:
+        """Store single fixes (a phone's, a test's); one outcome per fix, in order."""
+        return await self.ingest_columns(FixColumns.of(fixes)) if fixes else []
+
+    async def ingest_columns(self, fixes: FixColumns) -> list[Outcome]:
         """Store a batch of validated fixes; one outcome per fix, in order.
 
-        Each chunk of `INGEST_CHUNK` fixes is one script call, atomic on the server; the chunks go
-        out concurrently on separate connections, so Redis runs one chunk while this process packs
-        the next (a 5,000-fix gateway batch costs about as long as the slower of the two sides).
-        Two fixes of one responder in different chunks may land in either order: the newer
-        timestamp wins either way.
+        Each chunk of `INGEST_CHUNK` fixes is one script call, atomic on the server. A chunk's call
+        is sent as soon as it is packed, so Redis runs one chunk while this process packs the next
+        (a 5,000-fix gateway batch costs about as long as the slower of the two sides). Two fixes
+        of one responder in different chunks may land in either order: the newer timestamp wins.
         """
-        if not fixes:
-            return []
-        chunks = [fixes[i : i + INGEST_CHUNK] for i in range(0, len(fixes), INGEST_CHUNK)]
-        replies = await asyncio.gather(*(self._ingest_chunk(chunk) for chunk in chunks))
-        return [_OUTCOME_CODES[c] for reply in replies for c in reply]
+        calls: list[asyncio.Task[str]] = []
+        for start in range(0, len(fixes), INGEST_CHUNK):
+            chunk = fixes.part(slice(start, start + INGEST_CHUNK))
+            calls.append(asyncio.create_task(self._ingest_chunk(len(chunk), chunk.packed(self.resolution))))
+            await asyncio.sleep(0)  # let the call go out before the next chunk is packed
+        return [_OUTCOME_CODES[c] for reply in await asyncio.gather(*calls) for c in reply]
 
     async def ingest_one(self, fix: PositionFix) -> Outcome:
         """One phone's fix; fixes arriving together from many phones share one script call."""
         return await self._single_fixes.submit(fix)
 
-    async def _ingest_chunk(self, fixes: Sequence[PositionFix]) -> str:
-        res = self.resolution
-        batch = np.empty(len(fixes), dtype=FIX_DTYPE)
-        batch["id"] = [padded_id(f.responder_id) for f in fixes]
-        batch["cell"] = [cell_of(f.lat, f.lng, res) for f in fixes]
-        batch["lat"] = [round(f.lat, 6) for f in fixes]  # ~0.1 m: what a phone's fix can claim
-        batch["lng"] = [round(f.lng, 6) for f in fixes]
-        batch["ts_ms"] = [math.floor(f.ts * 1000) for f in fixes]
-        batch["accuracy_m"] = [NO_ACCURACY if f.accuracy_m is None else round(f.accuracy_m) for f in fixes]
-        batch["mode"] = [MODE_CODES.get(f.mode, PROFILE_MODE) if f.mode else PROFILE_MODE for f in fixes]
-        reply = await self._ingest(keys=[self.who_key], args=[self.cell_prefix, batch.tobytes()])
-        if len(reply) != len(fixes):  # the script could not read a fix: never silently lost
-            raise RuntimeError(f"live store answered {len(reply)} outcomes for {len(fixes)} fixes")
+    async def _ingest_chunk(self, count: int, packed: bytes) -> str:
+        reply = await self._ingest(keys=[self.who_key], args=[self.cell_prefix, packed])
+        if len(reply) != count:  # the script could not read a fix: never silently lost
+            raise RuntimeError(f"live store answered {len(reply)} outcomes for {count} fixes")
         return str(reply)
 
     async def _read(self, cells: Sequence[str]) -> np.ndarray:

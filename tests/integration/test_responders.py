@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from geo.crs import wgs84_to_gcj02
+from geo.crs import to_wgs84, wgs84_to_gcj02
 from tests.support.db import fetch
 from tests.support.people import bearer, certificate, iso, on_duty_at, register
 
@@ -182,6 +182,43 @@ def test_gateway_batches(http, admin_headers, token_for) -> None:
     # nothing stored was lost to the rejected batches
     seen = http.get(f"/v1/responders/{people[1]['id']}", headers=admin_headers).json()
     assert seen["position"]["lng"] == pytest.approx(lng + 1e-3, abs=1e-6)
+
+
+def test_a_gateway_batch_stores_what_single_updates_store(http, admin_headers, token_for) -> None:
+    """The batch path packs whole columns with numpy; it must keep exactly what the one-update path
+    keeps: datums converted, accuracy and travel mode, an id however the gateway spells the UUID."""
+    lat, lng = spot()
+    g_lat, g_lng = wgs84_to_gcj02(lat, lng)
+    reports = [
+        {"lat": lat, "lng": lng, "ts": iso(-3)},
+        {"lat": g_lat, "lng": g_lng + 2e-3, "ts": iso(-2), "crs": "gcj02", "accuracy_m": 7.6, "mode": "run"},
+        {"lat": 22.55, "lng": 114.06, "ts": iso(-1), "crs": "bd09", "mode": "ebike"},
+        {"lat": lat + 1e-3, "lng": lng, "ts": iso(-1), "accuracy_m": 0},
+    ]
+    pairs = [(register(http, admin_headers), register(http, admin_headers)) for _ in reports]
+    for pair in pairs:
+        for p in pair:
+            http.put(f"/v1/responders/{p['id']}/duty", json={"on_duty": True}, headers=admin_headers)
+    batch = [
+        {**report, "responder_id": by_batch["id"].upper().replace("-", "")}
+        for report, (by_batch, _) in zip(reports, pairs, strict=True)
+    ]
+    too_old = {**reports[0], "responder_id": pairs[0][0]["id"], "ts": iso(-600)}
+    r = http.post("/v1/locations", json={"updates": [*batch, too_old]}, headers=token_for("gateway"))
+    assert r.status_code == 200, r.text
+    assert (r.json()["stored"], r.json()["stale"]) == (len(reports), 1)
+    for report, (_, alone) in zip(reports, pairs, strict=True):
+        r = http.post("/v1/locations", json=report, headers=bearer(alone["token"]))
+        assert r.json()["stored"] == 1, r.text
+    for by_batch, alone in pairs:
+        got = [http.get(f"/v1/responders/{p['id']}", headers=admin_headers).json() for p in (by_batch, alone)]
+        assert got[0]["dispatchable"] is True
+        same = ("lat", "lng", "ts", "accuracy_m", "mode")
+        assert {k: got[0]["position"][k] for k in same} == {k: got[1]["position"][k] for k in same}
+    kept = http.get(f"/v1/responders/{pairs[1][0]['id']}", headers=admin_headers).json()["position"]
+    w_lat, w_lng = to_wgs84(g_lat, g_lng + 2e-3, "gcj02")
+    assert (kept["lat"], kept["lng"]) == (pytest.approx(w_lat, abs=1e-6), pytest.approx(w_lng, abs=1e-6))
+    assert (kept["accuracy_m"], kept["mode"]) == (8.0, "run")
 
 
 @pytest.mark.parametrize(
