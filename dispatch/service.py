@@ -104,7 +104,9 @@ async def plan_alerts(
         raise nearby
     if isinstance(aeds, BaseException):
         raise aeds
-    candidates = [Candidate(r.responder_id, r.lat, r.lng, r.mode, r.distance_m) for r in nearby]
+    candidates = list(
+        map(Candidate, nearby.responder_id, nearby.lat, nearby.lng, nearby.mode, nearby.distance_m)
+    )
     sites = [AedSite(a.id, a.lat, a.lng) for a in aeds]
     assignment = assign_roles(
         incident.lat,

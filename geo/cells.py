@@ -26,6 +26,7 @@ import h3.api.basic_int as h3_int
 import h3.api.numpy_int as h3_np
 import numpy as np
 
+from core.hexdigits import hex_digits
 from geo.distance import haversine_m, haversine_m_np
 
 _DISTORTION_MARGIN = 0.9  # edges within a few km differ by far less than 10 %
@@ -125,15 +126,35 @@ def remember_centres_within(
     return len(cells)
 
 
-def cover_cells(lat: float, lng: float, radius_m: float, res: int) -> set[str]:
-    """Cells at `res` guaranteed to contain every point within `radius_m` of (lat, lng)."""
+def cover_ids(lat: float, lng: float, radius_m: float, res: int) -> np.ndarray:
+    """Cells at `res` guaranteed to contain every point within `radius_m` of (lat, lng), as
+    integer H3 ids (uint64): the live store turns them into keys without a string per cell."""
     origin = cell_of(lat, lng, res)
     # Integer cell ids through the walk: several times faster than H3's string API on ~300 cells.
     disk = h3_np.grid_disk(h3.str_to_int(origin), cover_k(lat, lng, radius_m, res))
     # Cells across the disk differ in size by less than the margin the ring count already relies on.
     reach = radius_m + _circumradius_m(origin) / _DISTORTION_MARGIN * _CIRCUMRADIUS_PAD + 1.0
     lats, lngs = _CENTRES.of(disk)
-    return {f"{c:x}" for c in disk[haversine_m_np(lat, lng, lats, lngs) <= reach].tolist()}
+    return disk[haversine_m_np(lat, lng, lats, lngs) <= reach]
+
+
+def cover_cells(lat: float, lng: float, radius_m: float, res: int) -> set[str]:
+    """`cover_ids` as H3's hex strings."""
+    return {f"{c:x}" for c in cover_ids(lat, lng, radius_m, res).tolist()}
+
+
+def cell_keys(prefix: str, ids: np.ndarray) -> list[bytes]:
+    """`prefix` + each cell's hex string, as bytes keys: numpy formats them all at once.
+
+    A cell's 64-bit id starts with a zero digit (reserved bit and mode 1), which its 15-character
+    hex string omits.
+    """
+    head = np.frombuffer(prefix.encode(), dtype=np.uint8)
+    digits = hex_digits(np.asarray(ids, dtype=">u8").view(np.uint8).reshape(len(ids), 8))
+    keys = np.empty((len(ids), len(head) + 15), dtype=np.uint8)
+    keys[:, : len(head)] = head
+    keys[:, len(head) :] = digits[:, 1:]
+    return keys.view(f"S{keys.shape[1]}").ravel().tolist()
 
 
 def polygon_cells(geometry: Any, res: int) -> set[str]:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from core.hexdigits import hex_digits
 from geo.reach import TravelMode
 from responders.schemas import CertificateKind
 
@@ -89,9 +90,7 @@ def padded_id(responder_id: str) -> bytes:
     return raw.ljust(ID_BYTES, b"\0")
 
 
-# Lowercase hex digits of every byte; a UUID's text is its 32 digits in groups of 8-4-4-4-12.
-_HEX = np.frombuffer("".join(f"{b:02x}" for b in range(256)).encode(), dtype="<u2")  # 2 digits, 1 gather
-_UUID_GROUPS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))
+_UUID_GROUPS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))  # a UUID's text: 8-4-4-4-12 digits
 
 
 def uuid_ids(uuids: Sequence[uuid.UUID]) -> np.ndarray:
@@ -101,7 +100,7 @@ def uuid_ids(uuids: Sequence[uuid.UUID]) -> np.ndarray:
     tenth of the app's whole share of an update.
     """
     raw = np.frombuffer(b"".join([u.int.to_bytes(16) for u in uuids]), dtype=np.uint8)
-    digits = _HEX[raw].view(np.uint8).reshape(len(uuids), 32)
+    digits = hex_digits(raw.reshape(len(uuids), 16))
     text = np.full((len(uuids), ID_BYTES), ord("-"), dtype=np.uint8)
     for group, (start, end) in enumerate(_UUID_GROUPS):
         text[:, start + group : end + group] = digits[:, start:end]

@@ -33,7 +33,7 @@ from redis.client import NEVER_DECODE
 
 from core.coalesce import Coalescer
 from core.redis import Keys
-from geo.cells import cell_of, cover_cells
+from geo.cells import cell_keys, cell_of, cover_ids
 from geo.distance import haversine_m_np
 from responders import live_scripts
 from responders.availability import CertificatePeriod, decode_certificates, encode_certificates, qualified_at
@@ -145,10 +145,7 @@ class LivePosition:
 
 
 class NearbyResponder(NamedTuple):
-    """A dispatchable responder near a point, with the exact great-circle distance.
-
-    A named tuple: a 2 km query builds hundreds of these, and a frozen dataclass cost 3x the time.
-    """
+    """A dispatchable responder near a point, with the exact great-circle distance."""
 
     responder_id: str
     lat: float
@@ -159,17 +156,63 @@ class NearbyResponder(NamedTuple):
     distance_m: float
 
 
-def _rows(records: np.ndarray) -> Iterator[tuple[str, float, float, float, float | None, str]]:
-    """Each record as plain values: id, lat, lng, ts (s), accuracy (None: unknown), travel mode."""
-    return zip(
-        decode_ids(records["id"]),
-        records["lat"].tolist(),
-        records["lng"].tolist(),
-        (records["ts_ms"] / 1000).tolist(),
-        [None if a == NO_ACCURACY else a for a in records["accuracy_m"].tolist()],
-        [MODES[m] for m in records["mode"].tolist()],
-        strict=True,
-    )
+@dataclass(frozen=True, slots=True)
+class Nearby:
+    """The answer to a nearby query, nearest first, one list per field.
+
+    Columns, because a 2 km query finds hundreds of people and building an object for each cost
+    about a tenth of the query; the dispatcher makes its own candidates straight from the lists.
+    Iterating yields `NearbyResponder` rows for callers who want them.
+    """
+
+    responder_id: list[str]
+    lat: list[float]
+    lng: list[float]
+    ts: list[float]
+    mode: list[str]
+    accuracy_m: list[float | None]
+    distance_m: list[float]
+
+    @classmethod
+    def empty(cls) -> Nearby:
+        return cls([], [], [], [], [], [], [])
+
+    def __len__(self) -> int:
+        return len(self.responder_id)
+
+    def __iter__(self) -> Iterator[NearbyResponder]:
+        columns = (
+            self.responder_id,
+            self.lat,
+            self.lng,
+            self.ts,
+            self.mode,
+            self.accuracy_m,
+            self.distance_m,
+        )
+        return map(NearbyResponder, *columns)
+
+
+class _Columns(NamedTuple):
+    """Records as plain Python columns, ready to be zipped into the callers' rows."""
+
+    ids: list[str]
+    lat: list[float]
+    lng: list[float]
+    ts: list[float]  # seconds
+    accuracy_m: list[float | None]  # None: unknown
+    mode: list[str]
+
+    @classmethod
+    def of(cls, records: np.ndarray) -> _Columns:
+        return cls(
+            decode_ids(records["id"]),
+            records["lat"].tolist(),
+            records["lng"].tolist(),
+            (records["ts_ms"] / 1000).tolist(),
+            [None if a == NO_ACCURACY else a for a in records["accuracy_m"].tolist()],
+            [MODES[m] for m in records["mode"].tolist()],
+        )
 
 
 class LiveLocationStore:
@@ -256,11 +299,15 @@ class LiveLocationStore:
             raise RuntimeError(f"live store answered {len(reply)} outcomes for {count} fixes")
         return str(reply)
 
-    async def _read(self, cells: Sequence[str]) -> np.ndarray:
-        """The records of the given cells, one structured array: one native MGET, never decoded."""
-        if not cells:
+    async def _read(self, cells: Sequence[str] | np.ndarray) -> np.ndarray:
+        """The records of the given cells (hex strings or integer ids), one structured array: one
+        native MGET, never decoded."""
+        if not len(cells):
             return np.frombuffer(b"", dtype=RECORD_DTYPE)
-        keys = [self.cell_prefix + c for c in cells]
+        if isinstance(cells, np.ndarray):
+            keys: Sequence[str | bytes] = cell_keys(self.cell_prefix, cells)
+        else:
+            keys = [self.cell_prefix + c for c in cells]
         blobs = await self.redis.execute_command("MGET", *keys, **{NEVER_DECODE: []})
         return np.frombuffer(b"".join(b for b in blobs if b), dtype=RECORD_DTYPE)
 
@@ -277,8 +324,9 @@ class LiveLocationStore:
     @staticmethod
     def _positions(records: np.ndarray, cell: str | Mapping[str, str]) -> list[LivePosition]:
         """Records as positions; `cell` is their cell, or each responder's cell by id."""
-        cells = (lambda _: cell) if isinstance(cell, str) else cell.__getitem__
-        return [LivePosition(i, y, x, t, a, m, cells(i)) for i, y, x, t, a, m in _rows(records)]
+        c = _Columns.of(records)
+        cells = [cell] * len(c.ids) if isinstance(cell, str) else [cell[i] for i in c.ids]
+        return list(map(LivePosition, c.ids, c.lat, c.lng, c.ts, c.accuracy_m, c.mode, cells))
 
     async def nearby(
         self,
@@ -289,19 +337,19 @@ class LiveLocationStore:
         at: float | None = None,
         cert_kinds: Collection[str] | None = None,
         mode_radii: Mapping[str, float] | None = None,
-    ) -> list[NearbyResponder]:
+    ) -> Nearby:
         """Dispatchable responders within `radius_m` of the point at time `at`, nearest first.
 
-        The cells read are a cover guaranteed to contain the whole disk (`geo.cells.cover_cells`);
+        The cells read are a cover guaranteed to contain the whole disk (`geo.cells.cover_ids`);
         the exact great-circle distance then decides, so nobody is missed at a cell edge.
         `mode_radii` narrows the radius per travel mode (a walker's reach is a fraction of a
         car's): the dispatcher passes its reach model's radii. Unlisted modes use `radius_m`.
         """
         at = time.time() if at is None else at
         kinds = None if cert_kinds is None else set(cert_kinds)
-        records = await self._read(list(cover_cells(lat, lng, radius_m, self.resolution)))
+        records = await self._read(cover_ids(lat, lng, radius_m, self.resolution))
         if not len(records):
-            return []
+            return Nearby.empty()
         limit = np.array([min(radius_m, (mode_radii or {}).get(m, radius_m)) for m in MODES])
         distance = haversine_m_np(lat, lng, records["lat"], records["lng"])
         near = (distance <= limit[records["mode"]]) & (records["ts_ms"] >= (at - self.staleness_s) * 1000)
@@ -316,8 +364,8 @@ class LiveLocationStore:
             ]
         keep = np.flatnonzero(near & qualified)
         keep = keep[np.argsort(distance[keep], kind="stable")]
-        rows = zip(_rows(records[keep]), distance[keep].tolist(), strict=True)
-        return [NearbyResponder(i, y, x, t, m, a, d) for (i, y, x, t, a, m), d in rows]
+        c = _Columns.of(records[keep])
+        return Nearby(c.ids, c.lat, c.lng, c.ts, c.mode, c.accuracy_m, distance[keep].tolist())
 
     async def positions(self) -> list[LivePosition]:
         """Every kept position, fresh or not yet swept (the dispatcher's map)."""

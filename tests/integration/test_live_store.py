@@ -193,7 +193,7 @@ async def test_off_duty_and_unknown_positions_are_not_kept(store: LiveLocationSt
     await store.ingest([PositionFix("shift", 22.54, 114.05, time.time())])
     assert await store.remove("shift")
     assert await store.get("shift") is None
-    assert await store.nearby(22.54, 114.05, 500) == []
+    assert not await store.nearby(22.54, 114.05, 500)
     assert await store.ingest([PositionFix("shift", 22.54, 114.05, time.time())]) == [Outcome.not_on_duty]
 
 
@@ -207,11 +207,11 @@ async def test_certificates_decide_who_is_returned(store: LiveLocationStore) -> 
     assert [r.responder_id for r in await store.nearby(22.54, 114.05, 100, cert_kinds={"aed"})] == [
         "aed-only"
     ]
-    assert await store.nearby(22.54, 114.05, 100, cert_kinds={"cpr"}) == []
+    assert not await store.nearby(22.54, 114.05, 100, cert_kinds={"cpr"})
     # the certificate lapses while on duty: refreshing the profile drops the position at once
     await store.set_profile("aed-only", "walk", expired)
     assert await store.get("aed-only") is None
-    assert await store.nearby(22.54, 114.05, 100) == []
+    assert not await store.nearby(22.54, 114.05, 100)
 
 
 async def test_mode_comes_from_profile_unless_the_update_says_otherwise(store: LiveLocationStore) -> None:
@@ -311,7 +311,7 @@ async def test_an_upgrade_with_redis_kept_drops_the_earlier_layout_and_recovers_
     await redis_client.hset(store.legacy_cell_prefix + cell, "veteran", legacy)
     assert await store.drop_legacy_cells() == 1
     assert not await redis_client.exists(store.legacy_cell_prefix + cell)
-    assert await store.get("veteran") is None and await store.nearby(22.54, 114.05, 50, at=now) == []
+    assert await store.get("veteran") is None and not await store.nearby(22.54, 114.05, 50, at=now)
     assert await store.ingest([PositionFix("veteran", 22.54, 114.05, now + 1)]) == [Outcome.stored]
     assert [r.responder_id for r in await store.nearby(22.54, 114.05, 50, at=now + 1)] == ["veteran"]
 

@@ -9,7 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Polygon, shape
 
-from geo.cells import cell_boundary_geojson, cell_center, cell_of, cover_cells, polygon_cells
+from geo.cells import (
+    cell_boundary_geojson,
+    cell_center,
+    cell_keys,
+    cell_of,
+    cover_cells,
+    cover_ids,
+    polygon_cells,
+)
 from geo.distance import EARTH_RADIUS_M, haversine_m
 
 
@@ -100,3 +108,13 @@ def test_centres_remembered_for_a_city_leave_nothing_for_its_covers_to_work_out(
         assert cells.remember_centres_within(-60, -170, 60, 170, 9) == 0  # a continent: not kept
     finally:
         cells._CENTRES = cells._Centres()
+
+
+@given(lats, lngs, resolutions)
+@settings(max_examples=200, deadline=None)
+def test_cell_keys_are_the_prefix_and_each_cells_hex_string(lat: float, lng: float, res: int) -> None:
+    ids = cover_ids(lat, lng, 600, res)
+    assert cell_keys("deploy:live:rec:", ids) == [
+        f"deploy:live:rec:{h3.int_to_str(int(c))}".encode() for c in ids
+    ]
+    assert cell_keys("k:", ids[:0]) == []
