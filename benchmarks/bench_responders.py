@@ -2,7 +2,10 @@
 against Redis GEOSEARCH, and Redis memory per live responder.
 
 Runs on the test Redis under a private key prefix (deleted afterwards) and, for the endpoints, a
-real uvicorn worker of the app. Responders' duty profiles are written straight into the store (the
+real uvicorn worker of the app. The in-process side uses what the app uses: its Redis client
+(`core.redis.connect_redis`) and uvloop, uvicorn's event loop; the harness's own bookkeeping of a
+million people is frozen out of the garbage collector before timing, as the app freezes its
+start-up heap. Responders' duty profiles are written straight into the store (the
 registry is not what is measured); every one holds a valid certificate so both sides of each
 comparison answer the same question.
 """
@@ -10,6 +13,7 @@ comparison answer the same question.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import random
@@ -20,6 +24,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
+import uvloop
 import websockets
 from redis.asyncio import Redis
 
@@ -27,7 +32,7 @@ from benchmarks.common import median, percentile, table
 from core.auth import Role, issue_token
 from core.config import Settings
 from core.db import Database
-from core.redis import Keys
+from core.redis import Keys, connect_redis
 from geo.cells import remember_centres_within
 from geo.distance import haversine_m
 from responders.availability import CertificatePeriod
@@ -167,8 +172,9 @@ async def _queries(
     rng: random.Random,
     radius: float,
     where: dict[str, tuple[float, float]],
-) -> tuple[list[float], list[float], int]:
-    ours, geo, differ = [], [], 0
+) -> tuple[list[float], list[float], int, float]:
+    """Latencies of ours and GEOSEARCH, how many queries disagree, and how many people a query found."""
+    ours, geo, differ, found = [], [], 0, 0
     for _ in range(QUERIES):
         lat, lng = rng.uniform(BOX[0] + 0.02, BOX[2] - 0.02), rng.uniform(BOX[1] + 0.02, BOX[3] - 0.02)
         t0 = time.perf_counter()
@@ -180,11 +186,12 @@ async def _queries(
         t2 = time.perf_counter()
         ours.append(t1 - t0)
         geo.append(t2 - t1)
+        found += len(got)
         # Redis measures on its own Earth radius and keeps positions on a 52-bit geohash: only
         # people within a metre of the edge (by our exact distance) may fall either way
         unexplained = {r.responder_id for r in got} ^ {m for m, _ in alt}
         differ += any(abs(haversine_m(lat, lng, *where[rid]) - radius) > 1 for rid in unexplained)
-    return ours, geo, differ
+    return ours, geo, differ, found / QUERIES
 
 
 def _ms(samples: list[float]) -> list[float]:
@@ -196,7 +203,7 @@ async def _run() -> str:
     settings = Settings().model_copy(update={"staleness_s": 3600.0})
     prefix = "bench" + secrets.token_hex(3)
     keys = Keys(prefix)
-    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    redis = connect_redis(settings.redis_url)
     store = LiveLocationStore(redis, keys, settings)
     db = Database(settings.database_url, pool_size=2)
     admin_token = "bench-" + secrets.token_hex(8)
@@ -223,6 +230,7 @@ async def _run() -> str:
         pipe_rates = await _pipeline_rate(redis, geo_key, people)
         geo_bytes = (await _memory(redis) - before) / len(people)
         api_rates = await _endpoint_rate(server, admin_token, people, 1)
+        api_rates_2 = await _endpoint_rate(server, admin_token, people, 2)
         api_rates_4 = await _endpoint_rate(server, admin_token, people, 4)
         try:
             ws_rate = await _socket_rate(server, db, store, rng)
@@ -234,6 +242,11 @@ async def _run() -> str:
                 "POST /v1/locations, batches of 5,000 (1 worker), one request at a time",
                 median(api_rates),
                 f"{median(api_rates) / median(pipe_rates):.2f}",
+            ],
+            [
+                "POST /v1/locations, batches of 5,000 (1 worker), 2 requests in flight",
+                median(api_rates_2),
+                f"{median(api_rates_2) / median(pipe_rates):.2f}",
             ],
             [
                 "POST /v1/locations, batches of 5,000 (1 worker), 4 requests in flight",
@@ -249,6 +262,8 @@ async def _run() -> str:
         ]
         where = {rid: (round(lat, 6), round(lng, 6)) for rid, lat, lng in people}  # as the store keeps them
         remember_centres_within(*BOX, settings.h3_resolution)  # as the app does for its city at start-up
+        gc.collect()
+        gc.freeze()  # the harness's million tuples are not the service's heap: keep full collections off them
         for size in (100_000, 1_000_000):
             if size > len(people):
                 extra = _points(size - len(people), rng)
@@ -259,8 +274,10 @@ async def _run() -> str:
                         for rid, lat, lng in extra[i : i + BATCH]:
                             pipe.geoadd(geo_key, (lng, lat, rid))
                         await pipe.execute()
+                gc.collect()
+                gc.freeze()
             for radius in (500.0, 1000.0, 2000.0):
-                ours, geo, differ = await _queries(store, redis, geo_key, rng, radius, where)
+                ours, geo, differ, found = await _queries(store, redis, geo_key, rng, radius, where)
                 if size == 100_000:
                     p99s.append((radius, percentile(ours, 99) * 1e3, percentile(geo, 99) * 1e3))
                 query_rows.append(
@@ -270,6 +287,7 @@ async def _run() -> str:
                         *_ms(ours),
                         *_ms(geo),
                         f"{median(ours) / median(geo):.2f}",
+                        f"{found:.0f}",
                         differ,
                     ]
                 )
@@ -289,14 +307,16 @@ async def _run() -> str:
             "",
             table(["path", "updates/s", "vs raw pipeline"], rows),
             "",
-            _ingest_goal(median(api_rates), median(api_rates_4)),
+            _ingest_goal(median(api_rates), median(api_rates_2), median(api_rates_4)),
             "",
             f"Nearby query ({QUERIES} random points per row): `LiveLocationStore.nearby` (H3 cover,"
             " one MGET of the covering cells' records, exact haversine, staleness and certificate"
-            " filter in numpy) against `GEOSEARCH … BYRADIUS WITHDIST ASC` on the same positions"
-            " (redis-py with hiredis). The city's H3 cell centres are worked out before timing, as the"
-            " app does for its districts at start-up. 'differ' counts queries whose answers disagree"
-            " about someone farther than a metre from the edge of the radius (a bug if ever non-zero).",
+            " filter in numpy, the answer as columns) against `GEOSEARCH … BYRADIUS WITHDIST ASC` on"
+            " the same positions, both through the app's Redis client (redis-py, hiredis) on uvloop."
+            " The city's H3 cell centres are worked out before timing, as the app does for its"
+            " districts at start-up. 'found' is how many people a query returns; 'differ' counts"
+            " queries whose answers disagree about someone farther than a metre from the edge of the"
+            " radius (a bug if ever non-zero).",
             "",
             table(
                 [
@@ -307,6 +327,7 @@ async def _run() -> str:
                     "GEOSEARCH p50 ms",
                     "GEOSEARCH p99 ms",
                     "ours/GEOSEARCH p50",
+                    "found (mean)",
                     "differ",
                 ],
                 query_rows,
@@ -321,15 +342,15 @@ async def _run() -> str:
     )
 
 
-def _ingest_goal(one_at_a_time: float, four_in_flight: float) -> str:
-    best = max(one_at_a_time, four_in_flight)
-    verdict = "met" if best >= GOAL_INGEST else "**not met**"
+def _ingest_goal(one_at_a_time: float, two_in_flight: float, four_in_flight: float) -> str:
+    verdict = "met" if one_at_a_time >= GOAL_INGEST else "**not met**"
     return (
         f"Goal at least {GOAL_INGEST:,} updates/s through the batch endpoint on one worker: {verdict}"
-        f" ({one_at_a_time:,.0f}/s one request at a time, {four_in_flight:,.0f}/s with 4 in flight)."
-        " The load generator, the app and Redis share the 2 cores; Redis spends ~15 µs per fix in the"
-        " script (profile, certificate and out-of-order checks, the atomic record write), so with the"
-        " app's parse and validation the machine tops out near the raw GEOADD pipeline's rate."
+        f" one request at a time ({one_at_a_time:,.0f}/s); {two_in_flight:,.0f}/s with 2 in flight,"
+        f" {four_in_flight:,.0f}/s with 4."
+        " The load generator, the app and Redis share the 2 cores. A batch is validated by pydantic,"
+        " packed as columns with numpy and stored by one script call per 1,000 fixes, sent as soon"
+        " as each is packed so the app and Redis work at the same time."
     )
 
 
@@ -340,14 +361,10 @@ def _query_goal(p99s: list[tuple[float, float, float]]) -> str:
     ]
     slow_native = [f"{r:.0f} m" for r, _, geo in p99s if geo >= GOAL_QUERY_MS]
     native = f" Redis's own GEOSEARCH misses it too at {', '.join(slow_native)}." if slow_native else ""
-    return (
-        f"Goal p99 under {GOAL_QUERY_MS:g} ms at 100,000 live, by radius: {'; '.join(parts)}."
-        " The larger radii return ~80 and ~320 people per query, and past a few dozen the cost is"
-        f" the people: reading, measuring and handing each one to the caller.{native}"
-    )
+    return f"Goal p99 under {GOAL_QUERY_MS:g} ms at 100,000 live, by radius: {'; '.join(parts)}.{native}"
 
 
 def run() -> str:
     if not os.environ.get("DATABASE_URL"):
         raise SystemExit("DATABASE_URL not set: run through `make bench`, which starts the stores")
-    return asyncio.run(_run())
+    return uvloop.run(_run())

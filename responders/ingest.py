@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,7 +21,7 @@ from prometheus_client import Counter
 from geo.crs import Crs, to_wgs84, to_wgs84_np
 from responders.records import MODE_CODES, PROFILE_MODE, uuid_ids
 from responders.schemas import BatchLocationUpdate, IngestResult, LocationUpdate, RejectedUpdate
-from responders.store import FixColumns, LiveLocationStore, Outcome, PositionFix
+from responders.store import INGEST_CHUNK, FixColumns, LiveLocationStore, Outcome, PositionFix
 
 LOCATION_UPDATES = Counter(
     "location_updates_total",
@@ -82,19 +82,34 @@ def to_fix(responder_id: uuid.UUID | str, update: LocationUpdate, clock: Clock) 
     return PositionFix(str(responder_id), lat, lng, ts, update.accuracy_m, mode)
 
 
-def to_columns(updates: Sequence[BatchLocationUpdate], ts: np.ndarray) -> FixColumns:
-    """A gateway's updates (already judged on time, `ts` their epoch seconds) as WGS-84 columns.
+@dataclass(frozen=True, slots=True)
+class JudgedUpdates:
+    """Some of a gateway's updates judged on time: the fixes to store as columns, the positions
+    (in the updates given) of those from the future, and how many were too old to matter."""
+
+    fixes: FixColumns
+    future: list[int]
+    too_old: int
+
+
+def judge_updates(updates: Sequence[BatchLocationUpdate], clock: Clock) -> JudgedUpdates:
+    """A gateway's updates as WGS-84 columns, the future and too-old ones set aside.
 
     One list pass per field and numpy for the rest: per update this is a few hundred nanoseconds,
     where building a fix object each cost microseconds of a batch's time.
     """
+    ts = np.array([u.ts.timestamp() for u in updates], dtype=np.float64)
+    future, too_old = clock.future(ts), clock.too_old(ts)
+    keep = np.flatnonzero(~(future | too_old))
+    if len(keep) < len(updates):
+        updates, ts = [updates[i] for i in keep.tolist()], ts[keep]
     lat = np.array([u.lat for u in updates], dtype=np.float64)
     lng = np.array([u.lng for u in updates], dtype=np.float64)
     crs = np.array([u.crs.value for u in updates])
     for datum in set(crs.tolist()) - {Crs.wgs84.value}:  # phones on Chinese base maps: their rows only
         rows = np.flatnonzero(crs == datum)
         lat[rows], lng[rows] = to_wgs84_np(lat[rows], lng[rows], datum)
-    return FixColumns(
+    fixes = FixColumns(
         ids=uuid_ids([u.responder_id for u in updates]),
         lat=lat,
         lng=lng,
@@ -102,6 +117,7 @@ def to_columns(updates: Sequence[BatchLocationUpdate], ts: np.ndarray) -> FixCol
         accuracy_m=np.array([np.nan if u.accuracy_m is None else u.accuracy_m for u in updates]),
         mode=np.array([MODE_CODES[u.mode] if u.mode else PROFILE_MODE for u in updates], dtype=np.uint8),
     )
+    return JudgedUpdates(fixes, np.flatnonzero(future).tolist(), int(too_old.sum()))
 
 
 def _tally(result: IngestResult, outcomes: Sequence[Outcome]) -> IngestResult:
@@ -136,19 +152,25 @@ async def ingest_batch(
     updates: Sequence[BatchLocationUpdate],
     now: float | None = None,
 ) -> IngestResult:
-    """Many responders' reports (a gateway): good ones stored, future ones listed in `rejected`."""
+    """Many responders' reports (a gateway): good ones stored, future ones listed in `rejected`.
+
+    Judged and packed a store chunk at a time, so Redis stores one chunk while the next is prepared.
+    """
     clock = Clock.of(settings, now)
-    ts = np.array([u.ts.timestamp() for u in updates], dtype=np.float64)
-    future, too_old = clock.future(ts), clock.too_old(ts)
-    result = IngestResult(
-        rejected=[
-            RejectedUpdate(index=i, field=f"updates.{i}.ts", rule=clock.future_rule)
-            for i in np.flatnonzero(future).tolist()
-        ]
-    )
+    result, too_old = IngestResult(), 0
+
+    def chunks() -> Iterator[FixColumns]:
+        nonlocal too_old
+        for start in range(0, len(updates), INGEST_CHUNK):
+            judged = judge_updates(updates[start : start + INGEST_CHUNK], clock)
+            result.rejected += [
+                RejectedUpdate(index=start + i, field=f"updates.{start + i}.ts", rule=clock.future_rule)
+                for i in judged.future
+            ]
+            too_old += judged.too_old
+            yield judged.fixes
+
+    outcomes = await store.ingest_chunks(chunks())
     if result.rejected:
         LOCATION_UPDATES.labels("future_rejected").inc(len(result.rejected))
-    keep = np.flatnonzero(~(future | too_old))
-    kept = updates if len(keep) == len(updates) else [updates[i] for i in keep.tolist()]
-    outcomes = await store.ingest_columns(to_columns(kept, ts[keep])) if len(keep) else []
-    return _tally(result, [*outcomes, *[Outcome.stale] * int(too_old.sum())])
+    return _tally(result, [*outcomes, *[Outcome.stale] * too_old])

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple, Protocol
@@ -275,18 +275,28 @@ class LiveLocationStore:
         return await self.ingest_columns(FixColumns.of(fixes)) if fixes else []
 
     async def ingest_columns(self, fixes: FixColumns) -> list[Outcome]:
-        """Store a batch of validated fixes; one outcome per fix, in order.
+        """Store a batch of validated fixes; one outcome per fix, in order."""
+        return await self.ingest_chunks(
+            fixes.part(slice(start, start + INGEST_CHUNK)) for start in range(0, len(fixes), INGEST_CHUNK)
+        )
 
-        Each chunk of `INGEST_CHUNK` fixes is one script call, atomic on the server. A chunk's call
-        is sent as soon as it is packed, so Redis runs one chunk while this process packs the next
-        (a 5,000-fix gateway batch costs about as long as the slower of the two sides). Two fixes
-        of one responder in different chunks may land in either order: the newer timestamp wins.
+    async def ingest_chunks(self, chunks: Iterable[FixColumns]) -> list[Outcome]:
+        """Store fixes arriving in chunks of at most `INGEST_CHUNK`; one outcome per fix, in order.
+
+        Each chunk is one script call, atomic on the server, sent as soon as the chunk is packed:
+        Redis stores one chunk while this process prepares the next (`chunks` may be a generator
+        that validates or converts as it goes), so a 5,000-fix gateway batch costs about as long
+        as the slower of the two sides. Two fixes of one responder in different chunks may land in
+        either order: the newer timestamp wins either way.
         """
         calls: list[asyncio.Task[str]] = []
-        for start in range(0, len(fixes), INGEST_CHUNK):
-            chunk = fixes.part(slice(start, start + INGEST_CHUNK))
-            calls.append(asyncio.create_task(self._ingest_chunk(len(chunk), chunk.packed(self.resolution))))
-            await asyncio.sleep(0)  # let the call go out before the next chunk is packed
+        for chunk in chunks:
+            if len(chunk) > INGEST_CHUNK:
+                raise ValueError(f"a chunk of {len(chunk)} fixes: at most {INGEST_CHUNK} per script call")
+            if len(chunk):
+                packed = chunk.packed(self.resolution)
+                calls.append(asyncio.create_task(self._ingest_chunk(len(chunk), packed)))
+                await asyncio.sleep(0)  # let the call go out before the next chunk is prepared
         return [_OUTCOME_CODES[c] for reply in await asyncio.gather(*calls) for c in reply]
 
     async def ingest_one(self, fix: PositionFix) -> Outcome:
