@@ -2,7 +2,8 @@
 
 Escalation runs once per incident however many workers there are: each worker claims due incidents
 with `SELECT … FOR UPDATE SKIP LOCKED` and moves `next_escalation_at` forward in the same
-transaction, so a second worker either skips the locked row or finds it no longer due.
+transaction, so a second worker either skips the locked row or finds it no longer due. The next step
+is due after the interval the incident was opened with, whichever worker takes it.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ async def escalate(
             events.record(session, incident.id, "escalation_exhausted", reach_s=reach, alerts=len(alerts))
         )
     else:
-        incident.next_escalation_at = now + timedelta(seconds=settings.escalation_interval_s)
+        interval = incident.escalation_interval_s or settings.escalation_interval_s  # None: before 0006
+        incident.next_escalation_at = now + timedelta(seconds=interval)
     return new, logged
 
 

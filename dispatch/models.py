@@ -65,6 +65,8 @@ class Incident(Base):
     reach_s: Mapped[float] = mapped_column(Float)
     coverage: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     escalation_step: Mapped[int] = mapped_column(Integer, default=0)
+    # the schedule the incident was opened with, which every worker's dispatch clock follows
+    escalation_interval_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     next_escalation_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

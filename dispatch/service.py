@@ -177,6 +177,7 @@ async def open_incident(
         reach_s=reach_s,
         coverage={},
         escalation_step=0,
+        escalation_interval_s=settings.escalation_interval_s,
         next_escalation_at=now + timedelta(seconds=settings.escalation_interval_s),
         created_by=created_by,
         created_at=now,

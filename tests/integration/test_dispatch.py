@@ -5,16 +5,25 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import secrets
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from core.config import Settings
+from core.db import Database
+from core.redis import Keys
+from dispatch.context import DispatchContext
+from dispatch.escalation import escalate
+from dispatch.fanout import Fanout
+from dispatch.models import Incident
 from geo.distance import haversine_m
 from geo.reach import ReachModel
+from responders.store import LiveLocationStore
 from tests.support.people import bearer, certificate, iso, on_duty_at, register
 from tests.support.phones import Console, Phone
 from tests.support.server import ServerProcess
@@ -283,8 +292,10 @@ async def test_two_workers_share_alerts_and_escalate_once(app_env, admin_headers
             assert (await near_phone.next(type_="alert"))["incident_id"] == incident[
                 "id"
             ]  # created on b, held by a
-            # Generous bounds: on a loaded 2-core CI machine two workers also escalate the suite's other
-            # open incidents; a step that never comes still fails, with the incident's timeline.
+            # The session's server (30 s interval) runs a dispatch clock over this database too; it
+            # used to take a step now and then and put the next one 30 s away (this test's old
+            # flakiness). Incidents now keep their own interval. Bounds stay generous for a loaded
+            # 2-core machine; a step that never comes still fails, with the incident's timeline.
             late = await far_phone.next(timeout=40, type_="alert")
             assert late["incident_id"] == incident["id"]
             detail = {}
@@ -311,6 +322,45 @@ async def test_two_workers_share_alerts_and_escalate_once(app_env, admin_headers
     finally:
         a.stop()
         b.stop()
+
+
+async def test_any_worker_steps_an_incident_on_the_schedule_it_opened_with(store_env, redis_client) -> None:
+    """Every worker's dispatch clock may take an incident's next step; whatever its own settings
+    (a rolling restart after a configuration change), the step after is due on the incident's
+    interval. Incidents opened before the interval was kept follow the worker's setting."""
+    settings = Settings(
+        database_url=store_env["DATABASE_URL"], redis_url=store_env["REDIS_URL"], escalation_interval_s=30
+    )
+    db = Database(settings.database_url, pool_size=1)
+    keys = Keys("rctest-escalation-" + secrets.token_hex(4))
+    store = LiveLocationStore(redis_client, keys, settings)
+    ctx = DispatchContext.build(settings, db, store, Fanout(redis_client, keys))
+    lat, lng = remote_spot()
+    try:
+        async with db.sessions() as session:
+            for opened_with, expected in ((2.0, 2.0), (None, 30.0)):
+                now = datetime.now(UTC)
+                incident = Incident(
+                    category="cardiac_arrest",
+                    location=f"SRID=4326;POINT({lng} {lat})",
+                    lat=lat,
+                    lng=lng,
+                    reach_s=300.0,
+                    coverage={},
+                    escalation_step=0,
+                    escalation_interval_s=opened_with,
+                    next_escalation_at=now,
+                    created_by="test",
+                )
+                session.add(incident)
+                await session.flush()
+                await escalate(session, ctx, incident)
+                assert incident.escalation_step == 1 and incident.next_escalation_at is not None
+                gap = (incident.next_escalation_at - now).total_seconds()
+                assert expected <= gap < expected + 5, (opened_with, gap)
+            await session.rollback()
+    finally:
+        await db.dispose()
 
 
 @pytest.mark.parametrize(
