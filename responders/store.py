@@ -33,7 +33,7 @@ from redis.client import NEVER_DECODE
 
 from core.coalesce import Coalescer
 from core.redis import Keys
-from geo.cells import cell_keys, cell_of, cover_ids
+from geo.cells import cell_keys, cell_texts, cells_of, cover_ids
 from geo.distance import haversine_m_np
 from responders import live_scripts
 from responders.availability import CertificatePeriod, decode_certificates, encode_certificates, qualified_at
@@ -123,8 +123,7 @@ class FixColumns:
         """The fixes as the ingest script reads them (`records.FIX_DTYPE`), each with its H3 cell."""
         batch = np.empty(len(self), dtype=FIX_DTYPE)
         batch["id"] = self.ids
-        points = zip(self.lat.tolist(), self.lng.tolist(), strict=True)
-        batch["cell"] = [cell_of(lat, lng, resolution) for lat, lng in points]
+        batch["cell"] = cell_texts(cells_of(self.lat, self.lng, resolution))
         batch["lat"] = np.round(self.lat, 6)  # ~0.1 m: what a phone's fix can claim
         batch["lng"] = np.round(self.lng, 6)
         batch["ts_ms"] = np.floor(self.ts * 1000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import h3
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Polygon, shape
@@ -14,6 +15,8 @@ from geo.cells import (
     cell_center,
     cell_keys,
     cell_of,
+    cell_texts,
+    cells_of,
     cover_cells,
     cover_ids,
     polygon_cells,
@@ -118,3 +121,12 @@ def test_cell_keys_are_the_prefix_and_each_cells_hex_string(lat: float, lng: flo
         f"deploy:live:rec:{h3.int_to_str(int(c))}".encode() for c in ids
     ]
     assert cell_keys("k:", ids[:0]) == []
+
+
+@given(st.lists(st.tuples(lats, lngs), min_size=0, max_size=50), st.integers(min_value=0, max_value=15))
+@settings(max_examples=100, deadline=None)
+def test_cells_of_many_points_are_h3s_cells_as_text(points: list[tuple[float, float]], res: int) -> None:
+    lat = np.array([p[0] for p in points], dtype=np.float64)
+    lng = np.array([p[1] for p in points], dtype=np.float64)
+    texts = cell_texts(cells_of(lat, lng, res))
+    assert [t.decode() for t in texts.tolist()] == [cell_of(a, b, res) for a, b in points]
