@@ -21,11 +21,26 @@ def test_healthz_reports_both_store_versions(http: httpx.Client) -> None:
     assert body["redis"][0].isdigit() and body["redis"].count(".") >= 1
 
 
-def test_metrics_count_requests_by_route(http: httpx.Client) -> None:
+def _count(text: str, series: str) -> float:
+    lines = [line for line in text.splitlines() if line.startswith(series + " ")]
+    return float(lines[0].split()[-1]) if lines else 0.0
+
+
+def test_metrics_count_requests_by_route(http: httpx.Client, admin_headers: dict[str, str]) -> None:
+    """Route templates, not raw paths (ids would explode the series), with each answer's status."""
+    ok = 'http_requests_total{method="GET",route="/healthz",status="200"}'
+    bad = 'http_requests_total{method="POST",route="/v1/locations",status="422"}'
+    lost = 'http_requests_total{method="GET",route="unmatched",status="404"}'
+    missing = 'http_requests_total{method="GET",route="/v1/responders/{responder_id}",status="404"}'
+    before = http.get("/metrics").text
     http.get("/healthz")
-    text = http.get("/metrics").text
-    assert 'http_requests_total{method="GET",route="/healthz",status="200"}' in text
-    assert "http_request_duration_seconds_bucket" in text
+    http.post("/v1/locations", json={"updates": [{"lat": 91}]}, headers=admin_headers)
+    http.get("/no/such/page")
+    http.get("/v1/responders/00000000-0000-0000-0000-000000000000", headers=admin_headers)
+    after = http.get("/metrics").text
+    for series in (ok, bad, lost, missing):
+        assert _count(after, series) == _count(before, series) + 1, series
+    assert "http_request_duration_seconds_bucket" in after
 
 
 def test_openapi_docs_served(http: httpx.Client) -> None:
