@@ -279,16 +279,25 @@ async def rotate_token(session: AsyncSession, responder: Responder) -> str:
 async def resync_live_profiles(
     session: AsyncSession, store: LiveLocationStore, settings: RegistrySettings
 ) -> int:
-    """Rebuild every on-duty profile from Postgres (after Redis lost its data); returns how many."""
+    """Rebuild every on-duty profile from Postgres (after Redis lost its data); returns how many.
+
+    Someone may go off duty between the read and the write; the duty change removes them from
+    Redis, and the write could put them back. So the on-duty list is read again once the profiles
+    are written, and whoever left meanwhile is removed: a change after that second read removes
+    them itself, after this write.
+    """
     tz = ZoneInfo(settings.timezone)
-    query = (
-        select(Responder)
-        .where(Responder.active.is_(True), Responder.on_duty.is_(True))
-        .options(selectinload(Responder.certificates))
-    )
+    on_duty = (Responder.active.is_(True), Responder.on_duty.is_(True))
+    query = select(Responder).where(*on_duty).options(selectinload(Responder.certificates))
     responders = (await session.execute(query)).scalars().all()
-    await store.set_profiles([(str(r.id), r.mode, periods_of(r.certificates, tz)) for r in responders])
-    return len(responders)
+    profiles = [(str(r.id), r.mode, periods_of(r.certificates, tz)) for r in responders]
+    await store.set_profiles(profiles)
+    await session.rollback()  # a fresh snapshot: duty changes committed since the first read count
+    still = {str(i) for i in (await session.execute(select(Responder.id).where(*on_duty))).scalars()}
+    left = [responder_id for responder_id, _, _ in profiles if responder_id not in still]
+    for responder_id in left:
+        await store.remove(responder_id)
+    return len(profiles) - len(left)
 
 
 # --- bulk import --------------------------------------------------------------------------------

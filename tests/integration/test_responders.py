@@ -9,7 +9,12 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
+from core.config import Settings
+from core.db import Database
+from core.redis import Keys
 from geo.crs import to_wgs84, wgs84_to_gcj02
+from responders.service import resync_live_profiles
+from responders.store import LiveLocationStore
 from tests.support.db import fetch
 from tests.support.people import bearer, certificate, iso, on_duty_at, register
 
@@ -338,3 +343,36 @@ def test_a_responder_can_be_updated(http: httpx.Client, admin_headers) -> None:
     )
     r = http.patch(f"/v1/responders/{person['id']}", json={"name": None}, headers=admin_headers)
     assert r.status_code == 409 and r.json()["detail"] == "name: may not be null"
+
+
+async def test_a_resync_never_puts_back_someone_who_went_off_duty_meanwhile(
+    http, admin_headers, store_env, redis_client
+) -> None:
+    """Redis lost its data and the profiles are rebuilt from Postgres; a responder who clocks off
+    between the rebuild's read and its write must not come back as on duty (their phone would be
+    tracked and they could be alerted)."""
+    leaving, staying = (on_duty_at(http, admin_headers, *spot()) for _ in range(2))
+    settings = Settings(database_url=store_env["DATABASE_URL"], redis_url=store_env["REDIS_URL"])
+
+    class RacedStore(LiveLocationStore):
+        async def set_profiles(self, profiles, now_s=None):  # type: ignore[no-untyped-def]
+            # the duty change lands after the rebuild read the registry, before it writes
+            r = http.put(
+                f"/v1/responders/{leaving['id']}/duty", json={"on_duty": False}, headers=admin_headers
+            )
+            assert r.status_code == 200, r.text
+            await self.remove(leaving["id"])  # what the duty change does to this store
+            await super().set_profiles(profiles, now_s)
+
+    keys = Keys("rctest-resync-" + secrets.token_hex(4))
+    store = RacedStore(redis_client, keys, settings)
+    db = Database(settings.database_url, pool_size=1)
+    try:
+        async with db.sessions() as session:
+            await resync_live_profiles(session, store, settings)
+        assert await store.is_on_duty(staying["id"])
+        assert not await store.is_on_duty(leaving["id"])
+    finally:
+        await db.dispose()
+        async for key in redis_client.scan_iter(match=keys("*"), count=1000):
+            await redis_client.delete(key)
