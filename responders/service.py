@@ -276,28 +276,35 @@ async def rotate_token(session: AsyncSession, responder: Responder) -> str:
     return token
 
 
+async def _on_duty_profiles(
+    session: AsyncSession, tz: ZoneInfo
+) -> dict[str, tuple[str, list[CertificatePeriod]]]:
+    """Every active, on-duty responder's live profile as the registry has it now: id → (mode, periods)."""
+    on_duty = select(Responder).where(Responder.active.is_(True), Responder.on_duty.is_(True))
+    rows = (await session.execute(on_duty.options(selectinload(Responder.certificates)))).scalars().all()
+    return {str(r.id): (r.mode, periods_of(r.certificates, tz)) for r in rows}
+
+
 async def resync_live_profiles(
     session: AsyncSession, store: LiveLocationStore, settings: RegistrySettings
 ) -> int:
     """Rebuild every on-duty profile from Postgres (after Redis lost its data); returns how many.
 
-    Someone may go off duty between the read and the write; the duty change removes them from
-    Redis, and the write could put them back. So the on-duty list is read again once the profiles
-    are written, and whoever left meanwhile is removed: a change after that second read removes
-    them itself, after this write.
+    A duty, mode or certificate change may land between the read and the write: the change writes
+    Redis itself, and this write could then undo it (an off-duty responder put back, an old
+    certificate restored). So the registry is read again once the profiles are written, and what
+    differs is written again: a change committed after that second read writes Redis after this.
     """
     tz = ZoneInfo(settings.timezone)
-    on_duty = (Responder.active.is_(True), Responder.on_duty.is_(True))
-    query = select(Responder).where(*on_duty).options(selectinload(Responder.certificates))
-    responders = (await session.execute(query)).scalars().all()
-    profiles = [(str(r.id), r.mode, periods_of(r.certificates, tz)) for r in responders]
-    await store.set_profiles(profiles)
-    await session.rollback()  # a fresh snapshot: duty changes committed since the first read count
-    still = {str(i) for i in (await session.execute(select(Responder.id).where(*on_duty))).scalars()}
-    left = [responder_id for responder_id, _, _ in profiles if responder_id not in still]
-    for responder_id in left:
+    written = await _on_duty_profiles(session, tz)
+    await store.set_profiles([(rid, mode, periods) for rid, (mode, periods) in written.items()])
+    await session.rollback()  # a fresh snapshot: changes committed since the first read count
+    now = await _on_duty_profiles(session, tz)
+    for responder_id in written.keys() - now.keys():
         await store.remove(responder_id)
-    return len(profiles) - len(left)
+    changed = [(rid, *profile) for rid, profile in now.items() if rid in written and written[rid] != profile]
+    await store.set_profiles(changed)
+    return len(written.keys() & now.keys())
 
 
 # --- bulk import --------------------------------------------------------------------------------

@@ -345,23 +345,30 @@ def test_a_responder_can_be_updated(http: httpx.Client, admin_headers) -> None:
     assert r.status_code == 409 and r.json()["detail"] == "name: may not be null"
 
 
-async def test_a_resync_never_puts_back_someone_who_went_off_duty_meanwhile(
+async def test_a_resync_never_undoes_a_change_made_while_it_ran(
     http, admin_headers, store_env, redis_client
 ) -> None:
-    """Redis lost its data and the profiles are rebuilt from Postgres; a responder who clocks off
-    between the rebuild's read and its write must not come back as on duty (their phone would be
-    tracked and they could be alerted)."""
-    leaving, staying = (on_duty_at(http, admin_headers, *spot()) for _ in range(2))
+    """Redis lost its data and the profiles are rebuilt from Postgres; a responder who clocks off, or
+    whose travel mode changes, between the rebuild's read and its write must not be put back as
+    they were (an off-duty phone would be tracked and alertable, an old mode misjudges the ETA)."""
+    leaving, switching, staying = (on_duty_at(http, admin_headers, *spot()) for _ in range(3))
     settings = Settings(database_url=store_env["DATABASE_URL"], redis_url=store_env["REDIS_URL"])
+    raced = []
 
     class RacedStore(LiveLocationStore):
         async def set_profiles(self, profiles, now_s=None):  # type: ignore[no-untyped-def]
-            # the duty change lands after the rebuild read the registry, before it writes
-            r = http.put(
-                f"/v1/responders/{leaving['id']}/duty", json={"on_duty": False}, headers=admin_headers
-            )
-            assert r.status_code == 200, r.text
-            await self.remove(leaving["id"])  # what the duty change does to this store
+            if not raced:  # the changes land after the rebuild read the registry, before it writes
+                raced.append(True)
+                off = http.put(
+                    f"/v1/responders/{leaving['id']}/duty", json={"on_duty": False}, headers=admin_headers
+                )
+                ebike = http.patch(
+                    f"/v1/responders/{switching['id']}", json={"mode": "ebike"}, headers=admin_headers
+                )
+                assert off.status_code == ebike.status_code == 200, (off.text, ebike.text)
+                # what the two changes do to this store
+                await self.remove(leaving["id"])
+                await super().set_profiles([(switching["id"], "ebike", [])])
             await super().set_profiles(profiles, now_s)
 
     keys = Keys("rctest-resync-" + secrets.token_hex(4))
@@ -372,6 +379,8 @@ async def test_a_resync_never_puts_back_someone_who_went_off_duty_meanwhile(
             await resync_live_profiles(session, store, settings)
         assert await store.is_on_duty(staying["id"])
         assert not await store.is_on_duty(leaving["id"])
+        profiles = await redis_client.hmget(store.who_key, [switching["id"], staying["id"]])
+        assert [p.split("|")[1] for p in profiles] == ["ebike", "walk"]
     finally:
         await db.dispose()
         async for key in redis_client.scan_iter(match=keys("*"), count=1000):
