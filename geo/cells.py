@@ -18,6 +18,7 @@ cannot hold a point within r of p, and is dropped.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -155,6 +156,11 @@ def _hex_ids(ids: np.ndarray) -> np.ndarray:
     id starts with a zero digit (reserved bit and mode 1), which its string omits."""
     digits = hex_digits(np.asarray(ids, dtype=">u8").view(np.uint8).reshape(len(ids), 8))
     return digits[:, 1:]
+
+
+def cell_ids(texts: Sequence[str]) -> np.ndarray:
+    """Cells' hex strings as integer ids (uint64), the form `cell_keys` and `cell_texts` take."""
+    return np.array([int(t, 16) for t in texts], dtype=np.uint64)
 
 
 def cell_texts(ids: np.ndarray) -> np.ndarray:

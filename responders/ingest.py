@@ -19,7 +19,7 @@ import numpy as np
 from prometheus_client import Counter
 
 from geo.crs import Crs, to_wgs84, to_wgs84_np
-from responders.records import MODE_CODES, PROFILE_MODE, uuid_ids
+from responders.records import uuid_ids
 from responders.schemas import BatchLocationUpdate, IngestResult, LocationUpdate, RejectedUpdate
 from responders.store import INGEST_CHUNK, FixColumns, LiveLocationStore, Outcome, PositionFix
 
@@ -109,14 +109,8 @@ def judge_updates(updates: Sequence[BatchLocationUpdate], clock: Clock) -> Judge
     for datum in set(crs.tolist()) - {Crs.wgs84.value}:  # phones on Chinese base maps: their rows only
         rows = np.flatnonzero(crs == datum)
         lat[rows], lng[rows] = to_wgs84_np(lat[rows], lng[rows], datum)
-    fixes = FixColumns(
-        ids=uuid_ids([u.responder_id for u in updates]),
-        lat=lat,
-        lng=lng,
-        ts=ts,
-        accuracy_m=np.array([np.nan if u.accuracy_m is None else u.accuracy_m for u in updates]),
-        mode=np.array([MODE_CODES[u.mode] if u.mode else PROFILE_MODE for u in updates], dtype=np.uint8),
-    )
+    ids = uuid_ids([u.responder_id for u in updates])
+    fixes = FixColumns.build(ids, lat, lng, ts, [u.accuracy_m for u in updates], [u.mode for u in updates])
     return JudgedUpdates(fixes, np.flatnonzero(future).tolist(), int(too_old.sum()))
 
 

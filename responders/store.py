@@ -33,7 +33,7 @@ from redis.client import NEVER_DECODE
 
 from core.coalesce import Coalescer
 from core.redis import Keys
-from geo.cells import cell_keys, cell_texts, cells_of, cover_ids
+from geo.cells import cell_ids, cell_keys, cell_texts, cells_of, cover_ids
 from geo.distance import haversine_m_np
 from responders import live_scripts
 from responders.availability import CertificatePeriod, decode_certificates, encode_certificates, qualified_at
@@ -102,15 +102,35 @@ class FixColumns:
     mode: np.ndarray
 
     @classmethod
+    def build(
+        cls,
+        ids: np.ndarray,
+        lat: np.ndarray,
+        lng: np.ndarray,
+        ts: np.ndarray,
+        accuracy_m: Sequence[float | None],
+        mode: Sequence[str | None],
+    ) -> FixColumns:
+        """Columns from plain values: None for an unknown accuracy or the profile's mode."""
+        return cls(
+            ids=ids,
+            lat=np.asarray(lat, dtype=np.float64),
+            lng=np.asarray(lng, dtype=np.float64),
+            ts=np.asarray(ts, dtype=np.float64),
+            accuracy_m=np.array([np.nan if a is None else a for a in accuracy_m], dtype=np.float64),
+            mode=np.array([MODE_CODES.get(m, PROFILE_MODE) if m else PROFILE_MODE for m in mode], np.uint8),
+        )
+
+    @classmethod
     def of(cls, fixes: Sequence[PositionFix]) -> FixColumns:
         """Single fixes as columns; raises `ValueError` for an id a record cannot carry."""
-        return cls(
-            ids=np.array([padded_id(f.responder_id) for f in fixes], dtype=RECORD_DTYPE["id"]),
-            lat=np.array([f.lat for f in fixes], dtype=np.float64),
-            lng=np.array([f.lng for f in fixes], dtype=np.float64),
-            ts=np.array([f.ts for f in fixes], dtype=np.float64),
-            accuracy_m=np.array([np.nan if f.accuracy_m is None else f.accuracy_m for f in fixes]),
-            mode=np.array([MODE_CODES.get(f.mode or "", PROFILE_MODE) for f in fixes], dtype=np.uint8),
+        return cls.build(
+            np.array([padded_id(f.responder_id) for f in fixes], dtype=RECORD_DTYPE["id"]),
+            np.array([f.lat for f in fixes]),
+            np.array([f.lng for f in fixes]),
+            np.array([f.ts for f in fixes]),
+            [f.accuracy_m for f in fixes],
+            [f.mode for f in fixes],
         )
 
     def __len__(self) -> int:
@@ -271,12 +291,10 @@ class LiveLocationStore:
     # --- positions ---------------------------------------------------------------------------
     async def ingest(self, fixes: Sequence[PositionFix]) -> list[Outcome]:
         """Store single fixes (a phone's, a test's); one outcome per fix, in order."""
-        return await self.ingest_columns(FixColumns.of(fixes)) if fixes else []
-
-    async def ingest_columns(self, fixes: FixColumns) -> list[Outcome]:
-        """Store a batch of validated fixes; one outcome per fix, in order."""
+        columns = FixColumns.of(fixes)
+        step = INGEST_CHUNK
         return await self.ingest_chunks(
-            fixes.part(slice(start, start + INGEST_CHUNK)) for start in range(0, len(fixes), INGEST_CHUNK)
+            columns.part(slice(i, i + step)) for i in range(0, len(columns), step)
         )
 
     async def ingest_chunks(self, chunks: Iterable[FixColumns]) -> list[Outcome]:
@@ -308,15 +326,12 @@ class LiveLocationStore:
             raise RuntimeError(f"live store answered {len(reply)} outcomes for {count} fixes")
         return str(reply)
 
-    async def _read(self, cells: Sequence[str] | np.ndarray) -> np.ndarray:
-        """The records of the given cells (hex strings or integer ids), one structured array: one
-        native MGET, never decoded."""
+    async def _read(self, cells: np.ndarray) -> np.ndarray:
+        """The records of the given cells (integer H3 ids), one structured array: one native MGET,
+        never decoded."""
         if not len(cells):
             return np.frombuffer(b"", dtype=RECORD_DTYPE)
-        if isinstance(cells, np.ndarray):
-            keys: Sequence[str | bytes] = cell_keys(self.cell_prefix, cells)
-        else:
-            keys = [self.cell_prefix + c for c in cells]
+        keys = cell_keys(self.cell_prefix, cells)
         blobs = await self.redis.execute_command("MGET", *keys, **{NEVER_DECODE: []})
         return np.frombuffer(b"".join(b for b in blobs if b), dtype=RECORD_DTYPE)
 
@@ -326,7 +341,7 @@ class LiveLocationStore:
         cell = profile.split("|", 1)[0] if profile else ""
         if not cell:
             return None
-        records = await self._read([cell])
+        records = await self._read(cell_ids([cell]))
         mine = records[records["id"] == padded_id(responder_id)]
         return self._positions(mine, cell)[0] if len(mine) else None
 
@@ -386,7 +401,7 @@ class LiveLocationStore:
         cells = sorted(set(cell_by_id.values()))
         out: list[LivePosition] = []
         for start in range(0, len(cells), 1000):
-            records = await self._read(cells[start : start + 1000])
+            records = await self._read(cell_ids(cells[start : start + 1000]))
             # a record written after the profile scan has no cell here yet: the next map refresh shows it
             known = np.array([i in cell_by_id for i in decode_ids(records["id"])], dtype=bool)
             out += self._positions(records[known], cell_by_id)
