@@ -77,8 +77,13 @@ class Settings(BaseSettings):
     """The city at the top of the team hierarchy."""
 
     # --- live locations -----------------------------------------------------------------------
-    h3_resolution: int = 9
+    h3_resolution: int = Field(9, ge=0, le=15)
     """H3 resolution of the live responder cell index."""
+    # Redis pays about a microsecond for each key a query reads: a 2 km disk covers ~150 res-9
+    # cells but ~30 res-8 parents (responders.store explains the layout).
+    live_page_levels: int = Field(1, ge=0, le=2)
+    """Each Redis key of the cell index holds the cells of the H3 ancestor this many resolutions
+    up (0: a key per cell)."""
     staleness_s: float = 120.0
     """A position older than this is never used for dispatch."""
     max_clock_skew_s: float = 60.0
@@ -128,7 +133,8 @@ class Settings(BaseSettings):
     alert_ttl_s: float = 120.0
     """Seconds before an unanswered alert expires."""
     escalation_interval_s: float = 30.0
-    """Seconds between escalation steps while too few accepted."""
+    """Seconds between escalation steps while too few accepted; each incident keeps the value it
+    opened with."""
     escalation_step_s: float = 60.0
     """Seconds added to the reach at each escalation step."""
 

@@ -139,6 +139,19 @@ def cover_ids(lat: float, lng: float, radius_m: float, res: int) -> np.ndarray:
     return disk[haversine_m_np(lat, lng, lats, lngs) <= reach]
 
 
+_RES_SHIFT, _RES_MASK = 52, np.uint64(0xF << 52)  # an H3 id's resolution field
+_DIGIT_BITS = 3  # each resolution's digit; 7 (all ones) marks a digit finer than the cell's own
+
+
+def parents_of(ids: np.ndarray, res: int) -> np.ndarray:
+    """Each cell's ancestor at the coarser (or equal) `res`, as integer ids (uint64), by the bits
+    of the H3 index: the resolution field set to `res`, the finer digits set to 7. The same as
+    `h3.cell_to_parent` cell by cell (tested), for a whole cover or gateway batch at once."""
+    unused = sum(7 << (_DIGIT_BITS * (15 - d)) for d in range(res + 1, 16))
+    ids = np.asarray(ids, dtype=np.uint64)
+    return (ids & ~_RES_MASK) | np.uint64(res << _RES_SHIFT) | np.uint64(unused)
+
+
 def cover_cells(lat: float, lng: float, radius_m: float, res: int) -> set[str]:
     """`cover_ids` as H3's hex strings."""
     return {f"{c:x}" for c in cover_ids(lat, lng, radius_m, res).tolist()}

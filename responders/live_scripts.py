@@ -1,20 +1,20 @@
 """The Lua scripts behind every change to the live store: each change is one atomic script.
 
-A move between cells is one script, so nobody is ever in two cells or none; an out-of-order fix
+A move between pages is one script, so nobody is ever in two pages or none; an out-of-order fix
 never overwrites a newer one; going off duty removes the profile and the position in one step.
-Reads (`nearby`, `positions`) need no script: one native `MGET` of whole cells, nothing per person.
+Reads (`nearby`, `positions`) need no script: one native `MGET` of whole pages, nothing per person.
 
 Keys (see `responders.store`): KEYS[1] is the profile hash `who`; ARGV[1] is the prefix of the
-cell keys (`<prefix><h3 cell>` → that cell's records, `responders.records`). The scripts touch cell
-keys they compute themselves, which is fine on a single Redis (not Cluster).
+page keys (`<prefix><h3 page>` → the records of that page's cells, `responders.records`). The
+scripts touch page keys they compute themselves, which is fine on a single Redis (not Cluster).
 """
 
 from __future__ import annotations
 
 from responders.records import lua_tables
 
-# Profiles are "<cell>|<profile mode>|<certificates>" (compact form of
-# `responders.availability.encode_certificates`); `<cell>` is empty while there is no position.
+# Profiles are "<page>|<profile mode>|<certificates>" (compact form of
+# `responders.availability.encode_certificates`); `<page>` is empty while there is no position.
 _COMMON = (
     lua_tables()
     + """
@@ -30,7 +30,7 @@ end
 local function pad(rid)
   return rid .. string.rep('\0', ID_BYTES - #rid)
 end
--- Where a responder's record starts in a cell's string (1-based), or nil. The id is matched only
+-- Where a responder's record starts in a page's string (1-based), or nil. The id is matched only
 -- at a record boundary, so bytes of a number can never be taken for an id.
 local function find(blob, key)
   local init = 1
@@ -40,11 +40,11 @@ local function find(blob, key)
     init = s + 1
   end
 end
-local function drop(cellkey, blob, at)
+local function drop(pagekey, blob, at)
   if #blob == REC then
-    redis.call('DEL', cellkey)
+    redis.call('DEL', pagekey)
   else
-    redis.call('SET', cellkey, string.sub(blob, 1, at - 1) .. string.sub(blob, at + REC))
+    redis.call('SET', pagekey, string.sub(blob, 1, at - 1) .. string.sub(blob, at + REC))
   end
 end
 -- A certificate string's summary for records: one [from, until) per kind, plus the flag that sends
@@ -79,14 +79,14 @@ local function valid_at(certs, t)
   end
   return m.check == 1 and qualified(certs, t)
 end
--- The record of the responder whose padded id is `key`: its cell key, the cell's string and
+-- The record of the responder whose padded id is `key`: its page key, the page's string and
 -- where the record starts (or nils).
-local function locate(prefix, key, cell)
-  if cell == '' then return nil, nil, nil end
-  local cellkey = prefix .. cell
-  local blob = redis.call('GET', cellkey)
-  if not blob then return cellkey, nil, nil end
-  return cellkey, blob, find(blob, key)
+local function locate(prefix, key, page)
+  if page == '' then return nil, nil, nil end
+  local pagekey = prefix .. page
+  local blob = redis.call('GET', pagekey)
+  if not blob then return pagekey, nil, nil end
+  return pagekey, blob, find(blob, key)
 end
 """
 )
@@ -100,7 +100,7 @@ INGEST = (
     + """
 local who, prefix, batch = KEYS[1], ARGV[1], ARGV[2]
 local out = {}
-local BODY = FIX - ID_BYTES - CELL_CHARS
+local BODY = FIX - ID_BYTES - PAGE_CHARS
 for o = 1, #batch, FIX do
   local key = string.sub(batch, o, o + ID_BYTES - 1)
   local rid = string.match(key, '^[^%z]*')
@@ -108,13 +108,13 @@ for o = 1, #batch, FIX do
   if not p then
     out[#out + 1] = '3'
   else
-    local b = o + ID_BYTES + CELL_CHARS  -- where the fix's record body starts in the batch
+    local b = o + ID_BYTES + PAGE_CHARS  -- where the fix's record body starts in the batch
     local ts = struct.unpack('<d', batch, b + TS_AT - ID_BYTES - 1)
-    local oldcell, pmode, certs = profile(p)
-    local oldkey, blob, at = locate(prefix, key, oldcell)
+    local oldpage, pmode, certs = profile(p)
+    local oldkey, blob, at = locate(prefix, key, oldpage)
     if not valid_at(certs, ts / 1000) then
       if at then drop(oldkey, blob, at) end
-      if oldcell ~= '' then redis.call('HSET', who, rid, '|' .. pmode .. '|' .. certs) end
+      if oldpage ~= '' then redis.call('HSET', who, rid, '|' .. pmode .. '|' .. certs) end
       out[#out + 1] = '4'
     elseif at and struct.unpack('<d', blob, at + TS_AT - 1) >= ts then
       out[#out + 1] = '2'
@@ -123,18 +123,18 @@ for o = 1, #batch, FIX do
       if string.byte(body, BODY) == PROFILE_MODE then
         body = string.sub(body, 1, BODY - 1) .. string.char(MODES[pmode] or 0)
       end
-      local cell = string.sub(batch, o + ID_BYTES, b - 1)
-      if at and oldcell == cell then
-        -- same cell: the record's certificate summary is already the profile's (SET_PROFILE keeps
+      local page = string.sub(batch, o + ID_BYTES, b - 1)
+      if at and oldpage == page then
+        -- same page: the record's certificate summary is already the profile's (SET_PROFILE keeps
         -- it so), only the position, time, accuracy and mode change
         redis.call('SETRANGE', oldkey, at - 1 + ID_BYTES, body)
       else
         if at then drop(oldkey, blob, at) end
         -- SET of the whole string, not APPEND: APPEND's room to grow doubled the memory per record
-        local cellkey = prefix .. cell
+        local pagekey = prefix .. page
         local record = key .. body .. certificates(certs).packed
-        redis.call('SET', cellkey, (redis.call('GET', cellkey) or '') .. record)
-        if oldcell ~= cell then redis.call('HSET', who, rid, cell .. '|' .. pmode .. '|' .. certs) end
+        redis.call('SET', pagekey, (redis.call('GET', pagekey) or '') .. record)
+        if oldpage ~= page then redis.call('HSET', who, rid, page .. '|' .. pmode .. '|' .. certs) end
       end
       out[#out + 1] = '1'
     end
@@ -150,19 +150,19 @@ SET_PROFILE = (
     _COMMON
     + """
 local who, prefix, rid, mode, certs = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local cell = ''
+local page = ''
 local p = redis.call('HGET', who, rid)
 if p then
-  local oldcell = profile(p)
-  local cellkey, blob, at = locate(prefix, pad(rid), oldcell)
+  local oldpage = profile(p)
+  local pagekey, blob, at = locate(prefix, pad(rid), oldpage)
   if at and valid_at(certs, tonumber(ARGV[5])) then
-    redis.call('SETRANGE', cellkey, at - 1 + CERTS_AT, certificates(certs).packed)
-    cell = oldcell
+    redis.call('SETRANGE', pagekey, at - 1 + CERTS_AT, certificates(certs).packed)
+    page = oldpage
   elseif at then
-    drop(cellkey, blob, at)
+    drop(pagekey, blob, at)
   end
 end
-redis.call('HSET', who, rid, cell .. '|' .. mode .. '|' .. certs)
+redis.call('HSET', who, rid, page .. '|' .. mode .. '|' .. certs)
 return 1
 """
 )
@@ -173,8 +173,8 @@ REMOVE = (
     + """
 local p = redis.call('HGET', KEYS[1], ARGV[2])
 if not p then return 0 end
-local cellkey, blob, at = locate(ARGV[1], pad(ARGV[2]), (profile(p)))
-if at then drop(cellkey, blob, at) end
+local pagekey, blob, at = locate(ARGV[1], pad(ARGV[2]), (profile(p)))
+if at then drop(pagekey, blob, at) end
 redis.call('HDEL', KEYS[1], ARGV[2])
 return 1
 """
@@ -191,12 +191,12 @@ local removed = 0
 local entries = page[2]
 for j = 1, #entries, 2 do
   local rid = entries[j]
-  local cell, pmode, certs = profile(entries[j + 1])
-  if cell ~= '' then
-    local cellkey, blob, at = locate(prefix, pad(rid), cell)
+  local page, pmode, certs = profile(entries[j + 1])
+  if page ~= '' then
+    local pagekey, blob, at = locate(prefix, pad(rid), page)
     local ts = at and struct.unpack('<d', blob, at + TS_AT - 1)
     if not ts or ts < tonumber(ARGV[4]) or not valid_at(certs, tonumber(ARGV[5])) then
-      if at then drop(cellkey, blob, at) end
+      if at then drop(pagekey, blob, at) end
       redis.call('HSET', who, rid, '|' .. pmode .. '|' .. certs)
       removed = removed + 1
     end

@@ -1,10 +1,11 @@
 """The binary layout of one live position in the cell index, shared by the Lua scripts and numpy.
 
-A cell of the index is one Redis string: its responders' records back to back, each `RECORD_BYTES`
-long. A query fetches the strings of every cell covering its disk with one `MGET` and reads them
-with `numpy.frombuffer`: no script, no per-person parsing, the distance, freshness, travel-mode
-and certificate filters all vectorised. (The earlier layout, a hash per cell with a text value
-per person parsed in Lua, spent ~10 µs per person and was 4x slower than a bare GEOSEARCH.)
+A page of the index (the cells of one H3 ancestor, `responders.store`) is one Redis string: its
+responders' records back to back, each `RECORD_BYTES` long. A query fetches the strings of every
+page covering its disk with one `MGET` and reads them with `numpy.frombuffer`: no script, no
+per-person parsing, the distance, freshness, travel-mode and certificate filters all vectorised.
+(The earlier layout, a hash per cell with a text value per person parsed in Lua, spent ~10 µs per
+person and was 4x slower than a bare GEOSEARCH.)
 
 The ingest script writes a record as the fix's bytes (`FIX_DTYPE`, packed here by numpy) followed
 by the certificate summary it packs with `CERTS_LUA_FORMAT`; `RECORD_DTYPE` reads them.
@@ -44,15 +45,15 @@ RECORD_DTYPE = np.dtype(
 )
 RECORD_BYTES = RECORD_DTYPE.itemsize
 
-# A fix on its way to the ingest script: the responder's padded id, its H3 cell, then exactly the
-# bytes of a record from `lat` to `mode` (mode `PROFILE_MODE` = the profile's). Packed by numpy for
-# a whole batch; the script slices it at fixed offsets instead of parsing text.
+# A fix on its way to the ingest script: the responder's padded id, its page (the H3 cell whose key
+# keeps it), then exactly the bytes of a record from `lat` to `mode` (mode `PROFILE_MODE` = the
+# profile's). Packed by numpy for a whole batch; the script slices it at fixed offsets.
 PROFILE_MODE = 255
-CELL_CHARS = 15  # an H3 index in hex, at any resolution
+PAGE_CHARS = 15  # an H3 index in hex, at any resolution
 FIX_DTYPE = np.dtype(
     [
         ("id", f"S{ID_BYTES}"),
-        ("cell", f"S{CELL_CHARS}"),
+        ("page", f"S{PAGE_CHARS}"),
         ("lat", "<f8"),
         ("lng", "<f8"),
         ("ts_ms", "<f8"),
@@ -65,7 +66,7 @@ CERTS_LUA_FORMAT = "<" + "I4I4" * len(KINDS) + "B"
 TS_OFFSET = RECORD_DTYPE.fields["ts_ms"][1]
 CERTS_OFFSET = RECORD_DTYPE.fields["valid"][1]
 assert ID_BYTES + 3 * 8 + 4 + 1 + len(KINDS) * 8 + 1 == RECORD_BYTES  # packed, as Lua writes it
-assert FIX_DTYPE.itemsize == ID_BYTES + CELL_CHARS + CERTS_OFFSET - ID_BYTES  # a record's body, sliced
+assert FIX_DTYPE.itemsize == ID_BYTES + PAGE_CHARS + CERTS_OFFSET - ID_BYTES  # a record's body, sliced
 
 
 def lua_tables() -> str:
@@ -74,7 +75,7 @@ def lua_tables() -> str:
     kinds = ", ".join(f"{k}={i + 1}" for i, k in enumerate(KINDS))
     return f"""
 local REC, ID_BYTES, TS_AT, CERTS_AT = {RECORD_BYTES}, {ID_BYTES}, {TS_OFFSET + 1}, {CERTS_OFFSET}
-local FIX, CELL_CHARS, PROFILE_MODE = {FIX_DTYPE.itemsize}, {CELL_CHARS}, {PROFILE_MODE}
+local FIX, PAGE_CHARS, PROFILE_MODE = {FIX_DTYPE.itemsize}, {PAGE_CHARS}, {PROFILE_MODE}
 local CERTS_FORMAT = '{CERTS_LUA_FORMAT}'
 local MODES = {{{modes}}}
 local KINDS = {{{kinds}}}

@@ -13,7 +13,7 @@ def main() -> None:
         has_alias = alias is not None and hasattr(alias, "choices")
         env = alias.choices[0] if has_alias else f"DISPATCH_{name.upper()}"
         default = field.default_factory() if field.default_factory else field.default
-        text = (field.description or "").replace("|", "\\|")
+        text = " ".join((field.description or "").split()).replace("|", "\\|")
         shown = "" if default is None else str(default).replace("|", "\\|")
         if len(shown) > 40:
             shown = shown[:37] + "…"

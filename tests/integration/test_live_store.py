@@ -30,6 +30,7 @@ SZ = (22.45, 22.85, 113.75, 114.60)  # Shenzhen's bounding box: lat_min, lat_max
 class _Settings:
     h3_resolution: int = 9
     staleness_s: float = 120.0
+    live_page_levels: int = 1
 
 
 def valid_now(kind: str = "cpr") -> list[CertificatePeriod]:
@@ -37,10 +38,11 @@ def valid_now(kind: str = "cpr") -> list[CertificatePeriod]:
     return [CertificatePeriod(kind, now - 365 * DAY, now + 365 * DAY)]
 
 
-@pytest_asyncio.fixture
-async def store(redis_client: Redis) -> AsyncIterator[LiveLocationStore]:
+@pytest_asyncio.fixture(params=[1, 0], ids=["pages", "key-per-cell"])
+async def store(redis_client: Redis, request: pytest.FixtureRequest) -> AsyncIterator[LiveLocationStore]:
+    """Both layouts a deployment may choose (`live_page_levels`): parents of 7 cells, and a key per cell."""
     keys = Keys("rctest-live-" + secrets.token_hex(4))
-    yield LiveLocationStore(redis_client, keys, _Settings())
+    yield LiveLocationStore(redis_client, keys, _Settings(live_page_levels=request.param))
     async for key in redis_client.scan_iter(match=keys("*"), count=1000):
         await redis_client.delete(key)
 
@@ -122,7 +124,8 @@ async def test_moving_updates_the_cell_index_atomically(
         return decode_ids(records["id"]).count("mover")
 
     async def count_cells() -> list[int]:
-        keys = [store.cell_prefix + cell_of(lat, lng, 9) for lat, lng in path]
+        keys = sorted({store.page_prefix + store.page_of(lat, lng) for lat, lng in path})
+        assert len(keys) > 5  # the path crosses pages, not only cells within one
         return [await holds(*keys) for _ in range(200)]
 
     async def move() -> None:
@@ -133,16 +136,18 @@ async def test_moving_updates_the_cell_index_atomically(
     seen, _ = await asyncio.gather(count_cells(), move())
     # every snapshot of all the cells on the path holds the mover exactly once: never in two or none
     assert set(seen) == {1}
-    cells = [k async for k in redis_client.scan_iter(match=store.cell_prefix + "*")]
-    holders = [c for c in cells if await holds(c)]
-    assert holders == [store.cell_prefix + cell_of(*path[-1], 9)]
+    pages = [k async for k in redis_client.scan_iter(match=store.page_prefix + "*")]
+    holders = [c for c in pages if await holds(c)]
+    assert holders == [store.page_prefix + store.page_of(*path[-1])]
+    position = await store.get("mover")
+    assert position is not None and position.cell == cell_of(*path[-1], 9)  # the cell, not the page
 
 
 async def test_every_cell_move_is_atomic_under_concurrent_reads(store: LiveLocationStore) -> None:
     """A query covering both cells during many moves always sees the responder exactly once."""
     await store.set_profile("pacer", "run", valid_now())
-    a, b = (22.5400, 114.0500), (22.5400, 114.0560)  # ~600 m apart: different res-9 cells
-    assert cell_of(*a, 9) != cell_of(*b, 9)
+    a, b = (22.5400, 114.0500), (22.5400, 114.0560)  # ~600 m apart: different cells and pages
+    assert cell_of(*a, 9) != cell_of(*b, 9) and store.page_of(*a) != store.page_of(*b)
     t0 = time.time() - 100
     stop = asyncio.Event()
     counts: list[int] = []
@@ -314,6 +319,34 @@ async def test_an_upgrade_with_redis_kept_drops_the_earlier_layout_and_recovers_
     assert await store.get("veteran") is None and not await store.nearby(22.54, 114.05, 50, at=now)
     assert await store.ingest([PositionFix("veteran", 22.54, 114.05, now + 1)]) == [Outcome.stored]
     assert [r.responder_id for r in await store.nearby(22.54, 114.05, 50, at=now + 1)] == ["veteran"]
+
+
+async def test_changing_the_page_size_with_redis_kept_drains_the_old_keys(redis_client: Redis) -> None:
+    """A deployment going from a key per cell to pages (or back) keeps Redis: each responder moves
+    to its new page with its next fix, going off duty still removes the old record, and the sweeper
+    drains the silent ones. Nobody is ever kept twice."""
+    keys = Keys("rctest-live-" + secrets.token_hex(4))
+    per_cell = LiveLocationStore(redis_client, keys, _Settings(live_page_levels=0))
+    paged = LiveLocationStore(redis_client, keys, _Settings(live_page_levels=1))
+    now = time.time()
+    where = {"moving": (22.5400, 114.0500), "leaving": (22.5410, 114.0520), "silent": (22.5420, 114.0540)}
+    try:
+        await per_cell.set_profiles([(rid, "walk", valid_now()) for rid in where])
+        await per_cell.ingest([PositionFix(rid, *at, now - 100) for rid, at in where.items()])
+        old_keys = {per_cell.page_prefix + per_cell.page_of(*at) for at in where.values()}
+
+        assert await paged.ingest([PositionFix("moving", *where["moving"], now)]) == [Outcome.stored]
+        assert await paged.remove("leaving")
+        found = await paged.nearby(22.541, 114.052, 1000, at=now)
+        assert [r.responder_id for r in found] == ["moving"]  # the silent one waits for its next fix
+        assert await paged.sweep(now_s=now + 60) == 1  # its position aged past the limit: drained
+        live = {k async for k in redis_client.scan_iter(match=paged.page_prefix + "*")}
+        assert not live & old_keys and live == {paged.page_prefix + paged.page_of(*where["moving"])}
+        position = await paged.get("moving")
+        assert position is not None and position.cell == cell_of(*where["moving"], 9)
+    finally:
+        async for key in redis_client.scan_iter(match=keys("*"), count=1000):
+            await redis_client.delete(key)
 
 
 async def test_random_moves_duty_changes_and_sweeps_keep_every_cell_exact(store: LiveLocationStore) -> None:

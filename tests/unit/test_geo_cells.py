@@ -19,6 +19,7 @@ from geo.cells import (
     cells_of,
     cover_cells,
     cover_ids,
+    parents_of,
     polygon_cells,
 )
 from geo.distance import EARTH_RADIUS_M, haversine_m
@@ -130,3 +131,19 @@ def test_cells_of_many_points_are_h3s_cells_as_text(points: list[tuple[float, fl
     lng = np.array([p[1] for p in points], dtype=np.float64)
     texts = cell_texts(cells_of(lat, lng, res))
     assert [t.decode() for t in texts.tolist()] == [cell_of(a, b, res) for a, b in points]
+
+
+@given(
+    st.lists(st.tuples(st.floats(-89, 89), st.floats(-180, 180)), min_size=0, max_size=50),
+    st.integers(min_value=0, max_value=15),
+    st.integers(min_value=0, max_value=15),
+)
+@settings(max_examples=200, deadline=None)
+def test_parents_of_many_cells_are_h3s_parents(points: list[tuple[float, float]], res: int, up: int) -> None:
+    """The bit arithmetic of `parents_of` against H3's own `cell_to_parent`, anywhere on Earth."""
+    parent_res = max(0, res - up)
+    lat = np.array([p[0] for p in points], dtype=np.float64)
+    lng = np.array([p[1] for p in points], dtype=np.float64)
+    ids = cells_of(lat, lng, res)
+    expected = [h3.str_to_int(h3.cell_to_parent(h3.int_to_str(c), parent_res)) for c in ids.tolist()]
+    assert parents_of(ids, parent_res).tolist() == expected
