@@ -13,13 +13,20 @@ from __future__ import annotations
 
 from responders.records import lua_tables
 
-# Profiles are "<page>|<profile mode>|<certificates>" (compact form of
-# `responders.availability.encode_certificates`); `<page>` is empty while there is no position.
+# Profiles are "<where>|<profile mode>|<certificates>" (compact form of
+# `responders.availability.encode_certificates`). `<where>` is "<page>@<slot>", the page holding the
+# position and a hint of the record's place in it (0-based), or empty while there is no position.
+# The hint spares reading a whole page (pages hold dozens of records; copying a string into Lua
+# costs ~2 ns a byte) for the common update, a phone in the same page again: the record at the
+# slot is checked by its id, and a stale hint (its page changed around it) falls back to a search.
 _COMMON = (
     lua_tables()
     + """
 local function profile(p)
   return string.match(p, '^([^|]*)|([^|]*)|(.*)$')
+end
+local function page_of(where)
+  return (string.match(where, '^[^@]*'))
 end
 local function qualified(certs, t)
   for s, e in string.gmatch(certs, '[%a_]+:(%d+):(%d+)') do
@@ -40,11 +47,17 @@ local function find(blob, key)
     init = s + 1
   end
 end
+-- Cut the record at `at` out of its page; the page's last record takes its place, so the slot hints
+-- of all others stay right (`blob`: the page's string, read here when the caller has not).
 local function drop(pagekey, blob, at)
+  blob = blob or redis.call('GET', pagekey)
   if #blob == REC then
     redis.call('DEL', pagekey)
+  elseif at == #blob - REC + 1 then
+    redis.call('SET', pagekey, string.sub(blob, 1, at - 1))
   else
-    redis.call('SET', pagekey, string.sub(blob, 1, at - 1) .. string.sub(blob, at + REC))
+    local last = string.sub(blob, -REC)
+    redis.call('SET', pagekey, string.sub(blob, 1, at - 1) .. last .. string.sub(blob, at + REC, -REC - 1))
   end
 end
 -- A certificate string's summary for records: one [from, until) per kind, plus the flag that sends
@@ -79,14 +92,25 @@ local function valid_at(certs, t)
   end
   return m.check == 1 and qualified(certs, t)
 end
--- The record of the responder whose padded id is `key`: its page key, the page's string and
--- where the record starts (or nils).
-local function locate(prefix, key, page)
-  if page == '' then return nil, nil, nil end
+-- The record of the responder whose padded id is `key`, from the profile's `<where>`: its page
+-- key, the page's string (nil when the hint sufficed), where the record starts (1-based), the
+-- record itself, and whether the hint was right (or nils when there is no record).
+local function locate(prefix, key, where)
+  if where == '' then return nil end
+  local page, slot = string.match(where, '^([^@]*)@?(%d*)$')
   local pagekey = prefix .. page
+  if slot ~= '' then
+    local at = tonumber(slot) * REC + 1
+    local rec = redis.call('GETRANGE', pagekey, at - 1, at + REC - 2)
+    if #rec == REC and string.sub(rec, 1, ID_BYTES) == key then return pagekey, nil, at, rec, true end
+  end
   local blob = redis.call('GET', pagekey)
-  if not blob then return pagekey, nil, nil end
-  return pagekey, blob, find(blob, key)
+  local at = blob and find(blob, key)
+  if not at then return pagekey end
+  return pagekey, blob, at, string.sub(blob, at, at + REC - 1), false
+end
+local function where_at(page, at)
+  return page .. '@' .. ((at - 1) / REC)
 end
 """
 )
@@ -110,13 +134,13 @@ for o = 1, #batch, FIX do
   else
     local b = o + ID_BYTES + PAGE_CHARS  -- where the fix's record body starts in the batch
     local ts = struct.unpack('<d', batch, b + TS_AT - ID_BYTES - 1)
-    local oldpage, pmode, certs = profile(p)
-    local oldkey, blob, at = locate(prefix, key, oldpage)
+    local oldwhere, pmode, certs = profile(p)
+    local oldkey, blob, at, rec, hinted = locate(prefix, key, oldwhere)
     if not valid_at(certs, ts / 1000) then
       if at then drop(oldkey, blob, at) end
-      if oldpage ~= '' then redis.call('HSET', who, rid, '|' .. pmode .. '|' .. certs) end
+      if oldwhere ~= '' then redis.call('HSET', who, rid, '|' .. pmode .. '|' .. certs) end
       out[#out + 1] = '4'
-    elseif at and struct.unpack('<d', blob, at + TS_AT - 1) >= ts then
+    elseif at and struct.unpack('<d', rec, TS_AT) >= ts then
       out[#out + 1] = '2'
     else
       local body = string.sub(batch, b, b + BODY - 1)
@@ -124,17 +148,20 @@ for o = 1, #batch, FIX do
         body = string.sub(body, 1, BODY - 1) .. string.char(MODES[pmode] or 0)
       end
       local page = string.sub(batch, o + ID_BYTES, b - 1)
-      if at and oldpage == page then
+      if at and page_of(oldwhere) == page then
         -- same page: the record's certificate summary is already the profile's (SET_PROFILE keeps
         -- it so), only the position, time, accuracy and mode change
         redis.call('SETRANGE', oldkey, at - 1 + ID_BYTES, body)
+        if not hinted then
+          redis.call('HSET', who, rid, where_at(page, at) .. '|' .. pmode .. '|' .. certs)
+        end
       else
         if at then drop(oldkey, blob, at) end
         -- SET of the whole string, not APPEND: APPEND's room to grow doubled the memory per record
         local pagekey = prefix .. page
-        local record = key .. body .. certificates(certs).packed
-        redis.call('SET', pagekey, (redis.call('GET', pagekey) or '') .. record)
-        if oldpage ~= page then redis.call('HSET', who, rid, page .. '|' .. pmode .. '|' .. certs) end
+        local current = redis.call('GET', pagekey) or ''
+        redis.call('SET', pagekey, current .. key .. body .. certificates(certs).packed)
+        redis.call('HSET', who, rid, where_at(page, #current + 1) .. '|' .. pmode .. '|' .. certs)
       end
       out[#out + 1] = '1'
     end
@@ -150,19 +177,19 @@ SET_PROFILE = (
     _COMMON
     + """
 local who, prefix, rid, mode, certs = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local page = ''
+local where = ''
 local p = redis.call('HGET', who, rid)
 if p then
-  local oldpage = profile(p)
-  local pagekey, blob, at = locate(prefix, pad(rid), oldpage)
+  local oldwhere = profile(p)
+  local pagekey, blob, at = locate(prefix, pad(rid), oldwhere)
   if at and valid_at(certs, tonumber(ARGV[5])) then
     redis.call('SETRANGE', pagekey, at - 1 + CERTS_AT, certificates(certs).packed)
-    page = oldpage
+    where = where_at(page_of(oldwhere), at)
   elseif at then
     drop(pagekey, blob, at)
   end
 end
-redis.call('HSET', who, rid, page .. '|' .. mode .. '|' .. certs)
+redis.call('HSET', who, rid, where .. '|' .. mode .. '|' .. certs)
 return 1
 """
 )
@@ -186,15 +213,15 @@ SWEEP = (
     _COMMON
     + """
 local who, prefix = KEYS[1], ARGV[1]
-local page = redis.call('HSCAN', who, ARGV[2], 'COUNT', ARGV[3])
+local scan = redis.call('HSCAN', who, ARGV[2], 'COUNT', ARGV[3])
 local removed = 0
-local entries = page[2]
+local entries = scan[2]
 for j = 1, #entries, 2 do
   local rid = entries[j]
-  local page, pmode, certs = profile(entries[j + 1])
-  if page ~= '' then
-    local pagekey, blob, at = locate(prefix, pad(rid), page)
-    local ts = at and struct.unpack('<d', blob, at + TS_AT - 1)
+  local where, pmode, certs = profile(entries[j + 1])
+  if where ~= '' then
+    local pagekey, blob, at, rec = locate(prefix, pad(rid), where)
+    local ts = at and struct.unpack('<d', rec, TS_AT)
     if not ts or ts < tonumber(ARGV[4]) or not valid_at(certs, tonumber(ARGV[5])) then
       if at then drop(pagekey, blob, at) end
       redis.call('HSET', who, rid, '|' .. pmode .. '|' .. certs)
@@ -202,6 +229,6 @@ for j = 1, #entries, 2 do
     end
   end
 end
-return {page[1], removed}
+return {scan[1], removed}
 """
 )

@@ -2,9 +2,10 @@
 
 Layout (every key under the deployment's prefix, see `core.redis.Keys`):
 
-* `live:who` — HASH responder id → `"<page>|<profile mode>|<certificates>"`. A field exists exactly
-  while the responder is active and on duty; `<page>` is empty until the first position arrives or
-  after the position was swept. The certificates use the compact form of
+* `live:who` — HASH responder id → `"<page>@<slot>|<profile mode>|<certificates>"`. A field exists
+  exactly while the responder is active and on duty; `<page>@<slot>` (the page holding the position
+  and a hint of the record's place in it) is empty until the first position arrives or after the
+  position was swept. The certificates use the compact form of
   `responders.availability.encode_certificates`.
 * `live:rec:<h3 page>` — STRING: the records of the dispatchable responders in the cells of one
   page, back to back (`responders.records`: position, time, accuracy, mode, certificate summary).
@@ -91,6 +92,11 @@ class PositionFix:
     ts: float
     accuracy_m: float | None = None
     mode: str | None = None
+
+
+def _page(profile: str) -> str:
+    """The page named by a profile (`"<page>@<slot>|<mode>|<certificates>"`), or ""."""
+    return profile.split("|", 1)[0].split("@", 1)[0]
 
 
 def _page_ids(lat: np.ndarray, lng: np.ndarray, resolution: int, page_resolution: int) -> np.ndarray:
@@ -360,7 +366,7 @@ class LiveLocationStore:
     async def get(self, responder_id: str) -> LivePosition | None:
         """The last position kept for a responder (possibly stale: callers judge freshness)."""
         profile = await self.redis.hget(self.who_key, responder_id)
-        page = profile.split("|", 1)[0] if profile else ""
+        page = _page(profile) if profile else ""
         if not page:
             return None
         records = await self._read(cell_ids([page]))
@@ -418,7 +424,7 @@ class LiveLocationStore:
     async def positions(self) -> list[LivePosition]:
         """Every kept position, fresh or not yet swept (the dispatcher's map)."""
         page_by_id = {
-            rid: profile.split("|", 1)[0]
+            rid: _page(profile)
             async for rid, profile in self.redis.hscan_iter(self.who_key, count=1000)
             if not profile.startswith("|")
         }

@@ -359,7 +359,15 @@ async def test_random_moves_duty_changes_and_sweeps_keep_every_cell_exact(store:
     model: dict[str, tuple[float, float, float] | None] = {}  # on duty: position or None
     ids = [f"m{i:03d}" for i in range(300)]
     clock = now - 100
-    for _ in range(3000):
+
+    async def kept_equals_model() -> None:
+        kept = [(p.responder_id, (p.lat, p.lng)) for p in await store.positions()]
+        assert len(kept) == len(dict(kept))  # nobody kept twice
+        assert dict(kept) == {rid: pos[:2] for rid, pos in model.items() if pos is not None}
+
+    for step in range(3000):
+        if step % 500 == 499:
+            await kept_equals_model()
         rid = rng.choice(ids)
         action = rng.random()
         clock += 0.01
@@ -389,8 +397,7 @@ async def test_random_moves_duty_changes_and_sweeps_keep_every_cell_exact(store:
             else:
                 assert outcome is Outcome.stored
                 model[rid] = (round(lat, 6), round(lng, 6), ts)
-    kept = {p.responder_id: (p.lat, p.lng) for p in await store.positions()}
-    assert kept == {rid: pos[:2] for rid, pos in model.items() if pos is not None}
+    await kept_equals_model()
     for _ in range(40):
         lat, lng = 22.54 + rng.uniform(-0.005, 0.005), 114.05 + rng.uniform(-0.005, 0.005)
         radius = rng.uniform(50, 700)
