@@ -71,6 +71,45 @@ async def _memory(redis: Redis) -> int:
     return int((await redis.info("memory"))["used_memory"])
 
 
+async def _store_round(
+    redis: Redis, store: LiveLocationStore, fixes: list[PositionFix]
+) -> tuple[float, float]:
+    """Fixes/s through `LiveLocationStore.ingest` in batches, and Redis's own µs per fix (its
+    command statistics: the scripts' time, whatever the client's)."""
+    await redis.config_resetstat()
+    t0 = time.perf_counter()
+    for i in range(0, len(fixes), BATCH):
+        await store.ingest(fixes[i : i + BATCH])
+    elapsed = time.perf_counter() - t0
+    stats = await redis.info("commandstats")
+    script_us = sum(v["usec"] for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
+    return len(fixes) / elapsed, script_us / len(fixes)
+
+
+async def _layout_costs(
+    redis: Redis,
+    stores: dict[str, LiveLocationStore],
+    people: list[tuple[str, float, float]],
+    rng: random.Random,
+) -> list[list[object]]:
+    """What each layout costs a fix: everyone sent to a random point of the city (every fix changes
+    page: the worst case), back home (again), then home once more (the same page: what a phone
+    walking or standing sends). Ends where it began, so the queries' data is unchanged."""
+    away = [(rid, rng.uniform(BOX[0], BOX[2]), rng.uniform(BOX[1], BOX[3])) for rid, _, _ in people]
+    rows: list[list[object]] = []
+    for layout, store in stores.items():
+        moved = []
+        for trip in (away, people):
+            ts = time.time()
+            moved.append(await _store_round(redis, store, [PositionFix(r, a, b, ts) for r, a, b in trip]))
+        ts = time.time()
+        same = await _store_round(redis, store, [PositionFix(r, a, b, ts) for r, a, b in people])
+        rate, redis_us = (median(list(column)) for column in zip(*moved, strict=True))
+        rows.append([layout, "everyone to another page", rate, redis_us])
+        rows.append([layout, "everyone again in the same page", *same])
+    return rows
+
+
 async def _endpoint_round(
     http: httpx.AsyncClient, people: list[tuple[str, float, float]], in_flight: int
 ) -> float:
@@ -239,6 +278,7 @@ async def _run() -> str:
         before = await _memory(redis)
         await _populate(per_cell, people, time.time())
         per_cell_bytes = (await _memory(redis) - before) / len(people)
+        layout_rows = await _layout_costs(redis, {PAGES: store, KEY_PER_CELL: per_cell}, people, rng)
         rates = await _ingest_rates(server, admin_token, redis, geo_key, people)
         pipeline = median(rates["pipeline"])
         try:
@@ -313,8 +353,17 @@ async def _run() -> str:
             "",
             _ingest_goal({n: median(rates[str(n)]) for n in IN_FLIGHT}),
             "",
+            "The endpoint rounds resend each responder's position (a new time, the same page), as phones"
+            " standing or walking do. What a fix costs by layout of the cell index, through"
+            " `LiveLocationStore.ingest` in-process (batches of 5,000), with Redis's own time per fix"
+            " from its command statistics; 'another page' sends everyone across the city (each fix"
+            " cuts a record out of one page and appends it to another: the worst case, and the one"
+            " where a page's size shows):",
+            "",
+            table(["layout", "fixes", "fixes/s", "Redis µs per fix"], layout_rows),
+            "",
             f"Nearby query ({QUERIES} random points per row): `LiveLocationStore.nearby` (H3 cover,"
-            " one MGET of the covering cells' records, exact haversine, staleness and certificate"
+            " one MGET of the covering pages' records, exact haversine, staleness and certificate"
             " filter in numpy, the answer as columns) against `GEOSEARCH … BYRADIUS WITHDIST ASC` on"
             f" the same positions. Layouts of the res-9 cell index: '{PAGES}' (the default: one Redis"
             " key per res-8 parent, holding its 7 cells) and, at 100,000, the same people in a second"
