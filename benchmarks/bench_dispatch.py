@@ -187,7 +187,7 @@ async def matching(base: Settings, db: Database, redis: Redis, rng: random.Rando
     now = int(time.time())
     certificate = CertificatePeriod("first_aid", now - 365 * 86_400, now + 365 * 86_400)
     rows = []
-    remember_centres_within(*city.BOX, settings.h3_resolution)  # as the app does for its city at start-up
+    remember_centres_within(*city.BOX, store.page_resolution)  # as the app does for its city at start-up
     try:
         live = 0
         for size in SIZES:
@@ -199,6 +199,7 @@ async def matching(base: Settings, db: Database, redis: Redis, rng: random.Rando
             async with db.sessions() as session:
                 rows.append(await _compare(ctx, baseline, session, rng, size))
     finally:
+        await store.aclose()
         await city.drop_keys(redis, keys)
     return rows
 

@@ -299,7 +299,8 @@ async def _run() -> str:
             ["raw redis-py pipeline of GEOADD (no checks)", pipeline, "1.00"],
         ]
         where = {rid: (round(lat, 6), round(lng, 6)) for rid, lat, lng in people}  # as the store keeps them
-        remember_centres_within(*BOX, settings.h3_resolution)  # as the app does for its city at start-up
+        for warm in (store, per_cell):  # as the app does for its city at start-up
+            remember_centres_within(*BOX, warm.page_resolution)
         gc.collect()
         gc.freeze()  # the harness's million tuples are not the service's heap: keep full collections off them
         for size in (100_000, 1_000_000):
@@ -337,6 +338,8 @@ async def _run() -> str:
         server.stop()
         await _drop(redis, keys)
         await _drop(redis, cell_keys)
+        await store.aclose()
+        await per_cell.aclose()
         await redis.aclose()
         await db.dispose()
     return "\n".join(

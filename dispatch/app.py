@@ -79,13 +79,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(app.state.db.dispose)
             stack.push_async_callback(app.state.redis.aclose)
+            stack.push_async_callback(app.state.live_store.aclose)
             stack.push_async_callback(
                 _cancel, asyncio.create_task(run_upkeep(app.state.db, app.state.live_store, settings))
             )
             stack.push_async_callback(_cancel, asyncio.create_task(fanout.run()))
             stack.push_async_callback(_cancel, asyncio.create_task(run_dispatch_clock(app.state.dispatch)))
             stack.push_async_callback(
-                _cancel, asyncio.create_task(_warm_cover(app.state.db, settings.h3_resolution))
+                _cancel, asyncio.create_task(_warm_cover(app.state.db, app.state.live_store.page_resolution))
             )
             with contextlib.suppress(TimeoutError):  # Redis down at start: serve anyway, /healthz says so
                 await asyncio.wait_for(fanout.ready.wait(), timeout=5)

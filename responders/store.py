@@ -11,12 +11,12 @@ Layout (every key under the deployment's prefix, see `core.redis.Keys`):
   page, back to back (`responders.records`: position, time, accuracy, mode, certificate summary).
 
 The cell index is at `h3_resolution` (9 by default): a responder's cell is the H3 cell of its stored
-position, and a query walks the cells covering its disk at that resolution. A page is the cells'
-ancestor `live_page_levels` resolutions up (the 7 res-9 children of a res-8 cell by default), by
-the H3 hierarchy, so a responder in a covering cell is always in one of the covering cells' pages.
-Pages, because Redis pays about a microsecond for every key it looks up (measured: an `MGET` of the
-~150 res-9 cells of a 2 km disk took ~110 µs of Redis time, of their ~30 parents ~40 µs), and that
-was half of a query's time. A query fetches its pages with one `MGET` and filters with numpy.
+position. A page is that cell's ancestor `live_page_levels` resolutions up by the H3 hierarchy (the
+7 res-9 children of a res-8 cell by default). A query reads the pages of every cell that can hold a
+point of its disk (`geo.cells.page_cover_ids`) with one `MGET` on the store's own connection
+(`core.redis.ReadConnection`) and filters them with numpy. Pages, because Redis pays about a
+microsecond for every key it looks up (measured: an `MGET` of the ~150 res-9 cells of a 2 km disk
+took ~110 µs of Redis time, of their ~30 parents ~40 µs), and that was half of a query's time.
 
 Every change runs as one Lua script (`responders.live_scripts`), so a move between pages is atomic
 (nobody is ever in two pages or none), an out-of-order update never overwrites a newer one, and
@@ -37,11 +37,10 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 from redis.asyncio import Redis
-from redis.client import NEVER_DECODE
 
 from core.coalesce import Coalescer
-from core.redis import Keys
-from geo.cells import cell_ids, cell_keys, cell_texts, cells_of, cover_ids, parents_of
+from core.redis import Keys, ReadConnection
+from geo.cells import cell_ids, cell_keys, cell_texts, cells_of, page_cover_ids, parents_of
 from geo.distance import haversine_m_np
 from responders import live_scripts
 from responders.availability import CertificatePeriod, decode_certificates, encode_certificates, qualified_at
@@ -272,6 +271,11 @@ class LiveLocationStore:
         self._remove = redis.register_script(live_scripts.REMOVE)
         self._sweep = redis.register_script(live_scripts.SWEEP)
         self._single_fixes: Coalescer[PositionFix, Outcome] = Coalescer(self.ingest, INGEST_CHUNK)
+        self._pages = ReadConnection(redis)
+
+    async def aclose(self) -> None:
+        """Close the store's own read connection (the shared client is its owner's to close)."""
+        await self._pages.aclose()
 
     # --- duty and profile ------------------------------------------------------------------
     async def set_profile(
@@ -359,8 +363,7 @@ class LiveLocationStore:
         never decoded."""
         if not len(pages):
             return np.frombuffer(b"", dtype=RECORD_DTYPE)
-        keys = cell_keys(self.page_prefix, pages)
-        blobs = await self.redis.execute_command("MGET", *keys, **{NEVER_DECODE: []})
+        blobs = await self._pages.execute("MGET", *cell_keys(self.page_prefix, pages))
         return np.frombuffer(b"".join(b for b in blobs if b), dtype=RECORD_DTYPE)
 
     async def get(self, responder_id: str) -> LivePosition | None:
@@ -392,16 +395,15 @@ class LiveLocationStore:
     ) -> Nearby:
         """Dispatchable responders within `radius_m` of the point at time `at`, nearest first.
 
-        The cells walked are a cover guaranteed to contain the whole disk (`geo.cells.cover_ids`),
-        their pages are read; the exact great-circle distance then decides, so nobody is missed at
-        a cell edge.
+        The pages read are guaranteed to hold every cell of the disk (`geo.cells.page_cover_ids`);
+        the exact great-circle distance then decides, so nobody is missed at a cell edge.
         `mode_radii` narrows the radius per travel mode (a walker's reach is a fraction of a
         car's): the dispatcher passes its reach model's radii. Unlisted modes use `radius_m`.
         """
         at = time.time() if at is None else at
         kinds = None if cert_kinds is None else set(cert_kinds)
-        cover = cover_ids(lat, lng, radius_m, self.resolution)
-        records = await self._read(np.unique(parents_of(cover, self.page_resolution)))
+        pages = page_cover_ids(lat, lng, radius_m, self.resolution, self.page_resolution)
+        records = await self._read(pages)
         if not len(records):
             return Nearby.empty()
         limit = np.array([min(radius_m, (mode_radii or {}).get(m, radius_m)) for m in MODES])

@@ -53,12 +53,12 @@ async def _with_stores(work: Callable[[Any, Any, Any], Awaitable[T]]) -> T:
     settings = get_settings()
     db = Database(settings.database_url, pool_size=2)
     redis = connect_redis(settings.redis_url)
+    store = LiveLocationStore(redis, Keys(settings.redis_prefix), settings)
     try:
         async with db.sessions() as session:
-            return await work(
-                session, LiveLocationStore(redis, Keys(settings.redis_prefix), settings), settings
-            )
+            return await work(session, store, settings)
     finally:
+        await store.aclose()
         await redis.aclose()
         await db.dispose()
 

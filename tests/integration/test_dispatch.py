@@ -360,6 +360,7 @@ async def test_any_worker_steps_an_incident_on_the_schedule_it_opened_with(store
                 assert expected <= gap < expected + 5, (opened_with, gap)
             await session.rollback()
     finally:
+        await store.aclose()
         await db.dispose()
 
 

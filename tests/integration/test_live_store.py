@@ -42,7 +42,9 @@ def valid_now(kind: str = "cpr") -> list[CertificatePeriod]:
 async def store(redis_client: Redis, request: pytest.FixtureRequest) -> AsyncIterator[LiveLocationStore]:
     """Both layouts a deployment may choose (`live_page_levels`): parents of 7 cells, and a key per cell."""
     keys = Keys("rctest-live-" + secrets.token_hex(4))
-    yield LiveLocationStore(redis_client, keys, _Settings(live_page_levels=request.param))
+    store = LiveLocationStore(redis_client, keys, _Settings(live_page_levels=request.param))
+    yield store
+    await store.aclose()
     async for key in redis_client.scan_iter(match=keys("*"), count=1000):
         await redis_client.delete(key)
 
@@ -345,6 +347,8 @@ async def test_changing_the_page_size_with_redis_kept_drains_the_old_keys(redis_
         position = await paged.get("moving")
         assert position is not None and position.cell == cell_of(*where["moving"], 9)
     finally:
+        await per_cell.aclose()
+        await paged.aclose()
         async for key in redis_client.scan_iter(match=keys("*"), count=1000):
             await redis_client.delete(key)
 

@@ -19,6 +19,7 @@ from geo.cells import (
     cells_of,
     cover_cells,
     cover_ids,
+    page_cover_ids,
     parents_of,
     polygon_cells,
 )
@@ -147,3 +148,59 @@ def test_parents_of_many_cells_are_h3s_parents(points: list[tuple[float, float]]
     ids = cells_of(lat, lng, res)
     expected = [h3.str_to_int(h3.cell_to_parent(h3.int_to_str(c), parent_res)) for c in ids.tolist()]
     assert parents_of(ids, parent_res).tolist() == expected
+
+
+def _page_of(lat: float, lng: float, res: int, page_res: int) -> int:
+    return int(parents_of(np.array([h3.str_to_int(cell_of(lat, lng, res))], dtype=np.uint64), page_res)[0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(lats, lngs, resolutions, radii, st.integers(0, 2), st.floats(0, 360), st.floats(0, 1))
+def test_page_cover_holds_the_page_of_every_point_within_radius(
+    lat: float, lng: float, res: int, radius: float, up: int, bearing: float, frac: float
+) -> None:
+    qlat, qlng = destination(lat, lng, bearing, radius * frac)
+    pages = page_cover_ids(lat, lng, radius, res, res - up)
+    assert _page_of(qlat, qlng, res, res - up) in set(pages.tolist())
+
+
+@settings(max_examples=100, deadline=None)
+@given(lats, lngs, resolutions, radii, st.integers(1, 2))
+def test_page_cover_holds_the_pages_of_vertices_and_edge_points_within_radius(
+    lat: float, lng: float, res: int, radius: float, up: int
+) -> None:
+    """Adversarial points: every vertex and edge midpoint of the cells around the circle's rim,
+    whose cells are the children that reach farthest out of their parents."""
+    pages = set(page_cover_ids(lat, lng, radius, res, res - up).tolist())
+    rim = h3.grid_distance(cell_of(lat, lng, res), cell_of(*destination(lat, lng, 0, radius), res))
+    checked = 0
+    for cell in h3.grid_disk(cell_of(lat, lng, res), rim + 2):
+        boundary = h3.cell_to_boundary(cell)
+        points = list(boundary) + [
+            ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+            for a, b in zip(boundary, boundary[1:] + boundary[:1], strict=True)
+        ]
+        for plat, plng in points:
+            if haversine_m(lat, lng, plat, plng) <= radius:
+                checked += 1
+                assert _page_of(plat, plng, res, res - up) in pages
+    assert checked > 0 or radius < h3.average_hexagon_edge_length(res, unit="m")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(-89.9, 89.9), st.floats(-180, 180), st.integers(1, 15))
+def test_a_cells_centre_lies_in_its_parent(lat: float, lng: float, res: int) -> None:
+    """What `page_cover_ids` rests on, one resolution up (two up it does not always hold)."""
+    cell = cell_of(lat, lng, res)
+    assert cell_of(*h3.cell_to_latlng(cell), res - 1) == h3.cell_to_parent(cell, res - 1)
+
+
+def test_page_cover_reads_about_as_many_pages_as_the_parents_of_the_cell_cover() -> None:
+    """Bounding the pages from their own resolution may read a few more than the parents of the
+    exact cell cover would, but not many: each extra page is a key Redis looks up."""
+    for radius in (500, 1000, 2000):
+        pages = page_cover_ids(22.54, 114.05, radius, 9, 8)
+        parents = np.unique(parents_of(cover_ids(22.54, 114.05, radius, 9), 8))
+        assert set(parents.tolist()) <= set(pages.tolist())
+        assert len(pages) <= 1.5 * len(parents) + 2
+    assert page_cover_ids(22.54, 114.05, 800, 9, 9).tolist() == cover_ids(22.54, 114.05, 800, 9).tolist()
