@@ -53,20 +53,22 @@ def test_cover_contains_random_points_within_radius(lat, lng, res, radius, beari
 def test_cover_contains_every_vertex_and_edge_point_within_radius(lat, lng, res, radius) -> None:  # type: ignore[no-untyped-def]
     """Adversarial points: the vertices and edge midpoints of every cell near the circle's rim."""
     cover = cover_cells(lat, lng, radius, res)
-    ring = set(h3.grid_disk(cell_of(lat, lng, res), max(1, h3.grid_distance(
-        cell_of(lat, lng, res), cell_of(*destination(lat, lng, 0, radius), res)) + 2)))  # fmt: skip
-    checked = 0
-    for cell in ring:
+    points = _rim_points(lat, lng, radius, res)
+    assert all(cell_of(plat, plng, res) in cover for plat, plng in points)
+    assert points or radius < h3.average_hexagon_edge_length(res, unit="m")
+
+
+def _rim_points(lat: float, lng: float, radius: float, res: int) -> list[tuple[float, float]]:
+    """The vertices and edge midpoints within `radius` of every cell out to just past the rim."""
+    rim = h3.grid_distance(cell_of(lat, lng, res), cell_of(*destination(lat, lng, 0, radius), res))
+    points = []
+    for cell in h3.grid_disk(cell_of(lat, lng, res), max(1, rim) + 2):
         boundary = h3.cell_to_boundary(cell)
-        points = list(boundary) + [
+        points += list(boundary) + [
             ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
             for a, b in zip(boundary, boundary[1:] + boundary[:1], strict=True)
         ]
-        for plat, plng in points:
-            if haversine_m(lat, lng, plat, plng) <= radius:
-                checked += 1
-                assert cell_of(plat, plng, res) in cover
-    assert checked > 0 or radius < h3.average_hexagon_edge_length(res, unit="m")
+    return [(plat, plng) for plat, plng in points if haversine_m(lat, lng, plat, plng) <= radius]
 
 
 @settings(max_examples=100, deadline=None)
@@ -172,19 +174,9 @@ def test_page_cover_holds_the_pages_of_vertices_and_edge_points_within_radius(
     """Adversarial points: every vertex and edge midpoint of the cells around the circle's rim,
     whose cells are the children that reach farthest out of their parents."""
     pages = set(page_cover_ids(lat, lng, radius, res, res - up).tolist())
-    rim = h3.grid_distance(cell_of(lat, lng, res), cell_of(*destination(lat, lng, 0, radius), res))
-    checked = 0
-    for cell in h3.grid_disk(cell_of(lat, lng, res), rim + 2):
-        boundary = h3.cell_to_boundary(cell)
-        points = list(boundary) + [
-            ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
-            for a, b in zip(boundary, boundary[1:] + boundary[:1], strict=True)
-        ]
-        for plat, plng in points:
-            if haversine_m(lat, lng, plat, plng) <= radius:
-                checked += 1
-                assert _page_of(plat, plng, res, res - up) in pages
-    assert checked > 0 or radius < h3.average_hexagon_edge_length(res, unit="m")
+    points = _rim_points(lat, lng, radius, res)
+    assert all(_page_of(plat, plng, res, res - up) in pages for plat, plng in points)
+    assert points or radius < h3.average_hexagon_edge_length(res, unit="m")
 
 
 @settings(max_examples=300, deadline=None)
