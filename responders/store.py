@@ -33,6 +33,7 @@ import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import repeat
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -40,7 +41,7 @@ from redis.asyncio import Redis
 
 from core.coalesce import Coalescer
 from core.redis import Keys, ReadConnection
-from geo.cells import cell_ids, cell_keys, cell_texts, cells_of, page_cover_ids, parents_of
+from geo.cells import cell_ids, cell_keys, cell_of, cell_texts, cells_of, page_cover_ids, parents_of
 from geo.distance import haversine_m_np
 from responders import live_scripts
 from responders.availability import CertificatePeriod, decode_certificates, encode_certificates, qualified_at
@@ -181,7 +182,13 @@ class LivePosition:
     ts: float
     accuracy_m: float | None
     mode: str
-    cell: str  # at the index resolution
+    resolution: int  # the cell index's
+
+    @property
+    def cell(self) -> str:
+        """The H3 cell of the position at the index resolution, worked out when asked: the map
+        reads every position and none of their cells."""
+        return cell_of(self.lat, self.lng, self.resolution)
 
 
 class NearbyResponder(NamedTuple):
@@ -377,11 +384,11 @@ class LiveLocationStore:
         return self._positions(mine)[0] if len(mine) else None
 
     def _positions(self, records: np.ndarray) -> list[LivePosition]:
-        """Records as positions, each with its cell (that of the stored position)."""
+        """Records as positions."""
         c = _Columns.of(records)
-        cells = cell_texts(cells_of(records["lat"], records["lng"], self.resolution)).tolist()
-        cells = [cell.decode() for cell in cells]
-        return list(map(LivePosition, c.ids, c.lat, c.lng, c.ts, c.accuracy_m, c.mode, cells))
+        return list(
+            map(LivePosition, c.ids, c.lat, c.lng, c.ts, c.accuracy_m, c.mode, repeat(self.resolution))
+        )
 
     async def nearby(
         self,
