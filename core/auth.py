@@ -75,14 +75,30 @@ async def issue_token(
     return row, plain
 
 
+REVOKED_KEY = "revoked_token_ids"
+
+
+def _note_revoked(session: AsyncSession, ids: list[uuid.UUID]) -> None:
+    """Keep the ids on the session, so whoever commits can announce them (`core.revocation`)."""
+    session.info.setdefault(REVOKED_KEY, []).extend(ids)
+
+
+def take_revoked(session: AsyncSession) -> list[uuid.UUID]:
+    """The token ids revoked through this session since the last call (announce after the commit)."""
+    return list(session.info.pop(REVOKED_KEY, []))
+
+
 async def revoke_token(session: AsyncSession, token_id: uuid.UUID) -> bool:
     """Revoke one token; False when it does not exist or was already revoked."""
     result = await session.execute(
         update(ApiToken)
         .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
+        .returning(ApiToken.id)
     )
-    return bool(result.rowcount)
+    ids = list(result.scalars())
+    _note_revoked(session, ids)
+    return bool(ids)
 
 
 async def revoke_responder_tokens(session: AsyncSession, responder_id: uuid.UUID) -> int:
@@ -91,8 +107,11 @@ async def revoke_responder_tokens(session: AsyncSession, responder_id: uuid.UUID
         update(ApiToken)
         .where(ApiToken.responder_id == responder_id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
+        .returning(ApiToken.id)
     )
-    return int(result.rowcount or 0)
+    ids = list(result.scalars())
+    _note_revoked(session, ids)
+    return len(ids)
 
 
 async def resolve_token(session: AsyncSession, plain: str, admin_token: str | None) -> Principal | None:
@@ -153,9 +172,30 @@ def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     return check
 
 
+BEARER_SUBPROTOCOL = "bearer"
+
+
+def subprotocol_token(websocket: WebSocket) -> str | None:
+    """The token a browser offers as subprotocols `["bearer", "<token>"]`, else None.
+
+    Browsers cannot set headers on a websocket, and a token in the URL ends up in access logs;
+    `Sec-WebSocket-Protocol` is the one header they can set. The server must then select
+    `bearer` (see `ws._admit`), or the browser drops the connection.
+    """
+    offered = list(websocket.scope.get("subprotocols") or ())
+    if len(offered) >= 2 and offered[0] == BEARER_SUBPROTOCOL:
+        return str(offered[1])
+    return None
+
+
 async def authenticate_websocket(websocket: WebSocket) -> Principal | None:
-    """Principal for a websocket: `Authorization` header or `?token=` (browsers cannot set headers)."""
-    plain = _bearer(websocket.headers.get("authorization")) or websocket.query_params.get("token")
+    """Principal for a websocket: `Authorization` header, subprotocols `["bearer", token]`, or (old
+    clients; the access log is scrubbed) `?token=`."""
+    plain = (
+        _bearer(websocket.headers.get("authorization"))
+        or subprotocol_token(websocket)
+        or websocket.query_params.get("token")
+    )
     if not plain:
         return None
     db = websocket.app.state.db

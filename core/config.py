@@ -138,6 +138,35 @@ class Settings(BaseSettings):
     escalation_step_s: float = 60.0
     """Seconds added to the reach at each escalation step."""
 
+    # --- security -----------------------------------------------------------------------------
+    ws_token_recheck_s: float = Field(15.0, gt=0)
+    """Each worker re-checks the tokens of its open sockets this often (one query), closing those
+    revoked: the safety net when a revocation announcement over Redis was missed."""
+    rate_limit_enabled: bool = True
+    """Count requests per client address and per token in Redis (shared by all workers); 429 above."""
+    rate_limit_per_address: str = "20000/minute"
+    """Requests (and socket handshakes) per client address; `limits` notation, e.g. "300/second".
+    Behind a reverse proxy every client shares the proxy's address: raise it there."""
+    rate_limit_per_token: str = "20000/minute"
+    """Requests per bearer token (the demo's 8,000 duty changes at start-up fit in one minute)."""
+    auth_failures_per_address: str = "50/minute"
+    """Unknown or revoked tokens per client address; above it, further tokens from that address get
+    429 without a database lookup, so a flood of guessed tokens costs Redis one counter each."""
+    aed_report_confirm_window_s: float = Field(86_400.0, gt=0)
+    """A missing/broken report from an untrusted role takes an AED out of dispatch only when a second
+    independent reporter confirms it within this many seconds (an admin's report acts at once)."""
+    aed_reports_per_reporter_per_hour: int = Field(20, ge=1)
+    """Problem reports one reporter (token or responder) may file per hour, all AEDs together."""
+    aed_reports_per_aed_per_hour: int = Field(10, ge=1)
+    """Problem reports one AED may receive per hour, all reporters together."""
+    docs_enabled: bool = True
+    """Serve /docs, /redoc and /openapi.json; set false to hide the API description."""
+    metrics_token: str | None = None
+    """When set, /metrics needs `Authorization: Bearer <this>`; unset = open (scrapers on a private
+    network)."""
+    metrics_enabled: bool = True
+    """Serve /metrics at all."""
+
     def speed_mps(self, mode: str) -> float:
         """Travel speed for a mode name (`walk`, `run`, `bicycle`, `ebike`, `car`)."""
         return float(getattr(self, f"speed_{mode}_mps"))

@@ -82,3 +82,19 @@ def watch_gc() -> None:
     """Time every collection of the cyclic garbage collector (once per process)."""
     if _time_gc not in gc.callbacks:
         gc.callbacks.append(_time_gc)
+
+
+SOCKETS_CLOSED_REVOKED = Counter(
+    "ws_sockets_closed_revoked_total", "Sockets closed because their token was revoked"
+)
+TOKEN_LOOKUPS = Counter("auth_token_lookups_total", "Token lookups in PostgreSQL, by outcome", ["result"])
+AUTH_REJECTED_CHEAPLY = Counter(
+    "auth_rejected_without_lookup_total",
+    "Tokens refused without a database lookup: a recently unknown token, or an address over its"
+    " failed-lookup limit",
+    ["reason"],
+)
+RATE_LIMITED = Counter("http_rate_limited_total", "Requests answered 429, by limit", ["limit"])
+RATE_LIMIT_ERRORS = Counter(
+    "rate_limit_store_errors_total", "Rate-limit checks skipped because Redis did not answer (fail open)"
+)

@@ -22,6 +22,7 @@ from core.db import Database
 from core.logging import configure_logging
 from core.metrics import MetricsMiddleware, watch_gc
 from core.redis import Keys, connect_redis
+from core.revocation import SocketGuard
 from dispatch import health, tokens, ws
 from dispatch import router as incidents
 from dispatch.context import DispatchContext
@@ -84,6 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 _cancel, asyncio.create_task(run_upkeep(app.state.db, app.state.live_store, settings))
             )
             stack.push_async_callback(_cancel, asyncio.create_task(fanout.run()))
+            app.state.socket_guard = SocketGuard(
+                app.state.redis, app.state.keys, app.state.db, settings.ws_token_recheck_s
+            )
+            stack.push_async_callback(_cancel, asyncio.create_task(app.state.socket_guard.run()))
             stack.push_async_callback(_cancel, asyncio.create_task(run_dispatch_clock(app.state.dispatch)))
             stack.push_async_callback(
                 _cancel, asyncio.create_task(_warm_cover(app.state.db, app.state.live_store.page_resolution))

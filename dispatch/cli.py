@@ -97,17 +97,24 @@ def token_revoke(token_id: str) -> None:
     """Revoke a token by its id."""
     import uuid
 
-    from core.auth import revoke_token
+    from core.auth import revoke_token, take_revoked
     from core.db import Database
+    from core.redis import Keys, connect_redis
+    from core.revocation import announce_revoked
 
     async def run() -> bool:
-        db = Database(get_settings().database_url, pool_size=1)
+        settings = get_settings()
+        db = Database(settings.database_url, pool_size=1)
+        redis = connect_redis(settings.redis_url, max_connections=1)
         try:
             async with db.sessions() as session:
                 ok = await revoke_token(session, uuid.UUID(token_id))
                 await session.commit()
-                return ok
+            # the running workers close the token's sockets now (else at their next re-check)
+            await announce_revoked(redis, Keys(settings.redis_prefix), take_revoked(session))
+            return ok
         finally:
+            await redis.aclose()
             await db.dispose()
 
     if not asyncio.run(run()):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import Principal, Role, issue_token, require_roles, revoke_token
+from core.auth import Principal, Role, issue_token, require_roles, revoke_token, take_revoked
 from core.deps import get_session
+from core.revocation import announce_revoked
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 
@@ -45,9 +46,12 @@ async def create_token(
 @router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_token(
     token_id: uuid.UUID,
+    request: Request,
     session: AsyncSession = Depends(get_session),
     _: Principal = Depends(require_roles(Role.admin)),
 ) -> None:
+    """Revoke a token; every socket opened with it is closed (4401) on every worker within seconds."""
     if not await revoke_token(session, token_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"token {token_id} not found or already revoked")
     await session.commit()
+    await announce_revoked(request.app.state.redis, request.app.state.keys, take_revoked(session))

@@ -3,6 +3,12 @@
 A malformed frame gets an `error` frame and the socket stays open. On every (re)connect the phone
 first gets every pending unexpired alert from Postgres, then whatever the relay brings; frames are
 de-duplicated per connection, so an alert arriving both ways is shown once.
+
+Signing in: the client offers the subprotocols `["bearer", "<token>"]` (`Sec-WebSocket-Protocol`,
+the one header a browser may set on a socket) and the server selects `bearer`. A token in the URL
+(`?token=`) still works for old clients, but URLs end up in access logs (scrubbed there, see
+`core.logging`). A socket whose token is revoked is closed with 4401 "token revoked" within
+seconds on every worker (`core.revocation`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ValidationError
 
-from core.auth import Principal, Role, authenticate_websocket
+from core.auth import BEARER_SUBPROTOCOL, Principal, Role, authenticate_websocket, subprotocol_token
 from dispatch import alerts
 from dispatch.context import DispatchContext
 from dispatch.frames import error_frame, incident_frame, reproject
@@ -120,9 +126,16 @@ def _parse(model: type[M], data: dict[str, Any]) -> M:
 
 
 async def _admit(websocket: WebSocket, roles: set[Role]) -> Principal | None:
-    """Accept the socket, or close it with 4401 (bad token) / 4403 (wrong role) and a reason."""
+    """Accept the socket, or close it with 4401 (bad token) / 4403 (wrong role) and a reason.
+
+    Pages and phones send the token as subprotocols `["bearer", "<token>"]` (never in the URL,
+    which access logs keep); the server selects `bearer`, as browsers require. An accepted socket
+    is watched by the `SocketGuard`, which closes it (4401) when its token is revoked.
+    """
     principal = await authenticate_websocket(websocket)
-    await websocket.accept()
+    await websocket.accept(subprotocol=BEARER_SUBPROTOCOL if subprotocol_token(websocket) else None)
+    if principal is not None and principal.role in roles:
+        websocket.app.state.socket_guard.watch(principal.token_id, websocket)
     if principal is None:
         await websocket.close(code=4401, reason="invalid, revoked or missing token")
         return None

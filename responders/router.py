@@ -17,9 +17,10 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import Principal, Role, require_roles
+from core.auth import Principal, Role, require_roles, take_revoked
 from core.config import Settings
 from core.deps import get_app_settings, get_session
+from core.revocation import announce_revoked
 from geo.crs import Crs, from_wgs84, to_wgs84
 from responders import service
 from responders.importers import CsvFileError, parse_csv
@@ -217,27 +218,34 @@ async def set_duty(
 @router.post("/{responder_id}/token", response_model=TokenOut, status_code=status.HTTP_201_CREATED)
 async def rotate_token(
     responder_id: uuid.UUID,
+    request: Request,
     principal: Principal = Depends(admin_or_self),
     session: AsyncSession = Depends(get_session),
 ) -> TokenOut:
-    """A fresh token (new phone, lost phone); every earlier token of the responder is revoked."""
+    """A fresh token (new phone, lost phone); every earlier token of the responder is revoked and
+    the sockets opened with them are closed within seconds."""
     ensure_self(principal, responder_id)
     try:
-        return TokenOut(token=await service.rotate_token(session, await _load(session, responder_id)))
+        token = await service.rotate_token(session, await _load(session, responder_id))
     except service.RegistryConflict as exc:
         raise _conflict(exc) from None
+    await announce_revoked(request.app.state.redis, request.app.state.keys, take_revoked(session))
+    return TokenOut(token=token)
 
 
 @router.post("/{responder_id}/deactivate", response_model=ResponderOut)
 async def deactivate(
     responder_id: uuid.UUID,
+    request: Request,
     _: Principal = Depends(admin_only),
     session: AsyncSession = Depends(get_session),
     settings: Settings = Depends(get_app_settings),
     store: LiveLocationStore = Depends(live_store),
 ) -> ResponderOut:
-    """End duty, revoke tokens, drop the position; the record stays for the incident history."""
+    """End duty, revoke tokens (closing their sockets), drop the position; the record stays for the
+    incident history."""
     responder = await service.deactivate(session, store, await _load(session, responder_id), settings)
+    await announce_revoked(request.app.state.redis, request.app.state.keys, take_revoked(session))
     return await service.describe(responder, store, settings)
 
 

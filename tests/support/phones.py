@@ -1,4 +1,7 @@
-"""A responder's phone over a real websocket: collects frames, sends answers."""
+"""A responder's phone over a real websocket: collects frames, sends answers.
+
+Both sign in as the pages do: the token goes as subprotocols `["bearer", token]`, never in the URL.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +14,12 @@ import websockets
 
 class Phone:
     def __init__(self, ws_url: str, token: str, crs: str = "wgs84") -> None:
-        self.url = f"{ws_url}/v1/ws/responder?token={token}&crs={crs}"
+        self.url = f"{ws_url}/v1/ws/responder?crs={crs}"
+        self.subprotocols = ["bearer", token]
         self.ws: Any = None
 
     async def __aenter__(self) -> Phone:
-        self.ws = await websockets.connect(self.url, max_size=2**22)
+        self.ws = await websockets.connect(self.url, subprotocols=self.subprotocols, max_size=2**22)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -44,11 +48,12 @@ class Console:
     """A dispatcher console's event socket."""
 
     def __init__(self, ws_url: str, token: str) -> None:
-        self.url = f"{ws_url}/v1/ws/dispatch?token={token}"
+        self.url = f"{ws_url}/v1/ws/dispatch"
+        self.subprotocols = ["bearer", token]
         self.events: list[dict[str, Any]] = []
 
     async def __aenter__(self) -> Console:
-        self.ws = await websockets.connect(self.url, max_size=2**22)
+        self.ws = await websockets.connect(self.url, subprotocols=self.subprotocols, max_size=2**22)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -30,6 +30,7 @@ class ServerProcess:
     workers: int = 1
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    log_level: str = "warning"  # "info" writes uvicorn's access log and socket handshakes too
 
     @property
     def url(self) -> str:
@@ -47,7 +48,7 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "dispatch.app:create_app", "--factory",
              "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
-             "--log-level", "warning"],
+             "--log-level", self.log_level],
             cwd=ROOT, env=env, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + timeout_s

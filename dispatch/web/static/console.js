@@ -2,7 +2,7 @@
 // map, the alerted responders with roles and ETAs, and every acceptance, arrival and escalation as
 // it happens over the dispatcher websocket.
 
-import { api, checkToken, metres, minutes, shortId, storedToken, storeToken, wsUrl } from "./lib/api.js";
+import { api, checkToken, metres, minutes, shortId, storedToken, storeToken, openSocket } from "./lib/api.js";
 import { createMap, drawDistricts, loadConfig, pinIcon } from "./lib/map.js";
 
 const SCREEN = "dispatcher";
@@ -243,7 +243,7 @@ function setLive(kind, text) {
 function connect() {
   if (!state.token) return;
   setLive("connecting", "Live feed: connecting…");
-  const socket = new WebSocket(wsUrl("/v1/ws/dispatch", { token: state.token }));
+  const socket = openSocket("/v1/ws/dispatch", {}, state.token);
   state.socket = socket;
   socket.onopen = () => {
     state.retry = 0;

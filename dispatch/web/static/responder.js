@@ -3,7 +3,7 @@
 // then see the exact place, the AED to fetch and a line to follow. The websocket reconnects by
 // itself; pending alerts come again on reconnect, so a dropped connection loses nothing.
 
-import { api, checkToken, metres, minutes, storedToken, storeToken, wsUrl } from "./lib/api.js";
+import { api, checkToken, metres, minutes, storedToken, storeToken, openSocket } from "./lib/api.js";
 import { fromWgs84 } from "./lib/datum.js";
 import { createMap, loadConfig, pinIcon } from "./lib/map.js";
 
@@ -31,7 +31,7 @@ function setConnection(kind, text) {
 function connect() {
   if (!state.token) return;
   setConnection("connecting", "Connecting…");
-  const socket = new WebSocket(wsUrl("/v1/ws/responder", { token: state.token, crs: state.config.map_crs }));
+  const socket = openSocket("/v1/ws/responder", { crs: state.config.map_crs }, state.token);
   state.socket = socket;
   socket.onopen = () => {
     state.retry = 0;

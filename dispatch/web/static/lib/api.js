@@ -54,7 +54,13 @@ export async function api(path, { method = "GET", body, token } = {}) {
 export function wsUrl(path, params) {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   const query = new URLSearchParams(params).toString();
-  return `${proto}//${location.host}${path}?${query}`;
+  return query ? `${proto}//${location.host}${path}?${query}` : `${proto}//${location.host}${path}`;
+}
+
+// A socket signed in with the token as subprotocols ["bearer", token]: a browser cannot set
+// headers on a websocket, and a token in the URL would be written to access logs.
+export function openSocket(path, params, token) {
+  return new WebSocket(wsUrl(path, params), ["bearer", token]);
 }
 
 // Sign in: the token must be valid and of a role this screen is for; otherwise say which.
