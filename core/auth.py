@@ -20,8 +20,11 @@ from fastapi import Depends, HTTPException, Request, WebSocket, status
 from sqlalchemy import DateTime, String, Uuid, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
+from starlette.requests import HTTPConnection
 
 from core.db import Base
+from core.metrics import TOKEN_LOOKUPS
+from core.ratelimit import FailedLookups, Limited
 
 
 class Role(StrEnum):
@@ -114,15 +117,46 @@ async def revoke_responder_tokens(session: AsyncSession, responder_id: uuid.UUID
     return len(ids)
 
 
+ADMIN_PRINCIPAL = Principal(role=Role.admin, token_id=None, label="DISPATCH_ADMIN_TOKEN")
+
+
+def _is_admin_token(plain: str, admin_token: str | None) -> bool:
+    return bool(admin_token) and hmac.compare_digest(plain.encode(), str(admin_token).encode())
+
+
 async def resolve_token(session: AsyncSession, plain: str, admin_token: str | None) -> Principal | None:
     """The principal behind a plain token, or None when it is unknown or revoked."""
-    if admin_token and hmac.compare_digest(plain.encode(), admin_token.encode()):
-        return Principal(role=Role.admin, token_id=None, label="DISPATCH_ADMIN_TOKEN")
+    if _is_admin_token(plain, admin_token):
+        return ADMIN_PRINCIPAL
     digest = hash_token(plain)
     row = (await session.execute(select(ApiToken).where(ApiToken.token_hash == digest))).scalar_one_or_none()
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
         return None
     return Principal(role=Role(row.role), token_id=row.id, responder_id=row.responder_id, label=row.label)
+
+
+async def _lookup(connection: HTTPConnection, plain: str) -> Principal | None:
+    """`resolve_token`, but a token unknown a moment ago, or any token from an address over its
+    failed-lookup limit, is refused without asking PostgreSQL (`core.ratelimit.FailedLookups`).
+    Raises `Limited` for the latter."""
+    state = connection.app.state
+    admin_token = state.settings.admin_token
+    if _is_admin_token(plain, admin_token):
+        return ADMIN_PRINCIPAL
+    digest, address = hash_token(plain), connection.client.host if connection.client else "unknown"
+    failures: FailedLookups | None = getattr(state, "failed_lookups", None)
+    if failures is not None:
+        refused = failures.refuse_without_lookup(digest, address)
+        if isinstance(refused, Limited):
+            raise refused
+        if refused:
+            return None
+    async with state.db.sessions() as session:
+        principal = await resolve_token(session, plain, admin_token)
+    TOKEN_LOOKUPS.labels("found" if principal else "unknown").inc()
+    if principal is None and failures is not None:
+        await failures.record_failure(digest, address)  # this one is a 401 whatever the count
+    return principal
 
 
 def _bearer(header: str | None) -> str | None:
@@ -143,9 +177,12 @@ async def authenticate(request: Request) -> Principal:
             "missing bearer token: send 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    db = request.app.state.db
-    async with db.sessions() as session:
-        principal = await resolve_token(session, plain, request.app.state.settings.admin_token)
+    try:
+        principal = await _lookup(request, plain)
+    except Limited as exc:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, str(exc), headers={"Retry-After": str(exc.retry_after_s)}
+        ) from None
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -198,6 +235,7 @@ async def authenticate_websocket(websocket: WebSocket) -> Principal | None:
     )
     if not plain:
         return None
-    db = websocket.app.state.db
-    async with db.sessions() as session:
-        return await resolve_token(session, plain, websocket.app.state.settings.admin_token)
+    try:
+        return await _lookup(websocket, plain)
+    except Limited:  # an address that guessed too many tokens: refused like a bad token
+        return None

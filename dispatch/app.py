@@ -19,8 +19,10 @@ from fastapi import FastAPI
 from aed_registry.router import router as aed_router
 from core.config import Settings, get_settings
 from core.db import Database
+from core.headers import SecurityHeadersMiddleware
 from core.logging import configure_logging
 from core.metrics import MetricsMiddleware, watch_gc
+from core.ratelimit import FailedLookups, RateLimitMiddleware, RateLimits
 from core.redis import Keys, connect_redis
 from core.revocation import SocketGuard
 from dispatch import health, tokens, ws
@@ -85,6 +87,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 _cancel, asyncio.create_task(run_upkeep(app.state.db, app.state.live_store, settings))
             )
             stack.push_async_callback(_cancel, asyncio.create_task(fanout.run()))
+            app.state.rate_limits = (
+                RateLimits(
+                    app.state.redis,
+                    app.state.keys,
+                    per_address=settings.rate_limit_per_address,
+                    per_token=settings.rate_limit_per_token,
+                    auth_failures=settings.auth_failures_per_address,
+                )
+                if settings.rate_limit_enabled
+                else None
+            )
+            app.state.failed_lookups = FailedLookups(app.state.rate_limits)
             app.state.socket_guard = SocketGuard(
                 app.state.redis, app.state.keys, app.state.db, settings.ws_token_recheck_s
             )
@@ -114,8 +128,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0",
         description="Dispatch of trained city workers as first responders, with AEDs.",
         lifespan=lifespan,
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RateLimitMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, tile_url=settings.tile_url)  # outermost: 429s too
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(tokens.router)

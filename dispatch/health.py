@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -50,5 +51,17 @@ async def healthz(request: Request) -> Response:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    """Prometheus text; 404 when `metrics_enabled` is off, 401 without `metrics_token` when set."""
+    settings = request.app.state.settings
+    if not settings.metrics_enabled:
+        return JSONResponse({"detail": "metrics are turned off (DISPATCH_METRICS_ENABLED)"}, status_code=404)
+    expected = settings.metrics_token
+    given = request.headers.get("authorization", "")
+    if expected and not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+        return JSONResponse(
+            {"detail": "metrics need 'Authorization: Bearer <DISPATCH_METRICS_TOKEN>'"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return metrics_response()

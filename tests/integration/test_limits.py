@@ -1,0 +1,112 @@
+"""Rate limits, cheap refusal of guessed tokens, security headers and what operators can hide, over
+real HTTP against servers that share one Redis (each test on a Redis namespace of its own, since
+every request of the suite comes from 127.0.0.1)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import websockets
+
+from tests.support.people import bearer
+from tests.support.server import ServerProcess
+
+pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def servers(app_env: dict[str, str], count: int, **env: str) -> Iterator[list[ServerProcess]]:
+    prefix = f"{app_env['DISPATCH_REDIS_PREFIX']}rl{secrets.token_hex(2)}"
+    started = [ServerProcess(env={**app_env, "DISPATCH_REDIS_PREFIX": prefix, **env}) for _ in range(count)]
+    try:
+        yield [s.start() for s in started]
+    finally:
+        for s in started:
+            s.stop()
+
+
+def metric(http: httpx.Client, name: str, **labels: str) -> float:
+    text = http.get("/metrics").text
+    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    match = re.search(rf"^{name}{{{wanted}}} (\S+)$", text, re.M) if labels else None
+    match = match or re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_a_token_over_its_limit_gets_429_counted_across_workers(app_env, admin_headers) -> None:
+    with servers(app_env, 2, DISPATCH_RATE_LIMIT_PER_TOKEN="10/minute") as (a, b):
+        r = httpx.post(f"{a.url}/v1/tokens", json={"role": "planner", "label": "rl"}, headers=admin_headers)
+        planner = bearer(r.json()["token"])
+        answers = [
+            httpx.get(f"{(a, b)[i % 2].url}/v1/web/session", headers=planner, timeout=30) for i in range(14)
+        ]
+    assert [r.status_code for r in answers] == [200] * 10 + [429] * 4
+    for refused in answers[10:]:
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert refused.json()["errors"][0]["field"] == "rate" and "per token" in refused.json()["detail"]
+
+
+def test_a_flood_of_wrong_tokens_costs_few_lookups(app_env) -> None:
+    with (
+        servers(app_env, 1, DISPATCH_AUTH_FAILURES_PER_ADDRESS="5/minute") as (server,),
+        httpx.Client(base_url=server.url, timeout=30) as http,
+    ):
+        before = metric(http, "auth_token_lookups_total", result="unknown")
+        codes = [
+            http.get("/v1/web/session", headers=bearer(secrets.token_urlsafe(32))).status_code
+            for _ in range(300)
+        ]
+        lookups = metric(http, "auth_token_lookups_total", result="unknown") - before
+        cheap = metric(http, "auth_rejected_without_lookup_total", reason="address_limited")
+    assert set(codes) == {401, 429} and codes[:5] == [401] * 5 and codes[-1] == 429
+    assert lookups <= 6, f"{lookups} database lookups for 300 wrong tokens"
+    assert cheap >= 290
+
+
+async def test_a_socket_handshake_over_the_address_limit_is_refused(app_env) -> None:
+    with servers(app_env, 1, DISPATCH_RATE_LIMIT_PER_ADDRESS="5/minute") as (server,):
+        http = httpx.AsyncClient(base_url=server.url, timeout=30)
+        codes = [(await http.get("/v1/web/config")).status_code for _ in range(7)]
+        assert codes == [200] * 5 + [429] * 2
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with websockets.connect(f"{server.ws_url}/v1/ws/dispatch", subprotocols=["bearer", "x"]):
+                pass
+        assert refused.value.response.status_code == 403
+        assert (await http.get("/healthz")).status_code == 200  # probes are never limited
+        await http.aclose()
+
+
+def test_security_headers_on_every_response(http, admin_headers) -> None:
+    answers = [
+        http.get("/healthz"),
+        http.get("/"),
+        http.get("/static/console.js"),
+        http.get("/v1/web/config"),
+        http.get("/v1/web/session"),  # 401
+        http.get("/v1/nothing-here"),  # 404
+        http.post("/v1/tokens", json={"role": "nope"}, headers=admin_headers),  # 422
+    ]
+    for r in answers:
+        assert r.headers["x-content-type-options"] == "nosniff", r.url
+        assert r.headers["x-frame-options"] == "DENY"
+        assert r.headers["referrer-policy"] == "no-referrer"
+        policy = r.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
+    assert http.get("/docs").headers["x-frame-options"] == "DENY"
+
+
+def test_docs_and_metrics_can_be_hidden(app_env) -> None:
+    token = secrets.token_urlsafe(16)
+    with (
+        servers(app_env, 1, DISPATCH_DOCS_ENABLED="0", DISPATCH_METRICS_TOKEN=token) as (server,),
+        httpx.Client(base_url=server.url, timeout=30) as http,
+    ):
+        assert [http.get(p).status_code for p in ("/docs", "/redoc", "/openapi.json")] == [404] * 3
+        assert http.get("/metrics").status_code == 401
+        assert http.get("/metrics", headers=bearer("wrong")).status_code == 401
+        assert "http_requests_total" in http.get("/metrics", headers=bearer(token)).text
