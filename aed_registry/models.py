@@ -31,7 +31,8 @@ from core.db import Base
 AED_STATUSES = ("active", "out_of_service", "unverified", "removed")
 AED_ACCESS = ("public", "customers", "private")
 REPORT_KINDS = ("missing", "broken", "locked", "pads_expired", "other")
-# An open report of one of these kinds takes the AED out of `nearby` until an admin resolves it.
+# An open, confirmed report of one of these kinds takes the AED out of `nearby` until an admin
+# resolves it (`trust.py` says when a report is confirmed).
 BLOCKING_REPORT_KINDS = ("missing", "broken")
 
 
@@ -83,8 +84,11 @@ class AedReport(Base):
         Index(
             "ix_aed_reports_open_blocking",
             "aed_id",
-            postgresql_where=text(f"resolved_at IS NULL AND {_in('kind', BLOCKING_REPORT_KINDS)}"),
+            postgresql_where=text(
+                f"resolved_at IS NULL AND confirmed_at IS NOT NULL AND {_in('kind', BLOCKING_REPORT_KINDS)}"
+            ),
         ),
+        Index("ix_aed_reports_reporter_created_at", "reporter", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -92,7 +96,12 @@ class AedReport(Base):
     kind: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     reported_by: Mapped[str] = mapped_column(String(200))
+    # Who reported, as one identity per token or responder ("token:<id>", "responder:<id>"): two
+    # reports confirm each other only when their reporters differ.
+    reporter: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    # When the report started to count for dispatch (admin: at once; others: when confirmed).
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -109,3 +118,22 @@ class AedEvent(Base):
     actor: Mapped[str] = mapped_column(String(200))  # "<role>:<token label>" or "cli"
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class AedAvailabilityChange(Base):
+    """Audit of every change of whether dispatch may use an AED: who, when, why, before and after.
+
+    States: `available`, a status other than `active` (`out_of_service`, `unverified`, `removed`),
+    `reported_missing` / `reported_broken` (a confirmed open report), `absent` (before creation).
+    """
+
+    __tablename__ = "aed_availability_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    aed_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("aeds.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    before: Mapped[str] = mapped_column(String(40))
+    after: Mapped[str] = mapped_column(String(40))
+    report_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)

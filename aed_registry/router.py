@@ -23,6 +23,7 @@ from aed_registry.schemas import (
     AedCreate,
     AedOut,
     AedPatch,
+    AvailabilityChangeOut,
     EventOut,
     ImportFormat,
     ImportOut,
@@ -32,6 +33,7 @@ from aed_registry.schemas import (
     ResolveIn,
 )
 from aed_registry.store import AedRow, AedStore
+from aed_registry.trust import TRUSTED_ROLES, Reporter
 from core.auth import Principal, Role, require_roles
 from core.config import Settings
 from core.deps import get_app_settings, get_session
@@ -71,6 +73,10 @@ def report_out(report: AedReport) -> ReportOut:
         blocking=report.kind in BLOCKING_REPORT_KINDS,
         reported_by=report.reported_by,
         created_at=report.created_at,
+        confirmed_at=report.confirmed_at,
+        in_effect=report.kind in BLOCKING_REPORT_KINDS
+        and report.confirmed_at is not None
+        and report.resolved_at is None,
         resolved_at=report.resolved_at,
         resolved_by=report.resolved_by,
         resolution=report.resolution,
@@ -259,19 +265,56 @@ async def list_reports(
     return [report_out(r) for r in await AedStore(session).reports_of(aed_id)]
 
 
+def reporter_of(principal: Principal) -> Reporter:
+    """The reporter's identity for the trust rule: the responder, else the token."""
+    if principal.responder_id is not None:
+        identity = f"responder:{principal.responder_id}"
+    else:
+        identity = f"token:{principal.token_id}" if principal.token_id else "admin:env"
+    return Reporter(actor_of(principal), identity, principal.role.value in TRUSTED_ROLES)
+
+
 @router.post("/{aed_id}/reports", status_code=status.HTTP_201_CREATED, response_model=ReportOut)
 async def report(
     aed_id: uuid.UUID,
     body: ReportIn,
     principal: Principal = Depends(anyone),
     session: AsyncSession = Depends(get_session),
-) -> ReportOut:
-    """Report a problem found on site (any role); missing/broken hide the AED until resolved."""
-    return report_out(
-        await _commit(
-            session, service.report_problem(session, aed_id, body.kind, body.note, actor_of(principal))
+    settings: Settings = Depends(get_app_settings),
+) -> Any:
+    """Report a problem found on site (any role). Missing/broken hide the AED until resolved once
+    the report counts: an admin's at once, anyone else's when a second independent reporter
+    confirms it. 409 for a second open report of the same kind by the same reporter; 429 past the
+    hourly limits per reporter and per AED."""
+    limits = service.ReportLimits.from_settings(settings)
+    try:
+        done = await _commit(
+            session,
+            service.report_problem(session, aed_id, body.kind, body.note, reporter_of(principal), limits),
         )
-    )
+    except service.ReportLimited as exc:
+        await session.rollback()
+        response = field_error(429, *str(exc).split(": ", 1))
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
+    return done if isinstance(done, JSONResponse) else report_out(done)
+
+
+@router.get("/{aed_id}/availability", response_model=list[AvailabilityChangeOut])
+async def availability_log(
+    aed_id: uuid.UUID,
+    _: Principal = Depends(require_roles(Role.admin, Role.dispatcher, Role.planner)),
+    session: AsyncSession = Depends(get_session),
+) -> list[AvailabilityChangeOut]:
+    """Every change of whether dispatch may use this AED: who, when, why, before and after."""
+    await _found(service.get_aed(session, aed_id))
+    return [
+        AvailabilityChangeOut(
+            id=c.id, at=c.at, actor=c.actor, reason=c.reason, before=c.before, after=c.after,
+            report_id=str(c.report_id) if c.report_id else None,
+        )
+        for c in await AedStore(session).availability_log(aed_id)
+    ]  # fmt: skip
 
 
 @router.post("/{aed_id}/reports/{report_id}/resolve", response_model=ReportOut)

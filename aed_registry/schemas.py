@@ -146,9 +146,26 @@ class ReportOut(BaseModel):
     blocking: bool
     reported_by: str
     created_at: datetime
+    confirmed_at: datetime | None = Field(
+        description="when the report began to count for dispatch: at once for an admin, else when a"
+        " second independent reporter confirmed it; null = waiting for confirmation"
+    )
+    in_effect: bool = Field(description="open, blocking and confirmed: the AED is out of dispatch")
     resolved_at: datetime | None
     resolved_by: str | None
     resolution: str | None
+
+
+class AvailabilityChangeOut(BaseModel):
+    """One change of whether dispatch may use the AED (see `models.AedAvailabilityChange`)."""
+
+    id: int
+    at: datetime
+    actor: str
+    reason: str
+    before: str
+    after: str
+    report_id: str | None
 
 
 class EventOut(BaseModel):

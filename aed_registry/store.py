@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from geoalchemy2 import Geography, Geometry
-from sqlalchemy import String, Uuid, any_, bindparam, cast, func, select, text
+from sqlalchemy import String, Uuid, any_, bindparam, cast, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aed_registry.availability import AedSpot
-from aed_registry.models import BLOCKING_REPORT_KINDS, Aed, AedEvent, AedReport
+from aed_registry.models import BLOCKING_REPORT_KINDS, Aed, AedAvailabilityChange, AedEvent, AedReport
+from aed_registry.trust import OpenReport
 
 # Columns an import or an edit may set (besides the location, kept as lat/lng in Python).
 FIELDS = (
@@ -38,7 +39,8 @@ SELECT a.id, a.external_id, a.name, ST_Y(a.location::geometry) AS lat, ST_X(a.lo
 FROM aeds a
 WHERE a.status = 'active'
   AND NOT EXISTS (SELECT 1 FROM aed_reports r
-                  WHERE r.aed_id = a.id AND r.resolved_at IS NULL AND r.kind IN ({_BLOCKED}))
+                  WHERE r.aed_id = a.id AND r.resolved_at IS NULL AND r.confirmed_at IS NOT NULL
+                    AND r.kind IN ({_BLOCKED}))
   {{within}}
 ORDER BY a.location <-> {_POINT}
 LIMIT $3 OFFSET $4
@@ -237,11 +239,109 @@ class AedStore:
         return list((await self.session.execute(query)).scalars())
 
     # --- reports -------------------------------------------------------------------------------
-    async def add_report(self, aed_id: uuid.UUID, kind: str, note: str | None, reported_by: str) -> AedReport:
-        report = AedReport(aed_id=aed_id, kind=kind, note=note, reported_by=reported_by)
+    async def lock(self, aed_id: uuid.UUID) -> None:
+        """Hold the AED's row until commit: concurrent reports on one AED see each other."""
+        await self.session.execute(select(Aed.id).where(Aed.id == aed_id).with_for_update())
+
+    async def add_report(
+        self,
+        aed_id: uuid.UUID,
+        kind: str,
+        note: str | None,
+        reported_by: str,
+        *,
+        reporter: str | None = None,
+        confirmed_at: datetime | None = None,
+    ) -> AedReport:
+        report = AedReport(
+            aed_id=aed_id,
+            kind=kind,
+            note=note,
+            reported_by=reported_by,
+            reporter=reporter,
+            confirmed_at=confirmed_at,
+        )
         self.session.add(report)
         await self.session.flush()
         return report
+
+    async def open_blocking(self, aed_id: uuid.UUID) -> list[OpenReport]:
+        """Open missing/broken reports of an AED, oldest first."""
+        query = (
+            select(AedReport.id, AedReport.reporter, AedReport.created_at, AedReport.confirmed_at)
+            .where(
+                AedReport.aed_id == aed_id,
+                AedReport.resolved_at.is_(None),
+                AedReport.kind.in_(BLOCKING_REPORT_KINDS),
+            )
+            .order_by(AedReport.created_at)
+        )
+        rows = (await self.session.execute(query)).all()
+        return [OpenReport(str(r.id), r.reporter, r.created_at, r.confirmed_at is not None) for r in rows]
+
+    async def confirm(self, report_ids: Sequence[str], at: datetime) -> None:
+        if report_ids:
+            await self.session.execute(
+                update(AedReport)
+                .where(AedReport.id.in_([uuid.UUID(i) for i in report_ids]), AedReport.confirmed_at.is_(None))
+                .values(confirmed_at=at)
+            )
+
+    async def confirmed_blocking_kinds(self, aed_ids: Sequence[str]) -> dict[str, str]:
+        """For each AED with a confirmed open missing/broken report, the kind of the oldest."""
+        if not aed_ids:
+            return {}
+        query = (
+            select(AedReport.aed_id, AedReport.kind)
+            .where(
+                AedReport.aed_id.in_([uuid.UUID(str(i)) for i in aed_ids]),
+                AedReport.resolved_at.is_(None),
+                AedReport.confirmed_at.is_not(None),
+                AedReport.kind.in_(BLOCKING_REPORT_KINDS),
+            )
+            .order_by(AedReport.created_at.desc())
+        )
+        return {str(aed_id): kind for aed_id, kind in (await self.session.execute(query)).all()}
+
+    async def report_times(
+        self, *, reporter: str | None = None, aed_id: uuid.UUID | None = None, since: datetime
+    ) -> list[datetime]:
+        """When the reports of one reporter, or on one AED, were filed since `since`."""
+        query = select(AedReport.created_at).where(AedReport.created_at >= since)
+        if reporter is not None:
+            query = query.where(AedReport.reporter == reporter)
+        if aed_id is not None:
+            query = query.where(AedReport.aed_id == aed_id)
+        return list((await self.session.execute(query)).scalars())
+
+    # --- availability audit ---------------------------------------------------------------------
+    async def append_availability(self, changes: Sequence[Mapping[str, Any]]) -> None:
+        """Audit rows (`aed_id`, `actor`, `reason`, `before`, `after`, `report_id`?); never rewritten."""
+        if changes:
+            now = datetime.now(UTC)
+            await self.session.execute(
+                insert(AedAvailabilityChange),
+                [
+                    {
+                        "aed_id": uuid.UUID(str(c["aed_id"])),
+                        "at": now,
+                        "actor": c["actor"],
+                        "reason": c["reason"],
+                        "before": c["before"],
+                        "after": c["after"],
+                        "report_id": uuid.UUID(str(c["report_id"])) if c.get("report_id") else None,
+                    }
+                    for c in changes
+                ],
+            )
+
+    async def availability_log(self, aed_id: uuid.UUID) -> list[AedAvailabilityChange]:
+        query = (
+            select(AedAvailabilityChange)
+            .where(AedAvailabilityChange.aed_id == aed_id)
+            .order_by(AedAvailabilityChange.id)
+        )
+        return list((await self.session.execute(query)).scalars())
 
     async def reports_of(self, aed_id: uuid.UUID, *, open_only: bool = False) -> list[AedReport]:
         query = select(AedReport).where(AedReport.aed_id == aed_id).order_by(AedReport.created_at)
