@@ -58,6 +58,7 @@ async def test_loading_the_demo_twice_changes_nothing(store_env, http, admin_hea
             gone = "SELECT id FROM aeds WHERE source = 'demo' AND external_id LIKE 'demo-aed%'"
             await session.execute(text(f"DELETE FROM aed_events WHERE aed_id IN ({gone})"))
             await session.execute(text(f"DELETE FROM aed_reports WHERE aed_id IN ({gone})"))
+            await session.execute(text(f"DELETE FROM aed_availability_changes WHERE aed_id IN ({gone})"))
             await session.execute(
                 text("DELETE FROM aeds WHERE source = 'demo' AND external_id LIKE 'demo-aed%'")
             )
