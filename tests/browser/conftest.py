@@ -75,7 +75,14 @@ def shot(request: pytest.FixtureRequest) -> Callable[[Page, str], Path]:
 
 
 def console_errors(page: Page) -> list[str]:
-    """Collect JavaScript errors of a page (a broken module would otherwise fail silently)."""
+    """Collect JavaScript errors of a page (a broken module would otherwise fail silently), and
+    anything the Content-Security-Policy blocked (a console error, not an exception)."""
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text) if msg.type == "error" and "Content Security Policy" in msg.text else None
+        ),
+    )
     return errors
