@@ -160,3 +160,21 @@ async def test_no_token_is_ever_written_to_the_log(pair, admin_headers) -> None:
     assert "/v1/web/session?token=***" in text and "/v1/ws/dispatch?token=***" in text, text[-2000:]
     for secret in secrets_used:
         assert secret not in text
+
+
+async def test_dispatch_token_revoke_on_the_command_line_closes_the_sockets(
+    pair, app_env, admin_headers
+) -> None:
+    """The CLI runs outside the servers: it announces through Redis like the API does."""
+    from tests.integration.test_cli import dispatch_cli
+
+    a, b = pair
+    http = httpx.Client(base_url=a.url, timeout=30)
+    issued = http.post(
+        "/v1/tokens", json={"role": "dispatcher", "label": "cli"}, headers=admin_headers
+    ).json()
+    async with Console(b.ws_url, issued["token"]) as desk:
+        await alive(desk.ws)
+        cli = await asyncio.to_thread(dispatch_cli, "token", "revoke", issued["id"], env=app_env)
+        assert cli.returncode == 0, cli.stderr
+        assert (await closed_code(desk.ws))[:2] == (4401, "token revoked")
