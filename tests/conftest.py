@@ -41,6 +41,7 @@ def app_env(store_env: dict[str, str]) -> dict[str, str]:
         "DISPATCH_LOG_JSON": "1",
         # every test talks from 127.0.0.1: the per-address limits are tested on servers of their own
         "DISPATCH_RATE_LIMIT_PER_ADDRESS": "1000000/minute",
+        "DISPATCH_RATE_LIMIT_PER_TOKEN": "1000000/minute",  # the admin token serves every test
         "DISPATCH_AUTH_FAILURES_PER_ADDRESS": "100000/minute",
     }
 
