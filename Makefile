@@ -6,8 +6,10 @@ PYTEST_ARGS ?=
 
 .PHONY: run test bench lint setup stores-stop clean
 
+# WATCH_PID is make's own pid: should make die (even by SIGKILL), the supervisor stops everything.
 run:
-	@PORT=$(PORT) scripts/with-stores.sh run scripts/run.sh
+	@scripts/setup.sh
+	@PORT=$(PORT) WATCH_PID=$$PPID scripts/run.sh
 
 # Browser tests (Playwright's sync API owns an event loop for its whole session) run in their own
 # pytest process, after the rest, so they never share a loop with the async integration tests.
