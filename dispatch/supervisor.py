@@ -152,6 +152,7 @@ class Supervisor:
             signal.signal(sig, self._on_signal)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
+        # Only noted: a second Ctrl-C while stopping must not cut the clean-up short.
         self.signum = self.signum or signum
 
     def check(self) -> None:
@@ -217,7 +218,5 @@ class Supervisor:
 
     def stop(self) -> None:
         """Stop the children, last started first."""
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         for child in reversed(self.children):
             child.stop()
