@@ -62,7 +62,7 @@ def _print_demo_tokens(sup: Supervisor) -> None:
     tokens = {}
     for role in ("dispatcher", "planner", "admin"):
         create = [*CLI, "token", "create", "--role", role, "--label", "make run"]
-        tokens[role] = sup.step(f"a {role} token", create, capture=True).strip()
+        tokens[role] = sup.step(f"creating the {role} token", create, capture=True).strip()
     print("demo tokens: " + "\n             ".join(f"{r:<10} {t}" for r, t in tokens.items()), flush=True)
 
 
