@@ -87,7 +87,7 @@ def test_a_killed_child_is_restarted_after_its_pause_and_its_forks_go_with_it(tm
     finally:
         sup.stop()
     assert child.proc is None
-    assert _dead(second_grandchild)
+    _wait(lambda: _dead(second_grandchild))
 
 
 def test_a_signal_stops_the_watch_loop(tmp_path: Path) -> None:
