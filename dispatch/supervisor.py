@@ -55,7 +55,6 @@ class Child:
 
     name: str
     argv: Sequence[str]
-    env: dict[str, str] | None = None
     grace_s: float = 10.0
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
@@ -67,7 +66,6 @@ class Child:
         self.proc = subprocess.Popen(
             list(self.argv),
             cwd=cwd,
-            env=self.env,
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
@@ -172,17 +170,19 @@ class Supervisor:
             list(argv), cwd=self.cwd, stdout=subprocess.PIPE if capture else None, text=True
         )
         try:
-            while proc.poll() is None:
-                self.check()
-                time.sleep(self.poll_s)
+            while True:
+                try:
+                    out, _ = proc.communicate(timeout=self.poll_s)
+                    break
+                except subprocess.TimeoutExpired:
+                    self.check()
         except BaseException:
             proc.terminate()
             proc.wait()
             raise
-        out = proc.stdout.read() if proc.stdout else ""
         if proc.returncode != 0:
             raise RuntimeError(f"{name} failed ({_describe(proc.returncode)})")
-        return out
+        return out or ""
 
     def add(self, child: Child) -> None:
         child.start(self.cwd)

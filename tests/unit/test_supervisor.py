@@ -113,3 +113,15 @@ def test_the_end_of_the_watched_process_stops_the_watch_loop(tmp_path: Path) -> 
     sup.stop()
     make.wait()
     assert _dead(pid)
+
+
+def test_a_step_returns_its_output_names_its_failure_and_yields_to_a_stop(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path, poll_s=0.05)
+    assert sup.step("echo", ["sh", "-c", "echo export A=1"], capture=True) == "export A=1\n"
+    with pytest.raises(RuntimeError, match=r"migrating failed \(exited with code 3\)"):
+        sup.step("migrating", ["sh", "-c", "exit 3"])
+    sup._on_signal(signal.SIGINT, None)
+    started = time.monotonic()
+    with pytest.raises(Shutdown):
+        sup.step("a long demo load", [sys.executable, "-c", "import time; time.sleep(60)"])
+    assert time.monotonic() - started < 10
