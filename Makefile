@@ -6,16 +6,20 @@ PYTEST_ARGS ?=
 
 .PHONY: run test bench lint setup stores-stop clean
 
+# Recipes `exec` their script so that make's SIGTERM reaches it (make signals its child, the
+# recipe shell, which would otherwise die alone). WATCH_PID is make's own pid: should make die,
+# even by SIGKILL, the supervisor stops everything.
 run:
-	@PORT=$(PORT) scripts/with-stores.sh run scripts/run.sh
+	@scripts/setup.sh
+	@PORT=$(PORT) WATCH_PID=$$PPID exec scripts/run.sh
 
 # Browser tests (Playwright's sync API owns an event loop for its whole session) run in their own
 # pytest process, after the rest, so they never share a loop with the async integration tests.
 test:
-	@WITH_BROWSER=1 scripts/with-stores.sh test sh -c '.venv/bin/python -m pytest --ignore=tests/browser $(PYTEST_ARGS) && .venv/bin/python -m pytest tests/browser $(PYTEST_ARGS)'
+	@WITH_BROWSER=1 exec scripts/with-stores.sh test sh -c '.venv/bin/python -m pytest --ignore=tests/browser $(PYTEST_ARGS) && .venv/bin/python -m pytest tests/browser $(PYTEST_ARGS)'
 
 bench:
-	@scripts/with-stores.sh test .venv/bin/python -m benchmarks
+	@exec scripts/with-stores.sh test .venv/bin/python -m benchmarks
 
 lint:
 	@scripts/setup.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -37,6 +37,27 @@ def serve(
     )
 
 
+@app.command()
+def run(
+    host: str = typer.Option("127.0.0.1", help="interface to listen on"),
+    port: int = typer.Option(8000, envvar="PORT", help="port to listen on"),
+    workers: int = typer.Option(1, envvar="WORKERS", help="uvicorn worker processes"),
+    demo: bool = typer.Option(True, "--demo/--no-demo", envvar="DEMO", help="load and animate the demo city"),
+    seed: int = typer.Option(0, envvar="DEMO_SEED", help="the demo city's seed"),
+    stores_env: str = typer.Option("run", envvar="STORES_ENV", help="scripts/stores.sh environment"),
+    watch_pid: int = typer.Option(0, envvar="WATCH_PID", help="stop everything when this process ends"),
+) -> None:
+    """`make run`: start the stores, migrate, (demo), serve; restart what dies; stop it all together."""
+    import logging
+
+    from dispatch.run import RunOptions
+    from dispatch.run import run as run_all
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    options = RunOptions(host, port, workers, demo, seed, stores_env, watch_pid or None)
+    raise typer.Exit(code=run_all(options))
+
+
 def _alembic_config():  # type: ignore[no-untyped-def]
     from pathlib import Path
 

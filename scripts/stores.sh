@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Starts or stops the project's own PostgreSQL+PostGIS cluster and Redis server.
-#   scripts/stores.sh start ENV    (ENV = run | test) prints the export lines for the URLs
-#   scripts/stores.sh stop ENV
+#   scripts/stores.sh start ENV    (ENV = run | test | run-NAME | test-NAME) prints the export lines
+#   scripts/stores.sh stop ENV     for the URLs
+#   scripts/stores.sh hold ENV STARTED   waits; on SIGTERM, SIGINT or SIGHUP stops the stores named
+#                                        in STARTED (what `start` printed), then ends
 # Each ENV has its own data directory and ports, never the machine's defaults nor a system service.
+# A named ENV (run-NAME, test-NAME: a test of `make run` itself, say) behaves as run or test with
+# a data directory of its own, on the PG_PORT and REDIS_PORT it must be given.
 # When DATABASE_URL / REDIS_URL are set, that store is not started: the given server is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,9 +14,18 @@ action=${1:?start|stop|status}
 envname=${2:-run}
 
 case "$envname" in
-  run)  PG_PORT=${PG_PORT:-55432}; REDIS_PORT=${REDIS_PORT:-56379}; DB=rescue ;;
-  test) PG_PORT=${PG_PORT:-55442}; REDIS_PORT=${REDIS_PORT:-56389}; DB=rescue_test ;;
+  run)  PG_PORT=${PG_PORT:-55432}; REDIS_PORT=${REDIS_PORT:-56379} ;;
+  test) PG_PORT=${PG_PORT:-55442}; REDIS_PORT=${REDIS_PORT:-56389} ;;
+  run-?* | test-?*)
+    : "${PG_PORT:?a named env needs PG_PORT}" "${REDIS_PORT:?a named env needs REDIS_PORT}" ;;
   *) echo "stores: unknown env $envname" >&2; exit 2 ;;
+esac
+kind=${envname%%-*}
+# fsync=off makes the test suite's many small commits cheap, and a crash there loses nothing of
+# value; the run cluster holds real incidents, so it keeps PostgreSQL's durability (fsync on).
+case "$kind" in
+  run)  DB=rescue; PG_DURABILITY= ;;
+  test) DB=rescue_test; PG_DURABILITY="-c fsync=off" ;;
 esac
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
@@ -42,7 +55,7 @@ start_pg() {
   fi
   if ! as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
     as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w -t 60 \
-      -o "-p $PG_PORT -k $PGDATA -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
+      -o "-p $PG_PORT -k $PGDATA -c listen_addresses=127.0.0.1 $PG_DURABILITY -c max_connections=300" start >/dev/null
     STARTED+=(pg)
   fi
   local psql=("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qtA)
@@ -84,6 +97,12 @@ case "$action" in
       as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
     fi
     if [[ " $only " == *" redis "* ]]; then redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
+    ;;
+  hold)
+    # `make run`'s supervisor starts this as a child that the kernel signals when the supervisor
+    # dies, however it dies: the stores are stopped on a clean stop and after a SIGKILL alike.
+    trap 'exec scripts/stores.sh stop "$envname" "${3:-}"' TERM INT HUP
+    while :; do sleep 1 & wait $! || true; done
     ;;
   status)
     as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" status || true
