@@ -154,6 +154,8 @@ async def _lookup(connection: HTTPConnection, plain: str) -> Principal | None:
     async with state.db.sessions() as session:
         principal = await resolve_token(session, plain, admin_token)
     TOKEN_LOOKUPS.labels("found" if principal else "unknown").inc()
+    if principal is not None and failures is not None:
+        failures.record_valid(digest)
     if principal is None and failures is not None:
         await failures.record_failure(digest, address)  # this one is a 401 whatever the count
     return principal

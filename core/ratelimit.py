@@ -10,6 +10,13 @@ Guessed tokens are refused cheaply (`FailedLookups`): a token PostgreSQL did not
 remembered for a minute in the worker, and an address whose failed lookups pass
 `auth_failures_per_address` (counted in Redis across workers) gets 429 without any lookup until
 its window ends. A flood of 2,000 wrong tokens costs about `auth_failures_per_address` lookups.
+
+A token that was valid lately in this worker is never refused for its address: neither by the
+address's failed lookups nor by the per-address limit (it is counted per token). Phones reach us
+through carrier-grade NAT, thousands behind one address, and a dispatch centre sits behind one
+gateway: one stale phone retrying with a revoked token, or one busy neighbour, must not lock every
+valid responder and dispatcher at that address out of dispatch. Revocation is unaffected: a known
+token is still looked up in PostgreSQL on every request.
 """
 
 from __future__ import annotations
@@ -67,9 +74,14 @@ class RateLimits:
         stats = await self.limiter.get_window_stats(item, name, key)
         return Limited(f"{item} per {name}", max(1, math.ceil(stats.reset_time - time.time())))
 
-    async def check(self, address: str, token_key: str | None) -> Limited | None:
-        """Count one request; the first limit it exceeds, or None (also when Redis fails)."""
-        checks = [self._hit("address", self.per_address, address)]
+    async def check(
+        self, address: str, token_key: str | None, *, token_valid: bool = False
+    ) -> Limited | None:
+        """Count one request; the first limit it exceeds, or None (also when Redis fails). A token
+        known to be valid is counted per token only, not against its (shared) address."""
+        checks = (
+            [] if token_valid and token_key is not None else [self._hit("address", self.per_address, address)]
+        )
         if token_key is not None:
             checks.append(self._hit("token", self.per_token, token_key))
         try:
@@ -92,17 +104,39 @@ class RateLimits:
 
 
 class FailedLookups:
-    """This worker's memory of unknown tokens and of addresses that guessed too many."""
+    """This worker's memory of unknown tokens, of addresses that guessed too many, and of tokens
+    that were valid lately (exempt from their address's limits)."""
 
-    def __init__(self, limits: RateLimits | None, remember_s: float = 60.0, capacity: int = 10_000) -> None:
+    def __init__(
+        self,
+        limits: RateLimits | None,
+        remember_s: float = 60.0,
+        capacity: int = 10_000,
+        valid_remember_s: float = 3600.0,
+        valid_capacity: int = 200_000,
+    ) -> None:
         self.limits, self.remember_s, self.capacity = limits, remember_s, capacity
+        self.valid_remember_s, self.valid_capacity = valid_remember_s, valid_capacity
         self.unknown: OrderedDict[str, float] = OrderedDict()  # token hash -> until (monotonic)
+        self.valid: OrderedDict[str, float] = OrderedDict()  # token hash -> until (monotonic)
         self.blocked: dict[str, tuple[float, str]] = {}  # address -> (until, limit)
 
+    def known_valid(self, digest: str) -> bool:
+        """True when this token was found valid within `valid_remember_s`."""
+        until = self.valid.get(digest)
+        return until is not None and until > time.monotonic()
+
+    def record_valid(self, digest: str) -> None:
+        self.valid[digest] = time.monotonic() + self.valid_remember_s
+        self.valid.move_to_end(digest)
+        while len(self.valid) > self.valid_capacity:
+            self.valid.popitem(last=False)
+
     def refuse_without_lookup(self, digest: str, address: str) -> Limited | bool:
-        """Limited when the address is blocked, True when the token was unknown a moment ago."""
+        """Limited when the address is blocked (unless the token was valid lately), True when the
+        token was unknown a moment ago."""
         now = time.monotonic()
-        blocked = self.blocked.get(address)
+        blocked = None if self.known_valid(digest) else self.blocked.get(address)
         if blocked is not None:
             if blocked[0] > now:
                 AUTH_REJECTED_CHEAPLY.labels("address_limited").inc()
@@ -118,6 +152,7 @@ class FailedLookups:
 
     async def record_failure(self, digest: str, address: str) -> Limited | None:
         """Remember the unknown token; count the failure for the address (Limited when over)."""
+        self.valid.pop(digest, None)  # revoked since
         self.unknown[digest] = time.monotonic() + self.remember_s
         self.unknown.move_to_end(digest)
         while len(self.unknown) > self.capacity:
@@ -131,12 +166,13 @@ class FailedLookups:
 
 
 def token_key(scope: Scope) -> str | None:
-    """A key for the bearer token of an HTTP request (a hash prefix: Redis never sees a token)."""
+    """A key for the bearer token of an HTTP request: its SHA-256, as `core.auth.hash_token` makes
+    it (Redis never sees a token)."""
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             scheme, _, plain = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and plain.strip():
-                return hashlib.sha256(plain.strip().encode()).hexdigest()[:32]
+                return hashlib.sha256(plain.strip().encode()).hexdigest()
     return None
 
 
@@ -180,7 +216,10 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         is_http = scope["type"] == "http"
-        limited = await limits.check(client_address(scope), token_key(scope) if is_http else None)
+        key = token_key(scope) if is_http else None
+        memory: FailedLookups | None = getattr(scope["app"].state, "failed_lookups", None)
+        valid = key is not None and memory is not None and memory.known_valid(key)
+        limited = await limits.check(client_address(scope), key, token_valid=valid)
         if limited is None:
             await self.app(scope, receive, send)
             return

@@ -110,3 +110,34 @@ def test_docs_and_metrics_can_be_hidden(app_env) -> None:
         assert http.get("/metrics").status_code == 401
         assert http.get("/metrics", headers=bearer("wrong")).status_code == 401
         assert "http_requests_total" in http.get("/metrics", headers=bearer(token)).text
+
+
+def test_a_valid_token_is_not_locked_out_by_its_address(app_env, admin_headers) -> None:
+    """Phones reach us through carrier-grade NAT, thousands behind one address: a stale phone
+    retrying a revoked token, or a busy neighbour, must not lock a valid dispatcher out."""
+    limits = {
+        "DISPATCH_AUTH_FAILURES_PER_ADDRESS": "5/minute",
+        "DISPATCH_RATE_LIMIT_PER_ADDRESS": "60/minute",
+    }
+    with (
+        servers(app_env, 1, **limits) as (server,),
+        httpx.Client(base_url=server.url, timeout=30) as http,
+    ):
+        r = http.post("/v1/tokens", json={"role": "dispatcher", "label": "nat"}, headers=admin_headers)
+        dispatcher = bearer(r.json()["token"])
+        assert http.get("/v1/web/session", headers=dispatcher).status_code == 200
+        wrong = [
+            http.get("/v1/web/session", headers=bearer(secrets.token_urlsafe(32))).status_code
+            for _ in range(40)
+        ]
+        assert wrong[:5] == [401] * 5 and wrong[-1] == 429  # the address is blocked for guessing
+        anonymous = [http.get("/v1/web/config").status_code for _ in range(30)]
+        assert anonymous[-1] == 429  # and over its request limit
+        still = [http.get("/v1/web/session", headers=dispatcher).status_code for _ in range(10)]
+        incident = http.post(
+            "/v1/incidents",
+            json={"lat": 22.5431, "lng": 114.0579, "category": "cardiac_arrest"},
+            headers=dispatcher,
+        )
+    assert still == [200] * 10
+    assert incident.status_code == 201, incident.text
