@@ -35,8 +35,9 @@ from aed_registry.store import AedRow, AedStore
 from core.auth import Principal, Role, require_roles
 from core.config import Settings
 from core.deps import get_app_settings, get_session
+from core.inputs import Text
 from geo.crs import Crs, from_wgs84, to_wgs84
-from geo.validation import Latitude, Longitude
+from geo.validation import LatitudeQuery, LongitudeQuery
 
 router = APIRouter(prefix="/v1/aeds", tags=["aeds"])
 admin_only = require_roles(Role.admin)
@@ -79,8 +80,8 @@ def report_out(report: AedReport) -> ReportOut:
 
 @router.get("/nearby", response_model=NearbyOut)
 async def nearby(
-    lat: Latitude,
-    lng: Longitude,
+    lat: LatitudeQuery,
+    lng: LongitudeQuery,
     at: datetime | None = Query(None, description="ISO time; default now; naive = service time zone"),
     limit: int = Query(10, ge=1, le=100),
     max_distance_m: float | None = Query(None, gt=0, le=100_000),
@@ -157,7 +158,7 @@ async def import_file(
     lat_col: str | None = Query(None, description="shorthand for map=lat:COLUMN"),
     lng_col: str | None = Query(None, description="shorthand for map=lng:COLUMN"),
     delimiter: str = Query(",", min_length=1, max_length=1),
-    source: str | None = Query(None, max_length=200, description="stored on rows without a source"),
+    source: Text | None = Query(None, max_length=200, description="stored on rows without a source"),
     principal: Principal = Depends(admin_only),
     session: AsyncSession = Depends(get_session),
 ) -> Any:

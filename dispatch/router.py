@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth import Principal, Role, require_roles
 from core.deps import get_session
+from core.inputs import Text
 from dispatch import service
 from dispatch.context import DispatchContext
 from dispatch.schemas import IncidentCreate, IncidentDetail, IncidentOut
@@ -70,7 +71,7 @@ async def get_incident(
 @router.post("/{incident_id}/close", response_model=IncidentOut)
 async def close_incident(
     incident_id: uuid.UUID,
-    reason: Annotated[str | None, Body(embed=True, max_length=500)] = None,
+    reason: Annotated[Text | None, Body(embed=True, max_length=500)] = None,
     principal: Principal = Depends(dispatcher_only),
     session: AsyncSession = Depends(get_session),
     ctx: DispatchContext = Depends(dispatch_context),

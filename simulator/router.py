@@ -19,6 +19,7 @@ from aed_registry.availability import HoursPolicy
 from core.auth import Principal, Role, require_roles
 from core.config import Settings
 from core.deps import get_session
+from core.inputs import Text
 from geo.crs import Crs
 from geo.reach import ReachModel
 from simulator import service
@@ -85,7 +86,7 @@ async def get_city(
 async def put_city(
     geojson: Annotated[dict[str, Any], Body(description="FeatureCollection of district (Multi)Polygons")],
     crs: Crs = Crs.wgs84,
-    name: Annotated[str, Query(min_length=1, max_length=200)] = "City",
+    name: Annotated[Text, Query(min_length=1, max_length=200)] = "City",
     name_property: str = "name",
     population_property: str = "population",
     _: Principal = Depends(admin_only),
