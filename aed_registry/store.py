@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from geoalchemy2 import Geography, Geometry
 from sqlalchemy import String, Uuid, any_, bindparam, cast, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -44,9 +45,18 @@ ORDER BY a.location <-> {_POINT}
 LIMIT $3 OFFSET $4
 """
 _NEAREST = _NEAREST_SQL.format(within="")
+# PostGIS's geography KNN scan fails ("index returned tuples in wrong order", SQLSTATE XX000) when an
+# AED lies within ~1e-11 degrees of the point or a few millimetres across the antimeridian: the
+# index's box distance then exceeds the exact distance it rechecks. The same query ordered by the
+# exact distance cannot fail; it runs (without the index order) only when the KNN scan has failed.
+_KNN_WRONG_ORDER = "index returned tuples in wrong order"
+_EXACT_ORDER = f"ORDER BY ST_Distance(a.location, {_POINT}, false), a.id"
 _ALL_UNBLOCKED = _NEAREST_SQL.split("ORDER BY")[0].format(within="") + "ORDER BY a.id"
 # ST_DWithin makes the index scan stop at the radius instead of walking the whole table.
 _NEAREST_WITHIN = _NEAREST_SQL.format(within=f"AND ST_DWithin(a.location, {_POINT}, $5, false)")
+_FALLBACK = {
+    q: q.replace(f"ORDER BY a.location <-> {_POINT}", _EXACT_ORDER) for q in (_NEAREST, _NEAREST_WITHIN)
+}
 _LAT = func.ST_Y(cast(Aed.location, Geometry))
 _LNG = func.ST_X(cast(Aed.location, Geometry))
 _UPSERT_COLUMNS = (
@@ -104,7 +114,14 @@ class AedStore:
         connection = await (await self.session.connection()).get_raw_connection()
         driver = connection.driver_connection
         assert driver is not None
-        rows = await driver.fetch(_NEAREST if max_distance_m is None else _NEAREST_WITHIN, *args)
+        query = _NEAREST if max_distance_m is None else _NEAREST_WITHIN
+        try:
+            async with driver.transaction():  # a savepoint: a failed scan must not abort the session
+                rows = await driver.fetch(query, *args)
+        except asyncpg.InternalServerError as exc:
+            if _KNN_WRONG_ORDER not in str(exc):
+                raise
+            rows = await driver.fetch(_FALLBACK[query], *args)
         return [AedSpot(str(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     async def all_unblocked(self) -> list[AedSpot]:
@@ -160,7 +177,8 @@ class AedStore:
                     SELECT a.id FROM aeds a
                     WHERE a.name = w.name AND ST_DWithin(
                         a.location, ST_SetSRID(ST_MakePoint(w.lng, w.lat), 4326)::geography, :within, false)
-                    ORDER BY a.location <-> ST_SetSRID(ST_MakePoint(w.lng, w.lat), 4326)::geography
+                    ORDER BY ST_Distance(
+                        a.location, ST_SetSRID(ST_MakePoint(w.lng, w.lat), 4326)::geography, false), a.id
                     LIMIT 1) m
                 """
             ).bindparams(
