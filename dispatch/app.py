@@ -17,6 +17,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from aed_registry.router import router as aed_router
+from core.bearer_gate import BearerGateMiddleware
+from core.body_limit import BodyLimitMiddleware
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging import configure_logging
@@ -111,6 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(
+        BodyLimitMiddleware, default_bytes=settings.body_limit_bytes, by_path=settings.body_limits
+    )
+    app.add_middleware(BearerGateMiddleware)  # outermost of these: no token, no body read
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(tokens.router)
