@@ -36,6 +36,7 @@ from core.auth import Principal, Role, require_roles
 from core.config import Settings
 from core.deps import get_app_settings, get_session
 from core.inputs import Text
+from core.openapi import errors
 from geo.crs import Crs, from_wgs84, to_wgs84
 from geo.validation import LatitudeQuery, LongitudeQuery
 
@@ -137,7 +138,7 @@ async def in_bbox(
     return {"type": "FeatureCollection", "crs_name": crs.value, "features": features}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=AedOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=AedOut, responses=errors(409))
 async def create(
     body: AedCreate,
     principal: Principal = Depends(admin_only),
@@ -218,7 +219,7 @@ async def read(
     return aed_out(await _found(service.get_aed(session, aed_id)), crs, settings)
 
 
-@router.patch("/{aed_id}", response_model=AedOut)
+@router.patch("/{aed_id}", response_model=AedOut, responses=errors(409))
 async def patch(
     aed_id: uuid.UUID,
     body: AedPatch,
@@ -231,7 +232,7 @@ async def patch(
     return row if isinstance(row, JSONResponse) else aed_out(row, body.crs, settings)
 
 
-@router.delete("/{aed_id}", response_model=AedOut)
+@router.delete("/{aed_id}", response_model=AedOut, responses=errors(409))
 async def delete(
     aed_id: uuid.UUID,
     principal: Principal = Depends(admin_only),
@@ -260,7 +261,9 @@ async def list_reports(
     return [report_out(r) for r in await AedStore(session).reports_of(aed_id)]
 
 
-@router.post("/{aed_id}/reports", status_code=status.HTTP_201_CREATED, response_model=ReportOut)
+@router.post(
+    "/{aed_id}/reports", status_code=status.HTTP_201_CREATED, response_model=ReportOut, responses=errors(409)
+)
 async def report(
     aed_id: uuid.UUID,
     body: ReportIn,
@@ -275,7 +278,7 @@ async def report(
     )
 
 
-@router.post("/{aed_id}/reports/{report_id}/resolve", response_model=ReportOut)
+@router.post("/{aed_id}/reports/{report_id}/resolve", response_model=ReportOut, responses=errors(409))
 async def resolve(
     aed_id: uuid.UUID,
     report_id: uuid.UUID,

@@ -23,6 +23,7 @@ from core.config import Settings, get_settings
 from core.db import Database
 from core.logging import configure_logging
 from core.metrics import MetricsMiddleware, watch_gc
+from core.openapi import install_openapi
 from core.redis import Keys, connect_redis
 from dispatch import health, tokens, ws
 from dispatch import router as incidents
@@ -127,4 +128,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(planning_router)
     install_web(app)
+    install_openapi(app)  # after every route is in: the document is completed from them
     return app

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.auth import Principal, Role, require_roles
 from core.deps import get_session
 from core.inputs import Text
+from core.openapi import errors
 from dispatch import service
 from dispatch.context import DispatchContext
 from dispatch.schemas import IncidentCreate, IncidentDetail, IncidentOut
@@ -68,7 +69,7 @@ async def get_incident(
         raise _http(exc) from None
 
 
-@router.post("/{incident_id}/close", response_model=IncidentOut)
+@router.post("/{incident_id}/close", response_model=IncidentOut, responses=errors(409))
 async def close_incident(
     incident_id: uuid.UUID,
     reason: Annotated[Text | None, Body(embed=True, max_length=500)] = None,

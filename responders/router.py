@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.auth import Principal, Role, require_roles
 from core.config import Settings
 from core.deps import get_app_settings, get_session
+from core.openapi import errors
 from geo.crs import Crs, from_wgs84, to_wgs84
 from responders import service
 from responders.importers import CsvFileError, parse_csv
@@ -75,7 +76,7 @@ def _conflict(exc: service.RegistryConflict) -> HTTPException:
     return fail(status.HTTP_409_CONFLICT, exc.field, exc.rule)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ResponderCreated)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ResponderCreated, responses=errors(409))
 async def register(
     body: ResponderCreate,
     _: Principal = Depends(admin_only),
@@ -92,7 +93,7 @@ async def register(
     return ResponderCreated(**out.model_dump(), token=token)
 
 
-@router.post("/import", response_model=ImportReport)
+@router.post("/import", response_model=ImportReport, responses=errors(409))
 async def import_csv(
     request: Request,
     _: Principal = Depends(admin_only),
@@ -178,7 +179,7 @@ async def get_responder(
     return await service.describe(await _load(session, responder_id), store, settings, crs)
 
 
-@router.patch("/{responder_id}", response_model=ResponderOut)
+@router.patch("/{responder_id}", response_model=ResponderOut, responses=errors(409))
 async def update_responder(
     responder_id: uuid.UUID,
     body: ResponderUpdate,
@@ -195,7 +196,7 @@ async def update_responder(
     return await service.describe(responder, store, settings)
 
 
-@router.put("/{responder_id}/duty", response_model=ResponderOut)
+@router.put("/{responder_id}/duty", response_model=ResponderOut, responses=errors(409))
 async def set_duty(
     responder_id: uuid.UUID,
     body: DutyIn,
@@ -214,7 +215,12 @@ async def set_duty(
     return await service.describe(responder, store, settings)
 
 
-@router.post("/{responder_id}/token", response_model=TokenOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{responder_id}/token",
+    response_model=TokenOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(409),
+)
 async def rotate_token(
     responder_id: uuid.UUID,
     principal: Principal = Depends(admin_or_self),

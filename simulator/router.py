@@ -20,6 +20,7 @@ from core.auth import Principal, Role, require_roles
 from core.config import Settings
 from core.deps import get_session
 from core.inputs import Text
+from core.openapi import errors
 from geo.crs import Crs
 from geo.reach import ReachModel
 from simulator import service
@@ -73,7 +74,7 @@ def _inputs_out(inputs: service.StudyInputs) -> Inputs:
     return Inputs(at=inputs.at, source=inputs.source, responders=inputs.responders, aeds=inputs.aeds)
 
 
-@router.get("/city")
+@router.get("/city", responses=errors(404))
 async def get_city(
     _: Principal = Depends(map_readers), session: AsyncSession = Depends(get_session)
 ) -> dict[str, Any]:
