@@ -4,7 +4,8 @@ FastAPI's default document declared every 422 as an array of pydantic errors (th
 `{"detail": "<field>: <rule>", "errors": [...]}`), listed none of the 400/401/403/404/409/413/429
 answers and had no security scheme, so clients (and schemathesis) could not trust it. Here the
 document is generated as usual and then completed from the routes themselves: which need a token
-(the same walk as `core.bearer_gate`), which check a role, which take path parameters or a body.
+(the same walk as `core.bearer_gate`), which roles they let through (`x-roles`), which take path
+parameters or a body.
 Codes only a handler knows (409) are declared on the route with `errors(...)`.
 """
 
@@ -56,21 +57,23 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut, "description": DESCRIPTIONS[code]} for code in codes}
 
 
-def _checks_role(dependant: Dependant) -> bool:
+def roles_of(dependant: Dependant) -> list[str] | None:
+    """The roles a `require_roles` dependency lets through, or None when there is no role check."""
     stack = [dependant]
     while stack:
         current = stack.pop()
-        if "require_roles" in getattr(current.call, "__qualname__", ""):
-            return True
+        roles = getattr(current.call, "roles", None)
+        if roles is not None:
+            return sorted(str(r) for r in roles)
         stack.extend(current.dependencies)
-    return False
+    return None
 
 
 def _codes(method: str, dependant: Dependant, operation: dict[str, Any]) -> set[int]:
     """The error codes an operation can answer, from what its route depends on."""
     codes = {429}
     if needs_token(dependant):
-        codes |= {401, 403} if _checks_role(dependant) else {401}
+        codes |= {401, 403} if roles_of(dependant) is not None else {401}
     if dependant.path_params:
         codes |= {404, 422}
     if operation.get("parameters"):
@@ -106,6 +109,8 @@ def complete(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
                     declared["content"] = {"application/json": {"schema": {"$ref": REF}}}
             if needs_token(dependant):
                 operation["security"] = [{SCHEME: []}]
+            if (roles := roles_of(dependant)) is not None:
+                operation["x-roles"] = roles  # who may call it; the fuzzing test reads it too
     unused = {"HTTPValidationError", "ValidationError"}
     if not any(f"schemas/{name}" in str(schema["paths"]) for name in unused):
         for name in unused:
