@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.auth import Principal, Role, require_roles
 from core.config import Settings
 from core.deps import get_app_settings, get_session
-from core.openapi import errors
+from core.openapi import errors, json_body
 from geo.crs import Crs, from_wgs84, to_wgs84
 from responders import service
 from responders.importers import CsvFileError, parse_csv
@@ -262,7 +262,9 @@ def _validated(model: type[ModelT], body: Any) -> ModelT:
         raise RequestValidationError(exc.errors()) from None
 
 
-@locations_router.post("", response_model=IngestResult)
+@locations_router.post(
+    "", response_model=IngestResult, openapi_extra=json_body(LocationUpdate, LocationBatch)
+)
 async def post_locations(
     request: Request,
     principal: Principal = Depends(location_posters),
