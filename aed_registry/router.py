@@ -43,7 +43,6 @@ from geo.validation import LatitudeQuery, LongitudeQuery
 router = APIRouter(prefix="/v1/aeds", tags=["aeds"])
 admin_only = require_roles(Role.admin)
 anyone = require_roles(*Role)
-MAX_IMPORT_BYTES = 64 * 2**20
 
 
 def actor_of(principal: Principal) -> str:
@@ -188,8 +187,6 @@ async def import_file(
 
 async def _upload(request: Request) -> str | JSONResponse:
     """The file's text: a multipart `file` field or the raw body; UTF-8, else GB18030 (Chinese registries)."""
-    if int(request.headers.get("content-length") or 0) > MAX_IMPORT_BYTES:
-        return field_error(413, "file", f"larger than {MAX_IMPORT_BYTES // 2**20} MiB")
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
