@@ -21,6 +21,7 @@ from typing import Any
 
 from aed_registry.models import AED_ACCESS, AED_STATUSES
 from aed_registry.opening_hours import OpeningHoursError, parse_opening_hours
+from core.inputs import NUL_RULE, nul_problem
 from geo.crs import Crs, to_wgs84
 from geo.distance import haversine_m
 from geo.validation import check_lat_lng
@@ -248,6 +249,8 @@ def build_record(line: int, values: Mapping[str, Any], crs: Crs) -> AedRecord:
         raise RowProblem(name, rule) from exc
     lat, lng = to_wgs84(lat, lng, crs)
     text = {k: _text(values.get(k)) for k in RECORD_FIELDS}
+    if (name := nul_problem(text)) is not None:
+        raise RowProblem(name, NUL_RULE)
     access = text["access"]
     if access is not None:
         access = ACCESS_ALIASES.get(access.lower(), access.lower())

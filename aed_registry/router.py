@@ -37,13 +37,14 @@ from aed_registry.trust import TRUSTED_ROLES, Reporter
 from core.auth import Principal, Role, require_roles
 from core.config import Settings
 from core.deps import get_app_settings, get_session
+from core.inputs import Text
+from core.openapi import errors
 from geo.crs import Crs, from_wgs84, to_wgs84
-from geo.validation import Latitude, Longitude
+from geo.validation import LatitudeQuery, LongitudeQuery
 
 router = APIRouter(prefix="/v1/aeds", tags=["aeds"])
 admin_only = require_roles(Role.admin)
 anyone = require_roles(*Role)
-MAX_IMPORT_BYTES = 64 * 2**20
 
 
 def actor_of(principal: Principal) -> str:
@@ -85,8 +86,8 @@ def report_out(report: AedReport) -> ReportOut:
 
 @router.get("/nearby", response_model=NearbyOut)
 async def nearby(
-    lat: Latitude,
-    lng: Longitude,
+    lat: LatitudeQuery,
+    lng: LongitudeQuery,
     at: datetime | None = Query(None, description="ISO time; default now; naive = service time zone"),
     limit: int = Query(10, ge=1, le=100),
     max_distance_m: float | None = Query(None, gt=0, le=100_000),
@@ -142,7 +143,7 @@ async def in_bbox(
     return {"type": "FeatureCollection", "crs_name": crs.value, "features": features}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=AedOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=AedOut, responses=errors(409))
 async def create(
     body: AedCreate,
     principal: Principal = Depends(admin_only),
@@ -163,7 +164,7 @@ async def import_file(
     lat_col: str | None = Query(None, description="shorthand for map=lat:COLUMN"),
     lng_col: str | None = Query(None, description="shorthand for map=lng:COLUMN"),
     delimiter: str = Query(",", min_length=1, max_length=1),
-    source: str | None = Query(None, max_length=200, description="stored on rows without a source"),
+    source: Text | None = Query(None, max_length=200, description="stored on rows without a source"),
     principal: Principal = Depends(admin_only),
     session: AsyncSession = Depends(get_session),
 ) -> Any:
@@ -192,8 +193,6 @@ async def import_file(
 
 async def _upload(request: Request) -> str | JSONResponse:
     """The file's text: a multipart `file` field or the raw body; UTF-8, else GB18030 (Chinese registries)."""
-    if int(request.headers.get("content-length") or 0) > MAX_IMPORT_BYTES:
-        return field_error(413, "file", f"larger than {MAX_IMPORT_BYTES // 2**20} MiB")
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
@@ -223,7 +222,7 @@ async def read(
     return aed_out(await _found(service.get_aed(session, aed_id)), crs, settings)
 
 
-@router.patch("/{aed_id}", response_model=AedOut)
+@router.patch("/{aed_id}", response_model=AedOut, responses=errors(409))
 async def patch(
     aed_id: uuid.UUID,
     body: AedPatch,
@@ -236,7 +235,7 @@ async def patch(
     return row if isinstance(row, JSONResponse) else aed_out(row, body.crs, settings)
 
 
-@router.delete("/{aed_id}", response_model=AedOut)
+@router.delete("/{aed_id}", response_model=AedOut, responses=errors(409))
 async def delete(
     aed_id: uuid.UUID,
     principal: Principal = Depends(admin_only),
@@ -274,7 +273,9 @@ def reporter_of(principal: Principal) -> Reporter:
     return Reporter(actor_of(principal), identity, principal.role.value in TRUSTED_ROLES)
 
 
-@router.post("/{aed_id}/reports", status_code=status.HTTP_201_CREATED, response_model=ReportOut)
+@router.post(
+    "/{aed_id}/reports", status_code=status.HTTP_201_CREATED, response_model=ReportOut, responses=errors(409)
+)
 async def report(
     aed_id: uuid.UUID,
     body: ReportIn,
@@ -317,7 +318,7 @@ async def availability_log(
     ]  # fmt: skip
 
 
-@router.post("/{aed_id}/reports/{report_id}/resolve", response_model=ReportOut)
+@router.post("/{aed_id}/reports/{report_id}/resolve", response_model=ReportOut, responses=errors(409))
 async def resolve(
     aed_id: uuid.UUID,
     report_id: uuid.UUID,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aed_registry.importers import AedRecord
 from aed_registry.service import AvailableAed
+from core.inputs import InputModel, Text
 from geo.crs import Crs, to_wgs84
 from geo.validation import Latitude, Longitude
 
@@ -44,15 +45,13 @@ Text300 = Field(default=None, min_length=1, max_length=300)
 Text500 = Field(default=None, min_length=1, max_length=500)
 
 
-class _AedFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    external_id: str | None = Field(default=None, min_length=1, max_length=100)
-    address: str | None = Text500
-    location_detail: str | None = Text500
-    opening_hours: str | None = Field(default=None, max_length=1000)
-    contact: str | None = Text300
-    source: str | None = Field(default=None, min_length=1, max_length=200)
+class _AedFields(InputModel):
+    external_id: Text | None = Field(default=None, min_length=1, max_length=100)
+    address: Text | None = Text500
+    location_detail: Text | None = Text500
+    opening_hours: Text | None = Field(default=None, max_length=1000)
+    contact: Text | None = Text300
+    source: Text | None = Field(default=None, min_length=1, max_length=200)
     last_checked: datetime | None = None
     crs: Crs = Crs.wgs84
 
@@ -66,7 +65,7 @@ class _AedFields(BaseModel):
 class AedCreate(_AedFields):
     """`POST /v1/aeds` (DESIGN.md example)."""
 
-    name: str = Field(min_length=1, max_length=300)
+    name: Text = Field(min_length=1, max_length=300)
     lat: Latitude
     lng: Longitude
     access: AedAccess = AedAccess.public
@@ -79,7 +78,7 @@ class AedCreate(_AedFields):
 class AedPatch(_AedFields):
     """`PATCH /v1/aeds/{id}`: only the fields sent change; moving needs both lat and lng."""
 
-    name: str | None = Text300
+    name: Text | None = Text300
     lat: Latitude | None = None
     lng: Longitude | None = None
     access: AedAccess | None = None
@@ -123,17 +122,13 @@ class NearbyOut(BaseModel):
     aeds: list[AvailableAed]  # the service's dataclass, coordinates in `crs`
 
 
-class ReportIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReportIn(InputModel):
     kind: ReportKind
-    note: str | None = Field(default=None, max_length=2000)
+    note: Text | None = Field(default=None, max_length=2000)
 
 
-class ResolveIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    resolution: str | None = Field(default=None, max_length=2000)
+class ResolveIn(InputModel):
+    resolution: Text | None = Field(default=None, max_length=2000)
 
 
 class ReportOut(BaseModel):

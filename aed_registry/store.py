@@ -33,7 +33,7 @@ _BLOCKED = ", ".join(f"'{k}'" for k in BLOCKING_REPORT_KINDS)
 # The per-dispatch query goes straight to asyncpg (prepared once per connection, no SQLAlchemy
 # compile or row processing): $1 lng, $2 lat, $3 limit, $4 offset, $5 max metres.
 _POINT = "ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography"
-_NEAREST_SQL = f"""
+_SELECT = f"""
 SELECT a.id, a.external_id, a.name, ST_Y(a.location::geometry) AS lat, ST_X(a.location::geometry) AS lng,
        a.opening_hours, a.access, a.location_detail
 FROM aeds a
@@ -41,14 +41,28 @@ WHERE a.status = 'active'
   AND NOT EXISTS (SELECT 1 FROM aed_reports r
                   WHERE r.aed_id = a.id AND r.resolved_at IS NULL AND r.confirmed_at IS NOT NULL
                     AND r.kind IN ({_BLOCKED}))
-  {{within}}
-ORDER BY a.location <-> {_POINT}
-LIMIT $3 OFFSET $4
-"""
-_NEAREST = _NEAREST_SQL.format(within="")
-_ALL_UNBLOCKED = _NEAREST_SQL.split("ORDER BY")[0].format(within="") + "ORDER BY a.id"
+  {{within}}"""
+# PostGIS 3.3's geography KNN scan fails ("index returned tuples in wrong order", a 500) when an
+# AED lies a hair from the point: measured up to ~1e-11 degrees in general (AED at (0, 0), point
+# (2.2e-16, 2.6e-12)) and up to ~0.1 m across the antimeridian (179.9999999 vs -180); the index's
+# float32 box distance then exceeds the exact distance it rechecks. So the KNN query carries a
+# guard, one GiST probe evaluated once before the scan starts: when any AED is within KNN_SAFE_M of
+# the point, the scan is never run and the query returns nothing; the same rows ordered by the
+# exact distance (which cannot fail) are then asked for. The guard costs the usual query ~30 us;
+# the second query runs only when the first found nothing.
+KNN_SAFE_M = 2.0
+_NEAR_HAIR = f"EXISTS (SELECT 1 FROM aeds h WHERE ST_DWithin(h.location, {_POINT}, {KNN_SAFE_M}, false))"
+_KNN = f"AND NOT {_NEAR_HAIR}\nORDER BY a.location <-> {_POINT}\nLIMIT $3 OFFSET $4"
+_EXACT = f"AND {_NEAR_HAIR}\nORDER BY ST_Distance(a.location, {_POINT}, false), a.id\nLIMIT $3 OFFSET $4"
 # ST_DWithin makes the index scan stop at the radius instead of walking the whole table.
-_NEAREST_WITHIN = _NEAREST_SQL.format(within=f"AND ST_DWithin(a.location, {_POINT}, $5, false)")
+_WITHIN = f"AND ST_DWithin(a.location, {_POINT}, $5, false)"
+_KNN_QUERY = {
+    bounded: _SELECT.format(within=_WITHIN if bounded else "") + "\n" + _KNN for bounded in (False, True)
+}
+_EXACT_QUERY = {
+    bounded: _SELECT.format(within=_WITHIN if bounded else "") + "\n" + _EXACT for bounded in (False, True)
+}
+_ALL_UNBLOCKED = _SELECT.format(within="") + "\nORDER BY a.id"
 _LAT = func.ST_Y(cast(Aed.location, Geometry))
 _LNG = func.ST_X(cast(Aed.location, Geometry))
 _UPSERT_COLUMNS = (
@@ -106,7 +120,10 @@ class AedStore:
         connection = await (await self.session.connection()).get_raw_connection()
         driver = connection.driver_connection
         assert driver is not None
-        rows = await driver.fetch(_NEAREST if max_distance_m is None else _NEAREST_WITHIN, *args)
+        bounded = max_distance_m is not None
+        rows = await driver.fetch(_KNN_QUERY[bounded], *args)
+        if not rows:  # nothing, or a point a hair from an AED (the guard stopped the KNN scan)
+            rows = await driver.fetch(_EXACT_QUERY[bounded], *args)
         return [AedSpot(str(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     async def all_unblocked(self) -> list[AedSpot]:
@@ -162,7 +179,8 @@ class AedStore:
                     SELECT a.id FROM aeds a
                     WHERE a.name = w.name AND ST_DWithin(
                         a.location, ST_SetSRID(ST_MakePoint(w.lng, w.lat), 4326)::geography, :within, false)
-                    ORDER BY a.location <-> ST_SetSRID(ST_MakePoint(w.lng, w.lat), 4326)::geography
+                    ORDER BY ST_Distance(
+                        a.location, ST_SetSRID(ST_MakePoint(w.lng, w.lat), 4326)::geography, false), a.id
                     LIMIT 1) m
                 """
             ).bindparams(

@@ -208,6 +208,7 @@ def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
             )
         return principal
 
+    check.roles = allowed  # type: ignore[attr-defined]  # read by core.openapi (x-roles)
     return check
 
 

@@ -167,6 +167,20 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     """Serve /metrics at all."""
 
+    # --- request bodies -----------------------------------------------------------------------
+    body_limit_bytes: int = Field(1 * 2**20, ge=0)
+    """Largest request body in bytes on any path not in `body_limits` (413 above, before reading)."""
+    body_limits: dict[str, int] = Field(
+        default_factory=lambda: {
+            "/v1/locations": 8 * 2**20,  # a 5,000-update gateway batch is ~1 MB of JSON
+            "/v1/responders/import": 32 * 2**20,
+            "/v1/aeds/import": 64 * 2**20,
+            "/v1/city": 32 * 2**20,
+        }
+    )
+    """Path -> largest request body in bytes, for paths that take files or batches (JSON; replaces
+    the whole default map)."""
+
     def speed_mps(self, mode: str) -> float:
         """Travel speed for a mode name (`walk`, `run`, `bicycle`, `ebike`, `car`)."""
         return float(getattr(self, f"speed_{mode}_mps"))

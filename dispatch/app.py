@@ -17,12 +17,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from aed_registry.router import router as aed_router
+from core.bearer_gate import BearerGateMiddleware
+from core.body_limit import BodyLimitMiddleware
 from core.config import Settings, get_settings
 from core.db import Database
 from core.headers import SecurityHeadersMiddleware
 from core.logging import configure_logging
 from core.metrics import MetricsMiddleware, watch_gc
 from core.ratelimit import FailedLookups, RateLimitMiddleware, RateLimits
+from core.openapi import install_openapi
 from core.redis import Keys, connect_redis
 from core.revocation import SocketGuard
 from dispatch import health, tokens, ws
@@ -133,6 +136,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(
+        BodyLimitMiddleware, default_bytes=settings.body_limit_bytes, by_path=settings.body_limits
+    )
+    app.add_middleware(BearerGateMiddleware)  # no token, no body read
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, tile_url=settings.tile_url)  # outermost: 429s too
     install_error_handlers(app)
@@ -145,4 +152,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(planning_router)
     install_web(app)
+    install_openapi(app)  # after every route is in: the document is completed from them
     return app

@@ -6,6 +6,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from core.body_limit import too_large_body
+
 
 def _field(loc: tuple[object, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path")]
@@ -23,3 +25,4 @@ async def validation_error(_: Request, exc: RequestValidationError) -> JSONRespo
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(413, too_large_body)  # type: ignore[arg-type]

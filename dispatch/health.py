@@ -7,6 +7,7 @@ import hmac
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from core.metrics import metrics_response
@@ -14,6 +15,21 @@ from core.metrics import metrics_response
 router = APIRouter(tags=["operations"])
 
 STORE_TIMEOUT_S = 2.0
+
+
+class Healthy(BaseModel):
+    status: str
+    postgis: str
+    redis: str
+
+
+class StoresDown(BaseModel):
+    """503: which stores are down (`down`) and why (`errors`, store -> reason)."""
+
+    status: str
+    down: list[str]
+    detail: str
+    errors: dict[str, str]
 
 
 async def _postgis_version(request: Request) -> str:
@@ -26,7 +42,7 @@ async def _redis_version(request: Request) -> str:
     return str(info["redis_version"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses={200: {"model": Healthy}, 503: {"model": StoresDown}})
 async def healthz(request: Request) -> Response:
     """Both store versions, or 503 naming each store that is down and why."""
     body: dict[str, str] = {"status": "ok"}

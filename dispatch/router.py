@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth import Principal, Role, require_roles
 from core.deps import get_session
+from core.inputs import Text
+from core.openapi import errors
 from dispatch import service
 from dispatch.context import DispatchContext
 from dispatch.schemas import IncidentCreate, IncidentDetail, IncidentOut
@@ -67,10 +69,10 @@ async def get_incident(
         raise _http(exc) from None
 
 
-@router.post("/{incident_id}/close", response_model=IncidentOut)
+@router.post("/{incident_id}/close", response_model=IncidentOut, responses=errors(409))
 async def close_incident(
     incident_id: uuid.UUID,
-    reason: Annotated[str | None, Body(embed=True, max_length=500)] = None,
+    reason: Annotated[Text | None, Body(embed=True, max_length=500)] = None,
     principal: Principal = Depends(dispatcher_only),
     session: AsyncSession = Depends(get_session),
     ctx: DispatchContext = Depends(dispatch_context),

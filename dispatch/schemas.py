@@ -7,8 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
+from core.inputs import InputModel, Text
 from geo.crs import Crs
 from geo.validation import CrsField, Latitude, Longitude
 
@@ -21,15 +22,13 @@ class IncidentCategory(StrEnum):
     other_medical = "other_medical"
 
 
-class IncidentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class IncidentCreate(InputModel):
     lat: Latitude
     lng: Longitude
     crs: CrsField = Crs.wgs84
     category: IncidentCategory
-    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
-    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    address: Annotated[Text, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    note: Annotated[Text, StringConstraints(max_length=2000)] | None = None
     reach_s: float | None = Field(None, description="seconds; default and bounds from settings")
 
 
@@ -87,15 +86,13 @@ class IncidentDetail(IncidentOut):
 
 
 # --- websocket frames in (responder → server) -------------------------------------------------------
-class AckFrame(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AckFrame(InputModel):
     type: Literal["ack"]
     alert_id: uuid.UUID
     response: Literal["accept", "decline"]
 
 
-class StatusFrame(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class StatusFrame(InputModel):
     type: Literal["status"]
     alert_id: uuid.UUID
     status: Literal["en_route", "on_scene"]

@@ -10,14 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth import Principal, Role, issue_token, require_roles, revoke_token, take_revoked
 from core.deps import get_session
+from core.inputs import InputModel, Text
 from core.revocation import announce_revoked
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 
 
-class TokenCreate(BaseModel):
+class TokenCreate(InputModel):
     role: Role = Field(description="admin, dispatcher, planner, responder or gateway")
-    label: str = Field(min_length=1, max_length=200, description="who or what holds the token")
+    label: Text = Field(min_length=1, max_length=200, description="who or what holds the token")
 
 
 class TokenIssued(BaseModel):

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.auth import Principal, Role, require_roles, take_revoked
 from core.config import Settings
 from core.deps import get_app_settings, get_session
+from core.openapi import errors, json_body
 from core.revocation import announce_revoked
 from geo.crs import Crs, from_wgs84, to_wgs84
 from responders import service
@@ -77,7 +78,7 @@ def _conflict(exc: service.RegistryConflict) -> HTTPException:
     return fail(status.HTTP_409_CONFLICT, exc.field, exc.rule)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ResponderCreated)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ResponderCreated, responses=errors(409))
 async def register(
     body: ResponderCreate,
     _: Principal = Depends(admin_only),
@@ -94,7 +95,7 @@ async def register(
     return ResponderCreated(**out.model_dump(), token=token)
 
 
-@router.post("/import", response_model=ImportReport)
+@router.post("/import", response_model=ImportReport, responses=errors(409))
 async def import_csv(
     request: Request,
     _: Principal = Depends(admin_only),
@@ -180,7 +181,7 @@ async def get_responder(
     return await service.describe(await _load(session, responder_id), store, settings, crs)
 
 
-@router.patch("/{responder_id}", response_model=ResponderOut)
+@router.patch("/{responder_id}", response_model=ResponderOut, responses=errors(409))
 async def update_responder(
     responder_id: uuid.UUID,
     body: ResponderUpdate,
@@ -197,7 +198,7 @@ async def update_responder(
     return await service.describe(responder, store, settings)
 
 
-@router.put("/{responder_id}/duty", response_model=ResponderOut)
+@router.put("/{responder_id}/duty", response_model=ResponderOut, responses=errors(409))
 async def set_duty(
     responder_id: uuid.UUID,
     body: DutyIn,
@@ -216,7 +217,12 @@ async def set_duty(
     return await service.describe(responder, store, settings)
 
 
-@router.post("/{responder_id}/token", response_model=TokenOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{responder_id}/token",
+    response_model=TokenOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(409),
+)
 async def rotate_token(
     responder_id: uuid.UUID,
     request: Request,
@@ -265,7 +271,9 @@ def _validated(model: type[ModelT], body: Any) -> ModelT:
         raise RequestValidationError(exc.errors()) from None
 
 
-@locations_router.post("", response_model=IngestResult)
+@locations_router.post(
+    "", response_model=IngestResult, openapi_extra=json_body(LocationUpdate, LocationBatch)
+)
 async def post_locations(
     request: Request,
     principal: Principal = Depends(location_posters),

@@ -7,8 +7,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
+from core import inputs
 from geo.crs import Crs
 from geo.reach import TravelMode
 from geo.validation import CrsField, Latitude, Longitude
@@ -30,24 +31,24 @@ class CertificateKind(StrEnum):
     aed = "aed"
 
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[inputs.Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ExternalId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\s/]+$")
+    inputs.Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\s/]+$")
 ]
 TeamPath = Annotated[
-    str,
+    inputs.Text,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=r"^[^/]+(/[^/]+){0,3}$"),
     Field(description="district/street/community under the city, e.g. 'futian/shatou/xiasha'"),
 ]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Strict(inputs.InputModel):
+    """Unknown fields refused; text fields NUL-free (`core.inputs`)."""
 
 
 class CertificateIn(Strict):
     kind: CertificateKind
-    number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    number: Annotated[inputs.Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     issuer: Text | None = None
     valid_from: date
     valid_until: date = Field(description="inclusive: the certificate counts for the whole day")
@@ -68,7 +69,7 @@ class CertificateOut(CertificateIn):
 class ResponderCreate(Strict):
     external_id: ExternalId = Field(description="the responder's electronic identity; unique")
     name: Text
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    phone: Annotated[inputs.Text, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
     category: ResponderCategory
     team: TeamPath | None = None
     mode: TravelMode = TravelMode.walk
@@ -79,7 +80,7 @@ class ResponderUpdate(Strict):
     """Only the fields sent change; `certificates`, when sent, replaces the whole list."""
 
     name: Text | None = None
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    phone: Annotated[inputs.Text, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
     category: ResponderCategory | None = None
     team: TeamPath | None = None
     mode: TravelMode | None = None

@@ -19,6 +19,8 @@ from aed_registry.availability import HoursPolicy
 from core.auth import Principal, Role, require_roles
 from core.config import Settings
 from core.deps import get_session
+from core.inputs import Text
+from core.openapi import errors
 from geo.crs import Crs
 from geo.reach import ReachModel
 from simulator import service
@@ -72,7 +74,7 @@ def _inputs_out(inputs: service.StudyInputs) -> Inputs:
     return Inputs(at=inputs.at, source=inputs.source, responders=inputs.responders, aeds=inputs.aeds)
 
 
-@router.get("/city")
+@router.get("/city", responses=errors(404))
 async def get_city(
     _: Principal = Depends(map_readers), session: AsyncSession = Depends(get_session)
 ) -> dict[str, Any]:
@@ -85,7 +87,7 @@ async def get_city(
 async def put_city(
     geojson: Annotated[dict[str, Any], Body(description="FeatureCollection of district (Multi)Polygons")],
     crs: Crs = Crs.wgs84,
-    name: Annotated[str, Query(min_length=1, max_length=200)] = "City",
+    name: Annotated[Text, Query(min_length=1, max_length=200)] = "City",
     name_property: str = "name",
     population_property: str = "population",
     _: Principal = Depends(admin_only),

@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
+from core.inputs import InputModel
 from responders.schemas import ResponderCategory
 
 
-class StudyIn(BaseModel):
+class StudyIn(InputModel):
     """What to study: grid resolution, reach, the moment, and whose positions."""
-
-    model_config = ConfigDict(extra="forbid")
 
     resolution: int = Field(9, ge=6, le=10, description="H3 resolution of the grid (9: cells of ~0.1 km²)")
     reach_s: float = Field(300, ge=60, le=900, description="seconds within which help counts as in time")
