@@ -24,8 +24,8 @@ from core.db import Database
 from core.headers import SecurityHeadersMiddleware
 from core.logging import configure_logging
 from core.metrics import MetricsMiddleware, watch_gc
-from core.ratelimit import FailedLookups, RateLimitMiddleware, RateLimits
 from core.openapi import install_openapi
+from core.ratelimit import FailedLookups, RateLimitMiddleware, RateLimits
 from core.redis import Keys, connect_redis
 from core.revocation import SocketGuard
 from dispatch import health, tokens, ws
