@@ -57,20 +57,20 @@ class PointSet:
         return PointSet.of(self.lat[start:stop], self.lng[start:stop])
 
 
-def block_size(targets: PointSet, sources: PointSet, radius_m: float, budget: int = PAIR_BUDGET) -> int:
+def block_size(targets: PointSet, sources: PointSet, radius_m: float, budget: int | None = None) -> int:
     """Targets per block so that one block's pairs within `radius_m` stay near `budget`.
 
     The densest of an even sample of targets sets the pace (times 1.5 for what the sample missed):
     a dense centre and an empty rim of the same city get the same, safe block.
     """
-    n = len(targets)
+    n, budget = len(targets), PAIR_BUDGET if budget is None else budget
     if n == 0 or len(sources) == 0 or radius_m < 0:
         return max(n, 1)
     pick = np.linspace(0, n - 1, min(n, _SAMPLE)).astype(np.int64)
     xyz = unit_xyz(targets.lat[pick], targets.lng[pick])
     counts = sources.tree.query_ball_point(xyz, chord(radius_m + _SLACK_M), return_length=True)
     per_target = 1.5 * float(np.max(counts)) + 1.0
-    return int(min(n, max(64, budget // per_target)))
+    return int(min(n, max(1, budget // per_target)))
 
 
 def pairs_within(targets: PointSet, sources: PointSet, radius_m: float) -> tuple[NDArray, NDArray, NDArray]:
