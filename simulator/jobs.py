@@ -135,6 +135,11 @@ class StudyRunner:
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(["simulator.studies", "simulator.render", "simulator.jobs"])
         self._tasks: dict[uuid.UUID, asyncio.Task[Outcome]] = {}
+        self._running: set[uuid.UUID] = set()
+
+    def status(self, job_id: uuid.UUID) -> str:
+        """queued (waiting for a slot) or running, for a job of this worker not yet finished."""
+        return "running" if job_id in self._running else "queued"
 
     async def submit(self, spec: studies.StudySpec) -> uuid.UUID:
         """Record a queued job and start it; it runs on whether or not anyone waits for it."""
@@ -155,8 +160,12 @@ class StudyRunner:
 
     async def _run(self, job_id: uuid.UUID, spec: studies.StudySpec) -> Outcome:
         async with self._slots:
-            await self.store.update(job_id, status="running")
-            outcome = await self._supervise(spec, job_id)
+            self._running.add(job_id)
+            try:
+                await self.store.update(job_id, status="running")
+                outcome = await self._supervise(spec, job_id)
+            finally:
+                self._running.discard(job_id)
         if outcome.error is None:
             await self.store.update(
                 job_id, status="done", progress=1.0, media_type=outcome.media_type, result=outcome.body

@@ -125,7 +125,7 @@ async def _submit(request: Request, spec: StudySpec) -> Response:
     job_id = await runner.submit(spec)
     outcome = await runner.wait(job_id, request.app.state.settings.study_sync_wait_s)
     if outcome is None:
-        job = _job_out(job_id, "running", 0.0)
+        job = _job_out(job_id, runner.status(job_id), 0.0)
         return Response(
             job.model_dump_json(), status_code=status.HTTP_202_ACCEPTED, media_type="application/json",
             headers={"Location": job.poll},
