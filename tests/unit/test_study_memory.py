@@ -82,3 +82,12 @@ def _with(snapshot: Snapshot, plan: placement.Placement) -> Snapshot:
     lat = np.concatenate([snapshot.aed_lat, [s.lat for s in plan.sites]])
     lng = np.concatenate([snapshot.aed_lng, [s.lng for s in plan.sites]])
     return Snapshot(snapshot.resp_lat, snapshot.resp_lng, snapshot.resp_mode, lat, lng)
+
+
+@pytest.mark.parametrize("res", [7, 8, 9])
+def test_the_size_estimate_made_before_a_study_is_close_to_its_grid(res: int) -> None:
+    from simulator.city import demo_city
+    from simulator.studies import estimate_cells
+
+    city = demo_city(0)
+    assert estimate_cells(city, res) == pytest.approx(len(city_grid(city, res)), rel=0.1)
