@@ -97,6 +97,11 @@ def _child(res: int) -> dict[str, float]:
 
 UNCHUNKED_CAP_MB = 6144
 HEAVY_REACH = 900.0
+# Measured once at commit beb3281 (before #16) with the same inputs: too heavy to rerun every time.
+BEFORE_16 = (
+    "its res-10 AED placement peaked at 4.3 GB in the coverage pass, then ran out of a 10 GB "
+    "address-space cap (MemoryError) building the site × cell pairs"
+)
 
 
 def _study_child(what: str, kind: str, res: int, unchunked: bool) -> dict[str, float | str]:
@@ -180,10 +185,12 @@ def largest_studies() -> str:
         f"the default `DISPATCH_STUDY_MAX_CELLS` of 250,000), reach {HEAVY_REACH:.0f} s, source shift "
         f"at 10:00. Each runs what a study job's process runs (`simulator.studies.run`, ending in the "
         "JSON body) in a fresh process; 'peak MB' is its max RSS, libraries included (~100 MB). "
-        "'unchunked' is the same computation with every pair at once (the block budget set to "
-        "infinity), as the studies ran before in the API worker's thread; it runs under an "
-        f"address-space cap of {UNCHUNKED_CAP_MB // 1024} GB, and '(cap)' means it hit the cap, so "
-        "its true peak and the ratio are higher still."
+        "'unchunked' is the same code with the block budget set to infinity: every (cell, source) "
+        "pair at once, as the coverage pass ran before issue #16 in the API worker's thread. (The "
+        "placement before #16 also paired every site with every cell, not only those not yet "
+        f"covered, so it went further: {BEFORE_16}.) It runs under an address-space cap of "
+        f"{UNCHUNKED_CAP_MB // 1024} GB; '(cap)' means it hit the cap, so its true peak and the "
+        "ratio are higher still."
     )
     headers = ["study", "res", "cells", "peak MB", "s", "unchunked peak MB", "unchunked s", "ratio"]
     title = "### Peak memory of the largest allowed studies (as jobs run them)"
