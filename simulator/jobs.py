@@ -87,6 +87,10 @@ def child_main(conn: Connection, spec: studies.StudySpec, memory_limit_mb: int) 
         conn.close()
 
 
+def _ready() -> None:
+    """A study process that does nothing: starting it starts the fork server."""
+
+
 class _Child:
     """One study process and the worker's end of its pipe."""
 
@@ -140,6 +144,19 @@ class StudyRunner:
     def status(self, job_id: uuid.UUID) -> str:
         """queued (waiting for a slot) or running, for a job of this worker not yet finished."""
         return "running" if job_id in self._running else "queued"
+
+    async def warm(self) -> None:
+        """Start the fork server now (its preloading takes seconds), not on the first study."""
+
+        def start() -> None:
+            proc = self._ctx.Process(target=_ready, name="study-warm-up", daemon=True)
+            proc.start()
+            proc.join()
+
+        try:
+            await anyio.to_thread.run_sync(start)
+        except Exception:  # the first study will try again, and report it if it fails
+            log.warning("the study fork server did not start", exc_info=True)
 
     async def submit(self, spec: studies.StudySpec) -> uuid.UUID:
         """Record a queued job and start it; it runs on whether or not anyone waits for it."""
