@@ -57,9 +57,9 @@ def starved(app_env: dict[str, str]) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def hurried(app_env: dict[str, str]) -> Iterator[ServerProcess]:
-    """A 3 s time limit, no synchronous wait, one study at a time, grids of at most 40,000 cells."""
+    """A 5 s time limit, no synchronous wait, one study at a time, grids of at most 40,000 cells."""
     yield from _server(
-        app_env, study_time_limit_s="3", study_sync_wait_s="0", study_workers="1",
+        app_env, study_time_limit_s="5", study_sync_wait_s="0", study_workers="1",
         study_max_cells=str(MAX_CELLS),
     )  # fmt: skip
 
@@ -149,7 +149,7 @@ def test_the_time_limit_kills_a_study_and_studies_beyond_the_concurrency_wait_qu
         assert http.get(small, headers=planner).json()["status"] == "queued"
         failed = _poll_until(http, heavy, planner, {"done", "failed"}, 60).json()
         assert failed["status"] == "failed", failed
-        assert "3 s" in failed["error"] and "DISPATCH_STUDY_TIME_LIMIT_S" in failed["error"]
+        assert "5 s" in failed["error"] and "DISPATCH_STUDY_TIME_LIMIT_S" in failed["error"]
         assert _poll_until(http, small, planner, {"done", "failed"}, 60).json()["status"] == "done"
         # the killed study's process is gone: only the fork server (and its helpers) remain
         worker = psutil.Process(hurried.proc.pid)  # type: ignore[union-attr]
