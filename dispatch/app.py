@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.push_async_callback(app.state.live_store.aclose)
             stack.push_async_callback(app.state.studies.aclose)
             stack.push_async_callback(_cancel, asyncio.create_task(app.state.studies.warm()))
+            stack.push_async_callback(_cancel, asyncio.create_task(app.state.studies.keep_alive()))
             stack.push_async_callback(
                 _cancel, asyncio.create_task(run_upkeep(app.state.db, app.state.live_store, settings))
             )

@@ -1,8 +1,8 @@
 """Study jobs in PostgreSQL: queued → running → done | failed, with progress and the result.
 
-Any worker answers a poll from here, whichever worker runs the job. A running job's worker writes
-its progress every couple of seconds; one silent for `SILENT_S` is reported failed, since its worker
-died with it.
+Any worker answers a poll from here, whichever worker runs the job. The worker that holds a job
+(queued or running) touches it every couple of seconds; one silent for `SILENT_S` is reported
+failed, since its worker died with it.
 Finished jobs are dropped after `study_job_keep_s`.
 """
 
@@ -66,6 +66,17 @@ class JobStore:
             )
             await session.commit()
 
+    async def touch(self, job_ids: list[uuid.UUID]) -> None:
+        """The holding worker is alive: keep these jobs from being taken for lost."""
+        if job_ids:
+            async with self.sessions() as session:
+                await session.execute(
+                    update(StudyJobRow)
+                    .where(StudyJobRow.id.in_(job_ids), StudyJobRow.status.in_(ACTIVE))
+                    .values(updated_at=_now())
+                )
+                await session.commit()
+
     async def get(self, job_id: uuid.UUID) -> JobState | None:
         async with self.sessions() as session:
             row = await session.scalar(
@@ -74,7 +85,7 @@ class JobStore:
         if row is None:
             return None
         silent_s = (_now() - row.updated_at).total_seconds()
-        if row.status == "running" and silent_s > SILENT_S:
+        if row.status in ACTIVE and silent_s > SILENT_S:
             return JobState(
                 row.id, "failed", row.progress, "the worker running this study stopped; run it again"
             )

@@ -158,6 +158,15 @@ class StudyRunner:
         except Exception:  # the first study will try again, and report it if it fails
             log.warning("the study fork server did not start", exc_info=True)
 
+    async def keep_alive(self) -> None:
+        """Touch this worker's queued and running jobs every few seconds, for as long as it lives."""
+        while True:
+            await asyncio.sleep(_HEARTBEAT_S)
+            try:
+                await self.store.touch(list(self._tasks))
+            except Exception:  # the database is away: the next beat tries again
+                log.warning("study jobs not touched", exc_info=True)
+
     async def submit(self, spec: studies.StudySpec) -> uuid.UUID:
         """Record a queued job and start it; it runs on whether or not anyone waits for it."""
         job_id = await self.store.create(spec.what, self.limits.keep_s)

@@ -9,10 +9,12 @@ size refusal).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import secrets
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -20,6 +22,7 @@ import psutil
 import pytest
 from shapely.geometry import box, mapping
 
+from tests.support.db import fetch
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -172,3 +175,27 @@ def test_a_study_too_big_to_fit_is_refused_naming_the_limit(
             assert detail.startswith("resolution:") and f"{MAX_CELLS:,}" in detail, detail
             assert "DISPATCH_STUDY_MAX_CELLS" in detail
         assert _accepted(http.post("/v1/coverage", json={**SMALL, "resolution": 8}, headers=planner))
+
+
+def test_a_job_whose_worker_died_is_reported_failed_not_running_for_ever(
+    hurried: ServerProcess, admin_headers: dict[str, str], store_env: dict[str, str]
+) -> None:
+    # Two jobs as a worker killed mid-study leaves them, and one whose worker still touches it.
+    lost_running, lost_queued, alive = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    sql = (
+        "INSERT INTO study_jobs (id, what, status, progress, created_at, updated_at) "
+        "VALUES ($1, 'placement', $2, 0.4, now() - interval '5 minutes', now() - $3 * interval '1 second')"
+    )
+    for job, status, silent_s in (
+        (lost_running, "running", 60),
+        (lost_queued, "queued", 60),
+        (alive, "running", 1),
+    ):
+        asyncio.run(fetch(store_env["DATABASE_URL"], sql, job, status, silent_s))
+    with _client(hurried) as http:
+        planner = _token(http, admin_headers, "planner")
+        for job in (lost_running, lost_queued):
+            got = http.get(f"/v1/jobs/{job}", headers=planner).json()
+            assert got["status"] == "failed" and "stopped" in got["error"], got
+        got = http.get(f"/v1/jobs/{alive}", headers=planner).json()
+        assert got["status"] == "running" and got["progress"] == 0.4, got
