@@ -119,8 +119,9 @@ def _job_out(job_id: uuid.UUID, status_: str, progress: float, error: str | None
     )  # type: ignore[arg-type]
 
 
-async def _submit(request: Request, spec: StudySpec) -> Response:
+async def _submit(request: Request, session: AsyncSession, spec: StudySpec) -> Response:
     """Run the study as a job; answer with its body if it ends within the wait, else 202."""
+    await session.close()  # the inputs are read: hold no pooled connection while the study runs
     runner: StudyRunner = request.app.state.studies
     job_id = await runner.submit(spec)
     outcome = await runner.wait(job_id, request.app.state.settings.study_sync_wait_s)
@@ -152,7 +153,7 @@ async def coverage(
         "coverage", city, inputs.snapshot, ReachModel.from_settings(request.app.state.settings),
         body.resolution, body.reach_s, _inputs_out(inputs), format=format, field=field,
     )  # fmt: skip
-    return await _submit(request, spec)
+    return await _submit(request, session, spec)
 
 
 @router.post("/coverage/placement", response_model=PlacementOut, responses=STUDY_RESPONSES)
@@ -172,7 +173,7 @@ async def placement(
         body.resolution, body.reach_s, _inputs_out(inputs), format=format, kind=body.kind, k=body.k,
         mode=service.recruit_mode(body.category) if body.kind == "recruit" else None,
     )  # fmt: skip
-    return await _submit(request, spec)
+    return await _submit(request, session, spec)
 
 
 JOB_RESPONSES: dict[int | str, dict[str, Any]] = {
