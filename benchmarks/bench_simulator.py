@@ -4,6 +4,11 @@ Each resolution runs in a fresh subprocess so its peak memory (max RSS) is its o
 the obvious alternative: ask dispatch's matching path for every cell — responders and AEDs within the
 reach by a numpy brute-force scan, then `assign_roles`' coverage verdict — timed on a sample of
 cells and scaled to the grid; the same sample checks both give the same ETAs.
+
+Then the peak memory of the largest studies the service allows (res 10, reach 900 s, on the demo
+city): what a study job's process runs (`simulator.studies.run`, blocks of bounded pairs), each in
+a fresh process, beside the unchunked computation (every pair at once, as the studies were before
+issue #16), which runs under an address-space cap so it cannot take the machine down.
 """
 
 from __future__ import annotations
@@ -90,6 +95,108 @@ def _child(res: int) -> dict[str, float]:
     }
 
 
+UNCHUNKED_CAP_MB = 6144
+HEAVY_REACH = 900.0
+# Measured once at commit beb3281 (before #16) with the same inputs: too heavy to rerun every time.
+BEFORE_16 = (
+    "its res-10 AED placement peaked at 4.3 GB in the coverage pass, then ran out of a 10 GB "
+    "address-space cap (MemoryError) building the site × cell pairs"
+)
+
+
+def _study_child(what: str, kind: str, res: int, unchunked: bool) -> dict[str, float | str]:
+    """In a subprocess: one study as a job runs it, end to end (JSON body); its time and max RSS."""
+    import resource
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import simulator.nearest as nearest
+    import simulator.placement as placement
+    from aed_registry.availability import HoursPolicy
+    from core.config import Settings
+    from geo.reach import ReachModel
+    from simulator import studies
+    from simulator.city import demo_city
+    from simulator.coverage import Snapshot
+    from simulator.population import on_shift, synth_aeds, synth_responders
+    from simulator.schemas import Inputs
+
+    if unchunked:  # every pair in one block: what the studies did before
+        cap = UNCHUNKED_CAP_MB * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        nearest.PAIR_BUDGET = placement.PAIR_BUDGET = 10**15
+    at = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    city = demo_city(SEED)
+    people = on_shift(synth_responders(city, WORKFORCE, SEED), at.hour)
+    hours = HoursPolicy.from_settings(Settings())
+    aeds = [a for a in synth_aeds(city, AEDS, SEED) if hours.offered(a.opening_hours, at)]
+    snapshot = Snapshot.of(people, aeds)
+    spec = studies.StudySpec(
+        what, city, snapshot, ReachModel(), res, HEAVY_REACH,  # type: ignore[arg-type]
+        Inputs(at=at, source="shift", responders=len(people), aeds=len(aeds)),
+        kind=kind, k=10, mode="ebike" if kind == "recruit" else None,  # type: ignore[arg-type]
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    try:
+        _, body = studies.run(spec)
+        outcome = f"{len(body) / 2**20:.0f} MB JSON"
+    except MemoryError:
+        outcome = f"MemoryError at the {UNCHUNKED_CAP_MB // 1024} GB cap"
+    return {
+        "seconds": time.perf_counter() - t0,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "outcome": outcome,
+        "cells": studies.estimate_cells(city, res),
+    }
+
+
+def _in_subprocess(call: str) -> dict:
+    code = f"import json, benchmarks.bench_simulator as b; print(json.dumps(b.{call}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def largest_studies() -> str:
+    """Peak memory of the largest allowed studies, blocked as jobs run them and all pairs at once."""
+    cases = [
+        ("placement", "aed", 10, "AED placement, k 10"),
+        ("placement", "recruit", 10, "e-bike recruit placement, k 10"),
+        ("coverage", "aed", 10, "coverage, every cell's GeoJSON"),
+        ("placement", "aed", 9, "AED placement, k 10"),
+    ]
+    rows = []
+    for what, kind, res, label in cases:
+        got = _in_subprocess(f"_study_child({what!r}, {kind!r}, {res}, False)")
+        row = [label, res, f"{got['cells']:,}", f"{got['peak_mb']:.0f}", round(got["seconds"], 1)]
+        if what == "placement" and kind == "aed":
+            old = _in_subprocess(f"_study_child({what!r}, {kind!r}, {res}, True)")
+            capped = old["outcome"].startswith("MemoryError")
+            ratio = old["peak_mb"] / got["peak_mb"]
+            row += [
+                f"{'≥ ' if capped else ''}{old['peak_mb']:.0f}" + (" (cap)" if capped else ""),
+                round(old["seconds"], 1),
+                f"{'≥ ' if capped else ''}{ratio:.0f}x",
+            ]
+        else:
+            row += ["", "", ""]
+        rows.append(row)
+    intro = (
+        f"The largest studies the service allows on the demo city (res 10 is ~136,000 cells, under "
+        f"the default `DISPATCH_STUDY_MAX_CELLS` of 250,000), reach {HEAVY_REACH:.0f} s, source shift "
+        f"at 10:00. Each runs what a study job's process runs (`simulator.studies.run`, ending in the "
+        "JSON body) in a fresh process; 'peak MB' is its max RSS, libraries included (~100 MB). "
+        "'unchunked' is the same code with the block budget set to infinity: every (cell, source) "
+        "pair at once, as the coverage pass ran before issue #16 in the API worker's thread. (The "
+        "placement before #16 also paired every site with every cell, not only those not yet "
+        f"covered, so it went further: {BEFORE_16}.) It runs under an address-space cap of "
+        f"{UNCHUNKED_CAP_MB // 1024} GB; '(cap)' means it hit the cap, so its true peak and the "
+        "ratio are higher still."
+    )
+    headers = ["study", "res", "cells", "peak MB", "s", "unchunked peak MB", "unchunked s", "ratio"]
+    title = "### Peak memory of the largest allowed studies (as jobs run them)"
+    return f"{title}\n\n{intro}\n\n{table(headers, rows)}"
+
+
 def run() -> str:
     rows = []
     for res in (9, 10):
@@ -124,4 +231,5 @@ def run() -> str:
         "peak MB",
         "differ",
     ]
-    return f"## Simulator: whole-city coverage study\n\n{intro}\n\n{table(headers, rows)}"
+    coverage = f"## Simulator: whole-city coverage study\n\n{intro}\n\n{table(headers, rows)}"
+    return f"{coverage}\n\n{largest_studies()}"

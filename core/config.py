@@ -181,6 +181,20 @@ class Settings(BaseSettings):
     """Path -> largest request body in bytes, for paths that take files or batches (JSON; replaces
     the whole default map)."""
 
+    # --- planner studies (coverage, placement): run as jobs, in processes of their own -----------
+    study_workers: int = Field(1, ge=1, le=16)
+    """Studies that run at once in each API worker (each in its own process); more wait queued."""
+    study_time_limit_s: float = Field(600.0, gt=0)
+    """Wall-clock seconds a study may run before its process is killed and the job fails."""
+    study_memory_limit_mb: int = Field(3072, ge=256)
+    """Address space (MB) of a study's process (RLIMIT_AS); past it the job fails, alone."""
+    study_sync_wait_s: float = Field(5.0, ge=0)
+    """A study done within this many seconds answers 200 at once; a longer one answers 202 + a job."""
+    study_max_cells: int = Field(250_000, ge=1)
+    """Largest grid a study may cover (H3 cells, estimated before it runs); above it, 422."""
+    study_job_keep_s: float = Field(86_400.0, gt=0)
+    """Seconds a finished study job (and its result) is kept for polling."""
+
     def speed_mps(self, mode: str) -> float:
         """Travel speed for a mode name (`walk`, `run`, `bicycle`, `ebike`, `car`)."""
         return float(getattr(self, f"speed_{mode}_mps"))

@@ -40,6 +40,8 @@ from responders.router import locations_router
 from responders.router import router as responders_router
 from responders.store import LiveLocationStore
 from responders.upkeep import run_upkeep
+from simulator.job_store import JobStore
+from simulator.jobs import Limits, StudyRunner
 from simulator.router import router as planning_router
 from simulator.service import NoCity, load_city
 
@@ -82,10 +84,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.live_store = LiveLocationStore(app.state.redis, app.state.keys, settings)
         fanout = Fanout(app.state.redis, app.state.keys)
         app.state.dispatch = DispatchContext.build(settings, app.state.db, app.state.live_store, fanout)
+        app.state.studies = StudyRunner(JobStore(app.state.db.sessions), Limits.from_settings(settings))
         async with AsyncExitStack() as stack:
             stack.push_async_callback(app.state.db.dispose)
             stack.push_async_callback(app.state.redis.aclose)
             stack.push_async_callback(app.state.live_store.aclose)
+            stack.push_async_callback(app.state.studies.aclose)
+            stack.push_async_callback(_cancel, asyncio.create_task(app.state.studies.warm()))
+            stack.push_async_callback(_cancel, asyncio.create_task(app.state.studies.keep_alive()))
             stack.push_async_callback(
                 _cancel, asyncio.create_task(run_upkeep(app.state.db, app.state.live_store, settings))
             )

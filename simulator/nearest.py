@@ -17,6 +17,11 @@ from scipy.spatial import cKDTree
 from geo.distance import EARTH_RADIUS_M, haversine_m_np
 
 _SLACK_M = 1.0  # the tree is only a filter: query a metre wider, let haversine decide
+# Pairs handled at once. Each pair costs ~200 B of intermediates (tree output, haversine, sort), so a
+# block peaks near 200 MB whatever the grid or the reach: the whole-city, 900 s studies that once
+# built every pair at once (6 GB and more) now walk the targets block by block.
+PAIR_BUDGET = 1_000_000
+_SAMPLE = 256
 
 
 def unit_xyz(lats: ArrayLike, lngs: ArrayLike) -> NDArray[np.float64]:
@@ -47,6 +52,26 @@ class PointSet:
     def __len__(self) -> int:
         return len(self.lat)
 
+    def part(self, start: int, stop: int) -> PointSet:
+        """Points [start, stop) with a tree of their own (a block of a long walk)."""
+        return PointSet.of(self.lat[start:stop], self.lng[start:stop])
+
+
+def block_size(targets: PointSet, sources: PointSet, radius_m: float, budget: int | None = None) -> int:
+    """Targets per block so that one block's pairs within `radius_m` stay near `budget`.
+
+    The densest of an even sample of targets sets the pace (times 1.5 for what the sample missed):
+    a dense centre and an empty rim of the same city get the same, safe block.
+    """
+    n, budget = len(targets), PAIR_BUDGET if budget is None else budget
+    if n == 0 or len(sources) == 0 or radius_m < 0:
+        return max(n, 1)
+    pick = np.linspace(0, n - 1, min(n, _SAMPLE)).astype(np.int64)
+    xyz = unit_xyz(targets.lat[pick], targets.lng[pick])
+    counts = sources.tree.query_ball_point(xyz, chord(radius_m + _SLACK_M), return_length=True)
+    per_target = 1.5 * float(np.max(counts)) + 1.0
+    return int(min(n, max(1, budget // per_target)))
+
 
 def pairs_within(targets: PointSet, sources: PointSet, radius_m: float) -> tuple[NDArray, NDArray, NDArray]:
     """(target index, source index, exact metres) of every pair no farther apart than `radius_m`."""
@@ -69,7 +94,8 @@ def min_total(
 
     Returns (best total metres, inf where no source qualifies; index of that source, -1 where none).
     With offsets of zero this is the nearest source within a radius; with offsets it chains legs
-    (responder → AED → patient). Ties go to the lowest source index, deterministically.
+    (responder → AED → patient). Ties go to the lowest source index, deterministically. Targets are
+    taken in blocks of bounded pairs (`block_size`), so memory does not grow with grid × reach².
     """
     n = len(targets)
     best = np.full(n, np.inf)
@@ -78,14 +104,18 @@ def min_total(
     finite = offset[np.isfinite(offset)]
     if len(finite) == 0:
         return best, arg
-    i, j, d = pairs_within(targets, sources, limit_m - float(finite.min()))
-    total = offset[j] + d
-    keep = total <= limit_m
-    i, j, total = i[keep], j[keep], total[keep]
-    order = np.lexsort((j, total, i))
-    i, j, total = i[order], j[order], total[order]
-    first = np.ones(len(i), dtype=bool)
-    first[1:] = i[1:] != i[:-1]
-    best[i[first]] = total[first]
-    arg[i[first]] = j[first]
+    radius = limit_m - float(finite.min())
+    step = block_size(targets, sources, radius)
+    for start in range(0, n, step):
+        block = targets if step >= n else targets.part(start, start + step)
+        i, j, d = pairs_within(block, sources, radius)
+        total = offset[j] + d
+        keep = total <= limit_m
+        i, j, total = i[keep], j[keep], total[keep]
+        order = np.lexsort((j, total, i))
+        i, j, total = i[order], j[order], total[order]
+        first = np.ones(len(i), dtype=bool)
+        first[1:] = i[1:] != i[:-1]
+        best[start + i[first]] = total[first]
+        arg[start + i[first]] = j[first]
     return best, arg

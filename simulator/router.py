@@ -1,17 +1,17 @@
 """HTTP routes of the planner: the city, coverage studies and what-if placement (thin adapters).
 
-Studies are CPU work (numpy, scipy, shapely release the GIL for most of it); they run in a worker
-thread so the event loop keeps serving dispatchers' websockets while a planner waits.
+Studies are heavy CPU and memory work: the worker only gathers their inputs, refuses a grid larger
+than `study_max_cells`, and hands the rest to the job runner (`simulator.jobs`, a process per study
+with memory and time limits). A study done within `study_sync_wait_s` answers 200 as it always
+did; a longer one answers 202 with a job to poll at `GET /v1/jobs/{id}`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import uuid
 from datetime import UTC, datetime
-from functools import partial
 from typing import Annotated, Any, Literal
 
-import anyio
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,11 +24,12 @@ from core.openapi import errors
 from geo.crs import Crs
 from geo.reach import ReachModel
 from simulator import service
-from simulator.coverage import cells_geojson, summarise
 from simulator.importers import CityFileError, city_from_geojson
-from simulator.placement import place_aeds, place_recruits
-from simulator.render import coverage_png
-from simulator.schemas import CoverageOut, Inputs, PlacementIn, PlacementOut, StudyIn
+from simulator.job_store import JobStore
+from simulator.jobs import StudyRunner
+from simulator.schemas import CoverageOut, Inputs, JobOut, PlacementIn, PlacementOut, StudyIn
+from simulator.studies import PNG as PNG_TYPE
+from simulator.studies import StudySpec, estimate_cells
 
 router = APIRouter(prefix="/v1", tags=["planning"])
 planners = require_roles(Role.planner, Role.admin)
@@ -59,15 +60,6 @@ async def _inputs(
         workforce=body.workforce,
         seed=body.seed,
     )
-
-
-async def _prepare(
-    request: Request, session: AsyncSession, body: StudyIn
-) -> tuple[service.City, service.StudyInputs, ReachModel]:
-    """The stored city, the study's inputs and the reach model every study shares."""
-    city = await _city(session)
-    inputs = await _inputs(request, session, body, city)
-    return city, inputs, ReachModel.from_settings(request.app.state.settings)
 
 
 def _inputs_out(inputs: service.StudyInputs) -> Inputs:
@@ -105,7 +97,48 @@ async def put_city(
     return {"name": city.name, "population": city.population, "districts": service.city_geojson(city)}
 
 
-@router.post("/coverage", response_model=CoverageOut, responses=PNG)
+STUDY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PNG,
+    202: {"model": JobOut, "description": "longer than the synchronous wait: a job to poll"},
+}
+
+
+def _refuse_too_big(request: Request, city: service.City, resolution: int) -> None:
+    """422 before anything runs when the grid would exceed `study_max_cells`."""
+    limit = request.app.state.settings.study_max_cells
+    cells = estimate_cells(city, resolution)
+    if cells > limit:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            f"resolution: at resolution {resolution} the city is about {cells:,} H3 cells, more than "
+            f"the limit of {limit:,} cells per study (DISPATCH_STUDY_MAX_CELLS); choose a coarser resolution",
+        )
+
+
+def _job_out(job_id: uuid.UUID, status_: str, progress: float, error: str | None = None) -> JobOut:
+    return JobOut(
+        job_id=str(job_id), status=status_, progress=progress, poll=f"/v1/jobs/{job_id}", error=error
+    )  # type: ignore[arg-type]
+
+
+async def _submit(request: Request, session: AsyncSession, spec: StudySpec) -> Response:
+    """Run the study as a job; answer with its body if it ends within the wait, else 202."""
+    await session.close()  # the inputs are read: hold no pooled connection while the study runs
+    runner: StudyRunner = request.app.state.studies
+    job_id = await runner.submit(spec)
+    outcome = await runner.wait(job_id, request.app.state.settings.study_sync_wait_s)
+    if outcome is None:
+        job = _job_out(job_id, runner.status(job_id), 0.0)
+        return Response(
+            job.model_dump_json(), status_code=status.HTTP_202_ACCEPTED, media_type="application/json",
+            headers={"Location": job.poll},
+        )  # fmt: skip
+    if outcome.error is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, outcome.error)
+    return Response(outcome.body, media_type=outcome.media_type)
+
+
+@router.post("/coverage", response_model=CoverageOut, responses=STUDY_RESPONSES)
 async def coverage(
     request: Request,
     body: StudyIn,
@@ -115,20 +148,17 @@ async def coverage(
     session: AsyncSession = Depends(get_session),
 ) -> Any:
     """Per H3 cell, the fastest responder and AED-at-patient ETAs; shares per district; or the map."""
-    city, inputs, model = await _prepare(request, session, body)
-    result = await anyio.to_thread.run_sync(
-        service.run_study, city, inputs.snapshot, model, body.resolution, body.reach_s
-    )
-    if format == "png":
-        png = await anyio.to_thread.run_sync(partial(coverage_png, city, result, field=f"{field}_eta_s"))
-        return Response(png, media_type="image/png")
-    summary, cells = await anyio.to_thread.run_sync(
-        lambda: (summarise(result, city.names), cells_geojson(result, city.names))
-    )
-    return CoverageOut(inputs=_inputs_out(inputs), summary=summary, cells=cells)
+    city = await _city(session)
+    _refuse_too_big(request, city, body.resolution)
+    inputs = await _inputs(request, session, body, city)
+    spec = StudySpec(
+        "coverage", city, inputs.snapshot, ReachModel.from_settings(request.app.state.settings),
+        body.resolution, body.reach_s, _inputs_out(inputs), format=format, field=field,
+    )  # fmt: skip
+    return await _submit(request, session, spec)
 
 
-@router.post("/coverage/placement", response_model=PlacementOut, responses=PNG)
+@router.post("/coverage/placement", response_model=PlacementOut, responses=STUDY_RESPONSES)
 async def placement(
     request: Request,
     body: PlacementIn,
@@ -137,27 +167,33 @@ async def placement(
     session: AsyncSession = Depends(get_session),
 ) -> Any:
     """Greedy sites for `k` new AEDs or recruits, with the marginal-gain curve; or the map."""
-    city, inputs, model = await _prepare(request, session, body)
-    mode = service.recruit_mode(body.category) if body.kind == "recruit" else None
+    city = await _city(session)
+    _refuse_too_big(request, city, body.resolution)
+    inputs = await _inputs(request, session, body, city)
+    spec = StudySpec(
+        "placement", city, inputs.snapshot, ReachModel.from_settings(request.app.state.settings),
+        body.resolution, body.reach_s, _inputs_out(inputs), format=format, kind=body.kind, k=body.k,
+        mode=service.recruit_mode(body.category) if body.kind == "recruit" else None,
+    )  # fmt: skip
+    return await _submit(request, session, spec)
 
-    def run() -> tuple[Any, Any]:
-        result = service.run_study(city, inputs.snapshot, model, body.resolution, body.reach_s)
-        if mode is None:
-            return result, place_aeds(result, inputs.snapshot, model, body.k)
-        return result, place_recruits(result, mode, model, body.k)
 
-    result, plan = await anyio.to_thread.run_sync(run)
-    if format == "png":
-        field = "aed_eta_s" if mode is None else "responder_eta_s"
-        png = await anyio.to_thread.run_sync(
-            partial(coverage_png, city, result, field=field, sites=plan.sites)
-        )
-        return Response(png, media_type="image/png")
-    return PlacementOut(
-        inputs=_inputs_out(inputs),
-        kind=body.kind,
-        mode=mode,
-        baseline_share=plan.baseline_share,
-        curve=plan.curve,
-        sites=[asdict(s) for s in plan.sites],
-    )
+JOB_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}}, "description": "the job; with format=png, once done: the map"},
+    404: {"description": "no such job"},
+}
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, responses=JOB_RESPONSES)
+async def get_job(request: Request, job_id: uuid.UUID, _: Principal = Depends(planners)) -> Any:
+    """A study job: status (queued, running, done, failed), progress, and the result once done."""
+    job = await JobStore(request.app.state.db.sessions).get(job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job_id: no study job {job_id}")
+    if job.status == "done" and job.media_type == PNG_TYPE and job.result is not None:
+        return Response(job.result, media_type=PNG_TYPE)
+    head = _job_out(job.id, job.status, job.progress, job.error).model_dump_json(exclude={"result"})
+    if job.status == "done" and job.result is not None:
+        # the result is spliced in as bytes: a res-10 GeoJSON is never parsed again in the worker
+        return Response(head[:-1].encode() + b',"result":' + job.result + b"}", media_type="application/json")
+    return Response(head, media_type="application/json")

@@ -58,3 +58,16 @@ class PlacementOut(BaseModel):
     baseline_share: float
     curve: list[float] = Field(description="population share covered after each added site")
     sites: list[SiteOut]
+
+
+class JobOut(BaseModel):
+    """A study that runs longer than the synchronous wait: where and how to follow it."""
+
+    job_id: str
+    status: Literal["queued", "running", "done", "failed"]
+    progress: float = Field(description="share done, 0 to 1")
+    poll: str = Field(description="GET this for the status, and the result when done")
+    error: str | None = Field(None, description="why it failed (status failed)")
+    result: dict | None = Field(
+        None, description="the study's JSON body when done (format=png: the PNG itself)"
+    )

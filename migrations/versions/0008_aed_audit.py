@@ -8,8 +8,8 @@ rule and for the per-reporter limits. Reports open before this revision acted un
 and stay confirmed. `aed_availability_changes` records who changed whether dispatch may use an AED,
 when, why, and the state before and after.
 
-Revision ID: 0008_aed_audit
-Revises: 0006 (to be re-chained after 0007 when merged)
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-29
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_aed_audit"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,7 +2,9 @@
 the per-district table, and AED placement what-ifs drawn as numbered sites.
 
 The test stores its own city first (the generated demo city's districts through `PUT /v1/city`), so
-it never depends on what another test left behind.
+it never depends on what another test left behind. It runs twice: against a service that answers
+these small studies at once, and against one that answers every study with a job to poll (202),
+as it does for long ones; the page must show the same results either way.
 """
 
 from __future__ import annotations
@@ -15,13 +17,24 @@ from simulator.service import city_geojson
 from tests.browser.conftest import console_errors
 from tests.browser.test_story import sign_in
 from tests.support.people import on_duty_at
+from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
+@pytest.fixture(scope="module")
+def polling_server(app_env):  # type: ignore[no-untyped-def]
+    """The same stores, but no synchronous wait: every study answers 202 and a job to poll."""
+    server = ServerProcess(env={**app_env, "DISPATCH_STUDY_SYNC_WAIT_S": "0"}).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("answers", ["at once", "as jobs"])
 def test_planner_runs_a_coverage_study_and_a_placement_what_if(
-    live_server, http, admin_headers, token_for, new_context, shot
+    answers, request, live_server, http, admin_headers, token_for, new_context, shot
 ) -> None:
+    server = live_server if answers == "at once" else request.getfixturevalue("polling_server")
     planner = token_for("planner")
     demo = city_geojson(demo_city(0))
     stored = http.put("/v1/city", json=demo, params={"name": "Demo"}, headers=admin_headers)
@@ -40,7 +53,7 @@ def test_planner_runs_a_coverage_study_and_a_placement_what_if(
 
     page = new_context().new_page()
     errors = console_errors(page)
-    page.goto(f"{live_server.url}/planner")
+    page.goto(f"{server.url}/planner")
     sign_in(page, planner["Authorization"].removeprefix("Bearer "))
     expect(page.locator("#who")).to_be_visible()
     expect(page.locator("#map .leaflet-overlay-pane path")).to_have_count(

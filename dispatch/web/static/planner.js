@@ -71,6 +71,21 @@ function studyParameters() {
   return body;
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Run a study: a short one answers at once; a long one answers 202 with a job, polled until done.
+async function runStudy(path, body, doing) {
+  let answer = await call(path, { method: "POST", body });
+  while (answer && answer.job_id && answer.poll) {
+    if (answer.status === "done") return answer.result;
+    if (answer.status === "failed") throw new Error(answer.error || "The study failed.");
+    say(`${doing} ${Math.round((answer.progress || 0) * 100)} % (${answer.status})`);
+    await sleep(1000);
+    answer = await call(answer.poll);
+  }
+  return answer;
+}
+
 async function runCoverage(event) {
   event.preventDefault();
   clearError();
@@ -78,7 +93,7 @@ async function runCoverage(event) {
   $("run-coverage").disabled = true;
   say("Running the coverage study…");
   try {
-    const result = await call("/v1/coverage", { method: "POST", body });
+    const result = await runStudy("/v1/coverage", body, "Running the coverage study…");
     state.reach = body.reach_s;
     state.cells = result.cells;
     state.siteLayer.clearLayers(); // proposed sites belonged to the previous study
@@ -103,7 +118,7 @@ async function runPlacement(event) {
   $("run-placement").disabled = true;
   say("Looking for the best sites…");
   try {
-    const result = await call("/v1/coverage/placement", { method: "POST", body });
+    const result = await runStudy("/v1/coverage/placement", body, "Looking for the best sites…");
     state.siteLayer.clearLayers();
     result.sites.forEach((s, i) => {
       const at = fromWgs84(s.lat, s.lng, state.config.map_crs);
