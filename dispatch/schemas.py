@@ -56,6 +56,12 @@ class CoverageOut(BaseModel):
     covered: bool
     fastest_eta_s: float | None
     aed_eta_s: float | None
+    positions: Literal["live", "warming", "unavailable"] = Field(
+        "live",
+        description="The responders' positions the plan saw: `live`; `warming` (Redis lost them and "
+        "phones are sending them again); `unavailable` (Redis down: nobody could be alerted yet). "
+        "The incident is re-planned every few seconds until someone is alerted.",
+    )
 
 
 class IncidentOut(BaseModel):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts or stops the project's own PostgreSQL+PostGIS cluster and Redis server.
-#   scripts/stores.sh start ENV    (ENV = run | test) prints the export lines for the URLs
+#   scripts/stores.sh start ENV    (ENV = run | test | fault) prints the export lines for the URLs
 #   scripts/stores.sh stop ENV
 # Each ENV has its own data directory and ports, never the machine's defaults nor a system service.
 # When DATABASE_URL / REDIS_URL are set, that store is not started: the given server is used.
@@ -12,6 +12,7 @@ envname=${2:-run}
 case "$envname" in
   run)  PG_PORT=${PG_PORT:-55432}; REDIS_PORT=${REDIS_PORT:-56379}; DB=rescue ;;
   test) PG_PORT=${PG_PORT:-55442}; REDIS_PORT=${REDIS_PORT:-56389}; DB=rescue_test ;;
+  fault) PG_PORT=${PG_PORT:-55452}; REDIS_PORT=${REDIS_PORT:-56399}; DB=rescue_fault ;;  # stopped and restarted by tests/integration/test_faults.py
   *) echo "stores: unknown env $envname" >&2; exit 2 ;;
 esac
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)

@@ -39,6 +39,9 @@ def app_env(store_env: dict[str, str]) -> dict[str, str]:
         "DISPATCH_REDIS_PREFIX": REDIS_PREFIX,
         "DISPATCH_DEMO": "0",
         "DISPATCH_LOG_JSON": "1",
+        # A run's fresh Redis prefix holds no positions although Postgres has people on duty (from
+        # earlier runs): not a loss to warm up from. tests/integration/test_faults.py tests that.
+        "DISPATCH_LIVE_WARMUP_S": "0",
     }
 
 

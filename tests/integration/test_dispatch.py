@@ -225,6 +225,7 @@ async def test_nobody_in_reach_is_said_at_once(http, admin_headers) -> None:
         "covered": False,
         "fastest_eta_s": None,
         "aed_eta_s": None,
+        "positions": "live",
     }
 
 
