@@ -95,8 +95,8 @@ class Settings(BaseSettings):
     repaired from Postgres at the next check)."""
     live_warmup_s: float = Field(60.0, ge=0)
     """Seconds after Redis lost its data during which positions count as still streaming back
-    (phones send one every few seconds): an incident that alerted nobody is re-planned every
-    `replan_s` meanwhile. 0: never."""
+    (phones send one every few seconds): incidents are re-planned every `replan_s` meanwhile.
+    0: never."""
     ws_max_frame_bytes: int = Field(65_536, ge=1024)
     """Largest websocket frame a phone or console may send; a larger one gets an `error` frame."""
 
@@ -147,8 +147,8 @@ class Settings(BaseSettings):
     escalation_step_s: float = 60.0
     """Seconds added to the reach at each escalation step."""
     replan_s: float = Field(3.0, gt=0)
-    """Seconds between re-plans of an incident that alerted nobody because positions were
-    unavailable (Redis down) or still streaming back (Redis lost its data)."""
+    """Seconds between re-plans of an incident planned while positions were unavailable (Redis
+    down) or still streaming back (Redis lost its data), instead of the escalation interval."""
 
     def speed_mps(self, mode: str) -> float:
         """Travel speed for a mode name (`walk`, `run`, `bicycle`, `ebike`, `car`)."""

@@ -5,10 +5,11 @@ with `SELECT … FOR UPDATE SKIP LOCKED` and moves `next_escalation_at` forward 
 transaction, so a second worker either skips the locked row or finds it no longer due. The next step
 is due after the interval the incident was opened with, whichever worker takes it.
 
-An incident that has alerted nobody because its last plan saw no live positions (Redis down, or
-its data lost and phones still sending positions again) is re-planned instead: at the same
-reach, since widening would skip the people nearby whose positions are not back yet, and every
-`replan_s`, not once per escalation interval. Its coverage says what the positions were worth.
+An incident whose last plan saw no live positions (Redis down, or its data lost and phones still
+sending positions again) is re-planned instead: at the same reach, since widening would skip the
+people nearby whose positions are not back yet, and every `replan_s`, not once per escalation
+interval, so each person is alerted within seconds of their position coming back (up to the
+alert cap). Its coverage says what the positions were worth; once live, escalation resumes.
 """
 
 from __future__ import annotations
@@ -43,9 +44,8 @@ async def escalate(
         return [], [
             events.record(session, incident.id, "escalation_stopped", accepted=engaged, target=target)
         ]
-    live_alerts = sum(a.status in PENDING or a.status in ENGAGED for a in alerts)
     positions_before = incident.coverage.get("positions", LIVE)
-    replan = replan_soon(positions_before, live_alerts)
+    replan = replan_soon(positions_before)
     widened = min(incident.reach_s + settings.escalation_step_s, settings.reach_max_s)
     reach = incident.reach_s if replan else widened
     busy_aeds = {str(a.aed_id) for a in alerts if a.aed_id and (a.status in ENGAGED or a.status in PENDING)}
@@ -78,7 +78,7 @@ async def escalate(
         )
     ]
     logged += [alert_event(session, a, "alert_sent") for a in new]
-    if room and replan_soon(plan.positions, live_alerts + len(new)):
+    if room and replan_soon(plan.positions):
         incident.next_escalation_at = now + timedelta(seconds=settings.replan_s)
     elif not new and (reach >= settings.reach_max_s or room == 0):
         incident.next_escalation_at = None

@@ -60,7 +60,7 @@ class CoverageOut(BaseModel):
         "live",
         description="The responders' positions the plan saw: `live`; `warming` (Redis lost them and "
         "phones are sending them again); `unavailable` (Redis down: nobody could be alerted yet). "
-        "The incident is re-planned every few seconds until someone is alerted.",
+        "Until a plan sees live positions the incident is re-planned every few seconds.",
     )
 
 

@@ -7,7 +7,7 @@ holding the responder's socket is listening, the responder still gets the alert 
 Postgres is the record, Redis only the positions: with Redis down an incident is still recorded,
 its coverage saying `positions: "unavailable"`, and after Redis lost its data the positions
 stream back for a while (`"warming"`). Either way the dispatch clock re-plans the incident every
-`replan_s` at the same reach until it has alerted someone (`dispatch.escalation`).
+`replan_s` at the same reach until a plan sees live positions (`dispatch.escalation`).
 """
 
 from __future__ import annotations
@@ -148,10 +148,10 @@ async def plan_alerts(
     return Plan(assignment, aeds, positions)
 
 
-def replan_soon(positions: str, alerted: int) -> bool:
-    """Whether the clock should plan again within seconds, at the same reach: nobody is alerted
-    (`alerted` counts alerts pending or engaged) and the positions were missing or coming back."""
-    return positions != LIVE and alerted == 0
+def replan_soon(positions: str) -> bool:
+    """Whether the clock should plan again within seconds, at the same reach: the last plan saw
+    the positions missing or still coming back, so people near the patient may not be in it."""
+    return positions != LIVE
 
 
 def add_alerts(
@@ -217,7 +217,7 @@ async def open_incident(
     plan = await plan_alerts(session, ctx, incident, reach_s)
     coverage = plan.assignment.coverage
     incident.coverage = plan.coverage()
-    if replan_soon(plan.positions, len(plan.assignment.alerts)):
+    if replan_soon(plan.positions):
         incident.next_escalation_at = now + timedelta(seconds=settings.replan_s)
     session.add(incident)
     await session.flush()

@@ -348,9 +348,11 @@ class LiveLocationStore:
             await pipe.execute()
 
     async def warming(self) -> bool:
-        """True while positions are streaming back after Redis lost them (`live_warmup_s` after
-        the rebuild): an empty answer then does not mean nobody is there."""
-        return bool(await self.redis.exists(self.warming_key))
+        """True while positions are not all here after Redis lost them: the loss is not repaired
+        yet (no generation marker), or it was repaired less than `live_warmup_s` ago and phones
+        are still sending them again. An empty answer then does not mean nobody is there."""
+        generation, warming = await self.redis.mget(self.generation_key, self.warming_key)
+        return generation is None or warming is not None
 
     # --- positions ---------------------------------------------------------------------------
     async def ingest(self, fixes: Sequence[PositionFix]) -> list[Outcome]:

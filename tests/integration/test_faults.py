@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+import redis
 
 from tests.support.people import bearer, iso, on_duty_at
 from tests.support.phones import Console, Phone
@@ -29,6 +31,11 @@ FIGURES: dict[str, float] = {}
 
 def offset(lat: float, lng: float, north_m: float) -> tuple[float, float]:
     return lat + north_m / 111_195.0, lng
+
+
+def remote_spot() -> tuple[float, float]:
+    """A place of this test's own: the private database keeps earlier runs' responders."""
+    return random.uniform(-45, 45), random.uniform(-170, 170)
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +129,17 @@ async def until_alerting(http: httpx.AsyncClient, headers: dict[str, str], lat: 
             await asyncio.sleep(0.5)
 
 
+async def timeline_if_late(
+    http: httpx.AsyncClient, headers: dict[str, str], incident_id: str, waiting: Awaitable[Any]
+) -> Any:
+    """Await `waiting`; if it times out, fail with the incident's event log (what did happen)."""
+    try:
+        return await waiting
+    except TimeoutError:
+        detail = (await http.get(f"/v1/incidents/{incident_id}", headers=headers)).json()
+        raise AssertionError(f"late; the incident's events: {detail['events']}") from None
+
+
 def alert_for(incident_id: str) -> Callable[[dict[str, Any]], bool]:
     return lambda f: f["type"] == "alert" and f["incident_id"] == incident_id
 
@@ -136,7 +154,7 @@ async def test_a_duty_change_after_a_redis_restart_does_not_hide_the_loss(
     """Item 2: Redis restarts, one responder's duty PUT recreates the profile hash before the
     upkeep looks; every other on-duty responder's fixes must still be accepted again."""
     sync = httpx.Client(base_url=server.url, timeout=30)
-    lat, lng = 22.60, 114.00
+    lat, lng = remote_spot()
     clocking_on = on_duty_at(sync, admin_headers, *offset(lat, lng, 60))
     other = on_duty_at(sync, admin_headers, *offset(lat, lng, -60))
     stores.stop("redis")
@@ -152,8 +170,10 @@ async def test_a_duty_change_after_a_redis_restart_does_not_hide_the_loss(
         r = await http.post("/v1/locations", json=body, headers=bearer(other["token"]))
         return r.status_code == 200 and r.json()["stored"] == 1
 
-    async with asyncio.timeout(WAIT_S):
-        while not await stored():
+    async with asyncio.timeout(WAIT_S):  # refused as "not on duty" until the profiles are rebuilt
+        while True:
+            if await stored():
+                break
             await asyncio.sleep(0.5)
     incident = await open_incident(http, desk(sync, admin_headers), lat, lng)
     assert other["id"] in {a["responder_id"] for a in incident["alerts"]}
@@ -164,7 +184,7 @@ async def test_a_redis_restart_loses_no_alert_and_dispatch_resumes(
 ) -> None:
     sync = httpx.Client(base_url=server.url, timeout=30)
     dispatcher = desk(sync, admin_headers)
-    lat, lng = 22.70, 114.10
+    lat, lng = remote_spot()
     spot_a, spot_b = offset(lat, lng, 80), offset(lat, lng, -80)
     a = on_duty_at(sync, admin_headers, *spot_a)
     b = on_duty_at(sync, admin_headers, *spot_b)
@@ -198,7 +218,7 @@ async def test_a_redis_restart_loses_no_alert_and_dispatch_resumes(
 
             back = stores.restart()
             # the incident opened blind is dispatched as soon as the positions stream back
-            await inbox_b.wait(alert_for(blind["id"]))
+            await timeline_if_late(http, dispatcher, blind["id"], inbox_b.wait(alert_for(blind["id"])))
             FIGURES["redis_back_to_blind_incident_alerted_s"] = round(time.monotonic() - back, 2)
             # dispatchers get the accept that was committed while Redis was down
             await board.wait(event(first["id"], "accepted"))
@@ -221,7 +241,7 @@ async def test_a_postgres_restart_loses_no_alert_and_dispatch_resumes(
 ) -> None:
     sync = httpx.Client(base_url=server.url, timeout=30)
     dispatcher = desk(sync, admin_headers)
-    lat, lng = 22.80, 114.20
+    lat, lng = remote_spot()
     spot_c, spot_d = offset(lat, lng, 70), offset(lat, lng, -70)
     c = on_duty_at(sync, admin_headers, *spot_c)
     d = on_duty_at(sync, admin_headers, *spot_d)
@@ -268,7 +288,45 @@ async def test_a_postgres_restart_loses_no_alert_and_dispatch_resumes(
                 task.cancel()
     # the pending alert committed before the outage is still there for a reconnecting phone
     async with Phone(server.ws_url, d["token"]) as again:
-        assert (await again.next(type_="alert", timeout=WAIT_S))["alert_id"] == alert_d["alert_id"]
+        await Inbox(again.ws).wait(lambda f: f["type"] == "alert" and f["alert_id"] == alert_d["alert_id"])
     detail = (await http.get(f"/v1/incidents/{first['id']}", headers=dispatcher)).json()
     kinds = [e["kind"] for e in detail["events"]]
     assert kinds.count("alert_sent") == 2 and kinds.count("accepted") == 1 and kinds[0] == "opened"
+
+
+async def test_sockets_catch_up_from_the_record_when_the_relay_subscribes_again(
+    server: ServerProcess, stores: PrivateStores, app_env: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    """Frames published while a worker's subscription was down never reach it: when the relay is
+    subscribed again, its phones get their pending alerts from Postgres and its consoles the events
+    logged since the last one they got. The alert here is made by a worker that publishes where
+    this one does not listen (another Redis prefix), so only the catch-up can bring it."""
+    sync = httpx.Client(base_url=server.url, timeout=30)
+    dispatcher = desk(sync, admin_headers)
+    lat, lng = remote_spot()
+    person = on_duty_at(sync, admin_headers, *offset(lat, lng, 50))
+    prefix = "elsewhere" + server.env["DISPATCH_REDIS_PREFIX"]
+    elsewhere = ServerProcess(env={**server.env, "DISPATCH_REDIS_PREFIX": prefix}).start()
+    try:
+        other = httpx.Client(base_url=elsewhere.url, timeout=30)
+        fix = {"lat": offset(lat, lng, 50)[0], "lng": lng, "ts": iso(), "accuracy_m": 5}
+        assert other.post("/v1/locations", json=fix, headers=bearer(person["token"])).json()["stored"] == 1
+        console_token = dispatcher["Authorization"].split()[1]
+        async with (
+            Phone(server.ws_url, person["token"]) as phone,
+            Console(server.ws_url, console_token) as console,
+        ):
+            inbox, board = Inbox(phone.ws), Inbox(console.ws)
+            unseen = other.post(
+                "/v1/incidents", json={"lat": lat, "lng": lng, "category": "choking"}, headers=dispatcher
+            ).json()
+            assert [a["responder_id"] for a in unseen["alerts"]] == [person["id"]]
+            await asyncio.sleep(1.0)
+            assert not [f for f in inbox.frames if f["type"] == "alert"]  # published elsewhere
+            with redis.Redis.from_url(stores.redis_url) as r:  # the worker's subscription drops
+                assert r.client_kill_filter(_type="pubsub") >= 1
+            await inbox.wait(alert_for(unseen["id"]))
+            await board.wait(event(unseen["id"], "alert_sent"))
+            assert inbox.open and board.open
+    finally:
+        elsewhere.stop()
