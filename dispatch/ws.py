@@ -35,6 +35,9 @@ from responders.schemas import LocationUpdate
 router = APIRouter(tags=["websockets"])
 log = logging.getLogger(__name__)
 FRAME_TYPES = "location, ack, status"
+ONCE_PER_ALERT = ("alert", "incident", "cancel")
+"""Frames a phone is sent at most once per alert on one connection, however many ways they come
+(the relay, the replay on connect, a resync after an outage)."""
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -43,17 +46,16 @@ class ResponderConnection:
 
     def __init__(self, websocket: WebSocket, ctx: DispatchContext, responder_id: uuid.UUID, crs: Crs) -> None:
         self.websocket, self.ctx, self.responder_id, self.crs = websocket, ctx, responder_id, crs
-        self.seen_alerts: set[str] = set()
-        self.seen_incidents: set[str] = set()  # alert ids whose exact place was sent
+        self.sent_once: set[tuple[str, str]] = set()  # (frame type, alert id): see ONCE_PER_ALERT
         self.tasks: set[asyncio.Task[None]] = set()
         self.lock = asyncio.Lock()
 
     async def send(self, frame: dict[str, Any]) -> None:
-        if frame["type"] in ("alert", "incident"):
-            seen = self.seen_alerts if frame["type"] == "alert" else self.seen_incidents
-            if frame["alert_id"] in seen:
+        if frame["type"] in ONCE_PER_ALERT:
+            key = (frame["type"], frame["alert_id"])
+            if key in self.sent_once:
                 return
-            seen.add(frame["alert_id"])
+            self.sent_once.add(key)
         async with self.lock:
             await self.websocket.send_json(reproject(frame, self.crs))
         if frame["type"] == "alert":
@@ -69,10 +71,13 @@ class ResponderConnection:
             log.exception("could not record delivery of alert %s", alert_id)
 
     async def resync(self) -> None:
-        """After a relay outage: what Postgres says this phone should have (sent once each)."""
+        """After a relay outage: what Postgres says this phone should have (sent once each), and
+        a `cancel` for every alert it was shown whose incident has closed since."""
+        shown = [uuid.UUID(alert_id) for kind, alert_id in self.sent_once if kind == "alert"]
         try:
             async with self.ctx.db.sessions() as session:
                 frames = await alerts.pending_frames(session, self.responder_id)
+                frames += await alerts.cancel_frames(session, self.responder_id, shown)
             for frame in frames:
                 await self.send(frame)
         except Exception:

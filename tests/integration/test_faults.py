@@ -129,6 +129,12 @@ async def until_alerting(http: httpx.AsyncClient, headers: dict[str, str], lat: 
             await asyncio.sleep(0.5)
 
 
+def drop_subscriptions(stores: PrivateStores) -> None:
+    """Cut every pub/sub connection (redis-py reconnects and subscribes again by itself)."""
+    with redis.Redis.from_url(stores.redis_url) as r:
+        assert r.client_kill_filter(_type="pubsub") >= 1
+
+
 async def timeline_if_late(
     http: httpx.AsyncClient, headers: dict[str, str], incident_id: str, waiting: Awaitable[Any]
 ) -> Any:
@@ -323,10 +329,15 @@ async def test_sockets_catch_up_from_the_record_when_the_relay_subscribes_again(
             assert [a["responder_id"] for a in unseen["alerts"]] == [person["id"]]
             await asyncio.sleep(1.0)
             assert not [f for f in inbox.frames if f["type"] == "alert"]  # published elsewhere
-            with redis.Redis.from_url(stores.redis_url) as r:  # the worker's subscription drops
-                assert r.client_kill_filter(_type="pubsub") >= 1
+            drop_subscriptions(stores)
             await inbox.wait(alert_for(unseen["id"]))
             await board.wait(event(unseen["id"], "alert_sent"))
+            # closed where this worker does not listen: the phone learns it at the next catch-up
+            closed = other.post(f"/v1/incidents/{unseen['id']}/close", json={}, headers=dispatcher)
+            assert closed.status_code == 200, closed.text
+            drop_subscriptions(stores)
+            await inbox.wait(lambda f: f["type"] == "cancel" and f["incident_id"] == unseen["id"])
+            await board.wait(event(unseen["id"], "closed"))
             assert inbox.open and board.open
     finally:
         elsewhere.stop()
