@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.outage import unavailable_store
 from dispatch import events
 from dispatch.alerts import expire_due
 from dispatch.context import DispatchContext
@@ -132,6 +133,10 @@ async def run_dispatch_clock(ctx: DispatchContext) -> None:
             await escalate_due(ctx)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("dispatch clock round failed; retrying")
+        except Exception as exc:
+            store = unavailable_store(exc)
+            if store is None:
+                log.exception("dispatch clock round failed; retrying")
+            else:  # expected during an outage: no traceback every tick
+                log.warning("dispatch clock waits for the %s", store)
         await asyncio.sleep(tick)

@@ -162,6 +162,10 @@ class Fanout:
                             log.exception("could not relay a frame")
             except asyncio.CancelledError:
                 raise
+            except REDIS_DOWN as exc:  # expected during an outage: once a second, no traceback
+                log.warning("pub/sub relay lost Redis (%s); resubscribing", exc)
+                self.ready.clear()
+                await asyncio.sleep(1.0)
             except Exception:
                 log.exception("pub/sub relay lost Redis; resubscribing")
                 self.ready.clear()
