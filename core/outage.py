@@ -27,8 +27,10 @@ def unavailable_store(exc: BaseException) -> str | None:
         # starting up / shutting down": all surface as invalidated connections or these classes
         if exc.connection_invalidated or type(exc).__name__ in ("OperationalError", "InterfaceError"):
             return POSTGRES
-        text = str(exc.orig).lower()
-        if "connection" in text or "shutting down" in text or "starting up" in text:
+        text = str(exc.orig).lower()  # e.g. "terminating connection due to administrator command"
+        if type(exc).__name__ in ("DBAPIError", "InternalError") and (
+            "connection" in text or "shutting down" in text or "starting up" in text
+        ):
             return POSTGRES
     if isinstance(exc, ConnectionRefusedError | ConnectionResetError):
         return POSTGRES  # asyncpg's connect, before SQLAlchemy wraps anything
