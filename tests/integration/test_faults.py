@@ -64,6 +64,13 @@ def server(stores: PrivateStores, app_env: dict[str, str]) -> Iterator[ServerPro
     process.stop()
 
 
+@pytest.fixture(autouse=True)
+def both_stores_up_after(stores: PrivateStores) -> Iterator[None]:
+    """A test that fails mid-outage must not leave the next one without a store."""
+    yield
+    stores.restart()
+
+
 @pytest_asyncio.fixture
 async def http(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
