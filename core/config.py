@@ -90,6 +90,15 @@ class Settings(BaseSettings):
     """Location timestamps further in the future are rejected."""
     location_batch_max: int = 5000
     """Most updates in one POST /v1/locations batch (413 above)."""
+    live_check_s: float = Field(2.0, gt=0)
+    """Seconds between checks that Redis still holds the duty profiles (a restart or flush is
+    repaired from Postgres at the next check)."""
+    live_warmup_s: float = Field(60.0, ge=0)
+    """Seconds after Redis lost its data during which positions count as still streaming back
+    (phones send one every few seconds): incidents are re-planned every `replan_s` meanwhile.
+    0: never."""
+    ws_max_frame_bytes: int = Field(65_536, ge=1024)
+    """Largest websocket frame a phone or console may send; a larger one gets an `error` frame."""
 
     # --- AEDs -----------------------------------------------------------------------------------
     aed_unknown_hours_available: bool = True
@@ -137,6 +146,9 @@ class Settings(BaseSettings):
     opened with."""
     escalation_step_s: float = 60.0
     """Seconds added to the reach at each escalation step."""
+    replan_s: float = Field(3.0, gt=0)
+    """Seconds between re-plans of an incident planned while positions were unavailable (Redis
+    down) or still streaming back (Redis lost its data), instead of the escalation interval."""
 
     # --- security -----------------------------------------------------------------------------
     ws_token_recheck_s: float = Field(15.0, gt=0)

@@ -7,11 +7,18 @@ from typing import Any
 
 import hiredis
 from redis.asyncio import BlockingConnectionPool, Connection, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.client import NEVER_DECODE
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 MAX_CONNECTIONS = 64
+REDIS_DOWN: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
+"""What a command raises when Redis cannot be reached (down, restarting, or still loading)."""
+RECONNECT_ATTEMPTS = 2
+"""Times a command is sent again on a fresh connection after a connection error."""
 
 
 class HiredisPackingConnection(Connection):
@@ -40,6 +47,11 @@ def connect_redis(url: str, max_connections: int = MAX_CONNECTIONS) -> Redis:
 
     The pool blocks (up to 5 s) when every connection is busy instead of failing: a burst of
     websocket frames must queue for Redis, not lose updates to "too many connections".
+
+    A command that meets a dead connection is sent again on a fresh one (`RECONNECT_ATTEMPTS`, a
+    short backoff): after Redis restarts every pooled connection is dead, and without this each
+    of them failed one command (a phone's accept, an event's publication) before being replaced.
+    When Redis is really down, the command still fails within a fraction of a second.
     """
     pool = BlockingConnectionPool.from_url(
         url,
@@ -48,6 +60,8 @@ def connect_redis(url: str, max_connections: int = MAX_CONNECTIONS) -> Redis:
         decode_responses=True,
         health_check_interval=30,
         connection_class=HiredisPackingConnection,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), RECONNECT_ATTEMPTS),
+        socket_connect_timeout=5,
     )
     return Redis(connection_pool=pool)
 

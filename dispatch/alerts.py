@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import events
 from dispatch.context import DispatchContext
-from dispatch.frames import AlertView, alert_frame, incident_frame
+from dispatch.frames import AlertView, alert_frame, cancel_frame, incident_frame
 from dispatch.models import ENGAGED, PENDING, Alert, Incident
 from dispatch.service import DispatchError, alert_views
 
@@ -36,6 +36,20 @@ async def pending_frames(session: AsyncSession, responder_id: uuid.UUID) -> list
         elif view.status in ENGAGED:
             frames.append(incident_frame(view))
     return frames
+
+
+async def cancel_frames(
+    session: AsyncSession, responder_id: uuid.UUID, alert_ids: list[uuid.UUID]
+) -> list[dict[str, Any]]:
+    """A `cancel` for each of these alerts of the responder that has been cancelled (incident
+    closed): for a phone that may have missed the live one."""
+    if not alert_ids:
+        return []
+    query = select(Alert.id, Alert.incident_id).where(
+        Alert.id.in_(alert_ids), Alert.responder_id == responder_id, Alert.status == "cancelled"
+    )
+    rows = (await session.execute(query)).all()
+    return [cancel_frame(str(alert), str(incident), "incident closed") for alert, incident in rows]
 
 
 async def mark_delivered(session: AsyncSession, ctx: DispatchContext, alert_ids: list[uuid.UUID]) -> None:

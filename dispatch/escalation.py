@@ -4,6 +4,12 @@ Escalation runs once per incident however many workers there are: each worker cl
 with `SELECT … FOR UPDATE SKIP LOCKED` and moves `next_escalation_at` forward in the same
 transaction, so a second worker either skips the locked row or finds it no longer due. The next step
 is due after the interval the incident was opened with, whichever worker takes it.
+
+An incident whose last plan saw no live positions (Redis down, or its data lost and phones still
+sending positions again) is re-planned instead: at the same reach, since widening would skip the
+people nearby whose positions are not back yet, and every `replan_s`, not once per escalation
+interval, so each person is alerted within seconds of their position coming back (up to the
+alert cap). Its coverage says what the positions were worth; once live, escalation resumes.
 """
 
 from __future__ import annotations
@@ -15,11 +21,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.outage import unavailable_store
 from dispatch import events
 from dispatch.alerts import expire_due
 from dispatch.context import DispatchContext
 from dispatch.models import ENGAGED, PENDING, Alert, Incident, IncidentEvent
-from dispatch.service import add_alerts, alert_event, plan_alerts, publish_alerts
+from dispatch.service import LIVE, add_alerts, alert_event, plan_alerts, publish_alerts, replan_soon
 
 log = logging.getLogger(__name__)
 
@@ -38,33 +45,43 @@ async def escalate(
         return [], [
             events.record(session, incident.id, "escalation_stopped", accepted=engaged, target=target)
         ]
-    reach = min(incident.reach_s + settings.escalation_step_s, settings.reach_max_s)
+    positions_before = incident.coverage.get("positions", LIVE)
+    replan = replan_soon(positions_before)
+    widened = min(incident.reach_s + settings.escalation_step_s, settings.reach_max_s)
+    reach = incident.reach_s if replan else widened
     busy_aeds = {str(a.aed_id) for a in alerts if a.aed_id and (a.status in ENGAGED or a.status in PENDING)}
     plan = await plan_alerts(
         session, ctx, incident, reach, exclude={str(a.responder_id) for a in alerts}, exclude_aeds=busy_aeds
     )
     room = max(0, policy.alert_cap - len(alerts))
     plan.assignment.alerts[:] = plan.assignment.alerts[:room]
+    if replan and not plan.assignment.alerts and plan.positions == positions_before:
+        incident.next_escalation_at = now + timedelta(seconds=settings.replan_s)
+        return [], []  # still waiting for positions: nothing new to log
     incident.escalation_step += 1
     incident.reach_s = reach
     new = add_alerts(session, ctx, incident, plan, batch=incident.escalation_step)
-    if plan.assignment.coverage.covered and not incident.coverage.get("covered"):
-        c = plan.assignment.coverage
-        incident.coverage = {"covered": True, "fastest_eta_s": c.fastest_eta_s, "aed_eta_s": c.aed_eta_s}
+    if replan or (plan.assignment.coverage.covered and not incident.coverage.get("covered")):
+        incident.coverage = plan.coverage()
+    elif positions_before != plan.positions:
+        incident.coverage = {**incident.coverage, "positions": plan.positions}
     logged = [
         events.record(
             session,
             incident.id,
-            "escalated",
+            "replanned" if replan else "escalated",
             step=incident.escalation_step,
             reach_s=reach,
             accepted=engaged,
             target=target,
             alerted=[str(a.responder_id) for a in new],
+            positions=plan.positions,
         )
     ]
     logged += [alert_event(session, a, "alert_sent") for a in new]
-    if not new and (reach >= settings.reach_max_s or room == 0):
+    if room and replan_soon(plan.positions):
+        incident.next_escalation_at = now + timedelta(seconds=settings.replan_s)
+    elif not new and (reach >= settings.reach_max_s or room == 0):
         incident.next_escalation_at = None
         logged.append(
             events.record(session, incident.id, "escalation_exhausted", reach_s=reach, alerts=len(alerts))
@@ -116,6 +133,10 @@ async def run_dispatch_clock(ctx: DispatchContext) -> None:
             await escalate_due(ctx)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("dispatch clock round failed; retrying")
+        except Exception as exc:
+            store = unavailable_store(exc)
+            if store is None:
+                log.exception("dispatch clock round failed; retrying")
+            else:  # expected during an outage: no traceback every tick
+                log.warning("dispatch clock waits for the %s", store)
         await asyncio.sleep(tick)

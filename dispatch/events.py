@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.fanout import Fanout
@@ -31,3 +31,13 @@ async def publish(fanout: Fanout, events: Iterable[IncidentEvent]) -> None:
 async def history(session: AsyncSession, incident_id: uuid.UUID) -> list[IncidentEvent]:
     query = select(IncidentEvent).where(IncidentEvent.incident_id == incident_id).order_by(IncidentEvent.id)
     return list((await session.execute(query)).scalars())
+
+
+async def since(session: AsyncSession, after_id: int, limit: int) -> list[IncidentEvent]:
+    """Events logged after `after_id`, oldest first (what a console missed during an outage)."""
+    query = select(IncidentEvent).where(IncidentEvent.id > after_id).order_by(IncidentEvent.id).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def newest_id(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.coalesce(func.max(IncidentEvent.id), 0)))).scalar_one())

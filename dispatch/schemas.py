@@ -55,6 +55,12 @@ class CoverageOut(BaseModel):
     covered: bool
     fastest_eta_s: float | None
     aed_eta_s: float | None
+    positions: Literal["live", "warming", "unavailable"] = Field(
+        "live",
+        description="The responders' positions the plan saw: `live`; `warming` (Redis lost them and "
+        "phones are sending them again); `unavailable` (Redis down: nobody could be alerted yet). "
+        "Until a plan sees live positions the incident is re-planned every few seconds.",
+    )
 
 
 class IncidentOut(BaseModel):

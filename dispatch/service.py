@@ -3,6 +3,11 @@
 The order of work on `open` is what makes alerts never lost: plan, write the incident, its alerts
 and events in one transaction, commit, and only then publish. If publishing fails, or nobody
 holding the responder's socket is listening, the responder still gets the alert on (re)connect.
+
+Postgres is the record, Redis only the positions: with Redis down an incident is still recorded,
+its coverage saying `positions: "unavailable"`, and after Redis lost its data the positions
+stream back for a while (`"warming"`). Either way the dispatch clock re-plans the incident every
+`replan_s` at the same reach until a plan sees live positions (`dispatch.escalation`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aed_registry.models import Aed
 from aed_registry.service import AvailableAed, nearby_available
+from core.redis import REDIS_DOWN
 from dispatch import events
 from dispatch.context import DispatchContext
 from dispatch.frames import AedInfo, AlertView, alert_frame, cancel_frame
@@ -35,6 +41,11 @@ from dispatch.schemas import (
     IncidentOut,
 )
 from geo.crs import Crs, from_wgs84, to_wgs84
+from responders.store import Nearby
+
+LIVE, WARMING, UNAVAILABLE = "live", "warming", "unavailable"
+"""What the positions a plan saw were worth: all there; streaming back after Redis lost them;
+none (Redis down)."""
 
 
 class DispatchError(ValueError):
@@ -49,6 +60,17 @@ class DispatchError(ValueError):
 class Plan:
     assignment: Assignment
     aeds: list[AvailableAed]
+    positions: str = LIVE  # LIVE, WARMING or UNAVAILABLE
+
+    def coverage(self) -> dict[str, object]:
+        """The verdict stored on the incident and shown to the dispatcher."""
+        c = self.assignment.coverage
+        return {
+            "covered": c.covered,
+            "fastest_eta_s": c.fastest_eta_s,
+            "aed_eta_s": c.aed_eta_s,
+            "positions": self.positions,
+        }
 
 
 def _now() -> datetime:
@@ -86,7 +108,8 @@ async def plan_alerts(
 
     The two searches are independent (Redis and PostGIS), so they run concurrently: the incident
     waits for the slower of the two, not their sum. Both are awaited even when one fails, so the
-    session is idle again before the error leaves.
+    session is idle again before the error leaves. Redis out of reach is not an error here: the
+    plan has no responders and says the positions were unavailable.
     """
     at = time.time() if at is None else at
     kinds = ctx.settings.qualifying_certificates.get(incident.category)
@@ -95,15 +118,18 @@ async def plan_alerts(
     # `assign_roles` still decides eligibility exactly on the ETA.
     mode_radii = {mode: ctx.model.max_distance_m(reach_s, mode) + 1e-3 for mode in ctx.model.speeds}
     aed_radius = ctx.model.max_distance_for(reach_s - ctx.model.aed_pickup_s)
-    aeds, nearby = await asyncio.gather(
+    aeds, nearby, warming = await asyncio.gather(
         _open_aeds(session, ctx, incident, aed_radius, at),
         ctx.store.nearby(incident.lat, incident.lng, radius, at=at, cert_kinds=kinds, mode_radii=mode_radii),
+        ctx.store.warming(),
         return_exceptions=True,
     )
-    if isinstance(nearby, BaseException):
-        raise nearby
-    if isinstance(aeds, BaseException):
-        raise aeds
+    positions = WARMING if warming is True else LIVE
+    if isinstance(nearby, REDIS_DOWN) or isinstance(warming, REDIS_DOWN):
+        nearby, warming, positions = Nearby.empty(), False, UNAVAILABLE
+    for result in (nearby, warming, aeds):
+        if isinstance(result, BaseException):
+            raise result
     candidates = list(
         map(Candidate, nearby.responder_id, nearby.lat, nearby.lng, nearby.mode, nearby.distance_m)
     )
@@ -119,7 +145,13 @@ async def plan_alerts(
         exclude=exclude,
         exclude_aeds=exclude_aeds,
     )
-    return Plan(assignment, aeds)
+    return Plan(assignment, aeds, positions)
+
+
+def replan_soon(positions: str) -> bool:
+    """Whether the clock should plan again within seconds, at the same reach: the last plan saw
+    the positions missing or still coming back, so people near the patient may not be in it."""
+    return positions != LIVE
 
 
 def add_alerts(
@@ -184,11 +216,9 @@ async def open_incident(
     )
     plan = await plan_alerts(session, ctx, incident, reach_s)
     coverage = plan.assignment.coverage
-    incident.coverage = {
-        "covered": coverage.covered,
-        "fastest_eta_s": coverage.fastest_eta_s,
-        "aed_eta_s": coverage.aed_eta_s,
-    }
+    incident.coverage = plan.coverage()
+    if replan_soon(plan.positions):
+        incident.next_escalation_at = now + timedelta(seconds=settings.replan_s)
     session.add(incident)
     await session.flush()
     alerts = add_alerts(session, ctx, incident, plan, batch=0)
@@ -207,7 +237,9 @@ async def open_incident(
         ),
         *[alert_event(session, a, "alert_sent") for a in alerts],
     ]
-    if not coverage.covered:
+    if plan.positions != LIVE:  # nobody alerted may not mean nobody there
+        logged.append(events.record(session, incident.id, f"positions_{plan.positions}", reach_s=reach_s))
+    elif not coverage.covered:
         logged.append(events.record(session, incident.id, "nobody_in_reach", reach_s=reach_s))
     await session.commit()
     # Everything the phones need is in hand (the plan's AEDs came with names and places), so the

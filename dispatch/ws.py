@@ -1,8 +1,12 @@
 """Websockets: responders (locations in, alerts out, answers in) and dispatchers (live events).
 
-A malformed frame gets an `error` frame and the socket stays open. On every (re)connect the phone
-first gets every pending unexpired alert from Postgres, then whatever the relay brings; frames are
-de-duplicated per connection, so an alert arriving both ways is shown once.
+A malformed frame gets an `error` frame and the socket stays open: binary, oversize, not JSON,
+nested too deep for the parser. A store that is down gets an `error` frame naming it (503) and the
+socket stays open too; the phone sends again. On every (re)connect the phone first gets every
+pending unexpired alert from Postgres, then whatever the relay brings; frames are de-duplicated per
+connection, so an alert arriving both ways is shown once. When the relay subscribes again after a
+Redis outage it asks each socket to `resync`: a phone gets its pending alerts and accepted
+incidents from Postgres again, a console the incident events logged since the last one it got.
 
 Signing in: the client offers the subprotocols `["bearer", "<token>"]` (`Sec-WebSocket-Protocol`,
 the one header a browser may set on a socket) and the server selects `bearer`. A token in the URL
@@ -23,9 +27,11 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ValidationError
 
 from core.auth import BEARER_SUBPROTOCOL, Principal, Role, authenticate_websocket, subprotocol_token
-from dispatch import alerts
+from core.outage import unavailable_store
+from dispatch import alerts, events
 from dispatch.context import DispatchContext
-from dispatch.frames import error_frame, incident_frame, reproject
+from dispatch.fanout import Connection
+from dispatch.frames import error_frame, event_frame, incident_frame, reproject
 from dispatch.schemas import AckFrame, StatusFrame
 from dispatch.service import DispatchError
 from geo.crs import Crs
@@ -35,6 +41,9 @@ from responders.schemas import LocationUpdate
 router = APIRouter(tags=["websockets"])
 log = logging.getLogger(__name__)
 FRAME_TYPES = "location, ack, status"
+ONCE_PER_ALERT = ("alert", "incident", "cancel")
+"""Frames a phone is sent at most once per alert on one connection, however many ways they come
+(the relay, the replay on connect, a resync after an outage)."""
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -43,15 +52,16 @@ class ResponderConnection:
 
     def __init__(self, websocket: WebSocket, ctx: DispatchContext, responder_id: uuid.UUID, crs: Crs) -> None:
         self.websocket, self.ctx, self.responder_id, self.crs = websocket, ctx, responder_id, crs
-        self.seen_alerts: set[str] = set()
+        self.sent_once: set[tuple[str, str]] = set()  # (frame type, alert id): see ONCE_PER_ALERT
         self.tasks: set[asyncio.Task[None]] = set()
         self.lock = asyncio.Lock()
 
     async def send(self, frame: dict[str, Any]) -> None:
-        if frame["type"] == "alert":
-            if frame["alert_id"] in self.seen_alerts:
+        if frame["type"] in ONCE_PER_ALERT:
+            key = (frame["type"], frame["alert_id"])
+            if key in self.sent_once:
                 return
-            self.seen_alerts.add(frame["alert_id"])
+            self.sent_once.add(key)
         async with self.lock:
             await self.websocket.send_json(reproject(frame, self.crs))
         if frame["type"] == "alert":
@@ -66,13 +76,41 @@ class ResponderConnection:
         except Exception:
             log.exception("could not record delivery of alert %s", alert_id)
 
-    async def handle(self, raw: str) -> None:
+    async def resync(self) -> None:
+        """After a relay outage: what Postgres says this phone should have (sent once each), and
+        a `cancel` for every alert it was shown whose incident has closed since."""
+        shown = [uuid.UUID(alert_id) for kind, alert_id in self.sent_once if kind == "alert"]
         try:
-            frame = json.loads(raw)
-        except json.JSONDecodeError:
+            async with self.ctx.db.sessions() as session:
+                frames = await alerts.pending_frames(session, self.responder_id)
+                frames += await alerts.cancel_frames(session, self.responder_id, shown)
+            for frame in frames:
+                await self.send(frame)
+        except Exception:
+            log.warning("could not resync responder %s", self.responder_id, exc_info=True)
+
+    async def handle(self, raw: str) -> None:
+        """Apply one frame; whatever goes wrong is answered with an `error` frame, never by
+        dropping the socket (what was committed before the error stays committed)."""
+        frame = _decode(raw)
+        if frame is None:
             await self.send(error_frame(400, "frame: must be a JSON object"))
             return
-        kind = frame.get("type") if isinstance(frame, dict) else None
+        try:
+            await self._apply(frame)
+        except WebSocketDisconnect:
+            raise
+        except Exception as exc:
+            store = unavailable_store(exc)
+            if store is None:
+                log.exception("a responder frame failed")
+                await self.send(error_frame(500, "frame: not applied (internal error); send it again"))
+            else:
+                message = f"{store} unavailable: the frame was not applied; send it again shortly"
+                await self.send(error_frame(503, message, store=store, alert_id=frame.get("alert_id")))
+
+    async def _apply(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
         try:
             if kind == "location":
                 await self._location(frame)
@@ -108,6 +146,32 @@ class ResponderConnection:
             )
         if view is not None:
             await self.send(incident_frame(view))
+
+
+def _decode(raw: str) -> dict[str, Any] | None:
+    """The frame as a JSON object, or None: not JSON, not an object, or nested deeper than the
+    parser's recursion limit (which raised `RecursionError` out of the socket loop)."""
+    try:
+        frame = json.loads(raw)
+    except (ValueError, RecursionError):  # ValueError: bad JSON, or an integer of 4,300+ digits
+        return None
+    return frame if isinstance(frame, dict) else None
+
+
+async def _receive(websocket: WebSocket, conn: Connection, max_bytes: int) -> str | None:
+    """The next text frame; None after answering a frame that cannot be one (binary, oversize)
+    with an `error` frame through `conn`. Raises `WebSocketDisconnect` when the peer goes."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    if text is None:
+        await conn.send(error_frame(400, "frame: must be text (a JSON object), not binary"))
+        return None
+    if len(text) > max_bytes or (4 * len(text) > max_bytes and len(text.encode()) > max_bytes):
+        await conn.send(error_frame(413, f"frame: at most {max_bytes} bytes"))
+        return None
+    return text
 
 
 class FrameError(ValueError):
@@ -160,19 +224,47 @@ async def responder_socket(websocket: WebSocket, crs: Crs = Crs.wgs84) -> None:
         for frame in replay:
             await conn.send(frame)
         while True:
-            await conn.handle(await websocket.receive_text())
+            raw = await _receive(websocket, conn, ctx.settings.ws_max_frame_bytes)
+            if raw is not None:
+                await conn.handle(raw)
     except WebSocketDisconnect:
         pass
     finally:
         ctx.fanout.detach_responder(rid, conn)
 
 
+RESYNC_SLACK = 1000  # event ids are handed out before commit: a later id may commit first
+RESYNC_LIMIT = 10_000
+
+
 class DispatcherConnection:
-    def __init__(self, websocket: WebSocket) -> None:
-        self.websocket = websocket
+    """A console's socket: each logged event once, and the log's missed part after an outage."""
+
+    def __init__(self, websocket: WebSocket, ctx: DispatchContext, last_seq: int) -> None:
+        self.websocket, self.ctx = websocket, ctx
+        self.last_seq = last_seq  # the newest event sent, or the log's newest when it connected
+        self.sent: set[int] = set()  # recent events' ids, to send each once
 
     async def send(self, frame: dict[str, Any]) -> None:
+        seq = frame.get("seq")
+        if isinstance(seq, int):
+            if seq in self.sent:
+                return
+            self.sent.add(seq)
+            self.last_seq = max(self.last_seq, seq)
+            if len(self.sent) > 4 * RESYNC_SLACK:
+                self.sent = {s for s in self.sent if s > self.last_seq - 2 * RESYNC_SLACK}
         await self.websocket.send_json(frame)
+
+    async def resync(self) -> None:
+        """After a relay outage: the events logged since the last one sent (each sent once)."""
+        try:
+            async with self.ctx.db.sessions() as session:
+                logged = await events.since(session, self.last_seq - RESYNC_SLACK, RESYNC_LIMIT)
+            for e in logged:
+                await self.send(event_frame(str(e.incident_id), e.id, e.ts, e.kind, e.data))
+        except Exception:
+            log.warning("could not resync a dispatcher console", exc_info=True)
 
 
 @router.websocket("/v1/ws/dispatch")
@@ -180,12 +272,22 @@ async def dispatch_socket(websocket: WebSocket) -> None:
     if await _admit(websocket, {Role.dispatcher, Role.admin}) is None:
         return
     ctx: DispatchContext = websocket.app.state.dispatch
-    conn = DispatcherConnection(websocket)
+    conn = DispatcherConnection(websocket, ctx, await _newest_event(ctx))
     ctx.fanout.dispatchers.add(conn)
     try:
-        while True:
-            await websocket.receive_text()  # consoles only listen; anything sent is ignored
+        while True:  # consoles only listen; text is ignored, binary or oversize gets an error
+            await _receive(websocket, conn, ctx.settings.ws_max_frame_bytes)
     except WebSocketDisconnect:
         pass
     finally:
         ctx.fanout.dispatchers.discard(conn)
+
+
+async def _newest_event(ctx: DispatchContext) -> int:
+    """Where a new console's resync would start: the newest logged event (0 if unknown now)."""
+    try:
+        async with ctx.db.sessions() as session:
+            return await events.newest_id(session)
+    except Exception:
+        log.warning("event log unreachable: a resync would start at its beginning", exc_info=True)
+        return 0

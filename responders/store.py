@@ -9,6 +9,11 @@ Layout (every key under the deployment's prefix, see `core.redis.Keys`):
   `responders.availability.encode_certificates`.
 * `live:rec:<h3 page>` — STRING: the records of the dispatchable responders in the cells of one
   page, back to back (`responders.records`: position, time, accuracy, mode, certificate summary).
+* `live:generation` — STRING: the `run_id` of the Redis server the profiles were last rebuilt on.
+  Missing (flushed, restarted) or naming another run (restarted during the rebuild): the profiles
+  are lost and are rebuilt, whatever wrote to `live:who` since (a duty change recreates the hash).
+* `live:warming` — STRING, expiring a while (`live_warmup_s`) after a rebuild that found the data lost:
+  positions are still streaming back, so the dispatcher re-plans promptly.
 
 The cell index is at `h3_resolution` (9 by default): a responder's cell is the H3 cell of its stored
 position. A page is that cell's ancestor `live_page_levels` resolutions up by the H3 hierarchy (the
@@ -273,6 +278,8 @@ class LiveLocationStore:
         self.who_key = keys("live", "who")
         self.page_prefix = keys("live", "rec", "")
         self.legacy_cell_prefix = keys("live", "cell", "")  # the text-per-person hashes before records
+        self.generation_key = keys("live", "generation")
+        self.warming_key = keys("live", "warming")
         self._ingest = redis.register_script(live_scripts.INGEST)
         self._set_profile = redis.register_script(live_scripts.SET_PROFILE)
         self._remove = redis.register_script(live_scripts.REMOVE)
@@ -318,9 +325,34 @@ class LiveLocationStore:
     async def on_duty_count(self) -> int:
         return int(await self.redis.hlen(self.who_key))
 
+    async def server_run(self) -> str:
+        """The Redis server's run id: a new one after every restart."""
+        return str((await self.redis.info("server"))["run_id"])
+
     async def profiles_lost(self) -> bool:
-        """True when the profile hash is gone (Redis restarted or was flushed): resync from Postgres."""
-        return not await self.redis.exists(self.who_key)
+        """True when Redis lost the profiles since the last rebuild (restart, flush): resync.
+
+        Judged by the generation marker, not by the profile hash: a duty change after a restart
+        recreates the hash with one profile, and every other responder's fix was then refused.
+        """
+        marker = await self.redis.get(self.generation_key)
+        return marker is None or marker != await self.server_run()
+
+    async def mark_rebuilt(self, run: str, *, warmup_s: float = 0.0) -> None:
+        """Record a finished rebuild done on server run `run` (read before it began, so a restart
+        during the rebuild still reads as lost); for `warmup_s` positions count as streaming back."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.generation_key, run)
+            if warmup_s > 0:
+                pipe.set(self.warming_key, "1", px=math.ceil(warmup_s * 1000))
+            await pipe.execute()
+
+    async def warming(self) -> bool:
+        """True while positions are not all here after Redis lost them: the loss is not repaired
+        yet (no generation marker), or it was repaired less than `live_warmup_s` ago and phones
+        are still sending them again. An empty answer then does not mean nobody is there."""
+        generation, warming = await self.redis.mget(self.generation_key, self.warming_key)
+        return generation is None or warming is not None
 
     # --- positions ---------------------------------------------------------------------------
     async def ingest(self, fixes: Sequence[PositionFix]) -> list[Outcome]:

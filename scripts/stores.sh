@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts or stops the project's own PostgreSQL+PostGIS cluster and Redis server.
-#   scripts/stores.sh start ENV    (ENV = run | test | run-NAME | test-NAME) prints the export lines
+#   scripts/stores.sh start ENV    (ENV = run | test | fault | run-NAME | test-NAME) prints the export lines
 #   scripts/stores.sh stop ENV     for the URLs
 #   scripts/stores.sh hold ENV STARTED   waits; on SIGTERM, SIGINT or SIGHUP stops the stores named
 #                                        in STARTED (what `start` printed), then ends
@@ -16,6 +16,7 @@ envname=${2:-run}
 case "$envname" in
   run)  PG_PORT=${PG_PORT:-55432}; REDIS_PORT=${REDIS_PORT:-56379} ;;
   test) PG_PORT=${PG_PORT:-55442}; REDIS_PORT=${REDIS_PORT:-56389} ;;
+  fault) PG_PORT=${PG_PORT:-55452}; REDIS_PORT=${REDIS_PORT:-56399} ;;  # stopped and restarted by tests/integration/test_faults.py
   run-?* | test-?*)
     : "${PG_PORT:?a named env needs PG_PORT}" "${REDIS_PORT:?a named env needs REDIS_PORT}" ;;
   *) echo "stores: unknown env $envname" >&2; exit 2 ;;
@@ -26,6 +27,7 @@ kind=${envname%%-*}
 case "$kind" in
   run)  DB=rescue; PG_DURABILITY= ;;
   test) DB=rescue_test; PG_DURABILITY="-c fsync=off" ;;
+  fault) DB=rescue_fault; PG_DURABILITY="-c fsync=off" ;;
 esac
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 

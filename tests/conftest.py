@@ -43,6 +43,9 @@ def app_env(store_env: dict[str, str]) -> dict[str, str]:
         "DISPATCH_RATE_LIMIT_PER_ADDRESS": "1000000/minute",
         "DISPATCH_RATE_LIMIT_PER_TOKEN": "1000000/minute",  # the admin token serves every test
         "DISPATCH_AUTH_FAILURES_PER_ADDRESS": "100000/minute",
+        # A run's fresh Redis prefix holds no positions although Postgres has people on duty (from
+        # earlier runs): not a loss to warm up from. tests/integration/test_faults.py tests that.
+        "DISPATCH_LIVE_WARMUP_S": "0",
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 import secrets
@@ -225,6 +226,7 @@ async def test_nobody_in_reach_is_said_at_once(http, admin_headers) -> None:
         "covered": False,
         "fastest_eta_s": None,
         "aed_eta_s": None,
+        "positions": "live",
     }
 
 
@@ -335,6 +337,7 @@ async def test_any_worker_steps_an_incident_on_the_schedule_it_opened_with(store
     keys = Keys("rctest-escalation-" + secrets.token_hex(4))
     store = LiveLocationStore(redis_client, keys, settings)
     ctx = DispatchContext.build(settings, db, store, Fanout(redis_client, keys))
+    await store.mark_rebuilt(await store.server_run())  # as a worker's upkeep does at start
     lat, lng = remote_spot()
     try:
         async with db.sessions() as session:
@@ -431,3 +434,34 @@ async def test_location_frames_over_the_socket(live_server, http, admin_headers)
         assert (
             seen["position"]["lat"] == pytest.approx(lat, abs=1e-6) and seen["position"]["mode"] == "bicycle"
         )
+
+
+HOSTILE_FRAMES: list[tuple[str | bytes, int]] = [
+    (b"\x00\x01 not text", 400),  # binary: was KeyError 'text', the socket dropped without a close frame
+    ("[" * 100_000 + "]" * 100_000, 413),  # JSON 100,000 deep: was RecursionError; now over the size cap
+    ('{"type": "location", "lat": ' + "[" * 5_000 + "]" * 5_000 + "}", 400),  # deep within the cap
+    ("9" * 5_000, 400),  # an integer of 5,000 digits: Python refuses to parse it
+    ("x" * 70_000, 413),  # over the 64 KiB default cap
+]
+
+
+async def test_hostile_frames_get_an_error_frame_and_both_sockets_stay_open(
+    live_server, http, admin_headers
+) -> None:
+    person = register(http, admin_headers)
+    async with Phone(live_server.ws_url, person["token"]) as phone:
+        for frame, code in HOSTILE_FRAMES:
+            await phone.ws.send(frame)
+            assert (await phone.next(type_="error"))["code"] == code
+        await phone.send({"type": "wave"})  # still open and answering
+        assert (await phone.next(type_="error"))["message"].startswith("type: must be one of")
+    desk = dispatcher(http, admin_headers)
+    async with Console(live_server.ws_url, desk["Authorization"].split()[1]) as console:
+        for frame, code in HOSTILE_FRAMES[:2]:
+            await console.ws.send(frame)
+            error = json.loads(await asyncio.wait_for(console.ws.recv(), 5))
+            assert error["type"] == "error" and error["code"] == code
+        lat, lng = remote_spot()
+        body = {"lat": lat, "lng": lng, "category": "choking"}
+        incident = http.post("/v1/incidents", json=body, headers=desk).json()
+        await console.wait_for(incident["id"], "opened")  # still open and receiving

@@ -412,3 +412,22 @@ async def test_random_moves_duty_changes_and_sweeps_keep_every_cell_exact(store:
             if p is not None and float(haversine_m_np(lat, lng, p[0], p[1])) <= radius
         )
         assert got == [rid for _, rid in expected]
+
+
+async def test_a_loss_is_told_by_the_generation_marker_not_by_the_profile_hash(
+    store: LiveLocationStore, redis_client: Redis
+) -> None:
+    assert await store.profiles_lost() and await store.warming()  # never rebuilt in this namespace
+    run = await store.server_run()
+    await store.mark_rebuilt(run)
+    assert not await store.profiles_lost() and not await store.warming()
+    # Redis restarts or is flushed, and a duty change recreates the profile hash before the check
+    async for key in redis_client.scan_iter(match=store.who_key.rsplit(":", 2)[0] + ":*"):
+        await redis_client.delete(key)
+    await store.set_profile("clocked-on", "walk", valid_now())
+    assert await store.profiles_lost() and await store.warming()
+    # rebuilt on a server that restarted meanwhile: the marker names another run
+    await redis_client.set(store.generation_key, "a-run-before-the-restart")
+    assert await store.profiles_lost()
+    await store.mark_rebuilt(run, warmup_s=30)
+    assert not await store.profiles_lost() and await store.warming()  # positions streaming back
