@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ValidationError
+from starlette.websockets import WebSocketState
 
 from core.auth import BEARER_SUBPROTOCOL, Principal, Role, authenticate_websocket, subprotocol_token
 from core.outage import unavailable_store
@@ -189,6 +190,20 @@ def _parse(model: type[M], data: dict[str, Any]) -> M:
         raise FrameError(field, first["msg"]) from None
 
 
+async def _try_again_later(websocket: WebSocket, exc: Exception, subprotocol: str | None = None) -> bool:
+    """When `exc` is a store outage, close the socket with 1013 ("try again later") naming the
+    store, and say so: a phone or console reconnects by itself, where an HTTP 500 at the handshake
+    or a dropped socket reads as a broken service. Other errors are the caller's to raise."""
+    store = unavailable_store(exc)
+    if store is None:
+        return False
+    log.warning("%s unavailable: socket told to come back", store)
+    if websocket.client_state is WebSocketState.CONNECTING:
+        await websocket.accept(subprotocol=subprotocol)
+    await websocket.close(code=1013, reason=f"{store} unavailable; try again shortly")
+    return True
+
+
 async def _admit(websocket: WebSocket, roles: set[Role]) -> Principal | None:
     """Accept the socket, or close it with 4401 (bad token) / 4403 (wrong role) and a reason.
 
@@ -196,8 +211,14 @@ async def _admit(websocket: WebSocket, roles: set[Role]) -> Principal | None:
     which access logs keep); the server selects `bearer`, as browsers require. An accepted socket
     is watched by the `SocketGuard`, which closes it (4401) when its token is revoked.
     """
-    principal = await authenticate_websocket(websocket)
-    await websocket.accept(subprotocol=BEARER_SUBPROTOCOL if subprotocol_token(websocket) else None)
+    subprotocol = BEARER_SUBPROTOCOL if subprotocol_token(websocket) else None
+    try:
+        principal = await authenticate_websocket(websocket)
+    except Exception as exc:
+        if await _try_again_later(websocket, exc, subprotocol):
+            return None
+        raise
+    await websocket.accept(subprotocol=subprotocol)
     if principal is not None and principal.role in roles:
         websocket.app.state.socket_guard.watch(principal.token_id, websocket)
     if principal is None:
@@ -219,8 +240,13 @@ async def responder_socket(websocket: WebSocket, crs: Crs = Crs.wgs84) -> None:
     rid = str(principal.responder_id)
     ctx.fanout.attach_responder(rid, conn)
     try:
-        async with ctx.db.sessions() as session:
-            replay = await alerts.pending_frames(session, principal.responder_id)
+        try:
+            async with ctx.db.sessions() as session:
+                replay = await alerts.pending_frames(session, principal.responder_id)
+        except Exception as exc:  # without its pending alerts the phone must come back for them
+            if await _try_again_later(websocket, exc):
+                return
+            raise
         for frame in replay:
             await conn.send(frame)
         while True:

@@ -18,6 +18,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import redis
+import websockets
 
 from tests.support.people import bearer, iso, on_duty_at
 from tests.support.phones import Console, Phone
@@ -286,6 +287,11 @@ async def test_a_postgres_restart_loses_no_alert_and_dispatch_resumes(
             )
             assert r.status_code == 503 and "PostgreSQL" in r.json()["detail"], r.text
             assert r.headers["Retry-After"]
+            # a phone connecting now is told to come back (1013), not refused with a 500
+            async with Phone(server.ws_url, d["token"]) as late:
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await late.ws.recv()
+            assert closed.value.rcvd.code == 1013 and "PostgreSQL" in closed.value.rcvd.reason
 
             back = stores.restart()
             fresh = await until_alerting(http, dispatcher, lat, lng)
