@@ -100,6 +100,7 @@ async def put_city(
 STUDY_RESPONSES: dict[int | str, dict[str, Any]] = {
     **PNG,
     202: {"model": JobOut, "description": "longer than the synchronous wait: a job to poll"},
+    **errors(404),  # no city loaded yet
 }
 
 
