@@ -87,6 +87,10 @@ class TencentSms:
     policy: RetryPolicy
     name: str = "sms"
 
+    async def aclose(self) -> None:
+        """Close the HTTP connections (at shutdown)."""
+        await self.api.client.aclose()
+
     async def send(self, attempt: Attempt) -> AttemptResult:
         phone = e164(attempt.phone)
         if phone is None:
@@ -130,6 +134,10 @@ class TencentVoice:
     language: texts.Language
     policy: RetryPolicy
     name: str = "voice"
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections (at shutdown)."""
+        await self.api.client.aclose()
 
     async def send(self, attempt: Attempt) -> AttemptResult:
         phone = e164(attempt.phone)

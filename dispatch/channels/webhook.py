@@ -35,6 +35,10 @@ class WebhookChannel:
     def name(self) -> str:
         return self.kind
 
+    async def aclose(self) -> None:
+        """Close the HTTP connections (at shutdown)."""
+        await self.client.aclose()
+
     def text(self, attempt: Attempt) -> str:
         if self.kind == "voice":
             return texts.voice_text(attempt.alert, self.language)

@@ -28,6 +28,7 @@ class Received:
     status: int = 0
     verdict: str = ""  # "" = accepted, else why it was refused
     json: Any = None
+    at: float = field(default_factory=time.time)  # when it arrived (unix seconds)
 
 
 @dataclass
@@ -78,11 +79,14 @@ class StandIn:
                 req.status = status
                 with stand_in._lock:
                     stand_in.received.append(req)
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype)
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the caller gave up waiting (a planned slow answer): as a real server sees it
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet test output
                 pass
