@@ -11,7 +11,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -225,11 +225,11 @@ class Settings(BaseSettings):
     """Wait before the first retry; doubled for each further one."""
     sms_webhook_url: str | None = None
     """Webhook gateway: the URL that gets `{"to","text","alert_id","kind"}` as a signed JSON POST."""
-    sms_webhook_secret: str | None = None
+    sms_webhook_secret: SecretStr | None = None
     """Webhook gateway: the shared secret of the `X-Rescue-Signature` HMAC (required with the URL)."""
     tencent_secret_id: str | None = None
     """Tencent Cloud API key: SecretId (CAM; give it only the SMS and voice permissions)."""
-    tencent_secret_key: str | None = None
+    tencent_secret_key: SecretStr | None = None
     """Tencent Cloud API key: SecretKey."""
     tencent_region: str = "ap-guangzhou"
     """Tencent Cloud region of the SMS and voice calls (`X-TC-Region`)."""

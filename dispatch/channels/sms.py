@@ -42,7 +42,7 @@ def _tencent(settings: Settings, kind: str) -> TencentApi:
     _require(settings, kind, "tencent_secret_id", "tencent_secret_key")
     assert settings.tencent_secret_id and settings.tencent_secret_key
     return TencentApi(
-        settings.tencent_secret_id, settings.tencent_secret_key, settings.tencent_region,
+        settings.tencent_secret_id, settings.tencent_secret_key.get_secret_value(), settings.tencent_region,
         _client(settings), settings.tencent_endpoint_url,
     )  # fmt: skip
 
@@ -51,7 +51,7 @@ def _webhook(settings: Settings, kind: Literal["sms", "voice"]) -> WebhookChanne
     _require(settings, kind, "sms_webhook_url", "sms_webhook_secret")
     assert settings.sms_webhook_url and settings.sms_webhook_secret
     return WebhookChannel(
-        settings.sms_webhook_url, settings.sms_webhook_secret, kind, settings.sms_language,
+        settings.sms_webhook_url, settings.sms_webhook_secret.get_secret_value(), kind, settings.sms_language,
         _policy(settings), _client(settings),
     )  # fmt: skip
 

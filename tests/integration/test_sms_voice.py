@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from core import signing
 from core.config import Settings
@@ -181,7 +182,7 @@ async def test_tencent_voice_call(alerted, cloud) -> None:
 
 
 async def test_tencent_refusals_are_provider_errors_and_not_retried(alerted, cloud) -> None:
-    wrong_key = tencent_settings(cloud).model_copy(update={"tencent_secret_key": "not-the-key"})
+    wrong_key = tencent_settings(cloud).model_copy(update={"tencent_secret_key": SecretStr("not-the-key")})
     result = await send(build_sms(wrong_key), alerted["cpr"].attempt())
     assert result.outcome is Outcome.provider_error and result.detail.startswith(
         "AuthFailure.SignatureFailure"
@@ -255,7 +256,7 @@ async def test_webhook_failures_are_provider_errors(alerted, gateway) -> None:
     gateway.plan(*[Plan(status=503)] * 3)
     result = await send(build_sms(webhook_settings(gateway)), alerted["cpr"].attempt())
     assert (result.outcome, result.detail) == (Outcome.provider_error, "gateway HTTP 503 (3 tries)")
-    wrong = webhook_settings(gateway).model_copy(update={"sms_webhook_secret": "not-the-secret"})
+    wrong = webhook_settings(gateway).model_copy(update={"sms_webhook_secret": SecretStr("not-the-secret")})
     result = await send(build_sms(wrong), alerted["cpr"].attempt())
     assert result.outcome is Outcome.provider_error and result.detail.startswith("gateway HTTP 401")
     assert len(gateway.received) == 4 and not gateway.messages  # a 4xx is not retried
@@ -325,3 +326,4 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     channel = build_sms(Settings())
     assert channel is not None and channel.name == "sms" and build_voice(Settings()) is None
     assert json.dumps(Settings().sms_language) == '"zh"'
+    assert "s3cret" not in repr(Settings()) and "s3cret" not in str(Settings().model_dump())
