@@ -241,10 +241,15 @@ class Settings(BaseSettings):
     tencent_sms_sign_name: str | None = None
     """Tencent SMS: the approved signature (签名) shown in 【】 (required for mainland numbers)."""
     tencent_sms_template_id: str | None = None
-    """Tencent SMS: approved template with 4 parameters {1} category {2} distance {3} ETA {4} link."""
+    """Tencent SMS: approved template with 4 parameters {1} category {2} distance {3} ETA and {4} the
+    link after `DISPATCH_TENCENT_SMS_LINK_PREFIX`."""
     tencent_sms_aed_template_id: str | None = None
     """Tencent SMS: template for AED runners, 5 parameters: category, distance, ETA, the AED's place,
     link; unset = AED runners get the plain template."""
+    tencent_sms_link_prefix: str | None = None
+    """Tencent SMS: the start of every alert link, `<public base URL>/responder?`, written as
+    constant text in the approved template (Tencent refuses URLs in template variables); the last
+    template variable is the rest of the link (`alert=…&code=…`). Required with Tencent SMS."""
     tencent_voice_sdk_app_id: str | None = None
     """Tencent voice: the VoiceSdkAppid of the voice application."""
     tencent_voice_template_id: str | None = None

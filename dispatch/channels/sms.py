@@ -62,14 +62,15 @@ def build_sms(settings: Settings) -> Channel | None:
         return _webhook(settings, "sms")
     if settings.sms_provider == "tencent":
         _require(
-            settings, "sms", "tencent_sms_sdk_app_id", "tencent_sms_sign_name", "tencent_sms_template_id"
-        )
+            settings, "sms", "tencent_sms_sdk_app_id", "tencent_sms_sign_name", "tencent_sms_template_id",
+            "tencent_sms_link_prefix",
+        )  # fmt: skip
         assert settings.tencent_sms_sdk_app_id and settings.tencent_sms_sign_name
-        assert settings.tencent_sms_template_id
+        assert settings.tencent_sms_template_id and settings.tencent_sms_link_prefix
         return TencentSms(
             _tencent(settings, "sms"), settings.tencent_sms_sdk_app_id, settings.tencent_sms_sign_name,
             settings.tencent_sms_template_id, settings.tencent_sms_aed_template_id, settings.sms_language,
-            _policy(settings),
+            _policy(settings), settings.tencent_sms_link_prefix,
         )  # fmt: skip
     return None
 

@@ -76,7 +76,11 @@ def _context(attempt: Attempt, kind: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TencentSms:
-    """An alert SMS through an approved template (4 parameters, or 5 for AED runners)."""
+    """An alert SMS through an approved template (4 parameters, or 5 for AED runners).
+
+    Tencent refuses a URL in a template variable (`ProhibitedUseUrlInTemplateParameter`): the
+    template writes the link's constant start, the last variable carries the rest.
+    """
 
     api: TencentApi
     sdk_app_id: str
@@ -85,6 +89,7 @@ class TencentSms:
     aed_template_id: str | None
     language: texts.Language
     policy: RetryPolicy
+    link_prefix: str  # the template's constant start of every alert link
     name: str = "sms"
 
     async def aclose(self) -> None:
@@ -97,15 +102,16 @@ class TencentSms:
             return AttemptResult(Outcome.unreachable, "no usable phone number")
         if not attempt.link:
             return AttemptResult(Outcome.provider_error, "no alert link to send")
+        if not attempt.link.startswith(self.link_prefix):
+            return AttemptResult(Outcome.provider_error, "alert link does not start with the template's")
+        link = attempt.link.removeprefix(self.link_prefix)  # Tencent refuses a URL in a variable
         with_aed = attempt.alert.aed is not None and self.aed_template_id is not None
         params = {
             "PhoneNumberSet": [phone],
             "SmsSdkAppId": self.sdk_app_id,
             "SignName": self.sign_name,
             "TemplateId": self.aed_template_id if with_aed else self.template_id,
-            "TemplateParamSet": texts.sms_params(
-                attempt.alert, attempt.link, self.language, with_aed=with_aed
-            ),
+            "TemplateParamSet": texts.sms_params(attempt.alert, link, self.language, with_aed=with_aed),
             "SessionContext": _context(attempt, "sms"),
         }
 

@@ -36,6 +36,7 @@ from tests.support.standin import Plan
 from tests.support.tencent_cloud import TencentCloud
 
 pytestmark = pytest.mark.integration
+PREFIX = "https://rescue.example.cn/responder?"  # constant text in the approved Tencent template
 
 
 @dataclasses.dataclass
@@ -86,7 +87,7 @@ async def alerted(live_server, admin_headers, store_env) -> dict[str, Alerted]:
         view = next(v for v in views if v.responder_id == person["id"])
         [row] = await fetch(store_env["DATABASE_URL"], "SELECT phone FROM responders WHERE id = $1",
                             uuid.UUID(person["id"]))  # fmt: skip
-        link = f"https://rescue.example.cn/responder?alert={view.alert_id}&code={secrets.token_urlsafe(16)}"
+        link = f"{PREFIX}alert={view.alert_id}&code={secrets.token_urlsafe(16)}"
         out[key] = Alerted(view, row["phone"], link)
     assert out["fetch_aed"].view.role == "fetch_aed" and out["cpr"].view.role == "cpr"
     return out
@@ -110,6 +111,7 @@ def tencent_settings(cloud: TencentCloud, **extra: Any) -> Settings:
         tencent_secret_key=cloud.secret_key, tencent_endpoint_url=cloud.url,
         tencent_sms_sdk_app_id=cloud.sms_app_id, tencent_sms_sign_name=cloud.sign_name,
         tencent_sms_template_id="1000001", tencent_sms_aed_template_id="1000002",
+        tencent_sms_link_prefix=PREFIX,
         tencent_voice_sdk_app_id=cloud.voice_app_id, tencent_voice_template_id="2000001",
         sms_retry_backoff_s=0.05, **extra,
     )  # fmt: skip
@@ -148,7 +150,8 @@ async def test_tencent_sms_for_a_cpr_responder(alerted, cloud) -> None:
     assert body["SmsSdkAppId"] == cloud.sms_app_id and body["SignName"] == cloud.sign_name
     assert body["TemplateId"] == "1000001"
     f = texts.facts(a.view, "zh")
-    assert body["TemplateParamSet"] == ["心脏骤停", f.distance, f.eta, a.link]
+    assert body["TemplateParamSet"] == ["心脏骤停", f.distance, f.eta, a.link.removeprefix(PREFIX)]
+    assert body["TemplateParamSet"][3].startswith(f"alert={a.view.alert_id}&code=")
     assert f.distance == texts.distance_text(a.view.distance_m, "zh") and f.distance.endswith("米")
     assert body["SessionContext"] == f"{a.view.alert_id}:sms:2"
     assert result.provider_id and len(result.provider_id) == 20  # the SerialNo Tencent answered
@@ -162,7 +165,7 @@ async def test_tencent_sms_for_an_aed_runner_names_the_aed(alerted, cloud) -> No
     body = cloud.accepted[0].json
     assert body["PhoneNumberSet"] == ["+8613900139000"] and body["TemplateId"] == "1000002"
     assert body["TemplateParamSet"][0] == "cardiac arrest"
-    assert body["TemplateParamSet"][3:] == ["市民中心地铁站B出口", a.link]
+    assert body["TemplateParamSet"][3:] == ["市民中心地铁站B出口", a.link.removeprefix(PREFIX)]
 
 
 async def test_tencent_voice_call(alerted, cloud) -> None:
@@ -199,6 +202,19 @@ async def test_tencent_refusals_are_provider_errors_and_not_retried(alerted, clo
     assert result.outcome is Outcome.provider_error
     assert result.detail.startswith("FailedOperation.InsufficientBalanceInSmsPackage")
     assert len(cloud.received) == 3
+
+
+async def test_tencent_sms_never_puts_a_url_in_a_template_variable(alerted, cloud) -> None:
+    """Tencent refuses URLs in variables: with the link's start not in the template, nothing is sent;
+    the stand-in refuses a whole link as Tencent does."""
+    a = alerted["cpr"]
+    other = a.attempt(link=a.link.replace("rescue.example.cn", "elsewhere.example.cn"))
+    result = await send(build_sms(tencent_settings(cloud)), other)
+    assert (result.outcome, cloud.received) == (Outcome.provider_error, [])
+    whole = tencent_settings(cloud).model_copy(update={"tencent_sms_link_prefix": "https:"})
+    result = await send(build_sms(whole), a.attempt())
+    assert result.outcome is Outcome.provider_error
+    assert result.detail.startswith("InvalidParameterValue.ProhibitedUseUrlInTemplateParameter")
 
 
 async def test_tencent_5xx_and_internal_errors_are_retried_then_sent(alerted, cloud) -> None:
@@ -309,7 +325,11 @@ def test_nothing_configured_builds_nothing() -> None:
         ({"sms_provider": "webhook"}, "DISPATCH_SMS_WEBHOOK_URL, DISPATCH_SMS_WEBHOOK_SECRET"),
         ({"voice_provider": "webhook", "sms_webhook_url": "https://gw"}, "DISPATCH_SMS_WEBHOOK_SECRET"),
         ({"sms_provider": "tencent", "tencent_sms_sdk_app_id": "1", "tencent_sms_sign_name": "s",
-          "tencent_sms_template_id": "t"}, "DISPATCH_TENCENT_SECRET_ID, DISPATCH_TENCENT_SECRET_KEY"),
+          "tencent_sms_template_id": "t", "tencent_sms_link_prefix": "https://x/responder?"},
+         "DISPATCH_TENCENT_SECRET_ID, DISPATCH_TENCENT_SECRET_KEY"),
+        ({"sms_provider": "tencent", "tencent_secret_id": "i", "tencent_secret_key": "k",
+          "tencent_sms_sdk_app_id": "1", "tencent_sms_sign_name": "s", "tencent_sms_template_id": "t"},
+         "DISPATCH_TENCENT_SMS_LINK_PREFIX"),
         ({"voice_provider": "tencent", "tencent_secret_id": "i", "tencent_secret_key": "k"},
          "DISPATCH_TENCENT_VOICE_SDK_APP_ID, DISPATCH_TENCENT_VOICE_TEMPLATE_ID"),
     ],

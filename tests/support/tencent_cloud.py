@@ -6,7 +6,9 @@ the Host names the service, the credential scope names that service and the UTC 
 X-TC-Timestamp, the timestamp is within five minutes, `content-type` and `host` are signed, the
 SecretId is known and the signature matches the body and the signed headers. Refusals come back as
 Tencent sends them: HTTP 200 with `Response.Error` (`AuthFailure.SignatureFailure`, …). Then it
-checks the action's parameters and answers success, or what the test planned.
+checks the action's parameters (app ids, the template's parameter count, E.164 numbers, the
+signature name for mainland numbers, no URL in a template variable) and answers success, or what
+the test planned.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ _AUTH = re.compile(
     r"SignedHeaders=(?P<signed>[a-z0-9;\-]+), Signature=(?P<sig>[0-9a-f]{64})"
 )
 _E164 = re.compile(r"\+[1-9]\d{7,14}")
+_URL = re.compile(r"https?://|www\.|\.(cn|com|net|org)\b", re.IGNORECASE)
 
 
 class Refused(Exception):
@@ -167,6 +170,9 @@ class TencentCloud(StandIn):
         if p["SmsSdkAppId"] != self.sms_app_id:
             raise Refused("InvalidParameterValue.SdkAppIdNotExist", "SmsSdkAppId does not exist")
         params = p.get("TemplateParamSet") or []
+        if any(_URL.search(str(v)) for v in params):
+            raise Refused("InvalidParameterValue.ProhibitedUseUrlInTemplateParameter",
+                          "URLs are not allowed in template variables")  # fmt: skip
         if self.templates.get(p["TemplateId"]) != len(params):
             raise Refused("FailedOperation.TemplateParamSetNotMatchApprovedTemplate",
                           "template parameters do not match the approved template")  # fmt: skip

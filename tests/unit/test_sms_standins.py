@@ -18,7 +18,7 @@ from tests.support.tencent_cloud import TencentCloud
 
 SMS = {
     "PhoneNumberSet": ["+8613800138000"], "SmsSdkAppId": "1400000001", "SignName": "急救呼叫",
-    "TemplateId": "1000001", "TemplateParamSet": ["心脏骤停", "350米", "3分钟", "https://x/r"],
+    "TemplateId": "1000001", "TemplateParamSet": ["心脏骤停", "350米", "3分钟", "alert=a1&code=c1"],
 }  # fmt: skip
 
 
@@ -70,6 +70,8 @@ def test_tencent_stand_in_accepts_a_correct_request(cloud: TencentCloud) -> None
         ({"params": {**SMS, "TemplateParamSet": ["心脏骤停"]}},
          "FailedOperation.TemplateParamSetNotMatchApprovedTemplate"),
         ({"params": {**SMS, "SmsSdkAppId": "1400999999"}}, "InvalidParameterValue.SdkAppIdNotExist"),
+        ({"params": {**SMS, "TemplateParamSet": ["心脏骤停", "350米", "3分钟", "https://x.cn/r?a=1"]}},
+         "InvalidParameterValue.ProhibitedUseUrlInTemplateParameter"),
     ],
 )  # fmt: skip
 def test_tencent_stand_in_refuses(cloud: TencentCloud, change: dict, code: str) -> None:
