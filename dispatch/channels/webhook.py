@@ -70,8 +70,7 @@ class WebhookChannel:
                 message_id = answer.get("id") if isinstance(answer, dict) else None
             except ValueError:
                 message_id = None
-            return AttemptResult(
-                Outcome.sent, f"accepted by the gateway (HTTP {r.status_code})", str(message_id or "") or None
-            )
+            provider_id = str(message_id) if message_id else None
+            return AttemptResult(Outcome.sent, f"accepted by the gateway (HTTP {r.status_code})", provider_id)
 
         return await with_retries(once, self.policy, attempt.alert.expires_at)
