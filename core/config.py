@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -206,6 +207,55 @@ class Settings(BaseSettings):
     """Largest grid a study may cover (H3 cells, estimated before it runs); above it, 422."""
     study_job_keep_s: float = Field(86_400.0, gt=0)
     """Seconds a finished study job (and its result) is kept for polling."""
+
+    # --- SMS and voice calls (dispatch/channels/sms.py) -----------------------------------------
+    sms_provider: Literal["tencent", "webhook"] | None = None
+    """Who sends the alert SMS: `tencent` (Tencent Cloud SMS) or `webhook` (any gateway, signed
+    JSON POST); unset = no SMS."""
+    voice_provider: Literal["tencent", "webhook"] | None = None
+    """Who places the alert voice call: `tencent` (Tencent Cloud voice, TTS template) or `webhook`;
+    unset = no voice calls."""
+    sms_language: Literal["zh", "en"] = "zh"
+    """Language of the SMS and voice texts (webhook) and of the template parameters (Tencent)."""
+    sms_timeout_s: float = Field(5.0, gt=0)
+    """Seconds one request to the SMS/voice provider may take before it counts as failed."""
+    sms_retries: int = Field(2, ge=0, le=10)
+    """Further tries after a 5xx, a timeout or a lost connection (never past the alert's expiry)."""
+    sms_retry_backoff_s: float = Field(0.5, ge=0)
+    """Wait before the first retry; doubled for each further one."""
+    sms_webhook_url: str | None = None
+    """Webhook gateway: the URL that gets `{"to","text","alert_id","kind"}` as a signed JSON POST."""
+    sms_webhook_secret: SecretStr | None = None
+    """Webhook gateway: the shared secret of the `X-Rescue-Signature` HMAC (required with the URL)."""
+    tencent_secret_id: str | None = None
+    """Tencent Cloud API key: SecretId (CAM; give it only the SMS and voice permissions)."""
+    tencent_secret_key: SecretStr | None = None
+    """Tencent Cloud API key: SecretKey."""
+    tencent_region: str = "ap-guangzhou"
+    """Tencent Cloud region of the SMS and voice calls (`X-TC-Region`)."""
+    tencent_endpoint_url: str | None = None
+    """Base URL the Tencent requests go to instead of `https://<service>.tencentcloudapi.com` (a
+    proxy, or the tests' stand-in); the signed Host stays the service's own."""
+    tencent_sms_sdk_app_id: str | None = None
+    """Tencent SMS: the SmsSdkAppId of the SMS application."""
+    tencent_sms_sign_name: str | None = None
+    """Tencent SMS: the approved signature (签名) shown in 【】 (required for mainland numbers)."""
+    tencent_sms_template_id: str | None = None
+    """Tencent SMS: approved template with 4 parameters {1} category {2} distance {3} ETA and {4} the
+    link after `DISPATCH_TENCENT_SMS_LINK_PREFIX`."""
+    tencent_sms_aed_template_id: str | None = None
+    """Tencent SMS: template for AED runners, 5 parameters: category, distance, ETA, the AED's place,
+    link; unset = AED runners get the plain template."""
+    tencent_sms_link_prefix: str | None = None
+    """Tencent SMS: the start of every alert link, `<public base URL>/responder?`, written as
+    constant text in the approved template (Tencent refuses URLs in template variables); the last
+    template variable is the rest of the link (`alert=…&code=…`). Required with Tencent SMS."""
+    tencent_voice_sdk_app_id: str | None = None
+    """Tencent voice: the VoiceSdkAppid of the voice application."""
+    tencent_voice_template_id: str | None = None
+    """Tencent voice: approved TTS template with 3 parameters {1} category {2} distance {3} ETA."""
+    tencent_voice_play_times: int = Field(2, ge=1, le=3)
+    """Tencent voice: times the message is played in one call."""
 
     def speed_mps(self, mode: str) -> float:
         """Travel speed for a mode name (`walk`, `run`, `bicycle`, `ebike`, `car`)."""

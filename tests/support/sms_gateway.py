@@ -1,0 +1,64 @@
+"""A stand-in for an SMS/voice webhook gateway: checks `X-Rescue-Signature` like a receiver must.
+
+It verifies the signature over the raw body with the shared secret (core/signing.verify) and
+refuses an old `t` (401), wants an `Idempotency-Key` (400) and the documented JSON fields (422),
+and answers a key it has already accepted with the same message id without counting a second
+message, as a well-behaved gateway does. Planned answers (503, a slow answer) come first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from core import signing
+from tests.support.standin import Received, StandIn
+
+_E164 = re.compile(r"\+[1-9]\d{7,14}")
+
+
+@dataclass
+class SmsGateway(StandIn):
+    secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    tolerance_s: int = signing.TOLERANCE_S
+    messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # Idempotency-Key -> message
+
+    @staticmethod
+    def _reply(status: int, body: dict[str, Any]) -> tuple[int, str, bytes]:
+        return status, "application/json", json.dumps(body).encode()
+
+    def answer(self, req: Received) -> tuple[int, str, bytes]:
+        try:
+            signing.verify(
+                self.secret, req.body, req.headers.get(signing.HEADER), tolerance_s=self.tolerance_s
+            )
+        except signing.SignatureError as exc:
+            req.verdict = str(exc)
+            return self._reply(401, {"error": req.verdict})
+        key = req.headers.get(signing.IDEMPOTENCY_HEADER)
+        if not key:
+            req.verdict = "Idempotency-Key missing"
+            return self._reply(400, {"error": req.verdict})
+        try:
+            req.json = message = json.loads(req.body)
+            assert isinstance(message, dict)
+            assert _E164.fullmatch(message["to"]), "to is not E.164"
+            assert message["kind"] in ("sms", "voice"), "kind is not sms or voice"
+            assert isinstance(message["text"], str) and message["text"], "text is empty"
+            assert isinstance(message["alert_id"], str) and message["alert_id"], "alert_id is empty"
+        except (ValueError, KeyError, TypeError, AssertionError) as exc:
+            req.verdict = f"bad message: {exc}"
+            return self._reply(422, {"error": req.verdict})
+        plan = self.next_plan()
+        self.pause(plan.delay_s)
+        if plan.status >= 300:
+            req.verdict = f"planned HTTP {plan.status}"
+            return self._reply(plan.status, {"error": "planned by the test"})
+        with self._lock:
+            known = self.messages.get(key)
+            if known is None:
+                known = self.messages[key] = {**message, "id": "msg-" + secrets.token_hex(6)}
+        return self._reply(200, {"id": known["id"]})
