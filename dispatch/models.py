@@ -106,7 +106,7 @@ class Alert(Base):
     socket_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # The ladder (dispatch.channels.ladder): the index of its next step, and when that is due (None:
     # nothing left to try). Due at once on creation, so the clock looks at every new alert.
-    ladder_next: Mapped[int] = mapped_column(Integer, default=0)
+    ladder_next: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     ladder_due_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True, default=_now
     )

@@ -31,9 +31,10 @@ def upgrade() -> None:
     op.add_column("alerts", sa.Column("delivered_via", sa.String(10), nullable=True))
     op.add_column("alerts", sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("alerts", sa.Column("socket_at", sa.DateTime(timezone=True), nullable=True))
+    # a server default: workers of the previous release, still inserting alerts during a rolling
+    # upgrade, know nothing of the ladder
     op.add_column("alerts", sa.Column("ladder_next", sa.Integer(), nullable=False, server_default="0"))
     op.add_column("alerts", sa.Column("ladder_due_at", sa.DateTime(timezone=True), nullable=True))
-    op.alter_column("alerts", "ladder_next", server_default=None)
     op.create_check_constraint("ck_alerts_delivered_via", "alerts", CHANNELS)
     op.create_index(
         "ix_alerts_ladder_due", "alerts", ["ladder_due_at"], postgresql_where=sa.text(LADDER_WAITING)
