@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import events
+from dispatch.channels.metrics import ATTEMPTS, RECEIPTS
 from dispatch.context import DispatchContext
 from dispatch.frames import AlertView, alert_frame, cancel_frame, incident_frame
 from dispatch.models import ENGAGED, PENDING, Alert, Incident
@@ -73,6 +74,7 @@ async def record_socket_attempt(session: AsyncSession, ctx: DispatchContext, ale
         .all()
     )
     logged = [attempt_event(session, a, "socket", 0, "sent", "written into an open socket") for a in rows]
+    ATTEMPTS.labels("socket", "sent").inc(len(rows))
     await session.commit()
     await events.publish(ctx.fanout, logged)
 
@@ -105,6 +107,7 @@ def _reached(alert: Alert, via: str, now: datetime) -> bool:
     if alert.delivered_via is not None:
         return False
     alert.delivered_via, alert.delivered_at, alert.ladder_due_at = via, now, None
+    RECEIPTS.labels(via).observe(max(0.0, (now - alert.created_at).total_seconds()))
     return True
 
 

@@ -34,6 +34,7 @@ from dispatch.alerts import attempt_event
 from dispatch.channels import codes
 from dispatch.channels.base import Attempt, AttemptResult, Channel, Outcome
 from dispatch.channels.ladder import NEEDS_PHONE, AlertState, LadderConfig, next_step
+from dispatch.channels.metrics import ATTEMPTS
 from dispatch.context import DispatchContext
 from dispatch.models import Alert, Incident, IncidentEvent
 from dispatch.service import alert_views
@@ -165,6 +166,7 @@ class Ladder:
                 alert.ladder_next = step.rung + 1
                 number = step.rung + 1  # step 0 is the socket
                 if step.skip is not None:
+                    ATTEMPTS.labels(step.channel, "skipped").inc()
                     logged.append(
                         attempt_event(
                             session, alert, step.channel, number, "skipped", step.skip, kind="attempt_skipped"
@@ -188,6 +190,7 @@ class Ladder:
         except Exception as exc:
             log.warning("%s attempt for alert %s failed", name, attempt.alert.alert_id, exc_info=True)
             result = AttemptResult(Outcome.provider_error, f"{type(exc).__name__}: {exc}"[:300])
+        ATTEMPTS.labels(name, result.outcome.value).inc()
         try:
             async with self.ctx.db.sessions() as session:
                 alert = await session.get(Alert, uuid.UUID(attempt.alert.alert_id))

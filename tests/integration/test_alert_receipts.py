@@ -114,6 +114,9 @@ async def test_a_half_open_socket_is_not_delivered_until_the_phone_confirms(
     detail = http.get(f"/v1/incidents/{incident['id']}", headers=dispatcher).json()
     assert [e["kind"] for e in detail["events"]].count("delivered") == 1
     assert detail["alerts"][0]["delivered_via"] == "socket"
+    metrics = http.get("/metrics").text  # what the operator watches
+    assert 'alert_attempts_total{channel="socket",outcome="sent"}' in metrics
+    assert 'alert_receipt_seconds_count{channel="socket"}' in metrics
 
 
 async def test_http_receipt_and_answer_with_the_responders_token(

@@ -28,6 +28,7 @@ from core.config import Settings
 from core.db import Database
 from core.redis import Keys, connect_redis
 from dispatch.channels.base import Attempt, AttemptResult, Outcome
+from dispatch.channels.presence import Presence
 from dispatch.channels.service import Ladder
 from dispatch.context import DispatchContext
 from dispatch.fanout import Fanout
@@ -327,3 +328,29 @@ async def test_skips_errors_and_the_end_of_an_alert_are_logged_and_never_sent_tw
     assert quiet[0].attempts == [] and quiet[1].attempts == []
     kinds = [e["kind"] for e in events_of(http, dispatcher, second["id"])]
     assert "attempt" not in kinds and "attempt_skipped" not in kinds
+
+
+async def test_socket_presence_is_counted_across_workers_in_redis(store_env: dict[str, str]) -> None:
+    """Two sockets of one responder (say on two workers): attached until both closed."""
+    redis = connect_redis(store_env["REDIS_URL"])
+    try:
+        keys = Keys("rcpresence" + secrets.token_hex(3))
+        one, two = Presence(redis, keys), Presence(redis, keys)  # two workers
+        rid, other = str(uuid.uuid4()), str(uuid.uuid4())
+        assert await one.attached([rid, other]) == set()
+        await one.attach(rid)
+        await two.attach(rid)
+        await one.detach(rid)
+        assert await two.attached([rid, other]) == {rid}
+        await two.detach(rid)
+        assert await one.attached([rid, other]) == set()
+        assert 0 < await redis.ttl(keys("sockets", rid)) <= 3600  # a dead worker's count runs out
+    finally:
+        await redis.aclose()
+    down = connect_redis("redis://127.0.0.1:1/0")
+    try:
+        unreachable = Presence(down, Keys("x"))
+        await unreachable.attach(rid)  # a socket works without Redis
+        assert await unreachable.attached([rid]) == set()  # unknown reads as "no socket": push at once
+    finally:
+        await down.aclose()
