@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from typing import Any, TypeVar
 
@@ -30,10 +31,11 @@ from starlette.websockets import WebSocketState
 from core.auth import BEARER_SUBPROTOCOL, Principal, Role, authenticate_websocket, subprotocol_token
 from core.outage import unavailable_store
 from dispatch import alerts, events
+from dispatch.channels.presence import REFRESH_S
 from dispatch.context import DispatchContext
 from dispatch.fanout import Connection
 from dispatch.frames import error_frame, event_frame, incident_frame, reproject
-from dispatch.schemas import AckFrame, StatusFrame
+from dispatch.schemas import AckFrame, ReceivedFrame, StatusFrame
 from dispatch.service import DispatchError
 from geo.crs import Crs
 from responders.ingest import LocationRejected, ingest_location
@@ -41,7 +43,7 @@ from responders.schemas import LocationUpdate
 
 router = APIRouter(tags=["websockets"])
 log = logging.getLogger(__name__)
-FRAME_TYPES = "location, ack, status"
+FRAME_TYPES = "location, ack, status, received"
 ONCE_PER_ALERT = ("alert", "incident", "cancel")
 """Frames a phone is sent at most once per alert on one connection, however many ways they come
 (the relay, the replay on connect, a resync after an outage)."""
@@ -49,13 +51,15 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class ResponderConnection:
-    """One phone's socket: sends in its datum, once per alert, and records delivery."""
+    """One phone's socket: sends in its datum, once per alert, and records each alert written as
+    an attempt (only the phone's `received` frame is a delivery: a half-open socket takes writes)."""
 
     def __init__(self, websocket: WebSocket, ctx: DispatchContext, responder_id: uuid.UUID, crs: Crs) -> None:
         self.websocket, self.ctx, self.responder_id, self.crs = websocket, ctx, responder_id, crs
         self.sent_once: set[tuple[str, str]] = set()  # (frame type, alert id): see ONCE_PER_ALERT
         self.tasks: set[asyncio.Task[None]] = set()
         self.lock = asyncio.Lock()
+        self.presence_due = time.monotonic() + REFRESH_S  # when to renew the socket count's expiry
 
     async def send(self, frame: dict[str, Any]) -> None:
         if frame["type"] in ONCE_PER_ALERT:
@@ -66,16 +70,16 @@ class ResponderConnection:
         async with self.lock:
             await self.websocket.send_json(reproject(frame, self.crs))
         if frame["type"] == "alert":
-            task = asyncio.create_task(self._delivered(uuid.UUID(frame["alert_id"])))
+            task = asyncio.create_task(self._attempted(uuid.UUID(frame["alert_id"])))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
-    async def _delivered(self, alert_id: uuid.UUID) -> None:
+    async def _attempted(self, alert_id: uuid.UUID) -> None:
         try:
             async with self.ctx.db.sessions() as session:
-                await alerts.mark_delivered(session, self.ctx, [alert_id])
+                await alerts.record_socket_attempt(session, self.ctx, alert_id)
         except Exception:
-            log.exception("could not record delivery of alert %s", alert_id)
+            log.exception("could not record the socket attempt of alert %s", alert_id)
 
     async def resync(self) -> None:
         """After a relay outage: what Postgres says this phone should have (sent once each), and
@@ -117,6 +121,8 @@ class ResponderConnection:
                 await self._location(frame)
             elif kind == "ack":
                 await self._ack(_parse(AckFrame, frame))
+            elif kind == "received":
+                await self._received(_parse(ReceivedFrame, frame))
             elif kind == "status":
                 msg = _parse(StatusFrame, frame)
                 async with self.ctx.db.sessions() as session:
@@ -139,6 +145,9 @@ class ResponderConnection:
             await ingest_location(self.ctx.store, self.ctx.settings, self.responder_id, update)
         except LocationRejected as exc:
             raise FrameError(exc.field, exc.rule) from None
+        if self.ctx.presence is not None and time.monotonic() > self.presence_due:
+            self.presence_due = time.monotonic() + REFRESH_S
+            await self.ctx.presence.refresh(str(self.responder_id))
 
     async def _ack(self, msg: AckFrame) -> None:
         async with self.ctx.db.sessions() as session:
@@ -147,6 +156,10 @@ class ResponderConnection:
             )
         if view is not None:
             await self.send(incident_frame(view))
+
+    async def _received(self, msg: ReceivedFrame) -> None:
+        async with self.ctx.db.sessions() as session:
+            await alerts.receive(session, self.ctx, self.responder_id, msg.alert_id, "socket")
 
 
 def _decode(raw: str) -> dict[str, Any] | None:
@@ -239,6 +252,8 @@ async def responder_socket(websocket: WebSocket, crs: Crs = Crs.wgs84) -> None:
     conn = ResponderConnection(websocket, ctx, principal.responder_id, crs)
     rid = str(principal.responder_id)
     ctx.fanout.attach_responder(rid, conn)
+    if ctx.presence is not None:  # the ladder holds Web Push back a few seconds for a socket
+        await ctx.presence.attach(rid)
     try:
         try:
             async with ctx.db.sessions() as session:
@@ -257,6 +272,8 @@ async def responder_socket(websocket: WebSocket, crs: Crs = Crs.wgs84) -> None:
         pass
     finally:
         ctx.fanout.detach_responder(rid, conn)
+        if ctx.presence is not None:
+            await ctx.presence.detach(rid)
 
 
 RESYNC_SLACK = 1000  # event ids are handed out before commit: a later id may commit first

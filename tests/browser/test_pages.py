@@ -318,6 +318,8 @@ def test_a_declined_alert_shows_on_the_console_live(
     expect(row).to_be_visible()
 
     expect(phone.locator("#alert")).to_be_visible()
+    # the page confirmed the alert it shows: the console says it reached the phone by its socket
+    expect(row.locator("td").nth(5)).to_contain_text("✓ socket")
     phone.get_by_role("button", name="Decline").click()
     expect(phone.locator("#status")).to_have_text("Declined. Thank you.")
     expect(phone.locator("#alert")).to_be_hidden()

@@ -13,6 +13,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   token: null, config: null, me: null, socket: null, retry: 0, onDuty: false,
   fix: null, source: null, watch: null, alerts: new Map(), current: null, mission: null, missionMap: null,
+  confirmed: new Set(),
 };
 
 const say = (text) => ($("status").textContent = text);
@@ -95,6 +96,16 @@ function onAlert(frame) {
   if (!state.current) showAlert(frame);
 }
 
+// The receipt: this alert is on screen. Only it marks the alert delivered (a socket the server
+// wrote into may be half-open); without it the server tries push, SMS, then a call.
+function confirmShown(frame) {
+  if (state.confirmed.has(frame.alert_id)) return;
+  state.confirmed.add(frame.alert_id);
+  const receipt = { type: "received", alert_id: frame.alert_id };
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(receipt));
+  else call(`/v1/alerts/${frame.alert_id}/received`, { method: "POST", body: { channel: "app" } }).catch(() => state.confirmed.delete(frame.alert_id));
+}
+
 function showAlert(frame) {
   state.current = frame;
   const title = `${human(frame.category)} — ${metres(frame.distance_m)} away`;
@@ -108,6 +119,7 @@ function showAlert(frame) {
   setAnswerButtons(false);
   $("accept").focus();
   ring();
+  confirmShown(frame);
   say(`Alert: ${title}. Accept or decline.`);
   tickExpiry();
 }
