@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
-from typing import Literal
-
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
