@@ -63,6 +63,6 @@ def test_sent_when_any_service_took_it_unreachable_when_all_are_gone() -> None:
     ],
 )
 def test_endpoints_must_be_https_except_loopback_when_allowed(
-    endpoint: str, loopback_allowed: bool, ok: bool
+    endpoint: str, loopback: bool, ok: bool
 ) -> None:
-    assert (endpoint_problem(endpoint, loopback_allowed) is None) is ok
+    assert (endpoint_problem(endpoint, loopback) is None) is ok
