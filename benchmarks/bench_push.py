@@ -39,7 +39,7 @@ from dispatch.channels.base import Attempt, Outcome
 from dispatch.channels.push import PushChannel
 from dispatch.service import alert_views
 from responders.store import LiveLocationStore
-from tests.support.push_service import PushService
+from tests.support.push_service import PushServiceProcess
 from tests.support.server import ServerProcess
 
 RESPONDERS = 5000
@@ -77,6 +77,7 @@ class Handoff:
     mode: str = "app"
     socket: list[float] = field(default_factory=list)
     push: list[float] = field(default_factory=list)
+    push_after_answer: list[float] = field(default_factory=list)  # from the POST's answer: the send alone
     response: list[float] = field(default_factory=list)
     socket_missing: int = 0
     push_missing: int = 0
@@ -85,19 +86,16 @@ class Handoff:
 
 
 class PushArrivals:
-    """alert_id -> arrival of its first push the service took (201), read incrementally."""
+    """alert_id -> arrival of its first push the service took (201), drained from the service."""
 
-    def __init__(self, service: PushService) -> None:
+    def __init__(self, service: PushServiceProcess) -> None:
         self.service = service
         self.first: dict[str, float] = {}
-        self._read = 0
 
     def __call__(self) -> dict[str, float]:
-        requests = self.service.requests
-        for r in requests[self._read : len(requests)]:
-            if r.status == 201 and r.payload is not None:
-                self.first.setdefault(r.payload["alert_id"], r.arrived)
-            self._read += 1
+        for alert_id, status, arrived in self.service.arrivals():
+            if status == 201 and alert_id is not None:
+                self.first.setdefault(alert_id, arrived)
         return self.first
 
 
@@ -110,7 +108,7 @@ async def _wait(seen: Callable[[], Mapping[str, float]], ids: set[str], within_s
         await asyncio.sleep(0.005)
 
 
-async def _subscribe(server: ServerProcess, service: PushService, tokens: dict[str, str]) -> float:
+async def _subscribe(server: ServerProcess, service: PushServiceProcess, tokens: dict[str, str]) -> float:
     """Every push-only responder subscribes `DEVICES` browsers through the API, as the page does."""
     gate = asyncio.Semaphore(SUBSCRIBING_AT_ONCE)
     t0 = time.perf_counter()
@@ -123,7 +121,7 @@ async def _subscribe(server: ServerProcess, service: PushService, tokens: dict[s
         async def one(responder_id: str, token: str) -> None:
             async with gate:
                 for _ in range(DEVICES):
-                    body = service.subscribe(key["public_key"]).subscription()
+                    body = service.subscribe(key["public_key"])
                     r = await http.post(
                         f"/v1/responders/{responder_id}/push-subscriptions",
                         json=body,
@@ -188,7 +186,7 @@ async def _incidents(
     server: ServerProcess,
     dispatcher: str,
     phones: ReceiptPhones,
-    service: PushService,
+    service: PushServiceProcess,
     channel: PushChannel,
     db: Database,
     pushed_half: set[str],
@@ -214,6 +212,8 @@ async def _incidents(
                 (pushed, pushes(), result.push),
             ):
                 samples.extend(arrivals[a] - t0 for a in ids if a in arrivals)
+            answered = t0 + result.response[-1]
+            result.push_after_answer.extend(pushes()[a] - answered for a in pushed if a in pushes())
             result.socket_missing += len(socketed - phones.alert_at.keys())
             result.push_missing += len(pushed - pushes().keys())
             await _close(http, incident)
@@ -249,7 +249,7 @@ async def measure(base: Settings, rng: random.Random) -> tuple[Handoff, int]:
     phones = ReceiptPhones()
     channel = PushChannel(settings, db)
     try:
-        with PushService() as service:
+        with PushServiceProcess() as service:
             await city.seed_aeds(db, AEDS, rng)
             certificate = await city.seed_responders(db, crowd, ZoneInfo(settings.timezone))
             tokens, dispatcher = await _tokens(db, crowd)
@@ -285,6 +285,7 @@ def report(result: Handoff, sockets: int) -> str:
         _row("socket: alert frame on the phone", result.socket, result.socket_missing),
         _row("Web Push: request at the push service", result.push, result.push_missing),
         _row("(POST /v1/incidents answered)", result.response, 0),
+        _row("(push request at the push service, from the POST's answer)", result.push_after_answer, 0),
     ]
     who = (
         "the app (the alert ladder)"

@@ -17,10 +17,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import multiprocessing
+import queue
 import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,7 +95,8 @@ class Request:
 class PushService:
     """`with PushService() as service:`; `service.subscribe(public_key)` makes a fake browser."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_request: Callable[[Request], None] | None = None) -> None:
+        self.on_request = on_request  # called in the service's thread with each request, as recorded
         self.port = free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
         self.browsers: dict[str, Browser] = {}
@@ -181,7 +185,10 @@ class PushService:
         payload: dict[str, Any] | None = None,
         extra: dict[str, str] | None = None,
     ) -> web.Response:
-        self.requests.append(Request(token, status, reason, headers, claims, payload, arrived))
+        request = Request(token, status, reason, headers, claims, payload, arrived)
+        self.requests.append(request)
+        if self.on_request is not None:
+            self.on_request(request)
         return web.Response(status=status, text=reason, headers=extra or {})
 
     def check(
@@ -239,3 +246,46 @@ class PushService:
         if not str(claims.get("sub", "")).startswith(("mailto:", "https:")):
             return claims, "sub must be a mailto: or https: contact"
         return claims, None
+
+
+class PushServiceProcess:
+    """The local push service in a process of its own, for benchmarks: a real push service does not
+    share the measured process's interpreter lock. `subscribe` makes a fake browser there and gives
+    its `PushSubscription` JSON; `arrivals()` drains (alert_id, status, arrived) of new requests."""
+
+    def __enter__(self) -> PushServiceProcess:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._arrivals: multiprocessing.Queue[tuple[str | None, int, float]] = context.Queue()
+        self._process = context.Process(target=_serve, args=(child, self._arrivals), daemon=True)
+        self._process.start()
+        self.origin: str = self._conn.recv()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._conn.send(("stop",))
+        self._process.join(10)
+
+    def subscribe(self, application_server_key: str) -> dict[str, Any]:
+        self._conn.send(("subscribe", application_server_key))
+        return self._conn.recv()
+
+    def arrivals(self) -> list[tuple[str | None, int, float]]:
+        out = []
+        while True:
+            try:
+                out.append(self._arrivals.get_nowait())
+            except queue.Empty:
+                return out
+
+
+def _serve(conn: Any, arrivals: Any) -> None:
+    def note(request: Request) -> None:
+        arrivals.put(
+            (request.payload.get("alert_id") if request.payload else None, request.status, request.arrived)
+        )
+
+    with PushService(on_request=note) as service:
+        conn.send(service.origin)
+        while (command := conn.recv())[0] != "stop":
+            conn.send(service.subscribe(command[1]).subscription())
