@@ -216,6 +216,16 @@ class Settings(BaseSettings):
     push_allow_http_loopback: bool = False
     """Accept `http://` push endpoints on loopback addresses (tests and local push services only);
     otherwise an endpoint must be `https://`."""
+    push_endpoint_hosts: list[str] = Field(
+        default_factory=lambda: [
+            "fcm.googleapis.com",  # Chrome, Edge on Android, Samsung Internet, Opera
+            ".push.services.mozilla.com",  # Firefox
+            ".push.apple.com",  # Safari (macOS, iOS 16.4+ home-screen apps)
+            ".notify.windows.com",  # Edge on Windows
+        ]
+    )
+    """Hosts push endpoints may name (a leading "." allows any subdomain; JSON list; [] = any https
+    host): the service POSTs to these URLs, so a subscription must not aim it at internal hosts."""
     push_timeout_s: float = Field(5.0, gt=0)
     """Seconds one request to a push service may take before it counts as failed (and is retried)."""
     push_tries: int = Field(4, ge=1, le=10)

@@ -68,7 +68,7 @@ async def add_subscription(
 ) -> PushSubscriptionCreated:
     """Keep the browser's `PushSubscription` so alerts can wake this device; the same endpoint
     again updates its keys (201 with the same id)."""
-    problem = endpoint_problem(body.endpoint, settings.push_allow_http_loopback)
+    problem = endpoint_problem(body.endpoint, settings.push_allow_http_loopback, settings.push_endpoint_hosts)
     if problem is not None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"endpoint: {problem}")
     await _responder(session, principal, responder_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -31,17 +32,27 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def endpoint_problem(endpoint: str, allow_http_loopback: bool) -> str | None:
-    """Why a push endpoint is refused, or None: `https://` with a host, or `http://` to loopback
-    when the setting allows it (a local push service in tests)."""
+def host_allowed(host: str, allowed: Sequence[str]) -> bool:
+    """`host` is one of `allowed`, or under one written with a leading dot; an empty list allows all."""
+    host = host.lower().rstrip(".")
+    return not allowed or any(
+        host.endswith(a.lower()) if a.startswith(".") else host == a.lower() for a in allowed
+    )
+
+
+def endpoint_problem(endpoint: str, allow_http_loopback: bool, hosts: Sequence[str] = ()) -> str | None:
+    """Why a push endpoint is refused, or None: `https://` to a known push service (`hosts`), or
+    `http://` to loopback when the setting allows it (a local push service in tests)."""
     parts = urlsplit(endpoint)
     if not parts.hostname:
         return "must be an absolute https:// URL"
-    if parts.scheme == "https":
+    if allow_http_loopback and parts.scheme in ("http", "https") and is_loopback(parts.hostname):
         return None
-    if parts.scheme == "http" and allow_http_loopback and is_loopback(parts.hostname):
-        return None
-    return "must be an https:// URL"
+    if parts.scheme != "https":
+        return "must be an https:// URL"
+    if not host_allowed(parts.hostname, hosts):
+        return f"host {parts.hostname} is not a known push service (DISPATCH_PUSH_ENDPOINT_HOSTS)"
+    return None
 
 
 def _p256_point(value: str) -> str:

@@ -201,6 +201,9 @@ def test_bad_subscriptions_are_refused_naming_the_field(api, admin_headers, serv
         "keys.auth": {**good, "keys": {**good["keys"], "auth": "c2hvcnQ"}},
         "endpoint": {**good, "endpoint": "http://push.example.com/send/abc"},  # not https
     }
+    aimed_inside = {**good, "endpoint": "https://10.0.0.7:8443/admin"}  # not a push service
+    r = api.post(path, json=aimed_inside, headers=me)
+    assert r.status_code == 422 and "DISPATCH_PUSH_ENDPOINT_HOSTS" in r.json()["detail"], r.text
     for field, body in cases.items():
         r = api.post(path, json=body, headers=me)
         assert r.status_code == 422 and r.json()["detail"].startswith(f"{field}:"), (field, r.text)

@@ -8,6 +8,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from core.config import Settings
 from dispatch.channels.base import Outcome
 from dispatch.channels.push import Delivery, origin_of, retry_after_s, summarise, topic_of
 from dispatch.channels.push_schemas import endpoint_problem
@@ -46,6 +47,24 @@ def test_sent_when_any_service_took_it_unreachable_when_all_are_gone() -> None:
     assert summarise([gone, Delivery(404, 1)]).outcome is Outcome.unreachable
     error = summarise([failed, gone])
     assert error.outcome is Outcome.provider_error and "500" in error.detail and "1 gone" in error.detail
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "ok"),
+    [
+        ("https://fcm.googleapis.com/fcm/send/x", True),
+        ("https://updates.push.services.mozilla.com/wpush/v2/x", True),
+        ("https://web.push.apple.com/QGx", True),
+        ("https://db5p.notify.windows.com/w/?token=x", True),
+        ("https://fcm.googleapis.com.evil.example/x", False),
+        ("https://evilpush.apple.com/x", False),
+        ("https://10.0.0.7/x", False),
+        ("https://metadata.google.internal/x", False),
+    ],
+)
+def test_endpoints_must_name_a_known_push_service(endpoint: str, ok: bool) -> None:
+    hosts = Settings().push_endpoint_hosts
+    assert (endpoint_problem(endpoint, False, hosts) is None) is ok
 
 
 @pytest.mark.parametrize(
