@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -177,7 +178,7 @@ class PushChannel:
             async with self.db.sessions() as session:
                 await session.execute(delete(PushSubscription).where(PushSubscription.id.in_(ids)))
                 await session.commit()
-        except DBAPIError:  # they will answer 410 again next time, and be removed then
+        except (DBAPIError, OSError):  # they will answer 410 again next time, and be removed then
             log.warning("gone push subscriptions not removed", exc_info=True)
 
     async def _deliver(
@@ -191,7 +192,8 @@ class PushChannel:
             ttl = int(deadline - time.time())
             if ttl <= 0:
                 return Delivery(status, tries - 1, f"{detail}; the alert expired".lstrip("; "))
-            vapid_headers = self._authorization(vapid, origin_of(sub.endpoint))
+            origin = origin_of(sub.endpoint)
+            vapid_headers = self._authorization(vapid, origin)
             headers = {"Urgency": "high", "Topic": topic, **vapid_headers}
             wait = self.settings.push_backoff_s * 2 ** (tries - 1) * random.uniform(0.8, 1.2)
             # no request outlives the alert: a push service answering late is one that did not answer
@@ -205,7 +207,7 @@ class PushChannel:
             except (WebPushException, ValueError) as exc:  # keys stored before a check existed
                 return Delivery(None, tries, f"unusable subscription keys ({exc})"[:80])
             else:
-                assert isinstance(response, aiohttp.ClientResponse)
+                response = cast(aiohttp.ClientResponse, response)  # a str only when asked for curl
                 status, detail = response.status, f"{response.status} {response.reason or ''}".strip()
                 if status in ACCEPTED:
                     return Delivery(status, tries, detail, response.headers.get("Location"))
@@ -214,6 +216,8 @@ class PushChannel:
                 if status == 429:
                     wait = retry_after_s(response.headers.get("Retry-After"), wait)
                 elif status < 500:  # 400, 401, 403, 413: the same request will fail the same way
+                    if status in (401, 403):  # the next alert signs afresh (a rotated key, a clock jump)
+                        self._tokens.pop(origin, None)
                     return Delivery(status, tries, detail)
             if tries == self.settings.push_tries:
                 break
