@@ -277,6 +277,34 @@ class Settings(BaseSettings):
     tencent_voice_play_times: int = Field(2, ge=1, le=3)
     """Tencent voice: times the message is played in one call."""
 
+    # --- Web Push (dispatch/channels/push*.py) ----------------------------------------------------
+    vapid_private_key: str | None = None
+    """VAPID private key (raw 32-byte base64url, DER base64 or PEM); unset = one is made at first start
+    and kept in PostgreSQL (table `push_vapid_keys`), shared by every worker."""
+    vapid_subject: str = "mailto:ops@localhost"
+    """VAPID `sub` claim: a `mailto:` or `https:` contact the push services can reach about our traffic."""
+    push_allow_http_loopback: bool = False
+    """Accept `http://` push endpoints on loopback addresses (tests and local push services only);
+    otherwise an endpoint must be `https://`."""
+    push_endpoint_hosts: list[str] = Field(
+        default_factory=lambda: [
+            "fcm.googleapis.com",  # Chrome, Edge on Android, Samsung Internet, Opera
+            ".push.services.mozilla.com",  # Firefox
+            ".push.apple.com",  # Safari (macOS, iOS 16.4+ home-screen apps)
+            ".notify.windows.com",  # Edge on Windows
+        ]
+    )
+    """Hosts push endpoints may name (a leading "." allows any subdomain; JSON list; [] = any https
+    host): the service POSTs to these URLs, so a subscription must not aim it at internal hosts."""
+    push_timeout_s: float = Field(5.0, gt=0)
+    """Seconds one request to a push service may take before it counts as failed (and is retried)."""
+    push_tries: int = Field(4, ge=1, le=10)
+    """Most requests per subscription and alert: 429 and 5xx are retried until this or the alert expires."""
+    push_backoff_s: float = Field(0.5, gt=0)
+    """First wait before retrying a 5xx or a failed connection; doubles each try (429 waits Retry-After)."""
+    push_connections: int = Field(200, ge=1)
+    """Most requests in flight to push services at once, per worker."""
+
     def speed_mps(self, mode: str) -> float:
         """Travel speed for a mode name (`walk`, `run`, `bicycle`, `ebike`, `car`)."""
         return float(getattr(self, f"speed_{mode}_mps"))

@@ -30,7 +30,11 @@ from core.redis import Keys, connect_redis
 from core.revocation import SocketGuard
 from dispatch import health, tokens, ws
 from dispatch import router as incidents
+from dispatch.channels.base import ClosableChannel
+from dispatch.channels.push import build_push
+from dispatch.channels.push_router import router as push_router
 from dispatch.channels.router import router as alerts_router
+from dispatch.channels.sms import build_sms, build_voice
 from dispatch.context import DispatchContext
 from dispatch.errors import install_error_handlers
 from dispatch.escalation import run_dispatch_clock
@@ -71,6 +75,17 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
+def _channels(settings: Settings, push: ClosableChannel) -> dict[str, ClosableChannel]:
+    """The ladder's ways past the socket: Web Push always (its key is ours), SMS and voice when a
+    provider is configured (`build_sms`/`build_voice` refuse to start on half a configuration)."""
+    channels: dict[str, ClosableChannel] = {"push": push}
+    for name, build in (("sms", build_sms), ("voice", build_voice)):
+        channel = build(settings)
+        if channel is not None:
+            channels[name] = channel
+    return channels
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; `settings` defaults to the environment's."""
     settings = settings or get_settings()
@@ -84,13 +99,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.keys = Keys(settings.redis_prefix)
         app.state.live_store = LiveLocationStore(app.state.redis, app.state.keys, settings)
         fanout = Fanout(app.state.redis, app.state.keys)
-        app.state.dispatch = DispatchContext.build(settings, app.state.db, app.state.live_store, fanout)
+        app.state.push = await build_push(settings, app.state.db)
+        channels = _channels(settings, app.state.push)
+        app.state.dispatch = DispatchContext.build(
+            settings, app.state.db, app.state.live_store, fanout, channels=channels
+        )
         app.state.studies = StudyRunner(JobStore(app.state.db.sessions), Limits.from_settings(settings))
         async with AsyncExitStack() as stack:
             stack.push_async_callback(app.state.db.dispose)
             stack.push_async_callback(app.state.redis.aclose)
             stack.push_async_callback(app.state.live_store.aclose)
             stack.push_async_callback(app.state.studies.aclose)
+            for channel in channels.values():
+                stack.push_async_callback(channel.aclose)
             stack.push_async_callback(_cancel, asyncio.create_task(app.state.studies.warm()))
             stack.push_async_callback(_cancel, asyncio.create_task(app.state.studies.keep_alive()))
             stack.push_async_callback(
@@ -159,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(alerts_router)
     app.include_router(ws.router)
     app.include_router(planning_router)
+    app.include_router(push_router)
     install_web(app)
     install_openapi(app)  # after every route is in: the document is completed from them
     return app

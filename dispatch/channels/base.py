@@ -51,3 +51,9 @@ class Channel(Protocol):
     name: str
 
     async def send(self, attempt: Attempt) -> AttemptResult: ...
+
+
+class ClosableChannel(Channel, Protocol):
+    """A channel holding connections (an HTTP client pool) that the app closes at shutdown."""
+
+    async def aclose(self) -> None: ...

@@ -13,7 +13,7 @@ from typing import Literal
 import httpx
 
 from core.config import Settings
-from dispatch.channels.base import Channel
+from dispatch.channels.base import ClosableChannel
 from dispatch.channels.retry import RetryPolicy
 from dispatch.channels.tencent import TencentApi, TencentSms, TencentVoice
 from dispatch.channels.webhook import WebhookChannel
@@ -56,7 +56,7 @@ def _webhook(settings: Settings, kind: Literal["sms", "voice"]) -> WebhookChanne
     )  # fmt: skip
 
 
-def build_sms(settings: Settings) -> Channel | None:
+def build_sms(settings: Settings) -> ClosableChannel | None:
     """The SMS channel, or None when `DISPATCH_SMS_PROVIDER` is unset."""
     if settings.sms_provider == "webhook":
         return _webhook(settings, "sms")
@@ -75,7 +75,7 @@ def build_sms(settings: Settings) -> Channel | None:
     return None
 
 
-def build_voice(settings: Settings) -> Channel | None:
+def build_voice(settings: Settings) -> ClosableChannel | None:
     """The voice-call channel, or None when `DISPATCH_VOICE_PROVIDER` is unset."""
     if settings.voice_provider == "webhook":
         return _webhook(settings, "voice")

@@ -8,7 +8,7 @@ due), kept here so that one worker, whichever, takes each step. Alerts from befo
 are not laddered (`ladder_due_at` NULL). `alert_codes` holds the hashes of the one-time codes sent
 in SMS and voice links: each opens one alert, answers it once, and dies with it.
 
-Revision ID: 0009_alert_delivery
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-29
 """
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_alert_delivery"
+revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
