@@ -207,6 +207,24 @@ class Settings(BaseSettings):
     study_job_keep_s: float = Field(86_400.0, gt=0)
     """Seconds a finished study job (and its result) is kept for polling."""
 
+    # --- Web Push (dispatch/channels/push*.py) ----------------------------------------------------
+    vapid_private_key: str | None = None
+    """VAPID private key (raw 32-byte base64url, DER base64 or PEM); unset = one is made at first start
+    and kept in PostgreSQL (table `push_vapid_keys`), shared by every worker."""
+    vapid_subject: str = "mailto:ops@localhost"
+    """VAPID `sub` claim: a `mailto:` or `https:` contact the push services can reach about our traffic."""
+    push_allow_http_loopback: bool = False
+    """Accept `http://` push endpoints on loopback addresses (tests and local push services only);
+    otherwise an endpoint must be `https://`."""
+    push_timeout_s: float = Field(5.0, gt=0)
+    """Seconds one request to a push service may take before it counts as failed (and is retried)."""
+    push_tries: int = Field(4, ge=1, le=10)
+    """Most requests per subscription and alert: 429 and 5xx are retried until this or the alert expires."""
+    push_backoff_s: float = Field(0.5, gt=0)
+    """First wait before retrying a 5xx or a failed connection; doubles each try (429 waits Retry-After)."""
+    push_connections: int = Field(200, ge=1)
+    """Most requests in flight to push services at once, per worker."""
+
     def speed_mps(self, mode: str) -> float:
         """Travel speed for a mode name (`walk`, `run`, `bicycle`, `ebike`, `car`)."""
         return float(getattr(self, f"speed_{mode}_mps"))

@@ -30,6 +30,8 @@ from core.redis import Keys, connect_redis
 from core.revocation import SocketGuard
 from dispatch import health, tokens, ws
 from dispatch import router as incidents
+from dispatch.channels.push import build_push
+from dispatch.channels.push_router import router as push_router
 from dispatch.context import DispatchContext
 from dispatch.errors import install_error_handlers
 from dispatch.escalation import run_dispatch_clock
@@ -84,12 +86,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.live_store = LiveLocationStore(app.state.redis, app.state.keys, settings)
         fanout = Fanout(app.state.redis, app.state.keys)
         app.state.dispatch = DispatchContext.build(settings, app.state.db, app.state.live_store, fanout)
+        app.state.push = await build_push(settings, app.state.db)
         app.state.studies = StudyRunner(JobStore(app.state.db.sessions), Limits.from_settings(settings))
         async with AsyncExitStack() as stack:
             stack.push_async_callback(app.state.db.dispose)
             stack.push_async_callback(app.state.redis.aclose)
             stack.push_async_callback(app.state.live_store.aclose)
             stack.push_async_callback(app.state.studies.aclose)
+            stack.push_async_callback(app.state.push.aclose)
             stack.push_async_callback(_cancel, asyncio.create_task(app.state.studies.warm()))
             stack.push_async_callback(_cancel, asyncio.create_task(app.state.studies.keep_alive()))
             stack.push_async_callback(
@@ -157,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(incidents.router)
     app.include_router(ws.router)
     app.include_router(planning_router)
+    app.include_router(push_router)
     install_web(app)
     install_openapi(app)  # after every route is in: the document is completed from them
     return app
