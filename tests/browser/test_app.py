@@ -1,0 +1,303 @@
+"""The installable responder app in Chromium: manifest and icons, the service worker controlling
+/responder, a Web Push shown as a notification that stays, its Accept action answering the alert
+with no page open, the receipt sent from the worker, and the page opening from its cache with no
+network at all.
+
+A headless browser has no push service (Chromium's is Google's, out of reach) and no system tray:
+the push is delivered through the DevTools protocol (`ServiceWorker.deliverPushMessage`) with the
+payload the server's push channel builds (`alert_frame` of the alert read from PostgreSQL), and the
+notification's Accept button is pressed by calling the worker's own click handler
+(`self.onNotificationClick`, the function its `notificationclick` listener runs) inside the worker,
+with the notification the push put up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+import struct
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from playwright.sync_api import BrowserContext, Page, Worker, expect
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from dispatch.frames import alert_frame
+from dispatch.service import alert_views
+from tests.browser.conftest import PHONE, console_errors
+from tests.browser.test_story import remote_spot, sign_in
+from tests.support.db import fetch
+from tests.support.people import on_duty_at
+from tests.support.server import ServerProcess
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+T = TypeVar("T")
+SCOPE = "/responder"
+NOTIFICATIONS_JS = """async (tag) => {
+    const reg = await navigator.serviceWorker.getRegistration('/responder');
+    const shown = await reg.getNotifications(tag ? { tag } : {});
+    return shown.map((n) => ({
+        title: n.title, body: n.body, tag: n.tag, requireInteraction: n.requireInteraction,
+        renotify: n.renotify, vibrate: [...n.vibrate], actions: n.actions.map((a) => [a.action, a.title]),
+    }));
+}"""
+
+
+# the browser's pushManager for a headless Chromium without a push service: it remembers the VAPID
+# key it was given and answers with the subscription this test made
+FAKE_SUBSCRIBE_JS = """((sub) => {
+    const made = { ...sub, toJSON: () => sub, options: {}, unsubscribe: async () => true };
+    PushManager.prototype.subscribe = async function (options) {
+        window.__pushKey = btoa(String.fromCharCode(...new Uint8Array(options.applicationServerKey)));
+        made.options = options;
+        return made;
+    };
+    PushManager.prototype.getSubscription = async () => null;
+})(SUBSCRIPTION);"""
+
+
+def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine from a sync Playwright test (its loop is marked running in this thread)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
+def pushed_payload(database_url: str, alert_id: str) -> str:
+    """What the push channel sends for this alert: `alert_frame` of the alert as stored."""
+
+    async def build() -> str:
+        engine = create_async_engine(database_url)
+        try:
+            async with AsyncSession(engine) as session:
+                [view] = await alert_views(session, [uuid.UUID(alert_id)])
+        finally:
+            await engine.dispose()
+        return json.dumps(alert_frame(view))
+
+    return run_async(build)
+
+
+def stored_alert(database_url: str, alert_id: str) -> dict[str, Any]:
+    rows = run_async(lambda: fetch(database_url, "SELECT * FROM alerts WHERE id = $1", uuid.UUID(alert_id)))
+    return dict(rows[0])
+
+
+def wait_for(check: Callable[[], T | None], what: str, timeout_s: float = 20.0) -> T:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def controlled_phone(context: BrowserContext, url: str, token: str) -> Page:
+    """/responder signed in and controlled by the service worker."""
+    page = context.new_page()
+    page.goto(f"{url}/responder")
+    sign_in(page, token)
+    expect(page.locator("#connection")).to_have_text("Online")
+    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=20_000)
+    assert page.evaluate("navigator.serviceWorker.controller.scriptURL") == f"{url}/responder-sw.js"
+    return page
+
+
+def deliver_push(page: Page, origin: str, payload: str) -> None:
+    """Hand a push message to the /responder worker as the browser's push service would."""
+    cdp = page.context.new_cdp_session(page)
+    registrations: list[dict[str, Any]] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    deadline = time.monotonic() + 15
+    ours = [r for r in registrations if r["scopeURL"] == origin + SCOPE and not r["isDeleted"]]
+    while not ours and time.monotonic() < deadline:
+        page.wait_for_timeout(100)  # lets the session's events in
+        ours = [r for r in registrations if r["scopeURL"] == origin + SCOPE and not r["isDeleted"]]
+    assert ours, f"no service worker registration for {SCOPE}: {registrations}"
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": origin, "registrationId": ours[-1]["registrationId"], "data": payload},
+    )
+
+
+def notifications(page: Page, tag: str | None = None) -> list[dict[str, Any]]:
+    return page.evaluate(NOTIFICATIONS_JS, tag)
+
+
+def the_worker(context: BrowserContext) -> Worker:
+    workers = [w for w in context.service_workers if w.url.endswith("/responder-sw.js")]
+    assert workers, "the responder service worker is not running"
+    return workers[-1]
+
+
+def test_manifest_and_icons_make_an_installable_app(live_server, http: httpx.Client, new_context) -> None:
+    r = http.get("/responder.webmanifest")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/manifest+json")
+    manifest = r.json()
+    assert "救援" in manifest["name"] and "Rescue" in manifest["name"]
+    assert "救援" in manifest["short_name"] and "Rescue" in manifest["short_name"]
+    assert (manifest["start_url"], manifest["display"]) == ("/responder", "standalone")
+    sizes = set()
+    for icon in manifest["icons"]:
+        got = http.get(icon["src"])
+        assert got.status_code == 200 and got.headers["content-type"] == "image/png", icon
+        width, height = png_size(got.content)
+        assert icon["sizes"] == f"{width}x{height}"
+        sizes.add((width, icon["purpose"]))
+    assert {(192, "any"), (512, "any"), (192, "maskable"), (512, "maskable")} <= sizes
+
+    sw = http.get("/responder-sw.js")
+    assert sw.status_code == 200 and "javascript" in sw.headers["content-type"]
+    assert sw.headers["cache-control"] == "no-cache"
+
+    page = new_context(viewport=PHONE).new_page()
+    errors = console_errors(page)
+    page.goto(f"{live_server.url}/responder")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    cdp = page.context.new_cdp_session(page)
+    parsed = cdp.send("Page.getAppManifest")
+    assert parsed["url"] == f"{live_server.url}/responder.webmanifest"
+    assert parsed["errors"] == [], parsed["errors"]  # Chromium read it whole
+    expect(page.get_by_role("heading", name="Install the app and allow alerts")).to_be_visible()
+    page.get_by_text("How to install (Android, iPhone)").click()
+    expect(page.locator("#install-help")).to_contain_text("Add to Home Screen")
+    expect(page.locator("#install-help")).to_contain_text("Install app")
+    assert errors == []
+
+
+def test_push_shows_a_sticky_notification_whose_accept_answers_with_no_page_open_and_the_app_opens_offline(
+    app_env, admin_headers, token_for, new_context, shot
+) -> None:
+    own = ServerProcess(env=app_env).start()  # this test takes the network away at the end
+    database_url = app_env["DATABASE_URL"]
+    try:
+        http = httpx.Client(base_url=own.url, timeout=30.0)
+        lat, lng = remote_spot()
+        person = on_duty_at(http, admin_headers, lat + 0.002, lng, name="Zhao Min")
+        context = new_context(viewport=PHONE)
+        context.grant_permissions(["notifications"], origin=own.url)
+
+        # sign in once: the page registers the worker and keeps the token for it, then is closed
+        phone = controlled_phone(context, own.url, person["token"])
+        errors = console_errors(phone)
+        phone.close()
+        bystander = context.new_page()  # not /responder: no socket, not a client of the worker
+        bystander.goto(f"{own.url}/healthz")
+
+        desk = token_for("dispatcher")
+        opened = http.post(
+            "/v1/incidents",
+            json={"lat": lat, "lng": lng, "category": "cardiac_arrest", "address": "No. 8 Lotus Road"},
+            headers=desk,
+        )
+        assert opened.status_code == 201, opened.text
+        [alert] = [a for a in opened.json()["alerts"] if a["responder_id"] == person["id"]]
+        alert_id = alert["alert_id"]
+        payload = pushed_payload(database_url, alert_id)
+        assert "Lotus" not in payload  # the exact place is not pushed
+
+        deliver_push(bystander, own.url, payload)
+        [shown] = wait_for(lambda: notifications(bystander, alert_id), "the alert's notification")
+        assert shown["title"].startswith("Cardiac arrest — ") and "from you" in shown["title"]
+        assert "min away" in shown["body"] and "Do CPR" in shown["body"]
+        assert "Lotus" not in shown["title"] + shown["body"]
+        assert shown["requireInteraction"] and shown["renotify"] and shown["vibrate"]
+        assert shown["actions"] == [["accept", "Accept"], ["decline", "Decline"]]
+
+        # the receipt, sent by the worker itself: delivered, and reached by push
+        wait_for(
+            lambda: stored_alert(database_url, alert_id)["status"] == "delivered",
+            "the receipt from the worker",
+        )
+
+        # Accept on the notification, with no /responder page open anywhere
+        assert not [p for p in context.pages if p.url.startswith(f"{own.url}/responder")]
+        titles = the_worker(context).evaluate(
+            """async (tag) => {
+                const [n] = await registration.getNotifications({ tag });
+                await self.onNotificationClick(n, 'accept');
+                return (await registration.getNotifications({ tag })).map((x) => x.title);
+            }""",
+            alert_id,
+        )
+        assert titles == ["Go now: No. 8 Lotus Road"]  # the exact place, now that it is accepted
+        assert stored_alert(database_url, alert_id)["status"] == "accepted"
+
+        # the app opens again and shows the mission; then with no network at all it opens from its cache
+        phone = context.new_page()
+        errors = console_errors(phone)
+        phone.goto(f"{own.url}/responder")
+        expect(phone.locator("#mission-where")).to_have_text("No. 8 Lotus Road")
+        expect(phone.locator("#who")).to_contain_text("Zhao Min")
+        own.stop()
+        context.set_offline(True)
+        phone.reload()
+        expect(phone.locator("body")).to_have_attribute("data-ready", "true")
+        expect(phone.locator("#status")).to_contain_text("No network: showing what was known at")
+        expect(phone.locator("#mission-where")).to_have_text("No. 8 Lotus Road")
+        expect(phone.locator("#who")).to_contain_text("Zhao Min")
+        expect(phone.locator("#connection")).to_contain_text("Offline")
+        expect(phone.locator("#signin")).to_be_hidden()
+        shot(phone, "offline-last-known-state")
+        assert errors == []
+        context.set_offline(False)
+    finally:
+        own.stop()
+
+
+def test_allow_notifications_subscribes_this_browser_for_the_responder(
+    live_server, http: httpx.Client, admin_headers, new_context
+) -> None:
+    """The button asks for permission, subscribes with the server's VAPID key and registers the
+    subscription. Headless Chromium has no push service to subscribe at, so the browser's
+    `pushManager.subscribe` is played by a stand-in that records the key it was given and answers
+    with a subscription whose keys this test made, as a browser would."""
+    browser_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    p256dh = browser_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    subscription = {
+        "endpoint": f"https://push.example.test/wpush/{secrets.token_hex(8)}",
+        "expirationTime": None,
+        "keys": {"p256dh": b64url(p256dh), "auth": b64url(secrets.token_bytes(16))},
+    }
+    person = on_duty_at(http, admin_headers, *remote_spot())
+    context = new_context(viewport=PHONE)
+    context.add_init_script(FAKE_SUBSCRIBE_JS.replace("SUBSCRIPTION", json.dumps(subscription)))
+    page = controlled_phone(context, live_server.url, person["token"])
+    expect(page.locator("#notify-state")).to_contain_text("Notifications are off")
+    context.grant_permissions(["notifications"], origin=live_server.url)  # the person answers Allow
+    page.get_by_role("button", name="Allow notifications").click()
+    expect(page.locator("#notify-state")).to_contain_text("Notifications are on for this phone")
+    expect(page.get_by_role("button", name="Allow notifications")).to_be_hidden()
+
+    me = {"Authorization": f"Bearer {person['token']}"}
+    listed = http.get(f"/v1/responders/{person['id']}/push-subscriptions", headers=me).json()
+    assert [s["endpoint"] for s in listed] == [subscription["endpoint"]]
+    vapid = http.get("/v1/push/vapid-public-key", headers=me).json()["public_key"]
+    assert b64url_to_std(vapid) == page.evaluate("window.__pushKey")  # subscribed with the server's key
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def b64url_to_std(text: str) -> str:
+    return base64.b64encode(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))).decode()
