@@ -18,6 +18,7 @@ import base64
 import json
 import secrets
 import struct
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -28,12 +29,12 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from playwright.sync_api import BrowserContext, Page, Worker, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Worker, expect
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from dispatch.frames import alert_frame
 from dispatch.service import alert_views
-from tests.browser.conftest import PHONE, console_errors
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, console_errors
 from tests.browser.test_story import remote_spot, sign_in
 from tests.support.db import fetch
 from tests.support.people import on_duty_at
@@ -147,7 +148,9 @@ def the_worker(context: BrowserContext) -> Worker:
     return workers[-1]
 
 
-def test_manifest_and_icons_make_an_installable_app(live_server, http: httpx.Client, new_context) -> None:
+def test_manifest_and_icons_make_an_installable_app(
+    live_server, http: httpx.Client, browser: Browser, new_context
+) -> None:
     r = http.get("/responder.webmanifest")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/manifest+json")
     manifest = r.json()
@@ -180,6 +183,20 @@ def test_manifest_and_icons_make_an_installable_app(live_server, http: httpx.Cli
     expect(page.locator("#install-help")).to_contain_text("Add to Home Screen")
     expect(page.locator("#install-help")).to_contain_text("Install app")
     assert errors == []
+
+    # Chromium's own verdict; a Playwright context counts as incognito, where nothing installs
+    with tempfile.TemporaryDirectory() as profile:
+        kept = browser.browser_type.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = kept.new_page()
+            page.goto(f"{live_server.url}/responder")
+            wait_for(lambda: page.evaluate("!!navigator.serviceWorker.controller"), "the worker in control")
+            verdict = kept.new_cdp_session(page).send("Page.getInstallabilityErrors")
+            assert verdict["installabilityErrors"] == []
+        finally:
+            kept.close()
 
 
 def test_push_shows_a_sticky_notification_whose_accept_answers_with_no_page_open_and_the_app_opens_offline(

@@ -175,7 +175,7 @@ async function openAlert(alertId) {
   const page = pages.find((p) => new URL(p.url).pathname === PAGE);
   if (page) {
     page.postMessage({ type: "show-alert", alert_id: alertId });
-    return page.focus();
+    return page.focus().catch(() => page); // focusing needs a real click; the message is what matters
   }
   return self.clients.openWindow(`${PAGE}?alert=${encodeURIComponent(alertId)}`);
 }
