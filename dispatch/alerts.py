@@ -1,4 +1,7 @@
-"""A responder's side of an alert: delivery, accept/decline, en route/on scene, expiry.
+"""A responder's side of an alert: attempts and receipts, accept/decline, en route/on scene, expiry.
+
+Writing an alert into a socket is an attempt; only the phone's receipt (a `received` frame or
+`POST /v1/alerts/{id}/received`) or its answer moves it to `delivered`, naming the channel.
 
 Every transition is a conditional UPDATE (only from the states it may leave), so two sockets of
 the same phone, or two workers expiring alerts at once, can never apply a change twice.
@@ -7,10 +10,11 @@ the same phone, or two workers expiring alerts at once, can never apply a change
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import events
@@ -52,25 +56,78 @@ async def cancel_frames(
     return [cancel_frame(str(alert), str(incident), "incident closed") for alert, incident in rows]
 
 
-async def mark_delivered(session: AsyncSession, ctx: DispatchContext, alert_ids: list[uuid.UUID]) -> None:
+async def record_socket_attempt(session: AsyncSession, ctx: DispatchContext, alert_id: uuid.UUID) -> None:
+    """A socket took the alert frame: an attempt (event `attempt`, channel `socket`), not a
+    delivery. Only while no receipt has come: a replay to a phone that confirmed is not news."""
+    now = _now()
     rows = (
         (
             await session.execute(
                 update(Alert)
-                .where(Alert.id.in_(alert_ids), Alert.status == "sent")
-                .values(status="delivered", updated_at=_now())
+                .where(Alert.id == alert_id, Alert.status == "sent")
+                .values(socket_at=func.coalesce(Alert.socket_at, now))
                 .returning(Alert)
             )
         )
         .scalars()
         .all()
     )
-    logged = [_event(session, a, "delivered") for a in rows]
+    logged = [attempt_event(session, a, "socket", 0, "sent", "written into an open socket") for a in rows]
     await session.commit()
     await events.publish(ctx.fanout, logged)
 
 
-def _event(session: AsyncSession, alert: Alert, kind: str) -> Any:
+def attempt_event(
+    session: AsyncSession,
+    alert: Alert,
+    channel: str,
+    step: int,
+    outcome: str,
+    detail: str = "",
+    provider_id: str | None = None,
+    kind: str = "attempt",
+) -> Any:
+    """One try of one channel for one alert, and what came of it (`attempt` or `attempt_skipped`)."""
+    return _event(
+        session,
+        alert,
+        kind,
+        channel=channel,
+        step=step,
+        outcome=outcome,
+        detail=detail,
+        provider_id=provider_id,
+    )
+
+
+def _reached(alert: Alert, via: str, now: datetime) -> bool:
+    """Record that `via` reached the phone, unless a receipt came first; True when it is news."""
+    if alert.delivered_via is not None:
+        return False
+    alert.delivered_via, alert.delivered_at, alert.ladder_due_at = via, now, None
+    return True
+
+
+async def receive(
+    session: AsyncSession, ctx: DispatchContext, responder_id: uuid.UUID, alert_id: uuid.UUID, via: str
+) -> Alert:
+    """The phone's receipt: the alert is in front of the person. `sent` → `delivered` (event
+    `delivered` naming the channel), and the ladder stops. A receipt for an alert already
+    delivered, answered or ended changes nothing (the phone may send it twice, or late)."""
+    alert, _ = await _alert_of(session, responder_id, alert_id)
+    now = _now()
+    if alert.status != "sent" or alert.expires_at <= now:
+        await session.commit()  # nothing changed; releases the row (a rollback would expire it)
+        return alert
+    _reached(alert, via, now)
+    alert.status, alert.updated_at = "delivered", now
+    logged = [_event(session, alert, "delivered", delivered_via=via)]
+    await session.commit()
+    await events.publish(ctx.fanout, logged)
+    return alert
+
+
+def _event(session: AsyncSession, alert: Alert, kind: str, **data: Any) -> Any:
     return events.record(
         session,
         alert.incident_id,
@@ -78,12 +135,14 @@ def _event(session: AsyncSession, alert: Alert, kind: str) -> Any:
         alert_id=str(alert.id),
         responder_id=str(alert.responder_id),
         role=alert.role,
+        **data,
     )
 
 
-async def _own_alert(
+async def _alert_of(
     session: AsyncSession, responder_id: uuid.UUID, alert_id: uuid.UUID
 ) -> tuple[Alert, Incident]:
+    """The responder's own alert and its incident, the alert's row locked; 404 / 403 otherwise."""
     row = (
         await session.execute(
             select(Alert, Incident)
@@ -97,23 +156,45 @@ async def _own_alert(
     alert, incident = row
     if alert.responder_id != responder_id:
         raise DispatchError(403, "alert_id", "this alert was sent to another responder")
+    return alert, incident
+
+
+async def _own_alert(
+    session: AsyncSession, responder_id: uuid.UUID, alert_id: uuid.UUID
+) -> tuple[Alert, Incident]:
+    """`_alert_of`, and 409 when the incident is closed (nothing more may change)."""
+    alert, incident = await _alert_of(session, responder_id, alert_id)
     if incident.status != "open":
         raise DispatchError(409, "alert_id", "the incident is closed")
     return alert, incident
 
 
 async def respond(
-    session: AsyncSession, ctx: DispatchContext, responder_id: uuid.UUID, alert_id: uuid.UUID, accept: bool
+    session: AsyncSession,
+    ctx: DispatchContext,
+    responder_id: uuid.UUID,
+    alert_id: uuid.UUID,
+    accept: bool,
+    via: str = "socket",
+    before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> AlertView | None:
-    """Accept or decline; on accept returns the view for the exact-location `incident` frame."""
+    """Accept or decline; on accept returns the view for the exact-location `incident` frame.
+
+    An answer proves the alert reached the person: when no receipt came first, `via` (the channel
+    the answer came through) is recorded as how it was reached, and the ladder stops either way.
+    `before_commit` runs inside the answer's transaction (a one-time code spends its answer there).
+    """
     alert, _ = await _own_alert(session, responder_id, alert_id)
     if alert.status not in PENDING:
         raise DispatchError(409, "alert_id", f"already answered: the alert is {alert.status}")
-    if alert.expires_at <= _now():
+    now = _now()
+    if alert.expires_at <= now:
         raise DispatchError(409, "alert_id", "the alert has expired")
-    alert.status = "accepted" if accept else "declined"
-    alert.updated_at = _now()
-    logged = [_event(session, alert, alert.status)]
+    if before_commit is not None:
+        await before_commit()
+    reached = _reached(alert, via, now)
+    alert.status, alert.updated_at, alert.ladder_due_at = "accepted" if accept else "declined", now, None
+    logged = [_event(session, alert, alert.status, **({"delivered_via": via} if reached else {}))]
     await session.commit()
     await events.publish(ctx.fanout, logged)
     if not accept:

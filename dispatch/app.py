@@ -32,6 +32,7 @@ from dispatch import health, tokens, ws
 from dispatch import router as incidents
 from dispatch.channels.push import build_push
 from dispatch.channels.push_router import router as push_router
+from dispatch.channels.router import router as alerts_router
 from dispatch.context import DispatchContext
 from dispatch.errors import install_error_handlers
 from dispatch.escalation import run_dispatch_clock
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(responders_router)
     app.include_router(locations_router)
     app.include_router(incidents.router)
+    app.include_router(alerts_router)
     app.include_router(ws.router)
     app.include_router(planning_router)
     app.include_router(push_router)

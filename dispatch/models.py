@@ -36,6 +36,8 @@ ALERT_ROLES = ("cpr", "fetch_aed")
 ALERT_STATUSES = ("sent", "delivered", "accepted", "declined", "expired", "en_route", "on_scene", "cancelled")
 PENDING = ("sent", "delivered")  # waiting for the responder's answer
 ENGAGED = ("accepted", "en_route", "on_scene")  # counted as help on the way
+DELIVERY_CHANNELS = ("socket", "push", "sms", "voice", "app")  # what a receipt may name
+LADDER_WAITING = "status = 'sent' AND ladder_due_at IS NOT NULL"  # alerts the ladder still steps
 
 
 def _now() -> datetime:
@@ -78,9 +80,11 @@ class Alert(Base):
     __table_args__ = (
         CheckConstraint(_in("role", ALERT_ROLES), name="role"),
         CheckConstraint(_in("status", ALERT_STATUSES), name="status"),
+        CheckConstraint(_in("delivered_via", DELIVERY_CHANNELS), name="delivered_via"),
         UniqueConstraint("incident_id", "responder_id", name="uq_alerts_incident_responder"),
         Index("ix_alerts_responder_status", "responder_id", "status"),
         Index("ix_alerts_pending_expiry", "expires_at", postgresql_where="status IN ('sent', 'delivered')"),
+        Index("ix_alerts_ladder_due", "ladder_due_at", postgresql_where=LADDER_WAITING),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -95,6 +99,17 @@ class Alert(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    # How the alert reached the phone (dispatch.channels): only a receipt (or an answer) sets
+    # `delivered_via`; `socket_at` is when a socket first took the frame (an attempt, not a delivery).
+    delivered_via: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    socket_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The ladder (dispatch.channels.ladder): the index of its next step, and when that is due (None:
+    # nothing left to try). Due at once on creation, so the clock looks at every new alert.
+    ladder_next: Mapped[int] = mapped_column(Integer, default=0)
+    ladder_due_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True, default=_now
+    )
 
 
 class IncidentEvent(Base):

@@ -40,6 +40,9 @@ class AlertOut(BaseModel):
     distance_m: float
     aed_id: uuid.UUID | None = None
     status: str = "sent"
+    delivered_via: str | None = Field(
+        None, description="the channel whose receipt (or answer) showed the alert reached the phone"
+    )
 
 
 class AedConsidered(BaseModel):
@@ -102,3 +105,10 @@ class StatusFrame(InputModel):
     type: Literal["status"]
     alert_id: uuid.UUID
     status: Literal["en_route", "on_scene"]
+
+
+class ReceivedFrame(InputModel):
+    """The phone has put the alert in front of the person: the receipt that makes it `delivered`."""
+
+    type: Literal["received"]
+    alert_id: uuid.UUID

@@ -307,6 +307,7 @@ def incident_out(
                 distance_m=a.distance_m,
                 aed_id=a.aed_id,
                 status=a.status,
+                delivered_via=a.delivered_via,
             )
             for a in alerts
         ],

@@ -33,7 +33,7 @@ from dispatch import alerts, events
 from dispatch.context import DispatchContext
 from dispatch.fanout import Connection
 from dispatch.frames import error_frame, event_frame, incident_frame, reproject
-from dispatch.schemas import AckFrame, StatusFrame
+from dispatch.schemas import AckFrame, ReceivedFrame, StatusFrame
 from dispatch.service import DispatchError
 from geo.crs import Crs
 from responders.ingest import LocationRejected, ingest_location
@@ -41,7 +41,7 @@ from responders.schemas import LocationUpdate
 
 router = APIRouter(tags=["websockets"])
 log = logging.getLogger(__name__)
-FRAME_TYPES = "location, ack, status"
+FRAME_TYPES = "location, ack, status, received"
 ONCE_PER_ALERT = ("alert", "incident", "cancel")
 """Frames a phone is sent at most once per alert on one connection, however many ways they come
 (the relay, the replay on connect, a resync after an outage)."""
@@ -49,7 +49,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class ResponderConnection:
-    """One phone's socket: sends in its datum, once per alert, and records delivery."""
+    """One phone's socket: sends in its datum, once per alert, and records each alert written as
+    an attempt (only the phone's `received` frame is a delivery: a half-open socket takes writes)."""
 
     def __init__(self, websocket: WebSocket, ctx: DispatchContext, responder_id: uuid.UUID, crs: Crs) -> None:
         self.websocket, self.ctx, self.responder_id, self.crs = websocket, ctx, responder_id, crs
@@ -66,16 +67,16 @@ class ResponderConnection:
         async with self.lock:
             await self.websocket.send_json(reproject(frame, self.crs))
         if frame["type"] == "alert":
-            task = asyncio.create_task(self._delivered(uuid.UUID(frame["alert_id"])))
+            task = asyncio.create_task(self._attempted(uuid.UUID(frame["alert_id"])))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
-    async def _delivered(self, alert_id: uuid.UUID) -> None:
+    async def _attempted(self, alert_id: uuid.UUID) -> None:
         try:
             async with self.ctx.db.sessions() as session:
-                await alerts.mark_delivered(session, self.ctx, [alert_id])
+                await alerts.record_socket_attempt(session, self.ctx, alert_id)
         except Exception:
-            log.exception("could not record delivery of alert %s", alert_id)
+            log.exception("could not record the socket attempt of alert %s", alert_id)
 
     async def resync(self) -> None:
         """After a relay outage: what Postgres says this phone should have (sent once each), and
@@ -117,6 +118,8 @@ class ResponderConnection:
                 await self._location(frame)
             elif kind == "ack":
                 await self._ack(_parse(AckFrame, frame))
+            elif kind == "received":
+                await self._received(_parse(ReceivedFrame, frame))
             elif kind == "status":
                 msg = _parse(StatusFrame, frame)
                 async with self.ctx.db.sessions() as session:
@@ -147,6 +150,10 @@ class ResponderConnection:
             )
         if view is not None:
             await self.send(incident_frame(view))
+
+    async def _received(self, msg: ReceivedFrame) -> None:
+        async with self.ctx.db.sessions() as session:
+            await alerts.receive(session, self.ctx, self.responder_id, msg.alert_id, "socket")
 
 
 def _decode(raw: str) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import aed_registry.models  # noqa: F401
 import core.auth  # noqa: F401  (tables register on the shared metadata)
+import dispatch.channels.models
 import dispatch.channels.push_models
 import dispatch.models  # noqa: F401
 import responders.models  # noqa: F401

@@ -274,6 +274,7 @@ async def test_a_postgres_restart_loses_no_alert_and_dispatch_resumes(
             first = await open_incident(http, dispatcher, lat, lng)
             alert_c = await inbox_c.wait(alert_for(first["id"]))
             alert_d = await inbox_d.wait(alert_for(first["id"]))
+            await phone_c.send({"type": "received", "alert_id": alert_c["alert_id"]})  # on screen
             await board.wait(event(first["id"], "delivered"))
 
             stores.stop("pg")

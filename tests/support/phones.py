@@ -13,9 +13,14 @@ import websockets
 
 
 class Phone:
-    def __init__(self, ws_url: str, token: str, crs: str = "wgs84") -> None:
+    """`confirm` (default on): the phone answers every alert it reads with a `received` frame, as
+    the app does once the alert is on screen (only that makes an alert `delivered`). Off, it plays
+    a half-open phone: it reads alerts and never confirms."""
+
+    def __init__(self, ws_url: str, token: str, crs: str = "wgs84", *, confirm: bool = True) -> None:
         self.url = f"{ws_url}/v1/ws/responder?crs={crs}"
         self.subprotocols = ["bearer", token]
+        self.confirm = confirm
         self.ws: Any = None
 
     async def __aenter__(self) -> Phone:
@@ -33,6 +38,8 @@ class Phone:
         async with asyncio.timeout(timeout):
             while True:
                 frame = json.loads(await self.ws.recv())
+                if self.confirm and frame["type"] == "alert":
+                    await self.send({"type": "received", "alert_id": frame["alert_id"]})
                 if type_ is None or frame["type"] == type_:
                     return frame
 

@@ -20,7 +20,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   token: null, config: null, me: null, socket: null, retry: 0, onDuty: false,
   fix: null, source: null, watch: null, alerts: new Map(), current: null, mission: null, missionMap: null,
-  code: null, installPrompt: null,
+  code: null, installPrompt: null, confirmed: new Set(),
 };
 
 const say = (text) => ($("status").textContent = text);
@@ -106,6 +106,16 @@ function onAlert(frame) {
   if (!state.current) showAlert(frame);
 }
 
+// The receipt: this alert is on screen. Only it marks the alert delivered (a socket the server
+// wrote into may be half-open); without it the server tries push, SMS, then a call.
+function confirmShown(frame) {
+  if (state.confirmed.has(frame.alert_id)) return;
+  state.confirmed.add(frame.alert_id);
+  const receipt = { type: "received", alert_id: frame.alert_id };
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(receipt));
+  else alertCall(frame.alert_id, "received", { channel: state.code ? "sms" : "app" }).catch(() => state.confirmed.delete(frame.alert_id));
+}
+
 function showAlert(frame) {
   state.current = frame;
   const title = `${human(frame.category)} — ${metres(frame.distance_m)} away`;
@@ -119,21 +129,9 @@ function showAlert(frame) {
   setAnswerButtons(false);
   $("accept").focus();
   ring();
+  confirmShown(frame);
   say(`Alert: ${title}. Accept or decline.`);
   tickExpiry();
-  confirmShown(frame);
-}
-
-// The receipt: only this moves an alert to `delivered` (a frame written into a socket proves nothing
-// on a half-open connection). On the socket when it is open, else over HTTP with the token or code.
-function confirmShown(frame) {
-  const receipt = { type: "received", alert_id: frame.alert_id };
-  if (state.socket?.readyState === WebSocket.OPEN) {
-    state.socket.send(JSON.stringify(receipt));
-    return;
-  }
-  const channel = state.code ? "sms" : "app";
-  alertCall(frame.alert_id, "received", { channel }).catch(() => {}); // offline: the ladder goes on
 }
 
 // The HTTP answer endpoints, signed with the alert's one-time code (SMS link) or the token.
