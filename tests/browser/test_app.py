@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import Browser, BrowserContext, Page, Worker, expect
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+from dispatch.channels import codes
 from dispatch.frames import alert_frame
 from dispatch.service import alert_views
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, console_errors
@@ -86,6 +87,22 @@ def pushed_payload(database_url: str, alert_id: str) -> str:
         return json.dumps(alert_frame(view))
 
     return run_async(build)
+
+
+def issue_code(database_url: str, alert_id: str, channel: str = "sms") -> str:
+    """The alert's one-time code, as the SMS step makes it for the link it sends."""
+
+    async def make() -> str:
+        engine = create_async_engine(database_url)
+        try:
+            async with AsyncSession(engine) as session:
+                code = codes.issue(session, uuid.UUID(alert_id), channel)
+                await session.commit()
+        finally:
+            await engine.dispose()
+        return code
+
+    return run_async(make)
 
 
 def stored_alert(database_url: str, alert_id: str) -> dict[str, Any]:
@@ -243,6 +260,7 @@ def test_push_shows_a_sticky_notification_whose_accept_answers_with_no_page_open
             lambda: stored_alert(database_url, alert_id)["status"] == "delivered",
             "the receipt from the worker",
         )
+        assert stored_alert(database_url, alert_id)["delivered_via"] == "push"
 
         # Accept on the notification, with no /responder page open anywhere
         assert not [p for p in context.pages if p.url.startswith(f"{own.url}/responder")]
@@ -318,3 +336,38 @@ def b64url(raw: bytes) -> str:
 
 def b64url_to_std(text: str) -> str:
     return base64.b64encode(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))).decode()
+
+
+def test_sms_link_opens_the_alert_to_answer_without_signing_in(
+    live_server, http: httpx.Client, admin_headers, token_for, new_context, shot
+) -> None:
+    lat, lng = remote_spot()
+    person = on_duty_at(http, admin_headers, lat, lng + 0.002, name="Sun Li")
+    opened = http.post(
+        "/v1/incidents",
+        json={"lat": lat, "lng": lng, "category": "choking", "address": "Gate 3, Lychee Park"},
+        headers=token_for("dispatcher"),
+    )
+    assert opened.status_code == 201, opened.text
+    [alert] = [a for a in opened.json()["alerts"] if a["responder_id"] == person["id"]]
+    alert_id = alert["alert_id"]
+    database_url = live_server.env["DATABASE_URL"]
+    code = issue_code(database_url, alert_id)
+
+    page = new_context(viewport=PHONE).new_page()
+    errors = console_errors(page)
+    page.goto(f"{live_server.url}/responder?alert={alert_id}&code={code}")
+    expect(page.locator("#alert")).to_be_visible()
+    expect(page.locator("#alert-title")).to_contain_text("choking")
+    expect(page.locator("#alert")).not_to_contain_text("Lychee")  # not before accept
+    expect(page.locator("#signin")).to_be_visible()  # nobody signed in
+    wait_for(lambda: stored_alert(database_url, alert_id)["status"] == "delivered", "the receipt")
+    assert stored_alert(database_url, alert_id)["delivered_via"] == "sms"
+    shot(page, "sms-link-alert")
+
+    page.get_by_role("button", name="Accept — I'm going").click()
+    expect(page.locator("#mission-where")).to_have_text("Gate 3, Lychee Park")
+    expect(page.locator("#mission-state")).to_contain_text("Sign in to report en route")
+    assert stored_alert(database_url, alert_id)["status"] == "accepted"
+    shot(page, "sms-link-accepted")
+    assert errors == []

@@ -113,7 +113,7 @@ function confirmShown(frame) {
   state.confirmed.add(frame.alert_id);
   const receipt = { type: "received", alert_id: frame.alert_id };
   if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(receipt));
-  else alertCall(frame.alert_id, "received", { channel: state.code ? "sms" : "app" }).catch(() => state.confirmed.delete(frame.alert_id));
+  else alertCall(frame.alert_id, "received", state.code ? {} : { channel: "app" }).catch(() => state.confirmed.delete(frame.alert_id));
 }
 
 function showAlert(frame) {
@@ -208,7 +208,19 @@ async function answerOverHttp(frame, response) {
 }
 
 // --- the mission after accepting ----------------------------------------------------------------
-function onMission(frame) {
+// Frames over HTTP (an SMS link, the worker's answer) are in WGS-84; the socket's come in the map's datum.
+function inMapDatum(frame) {
+  const crs = state.config.map_crs;
+  if (!frame.crs || frame.crs === crs) return frame;
+  const move = (p) => {
+    const [lat, lng] = fromWgs84(p.lat, p.lng, crs);
+    return { ...p, lat, lng };
+  };
+  return { ...move(frame), crs, aed: frame.aed ? move(frame.aed) : frame.aed };
+}
+
+function onMission(incident) {
+  const frame = inMapDatum(incident);
   state.mission = frame;
   keep.put("mission", frame).catch(() => {});
   dropAlert(frame.alert_id);
@@ -494,10 +506,10 @@ function offerInstall() {
 // --- an SMS link: one alert, answered with its one-time code --------------------------------------
 async function openByCode(alertId, code) {
   state.code = { alert_id: alertId, code };
-  const headers = { "X-Alert-Code": code };
-  const frame = await api(`/v1/alerts/${alertId}`, { headers });
-  if (frame.type === "incident") onMission(frame);
-  else onAlert(frame);
+  const read = await api(`/v1/alerts/${encodeURIComponent(alertId)}`, { headers: { "X-Alert-Code": code } });
+  if (read.incident) onMission(read.incident);
+  else if (["sent", "delivered"].includes(read.status) && new Date(read.alert.expires_at) > Date.now()) onAlert(read.alert);
+  else say(`This alert is over (${human(read.status)}). Thank you.`);
 }
 
 // --- sign-in ------------------------------------------------------------------------------------
