@@ -132,7 +132,8 @@ def controlled_phone(context: BrowserContext, url: str, token: str) -> Page:
     page.goto(f"{url}/responder")
     sign_in(page, token)
     expect(page.locator("#connection")).to_have_text("Online")
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=20_000)
+    # polled from here: a predicate polled inside the page is an eval, which the CSP refuses
+    wait_for(lambda: page.evaluate("!!navigator.serviceWorker.controller"), "the worker in control")
     assert page.evaluate("navigator.serviceWorker.controller.scriptURL") == f"{url}/responder-sw.js"
     return page
 
