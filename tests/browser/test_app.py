@@ -372,3 +372,37 @@ def test_sms_link_opens_the_alert_to_answer_without_signing_in(
     assert stored_alert(database_url, alert_id)["status"] == "accepted"
     shot(page, "sms-link-accepted")
     assert errors == []
+
+
+def test_decline_from_the_notification_declines_and_clears_it(
+    live_server, http: httpx.Client, admin_headers, token_for, new_context
+) -> None:
+    lat, lng = remote_spot()
+    person = on_duty_at(http, admin_headers, lat, lng - 0.002, name="Qian Yu")
+    context = new_context(viewport=PHONE)
+    context.grant_permissions(["notifications"], origin=live_server.url)
+    controlled_phone(context, live_server.url, person["token"]).close()
+    bystander = context.new_page()
+    bystander.goto(f"{live_server.url}/healthz")
+    opened = http.post(
+        "/v1/incidents",
+        json={"lat": lat, "lng": lng, "category": "unconscious"},
+        headers=token_for("dispatcher"),
+    )
+    assert opened.status_code == 201, opened.text
+    [alert] = [a for a in opened.json()["alerts"] if a["responder_id"] == person["id"]]
+    database_url = live_server.env["DATABASE_URL"]
+    deliver_push(bystander, live_server.url, pushed_payload(database_url, alert["alert_id"]))
+    [shown] = wait_for(lambda: notifications(bystander, alert["alert_id"]), "the alert's notification")
+    assert shown["title"].startswith("Unconscious person — ")
+
+    left = the_worker(context).evaluate(
+        """async (tag) => {
+            const [n] = await registration.getNotifications({ tag });
+            await self.onNotificationClick(n, 'decline');
+            return (await registration.getNotifications({ tag })).length;
+        }""",
+        alert["alert_id"],
+    )
+    assert left == 0  # answered: nothing left ringing
+    assert stored_alert(database_url, alert["alert_id"])["status"] == "declined"
