@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from py_vapid import Vapid02
-from pywebpush import WebPusher
+from pywebpush import WebPusher, WebPushException
 from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError
 
@@ -185,7 +185,6 @@ class PushChannel:
     ) -> Delivery:
         """One subscription: encrypt, sign, post; retry 429/5xx/no answer while tries and life last."""
         info = {"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}}
-        timeout = aiohttp.ClientTimeout(total=self.settings.push_timeout_s)
         status: int | None = None
         detail = ""
         for tries in range(1, self.settings.push_tries + 1):
@@ -195,12 +194,16 @@ class PushChannel:
             vapid_headers = self._authorization(vapid, origin_of(sub.endpoint))
             headers = {"Urgency": "high", "Topic": topic, **vapid_headers}
             wait = self.settings.push_backoff_s * 2 ** (tries - 1) * random.uniform(0.8, 1.2)
+            # no request outlives the alert: a push service answering late is one that did not answer
+            timeout = aiohttp.ClientTimeout(total=min(self.settings.push_timeout_s, deadline - time.time()))
             try:
                 response = await WebPusher(info, aiohttp_session=self._client()).send_async(
                     payload, headers, ttl=ttl, content_encoding="aes128gcm", timeout=timeout
                 )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 status, detail = None, f"no answer ({type(exc).__name__})"
+            except (WebPushException, ValueError) as exc:  # keys stored before a check existed
+                return Delivery(None, tries, f"unusable subscription keys ({exc})"[:80])
             else:
                 assert isinstance(response, aiohttp.ClientResponse)
                 status, detail = response.status, f"{response.status} {response.reason or ''}".strip()
