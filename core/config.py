@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -149,6 +150,26 @@ class Settings(BaseSettings):
     replan_s: float = Field(3.0, gt=0)
     """Seconds between re-plans of an incident planned while positions were unavailable (Redis
     down) or still streaming back (Redis lost its data), instead of the escalation interval."""
+
+    # --- reaching phones: receipts and the ladder of channels (dispatch.channels) -------------
+    receipt_timeout_s: float = Field(5.0, ge=0)
+    """Seconds a socket that took an alert has to bring the phone's receipt before the ladder goes
+    on to Web Push (responders without a socket get the push at once)."""
+    sms_after_s: float = Field(20.0, ge=0)
+    """Seconds after an alert without a receipt before it goes by SMS."""
+    voice_after_s: float = Field(45.0, ge=0)
+    """Seconds after an alert without a receipt before a voice call."""
+    ladder_by_category: dict[str, dict[Literal["push", "sms", "voice"], Annotated[float, Field(ge=0)]]] = (
+        Field(default_factory=dict)
+    )
+    """Responder category -> its own ladder: channel -> seconds after the alert (the order follows
+    the delays; a channel left out is not used), e.g. `{"park_security": {"sms": 0, "voice": 30}}`
+    (JSON). Categories not named: push at once, SMS after `sms_after_s`, voice after `voice_after_s`."""
+    ladder_enabled: bool = True
+    """Step the ladder (push, SMS, voice) in this worker's dispatch clock. Off: this worker never
+    sends beyond its sockets (a worker kept for reads; a test that drives the ladder itself)."""
+    public_base_url: str = "http://127.0.0.1:8000"
+    """The address phones reach the service at: SMS and voice links to an alert are built on it."""
 
     # --- security -----------------------------------------------------------------------------
     ws_token_recheck_s: float = Field(15.0, gt=0)

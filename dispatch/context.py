@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from core.config import Settings
 from core.db import Database
+from core.redis import Keys
+from dispatch.channels.base import Channel
+from dispatch.channels.presence import Presence
 from dispatch.fanout import Fanout
 from dispatch.matching import MatchPolicy
 from geo.reach import ReachModel
@@ -20,10 +25,21 @@ class DispatchContext:
     fanout: Fanout
     model: ReachModel
     policy: MatchPolicy
+    channels: Mapping[str, Channel] = field(default_factory=dict)
+    """The ways past the socket (push, sms, voice) by name; one not configured is absent."""
+    presence: Presence | None = None
+    """Who holds a socket on some worker (the ladder's first decision)."""
+    wake_ladder: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when alerts are published, so the ladder takes their first step now, not at the tick."""
 
     @classmethod
     def build(
-        cls, settings: Settings, db: Database, store: LiveLocationStore, fanout: Fanout
+        cls,
+        settings: Settings,
+        db: Database,
+        store: LiveLocationStore,
+        fanout: Fanout,
+        channels: Mapping[str, Channel] | None = None,
     ) -> DispatchContext:
         return cls(
             settings,
@@ -32,4 +48,6 @@ class DispatchContext:
             fanout,
             ReachModel.from_settings(settings),
             MatchPolicy.from_settings(settings),
+            channels=dict(channels or {}),
+            presence=Presence(fanout.redis, Keys(settings.redis_prefix)),
         )

@@ -15,6 +15,7 @@ alert cap). Its coverage says what the positions were worth; once live, escalati
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -24,11 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.outage import unavailable_store
 from dispatch import events
 from dispatch.alerts import expire_due
+from dispatch.channels.service import Ladder
 from dispatch.context import DispatchContext
 from dispatch.models import ENGAGED, PENDING, Alert, Incident, IncidentEvent
 from dispatch.service import LIVE, add_alerts, alert_event, plan_alerts, publish_alerts, replan_soon
 
 log = logging.getLogger(__name__)
+LADDER_TICK_S = 0.5  # rungs are due seconds apart: at most this late
 
 
 async def escalate(
@@ -119,13 +122,30 @@ async def escalate_due(ctx: DispatchContext) -> int:
             logged += step_events
         await session.commit()
         await publish_alerts(session, ctx, new)
+        ctx.wake_ladder.set()  # the new alerts' first rung (push for those without a socket) now
         await events.publish(ctx.fanout, logged)
         return len(due)
 
 
 async def run_dispatch_clock(ctx: DispatchContext) -> None:
-    """Expire and escalate until cancelled; a failed round is logged and retried."""
+    """Expire and escalate until cancelled; a failed round is logged and retried. The ladder of
+    channels (`dispatch.channels.service`) steps beside it, on a tick of its own."""
     tick = min(1.0, max(0.1, ctx.settings.escalation_interval_s / 4))
+    ladder = (
+        asyncio.create_task(Ladder(ctx).run(min(tick, LADDER_TICK_S)))
+        if ctx.settings.ladder_enabled
+        else None
+    )
+    try:
+        await _expire_and_escalate(ctx, tick)
+    finally:
+        if ladder is not None:
+            ladder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ladder
+
+
+async def _expire_and_escalate(ctx: DispatchContext, tick: float) -> None:
     while True:
         try:
             async with ctx.db.sessions() as session:

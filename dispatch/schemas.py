@@ -32,6 +32,16 @@ class IncidentCreate(InputModel):
     reach_s: float | None = Field(None, description="seconds; default and bounds from settings")
 
 
+class AttemptOut(BaseModel):
+    """One try of one channel for an alert (from the incident's log)."""
+
+    channel: str
+    step: int
+    outcome: str = Field(description="sent, provider_error, unreachable, or skipped")
+    detail: str = ""
+    at: datetime
+
+
 class AlertOut(BaseModel):
     alert_id: uuid.UUID
     responder_id: uuid.UUID
@@ -42,6 +52,9 @@ class AlertOut(BaseModel):
     status: str = "sent"
     delivered_via: str | None = Field(
         None, description="the channel whose receipt (or answer) showed the alert reached the phone"
+    )
+    attempts: list[AttemptOut] = Field(
+        default_factory=list, description="how the alert was tried so far (in an incident's detail only)"
     )
 
 

@@ -34,6 +34,7 @@ from dispatch.models import ENGAGED, PENDING, Alert, Incident, IncidentEvent
 from dispatch.schemas import (
     AedConsidered,
     AlertOut,
+    AttemptOut,
     CoverageOut,
     EventOut,
     IncidentCreate,
@@ -43,6 +44,7 @@ from dispatch.schemas import (
 from geo.crs import Crs, from_wgs84, to_wgs84
 from responders.store import Nearby
 
+ATTEMPT_EVENTS = ("attempt", "attempt_skipped")  # logged by the ladder (dispatch.channels)
 LIVE, WARMING, UNAVAILABLE = "live", "warming", "unavailable"
 """What the positions a plan saw were worth: all there; streaming back after Redis lost them;
 none (Redis down)."""
@@ -248,6 +250,7 @@ async def open_incident(
     for alert in alerts:
         aed = aed_info[str(alert.aed_id)] if alert.aed_id else None
         await ctx.fanout.to_responder(str(alert.responder_id), alert_frame(alert_view(alert, incident, aed)))
+    ctx.wake_ladder.set()  # the alerts' first rung (push for those without a socket) now, not at the tick
     await events.publish(ctx.fanout, logged)
     return incident_out(incident, alerts, body.crs, plan.aeds)
 
@@ -333,10 +336,19 @@ async def alerts_of(session: AsyncSession, incident_id: uuid.UUID) -> list[Alert
 async def incident_detail(session: AsyncSession, incident_id: uuid.UUID, crs: Crs) -> IncidentDetail:
     incident = await load_incident(session, incident_id)
     out = incident_out(incident, await alerts_of(session, incident_id), crs)
-    log = [
-        EventOut(seq=e.id, ts=e.ts, kind=e.kind, data=e.data)
-        for e in await events.history(session, incident_id)
-    ]
+    history = await events.history(session, incident_id)
+    tried: dict[str, list[AttemptOut]] = {}
+    for e in history:
+        if e.kind in ATTEMPT_EVENTS:
+            d = e.data
+            tried.setdefault(d["alert_id"], []).append(
+                AttemptOut(
+                    channel=d["channel"], step=d["step"], outcome=d["outcome"], detail=d["detail"], at=e.ts
+                )
+            )
+    for alert in out.alerts:
+        alert.attempts = tried.get(str(alert.alert_id), [])
+    log = [EventOut(seq=e.id, ts=e.ts, kind=e.kind, data=e.data) for e in history]
     return IncidentDetail(**out.model_dump(), events=log)
 
 

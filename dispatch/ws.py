@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from typing import Any, TypeVar
 
@@ -30,6 +31,7 @@ from starlette.websockets import WebSocketState
 from core.auth import BEARER_SUBPROTOCOL, Principal, Role, authenticate_websocket, subprotocol_token
 from core.outage import unavailable_store
 from dispatch import alerts, events
+from dispatch.channels.presence import REFRESH_S
 from dispatch.context import DispatchContext
 from dispatch.fanout import Connection
 from dispatch.frames import error_frame, event_frame, incident_frame, reproject
@@ -57,6 +59,7 @@ class ResponderConnection:
         self.sent_once: set[tuple[str, str]] = set()  # (frame type, alert id): see ONCE_PER_ALERT
         self.tasks: set[asyncio.Task[None]] = set()
         self.lock = asyncio.Lock()
+        self.presence_due = time.monotonic() + REFRESH_S  # when to renew the socket count's expiry
 
     async def send(self, frame: dict[str, Any]) -> None:
         if frame["type"] in ONCE_PER_ALERT:
@@ -142,6 +145,9 @@ class ResponderConnection:
             await ingest_location(self.ctx.store, self.ctx.settings, self.responder_id, update)
         except LocationRejected as exc:
             raise FrameError(exc.field, exc.rule) from None
+        if self.ctx.presence is not None and time.monotonic() > self.presence_due:
+            self.presence_due = time.monotonic() + REFRESH_S
+            await self.ctx.presence.refresh(str(self.responder_id))
 
     async def _ack(self, msg: AckFrame) -> None:
         async with self.ctx.db.sessions() as session:
@@ -246,6 +252,8 @@ async def responder_socket(websocket: WebSocket, crs: Crs = Crs.wgs84) -> None:
     conn = ResponderConnection(websocket, ctx, principal.responder_id, crs)
     rid = str(principal.responder_id)
     ctx.fanout.attach_responder(rid, conn)
+    if ctx.presence is not None:  # the ladder holds Web Push back a few seconds for a socket
+        await ctx.presence.attach(rid)
     try:
         try:
             async with ctx.db.sessions() as session:
@@ -264,6 +272,8 @@ async def responder_socket(websocket: WebSocket, crs: Crs = Crs.wgs84) -> None:
         pass
     finally:
         ctx.fanout.detach_responder(rid, conn)
+        if ctx.presence is not None:
+            await ctx.presence.detach(rid)
 
 
 RESYNC_SLACK = 1000  # event ids are handed out before commit: a later id may commit first

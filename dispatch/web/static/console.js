@@ -179,7 +179,7 @@ async function renderIncident(incident) {
     incident.alerts.map(async (a) => {
       const name = await responderName(a.responder_id);
       const role = a.role === "fetch_aed" ? "fetch AED" : "CPR";
-      return `<tr data-alert="${a.alert_id}"><td>${escapeHtml(name)}</td><td>${role}</td><td>${minutes(a.eta_s)}</td><td>${metres(a.distance_m)}</td><td class="st-${a.status}">${a.status.replace("_", " ")}</td></tr>`;
+      return `<tr data-alert="${a.alert_id}"><td>${escapeHtml(name)}</td><td>${role}</td><td>${minutes(a.eta_s)}</td><td>${metres(a.distance_m)}</td><td class="st-${a.status}">${a.status.replace("_", " ")}</td>${reachedCell(a)}</tr>`;
     }),
   );
   // The AEDs matched at opening come only with the opening's answer; remembered per incident.
@@ -187,7 +187,7 @@ async function renderIncident(incident) {
   if (aeds === undefined) $("incident-aeds").textContent = "";
   else if (aeds.length === 0) $("incident-aeds").textContent = "No usable AED was found nearby.";
   else $("incident-aeds").textContent = `AEDs: ${aeds.map((a) => `${a.name} (${metres(a.distance_m)}${a.open_now ? "" : ", closed"})`).join("; ")}.`;
-  $("alerts").innerHTML = rows.join("") || `<tr><td colspan="5">No responder alerted.</td></tr>`;
+  $("alerts").innerHTML = rows.join("") || `<tr><td colspan="6">No responder alerted.</td></tr>`;
   $("events").innerHTML = (incident.events || []).map((e) => `<li>${describeEvent(e)}</li>`).join("");
   $("close-incident").disabled = incident.status !== "open";
   layers.incidents.clearLayers();
@@ -200,12 +200,22 @@ async function renderIncident(incident) {
   }
 }
 
+// How the alert reached the phone: the channel of its receipt (only a receipt counts; a socket
+// write or a provider's "sent" may never have been seen) and what was tried so far, in order.
+function reachedCell(a) {
+  const tried = (a.attempts || []).filter((t) => t.outcome !== "skipped").map((t) => (t.outcome === "sent" ? t.channel : `${t.channel} (${t.outcome.replace("_", " ")})`));
+  const confirmed = a.delivered_via ? `✓ ${a.delivered_via}` : "not confirmed";
+  const title = (a.attempts || []).map((t) => `${new Date(t.at).toLocaleTimeString()} ${t.channel}: ${t.outcome}${t.detail ? ` — ${t.detail}` : ""}`).join("\n");
+  return `<td class="reached" title="${escapeHtml(title)}">${escapeHtml(confirmed)}${tried.length ? ` · tried ${escapeHtml(tried.join(", "))}` : ""}</td>`;
+}
+
 function describeEvent(e) {
   const t = new Date(e.ts).toLocaleTimeString();
   const d = e.data || {};
   const who = d.responder_id ? ` ${escapeHtml(state.resolved.get(d.responder_id) || shortId(d.responder_id))}` : "";
   const role = d.role ? ` (${d.role === "fetch_aed" ? "fetch AED" : "CPR"})` : "";
-  return `${t} ${escapeHtml(e.kind.replaceAll("_", " "))}${who}${role}`;
+  const via = d.channel ? ` — ${escapeHtml(d.channel)} ${escapeHtml(String(d.outcome || "").replaceAll("_", " "))}` : d.delivered_via ? ` via ${escapeHtml(d.delivered_via)}` : "";
+  return `${t} ${escapeHtml(e.kind.replaceAll("_", " "))}${who}${role}${via}`;
 }
 
 async function closeIncident() {
