@@ -86,8 +86,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.keys = Keys(settings.redis_prefix)
         app.state.live_store = LiveLocationStore(app.state.redis, app.state.keys, settings)
         fanout = Fanout(app.state.redis, app.state.keys)
-        app.state.dispatch = DispatchContext.build(settings, app.state.db, app.state.live_store, fanout)
         app.state.push = await build_push(settings, app.state.db)
+        ways = {"push": app.state.push}  # the ladder's channels beyond the socket
+        app.state.dispatch = DispatchContext.build(settings, app.state.db, app.state.live_store, fanout, ways)
         app.state.studies = StudyRunner(JobStore(app.state.db.sessions), Limits.from_settings(settings))
         async with AsyncExitStack() as stack:
             stack.push_async_callback(app.state.db.dispose)

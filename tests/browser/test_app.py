@@ -3,12 +3,14 @@
 with no page open, the receipt sent from the worker, and the page opening from its cache with no
 network at all.
 
-A headless browser has no push service (Chromium's is Google's, out of reach) and no system tray:
-the push is delivered through the DevTools protocol (`ServiceWorker.deliverPushMessage`) with the
-payload the server's push channel builds (`alert_frame` of the alert read from PostgreSQL), and the
-notification's Accept button is pressed by calling the worker's own click handler
-(`self.onNotificationClick`, the function its `notificationclick` listener runs) inside the worker,
-with the notification the push put up.
+A headless browser has no push service (Chromium's is Google's, out of reach) and no system tray.
+So `pushManager.subscribe` answers with a subscription of the local push service stand-in
+(tests/support/push_service.py), the server's ladder pushes there, the stand-in decrypts the message
+with the subscription's keys as the browser would, and the test hands it to the worker through the
+DevTools protocol (`ServiceWorker.deliverPushMessage`). The notification's buttons are pressed by
+calling the worker's own click handler (`self.onNotificationClick`, the function its
+`notificationclick` listener runs) inside the worker, with the notification the push put up: an
+event dispatched from a script is untrusted, and its `waitUntil` throws.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from dispatch.service import alert_views
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, console_errors
 from tests.browser.test_story import remote_spot, sign_in
 from tests.support.db import fetch
-from tests.support.people import on_duty_at
+from tests.support.people import bearer, on_duty_at
+from tests.support.push_service import PushService
 from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -220,80 +223,96 @@ def test_manifest_and_icons_make_an_installable_app(
 def test_push_shows_a_sticky_notification_whose_accept_answers_with_no_page_open_and_the_app_opens_offline(
     app_env, admin_headers, token_for, new_context, shot
 ) -> None:
-    own = ServerProcess(env=app_env).start()  # this test takes the network away at the end
+    """The whole way: the page subscribes (with the local push service's subscription, as a browser
+    would get one from its vendor), the server's ladder pushes the alert to that push service, which
+    decrypts it as the browser would, and the decrypted message is handed to the worker."""
+    # this test takes the network away at the end; push endpoints on loopback are the stand-in's
+    own = ServerProcess(env={**app_env, "DISPATCH_PUSH_ALLOW_HTTP_LOOPBACK": "1"}).start()
     database_url = app_env["DATABASE_URL"]
     try:
-        http = httpx.Client(base_url=own.url, timeout=30.0)
-        lat, lng = remote_spot()
-        person = on_duty_at(http, admin_headers, lat + 0.002, lng, name="Zhao Min")
-        context = new_context(viewport=PHONE)
-        context.grant_permissions(["notifications"], origin=own.url)
+        with PushService() as service:
+            http = httpx.Client(base_url=own.url, timeout=30.0)
+            lat, lng = remote_spot()
+            person = on_duty_at(http, admin_headers, lat + 0.002, lng, name="Zhao Min")
+            vapid = http.get("/v1/push/vapid-public-key", headers=bearer(person["token"])).json()[
+                "public_key"
+            ]
+            device = service.subscribe(vapid)
+            context = new_context(viewport=PHONE)
+            context.grant_permissions(["notifications"], origin=own.url)
+            context.add_init_script(
+                FAKE_SUBSCRIBE_JS.replace("SUBSCRIPTION", json.dumps(device.subscription()))
+            )
 
-        # sign in once: the page registers the worker and keeps the token for it, then is closed
-        phone = controlled_phone(context, own.url, person["token"])
-        errors = console_errors(phone)
-        phone.close()
-        bystander = context.new_page()  # not /responder: no socket, not a client of the worker
-        bystander.goto(f"{own.url}/healthz")
+            # sign in once and allow notifications: the page registers the worker, keeps the token for
+            # it and subscribes; then it is closed (no socket: the ladder pushes at once)
+            phone = controlled_phone(context, own.url, person["token"])
+            expect(phone.locator("#notify-state")).to_contain_text("Notifications are on for this phone")
+            errors = console_errors(phone)
+            phone.close()
+            bystander = context.new_page()  # not /responder: no socket, not a client of the worker
+            bystander.goto(f"{own.url}/healthz")
 
-        desk = token_for("dispatcher")
-        opened = http.post(
-            "/v1/incidents",
-            json={"lat": lat, "lng": lng, "category": "cardiac_arrest", "address": "No. 8 Lotus Road"},
-            headers=desk,
-        )
-        assert opened.status_code == 201, opened.text
-        [alert] = [a for a in opened.json()["alerts"] if a["responder_id"] == person["id"]]
-        alert_id = alert["alert_id"]
-        payload = pushed_payload(database_url, alert_id)
-        assert "Lotus" not in payload  # the exact place is not pushed
+            desk = token_for("dispatcher")
+            opened = http.post(
+                "/v1/incidents",
+                json={"lat": lat, "lng": lng, "category": "cardiac_arrest", "address": "No. 8 Lotus Road"},
+                headers=desk,
+            )
+            assert opened.status_code == 201, opened.text
+            [alert] = [a for a in opened.json()["alerts"] if a["responder_id"] == person["id"]]
+            alert_id = alert["alert_id"]
+            [pushed] = wait_for(lambda: service.received(device), "the ladder's push at the push service")
+            assert pushed.payload["alert_id"] == alert_id  # decrypted with the device's keys
+            payload = json.dumps(pushed.payload)
+            assert "Lotus" not in payload  # the exact place is not pushed
 
-        deliver_push(bystander, own.url, payload)
-        [shown] = wait_for(lambda: notifications(bystander, alert_id), "the alert's notification")
-        assert shown["title"].startswith("Cardiac arrest — ") and "from you" in shown["title"]
-        assert "min away" in shown["body"] and "Do CPR" in shown["body"]
-        assert "Lotus" not in shown["title"] + shown["body"]
-        assert shown["requireInteraction"] and shown["renotify"] and shown["vibrate"]
-        assert shown["actions"] == [["accept", "Accept"], ["decline", "Decline"]]
+            deliver_push(bystander, own.url, payload)
+            [shown] = wait_for(lambda: notifications(bystander, alert_id), "the alert's notification")
+            assert shown["title"].startswith("Cardiac arrest — ") and "from you" in shown["title"]
+            assert "min away" in shown["body"] and "Do CPR" in shown["body"]
+            assert "Lotus" not in shown["title"] + shown["body"]
+            assert shown["requireInteraction"] and shown["renotify"] and shown["vibrate"]
+            assert shown["actions"] == [["accept", "Accept"], ["decline", "Decline"]]
 
-        # the receipt, sent by the worker itself: delivered, and reached by push
-        wait_for(
-            lambda: stored_alert(database_url, alert_id)["status"] == "delivered",
-            "the receipt from the worker",
-        )
-        assert stored_alert(database_url, alert_id)["delivered_via"] == "push"
+            # the receipt, sent by the worker itself: delivered, and reached by push
+            wait_for(
+                lambda: stored_alert(database_url, alert_id)["status"] == "delivered",
+                "the receipt from the worker",
+            )
+            assert stored_alert(database_url, alert_id)["delivered_via"] == "push"
 
-        # Accept on the notification, with no /responder page open anywhere
-        assert not [p for p in context.pages if p.url.startswith(f"{own.url}/responder")]
-        titles = the_worker(context).evaluate(
-            """async (tag) => {
-                const [n] = await registration.getNotifications({ tag });
-                await self.onNotificationClick(n, 'accept');
-                return (await registration.getNotifications({ tag })).map((x) => x.title);
-            }""",
-            alert_id,
-        )
-        assert titles == ["Go now: No. 8 Lotus Road"]  # the exact place, now that it is accepted
-        assert stored_alert(database_url, alert_id)["status"] == "accepted"
+            # Accept on the notification, with no /responder page open anywhere
+            assert not [p for p in context.pages if p.url.startswith(f"{own.url}/responder")]
+            titles = the_worker(context).evaluate(
+                """async (tag) => {
+                    const [n] = await registration.getNotifications({ tag });
+                    await self.onNotificationClick(n, 'accept');
+                    return (await registration.getNotifications({ tag })).map((x) => x.title);
+                }""",
+                alert_id,
+            )
+            assert titles == ["Go now: No. 8 Lotus Road"]  # the exact place, now that it is accepted
+            assert stored_alert(database_url, alert_id)["status"] == "accepted"
 
-        # the app opens again and shows the mission; then with no network at all it opens from its cache
-        phone = context.new_page()
-        errors = console_errors(phone)
-        phone.goto(f"{own.url}/responder")
-        expect(phone.locator("#mission-where")).to_have_text("No. 8 Lotus Road")
-        expect(phone.locator("#who")).to_contain_text("Zhao Min")
-        own.stop()
-        context.set_offline(True)
-        phone.reload()
-        expect(phone.locator("body")).to_have_attribute("data-ready", "true")
-        expect(phone.locator("#status")).to_contain_text("No network: showing what was known at")
-        expect(phone.locator("#mission-where")).to_have_text("No. 8 Lotus Road")
-        expect(phone.locator("#who")).to_contain_text("Zhao Min")
-        expect(phone.locator("#connection")).to_contain_text("Offline")
-        expect(phone.locator("#signin")).to_be_hidden()
-        shot(phone, "offline-last-known-state")
-        assert errors == []
-        context.set_offline(False)
+            # the app opens again and shows the mission; then with no network at all it opens from its cache
+            phone = context.new_page()
+            errors = console_errors(phone)
+            phone.goto(f"{own.url}/responder")
+            expect(phone.locator("#mission-where")).to_have_text("No. 8 Lotus Road")
+            expect(phone.locator("#who")).to_contain_text("Zhao Min")
+            own.stop()
+            context.set_offline(True)
+            phone.reload()
+            expect(phone.locator("body")).to_have_attribute("data-ready", "true")
+            expect(phone.locator("#status")).to_contain_text("No network: showing what was known at")
+            expect(phone.locator("#mission-where")).to_have_text("No. 8 Lotus Road")
+            expect(phone.locator("#who")).to_contain_text("Zhao Min")
+            expect(phone.locator("#connection")).to_contain_text("Offline")
+            expect(phone.locator("#signin")).to_be_hidden()
+            shot(phone, "offline-last-known-state")
+            assert errors == []
+            context.set_offline(False)
     finally:
         own.stop()
 
