@@ -69,6 +69,21 @@ for _path, _file in PAGES.items():
     router.add_api_route(_path, _page(_file), methods=["GET"], include_in_schema=False)
 
 
+@router.get("/responder.webmanifest", include_in_schema=False)
+async def responder_manifest() -> FileResponse:
+    """The installable responder app's manifest (name, icons, start page, standalone display)."""
+    manifest = STATIC_DIR / "responder.webmanifest"
+    return FileResponse(manifest, media_type="application/manifest+json", headers=NO_CACHE)
+
+
+@router.get("/responder-sw.js", include_in_schema=False)
+async def responder_service_worker() -> FileResponse:
+    """The responder app's service worker. Served from the root (not /static) because a worker may
+    only control pages at or below its own folder, and it must control /responder; never cached by
+    HTTP so a fixed worker reaches phones at the next check rather than after a day."""
+    return FileResponse(STATIC_DIR / "responder-sw.js", media_type="text/javascript", headers=NO_CACHE)
+
+
 @router.get("/static/vendor/{package}/{path:path}", include_in_schema=False)
 async def vendor_file(package: str, path: str) -> Any:
     """One file of an npm package's `dist` folder; 503 when the set-up did not install it."""

@@ -2,18 +2,25 @@
 // browser's geolocation or a simulated one for demos), get alerts that ring, accept or decline,
 // then see the exact place, the AED to fetch and a line to follow. The websocket reconnects by
 // itself; pending alerts come again on reconnect, so a dropped connection loses nothing.
+//
+// Installed as an app (manifest + service worker `/responder-sw.js`), it also opens with no network
+// and shows the last known state (kept in IndexedDB by keep.js), and alerts reach a locked phone as
+// Web Push notifications the worker shows and answers. An SMS link `?alert=<id>&code=<code>` opens
+// one alert to accept or decline with its one-time code, without signing in.
 
 import { api, checkToken, metres, minutes, storedToken, storeToken, openSocket } from "./lib/api.js";
 import { fromWgs84 } from "./lib/datum.js";
 import { createMap, loadConfig, pinIcon } from "./lib/map.js";
 
 const SCREEN = "responder";
+const keep = window.rescueKeep;
+const params = new URLSearchParams(location.search);
 const RESEND_MS = 20000;
 const $ = (id) => document.getElementById(id);
 const state = {
   token: null, config: null, me: null, socket: null, retry: 0, onDuty: false,
   fix: null, source: null, watch: null, alerts: new Map(), current: null, mission: null, missionMap: null,
-  confirmed: new Set(),
+  code: null, installPrompt: null, confirmed: new Set(),
 };
 
 const say = (text) => ($("status").textContent = text);
@@ -37,6 +44,8 @@ function connect() {
   socket.onopen = () => {
     state.retry = 0;
     setConnection("online", "Online");
+    keep.forget().catch(() => {}); // the socket sends every pending alert and mission again now
+    refreshProfile().catch(() => {});
     if (state.onDuty && state.fix) sendFix();
   };
   socket.onmessage = (msg) => onFrame(JSON.parse(msg.data));
@@ -93,6 +102,7 @@ function ring() {
 
 function onAlert(frame) {
   state.alerts.set(frame.alert_id, frame);
+  keep.putAlert(frame).catch(() => {});
   if (!state.current) showAlert(frame);
 }
 
@@ -103,7 +113,7 @@ function confirmShown(frame) {
   state.confirmed.add(frame.alert_id);
   const receipt = { type: "received", alert_id: frame.alert_id };
   if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(receipt));
-  else call(`/v1/alerts/${frame.alert_id}/received`, { method: "POST", body: { channel: "app" } }).catch(() => state.confirmed.delete(frame.alert_id));
+  else alertCall(frame.alert_id, "received", state.code ? {} : { channel: "app" }).catch(() => state.confirmed.delete(frame.alert_id));
 }
 
 function showAlert(frame) {
@@ -124,6 +134,17 @@ function showAlert(frame) {
   tickExpiry();
 }
 
+// The HTTP answer endpoints, signed with the alert's one-time code (SMS link) or the token.
+function alertCall(alertId, what, body) {
+  const headers = state.code?.alert_id === alertId ? { "X-Alert-Code": state.code.code } : {};
+  return api(`/v1/alerts/${alertId}/${what}`, { method: "POST", body, token: state.code ? null : state.token, headers });
+}
+
+async function closeNotification(alertId) {
+  const reg = await navigator.serviceWorker?.getRegistration("/responder");
+  for (const n of (await reg?.getNotifications({ tag: alertId })) || []) n.close();
+}
+
 // One countdown for the alert on screen; when it runs out the next pending alert (if any) shows.
 let expiryTimer = null;
 function tickExpiry() {
@@ -142,6 +163,8 @@ function tickExpiry() {
 
 function dropAlert(alertId) {
   state.alerts.delete(alertId);
+  keep.dropAlert(alertId).catch(() => {});
+  closeNotification(alertId).catch(() => {});
   if (state.current?.alert_id === alertId) {
     state.current = null;
     $("alert").classList.add("hidden");
@@ -159,7 +182,9 @@ function answer(response) {
   const frame = state.current;
   if (!frame) return;
   clearError();
-  if (!send({ type: "ack", alert_id: frame.alert_id, response })) return;
+  const bySocket = !state.code && state.socket?.readyState === WebSocket.OPEN;
+  if (bySocket) send({ type: "ack", alert_id: frame.alert_id, response });
+  else answerOverHttp(frame, response);
   setAnswerButtons(true);
   if (response === "decline") {
     say("Declined. Thank you.");
@@ -169,16 +194,46 @@ function answer(response) {
   }
 }
 
+// Without a socket (an SMS link, or the connection is down) the answer goes over HTTP; an accept
+// answers with the exact place at once.
+async function answerOverHttp(frame, response) {
+  try {
+    const result = await alertCall(frame.alert_id, "answer", { response });
+    if (result?.incident) onMission(result.incident);
+  } catch (err) {
+    fail(err);
+    if (!state.alerts.has(frame.alert_id)) onAlert(frame); // not answered: show it again
+    setAnswerButtons(false);
+  }
+}
+
 // --- the mission after accepting ----------------------------------------------------------------
-function onMission(frame) {
+// Frames over HTTP (an SMS link, the worker's answer) are in WGS-84; the socket's come in the map's datum.
+function inMapDatum(frame) {
+  const crs = state.config.map_crs;
+  if (!frame.crs || frame.crs === crs) return frame;
+  const move = (p) => {
+    const [lat, lng] = fromWgs84(p.lat, p.lng, crs);
+    return { ...p, lat, lng };
+  };
+  return { ...move(frame), crs, aed: frame.aed ? move(frame.aed) : frame.aed };
+}
+
+function onMission(incident) {
+  const frame = inMapDatum(incident);
   state.mission = frame;
+  keep.put("mission", frame).catch(() => {});
   dropAlert(frame.alert_id);
   $("mission").classList.remove("hidden");
   $("mission-title").textContent = frame.role === "fetch_aed" ? "Fetch the AED, then go to the patient" : "Go to the patient now";
   $("mission-where").textContent = frame.address || `Patient at ${frame.lat.toFixed(5)}, ${frame.lng.toFixed(5)}`;
   $("mission-note").textContent = frame.note ? `Note: ${frame.note}` : "";
   $("mission-aed").textContent = frame.aed ? `AED: ${frame.aed.name}${frame.aed.location_detail ? ` — ${frame.aed.location_detail}` : ""}` : "";
-  $("mission-state").textContent = `Status: ${human(frame.status)}`;
+  $("mission-state").textContent = state.token
+    ? `Status: ${human(frame.status)}`
+    : "Accepted: the dispatcher sees that you are coming. Sign in to report en route and on scene.";
+  $("en-route").disabled = !state.token;
+  $("on-scene").disabled = !state.token;
   drawMission();
   say("Accepted: the exact location is shown. Tap En route when you leave.");
   $("en-route").focus();
@@ -223,6 +278,7 @@ function onCancel(frame) {
   dropAlert(frame.alert_id);
   if (state.mission?.alert_id === frame.alert_id) {
     state.mission = null;
+    keep.remove("mission").catch(() => {});
     $("mission").classList.add("hidden");
   }
   say(`Stand down: ${frame.reason || "the incident was closed"}.`);
@@ -230,6 +286,7 @@ function onCancel(frame) {
 
 // --- duty and position --------------------------------------------------------------------------
 function renderProfile(profile) {
+  keep.put("profile", { ...profile, saved_at: new Date().toISOString() }).catch(() => {});
   state.onDuty = profile.on_duty;
   $("who").textContent = `${profile.name} — ${human(profile.category)}, ${profile.mode}`;
   $("duty").textContent = profile.on_duty ? "Go off duty" : "Go on duty";
@@ -327,17 +384,182 @@ function resendPeriodically() {
   }, RESEND_MS);
 }
 
+// --- the installed app: service worker, notifications, Web Push ---------------------------------
+async function registerWorker() {
+  if (!("serviceWorker" in navigator)) return;
+  navigator.serviceWorker.addEventListener("message", (e) => onWorkerMessage(e.data || {}));
+  try {
+    await navigator.serviceWorker.register("/responder-sw.js", { scope: "/responder" });
+  } catch (err) {
+    $("notify-state").textContent = `The app could not be installed on this browser (${err.message}).`;
+  }
+}
+
+// What the service worker did while this page was open (a push, an answer from the notification).
+function onWorkerMessage(msg) {
+  if (msg.type === "alert") onAlert(msg.frame);
+  else if (msg.type === "cancel") onCancel(msg);
+  else if (msg.type === "show-alert") showKeptAlert(msg.alert_id);
+  else if (msg.type === "answered" && msg.incident) onMission(msg.incident);
+  else if (msg.type === "answered") {
+    dropAlert(msg.alert_id);
+    say("Declined from the notification. Thank you.");
+  }
+}
+
+async function showKeptAlert(alertId) {
+  const frame = state.alerts.get(alertId) || (await keep.getAlert(alertId));
+  if (frame && new Date(frame.expires_at) > Date.now()) {
+    state.alerts.set(alertId, frame);
+    showAlert(frame);
+  }
+}
+
+const pushable = () => "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+const installed = () => matchMedia("(display-mode: standalone)").matches || navigator.standalone === true;
+
+async function renderNotifyState() {
+  const line = $("notify-state");
+  const button = $("notify");
+  if (!pushable()) {
+    button.classList.add("hidden");
+    line.textContent = "This browser cannot show alert notifications: alerts reach you by SMS and voice call. On an iPhone, add this page to the home screen first (see below).";
+    return;
+  }
+  const push = await keep.get("push");
+  const on = Notification.permission === "granted" && push && push.responder_id === state.me;
+  button.classList.toggle("hidden", Boolean(on));
+  button.disabled = !state.token;
+  line.textContent = on
+    ? `Notifications are on for this phone${installed() ? " (installed app)" : ""}.`
+    : Notification.permission === "denied"
+      ? "Notifications are blocked. Allow them in the browser's site settings (the icon left of the address), then tap Allow notifications."
+      : state.token
+        ? "Notifications are off: alerts only reach you while this page is open. Tap Allow notifications."
+        : "Sign in, then tap Allow notifications.";
+}
+
+function keyBytes(base64url) {
+  const raw = atob(base64url.replaceAll("-", "+").replaceAll("_", "/").padEnd(Math.ceil(base64url.length / 4) * 4, "="));
+  return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+}
+
+const sameBytes = (a, b) => a && b && a.byteLength === b.byteLength && new Uint8Array(a).every((x, i) => x === b[i]);
+
+// Subscribe this browser to Web Push with the service's VAPID key and register the subscription
+// for the signed-in responder (once per browser and responder; a changed key subscribes again).
+async function subscribePush() {
+  const reg = await navigator.serviceWorker.ready;
+  const { public_key: publicKey } = await call("/v1/push/vapid-public-key");
+  const key = keyBytes(publicKey);
+  let sub = await reg.pushManager.getSubscription();
+  if (sub && !sameBytes(sub.options.applicationServerKey, key)) {
+    await sub.unsubscribe();
+    sub = null;
+  }
+  sub = sub || (await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key }));
+  const { endpoint, keys } = sub.toJSON();
+  const kept = await keep.get("push");
+  if (kept?.endpoint === endpoint && kept.responder_id === state.me) return;
+  const made = await call(`/v1/responders/${state.me}/push-subscriptions`, { method: "POST", body: { endpoint, keys } });
+  await keep.put("push", { id: made.id, endpoint, responder_id: state.me });
+}
+
+async function allowNotifications() {
+  clearError();
+  try {
+    if ((await Notification.requestPermission()) === "granted") {
+      await subscribePush();
+      say("Notifications are on: alerts ring on this phone even when it is locked.");
+    }
+  } catch (err) {
+    fail(`Notifications could not be switched on: ${err.message}`);
+  }
+  await renderNotifyState();
+}
+
+// A shared phone must not keep ringing for the person who signed out.
+async function forgetPush() {
+  const kept = await keep.get("push");
+  if (kept?.id && kept.responder_id === state.me) await call(`/v1/responders/${state.me}/push-subscriptions/${kept.id}`, { method: "DELETE" }).catch(() => {});
+  const reg = await navigator.serviceWorker?.getRegistration("/responder");
+  const sub = await reg?.pushManager?.getSubscription();
+  if (sub) await sub.unsubscribe().catch(() => {});
+}
+
+function offerInstall() {
+  window.addEventListener("beforeinstallprompt", (e) => {
+    e.preventDefault(); // our button instead of the mini-infobar, next to the instructions
+    state.installPrompt = e;
+    $("install").classList.remove("hidden");
+  });
+  $("install").addEventListener("click", async () => {
+    if (!state.installPrompt) return;
+    state.installPrompt.prompt();
+    await state.installPrompt.userChoice;
+    state.installPrompt = null;
+    $("install").classList.add("hidden");
+  });
+  window.addEventListener("appinstalled", () => say("Installed: open Rescue circle from the home screen."));
+}
+
+// --- an SMS link: one alert, answered with its one-time code --------------------------------------
+async function openByCode(alertId, code) {
+  state.code = { alert_id: alertId, code };
+  const read = await api(`/v1/alerts/${encodeURIComponent(alertId)}`, { headers: { "X-Alert-Code": code } });
+  if (read.incident) onMission(read.incident);
+  else if (["sent", "delivered"].includes(read.status) && new Date(read.alert.expires_at) > Date.now()) onAlert(read.alert);
+  else say(`This alert is over (${human(read.status)}). Thank you.`);
+}
+
 // --- sign-in ------------------------------------------------------------------------------------
+function showSignedIn() {
+  $("signin").classList.add("hidden");
+  for (const id of ["duty-card", "position-card", "signout"]) $(id).classList.remove("hidden");
+}
+
+// No network: show what was kept the last time (profile, alerts not yet answered, the mission).
+async function startOffline(token) {
+  const [me, profile] = await Promise.all([keep.get("me"), keep.get("profile")]);
+  if (!me || !profile) return false;
+  state.token = token;
+  state.me = me;
+  renderProfile(profile);
+  showSignedIn();
+  const mission = await keep.get("mission");
+  if (mission) onMission(mission);
+  for (const frame of await keep.alerts()) onAlert(frame);
+  setConnection("offline", "Offline — no network");
+  say(`No network: showing what was known at ${new Date(profile.saved_at).toLocaleTimeString()}. The app reconnects by itself.`);
+  connect();
+  return true;
+}
+
 async function start(token) {
   clearError();
-  const who = await checkToken(token, ["responder"]);
+  let who;
+  try {
+    who = await checkToken(token, ["responder"]);
+  } catch (err) {
+    if (err.status === 0 && (await startOffline(token))) return;
+    throw err;
+  }
   state.token = token;
   state.me = who.responder_id;
   storeToken(SCREEN, token);
+  await Promise.all([keep.put("token", token), keep.put("me", state.me)]); // for the service worker
   await refreshProfile();
-  $("signin").classList.add("hidden");
-  for (const id of ["duty-card", "position-card", "signout"]) $(id).classList.remove("hidden");
+  showSignedIn();
   connect();
+  if (pushable() && Notification.permission === "granted") await subscribePush().catch((err) => fail(`Notifications: ${err.message}`));
+  await renderNotifyState();
+}
+
+async function signOut() {
+  await forgetPush().catch(() => {});
+  await keep.clear().catch(() => {});
+  storeToken(SCREEN, null);
+  location.replace("/responder");
 }
 
 async function main() {
@@ -346,10 +568,7 @@ async function main() {
     e.preventDefault();
     start($("token").value.trim()).catch(fail);
   });
-  $("signout").addEventListener("click", () => {
-    storeToken(SCREEN, null);
-    location.reload();
-  });
+  $("signout").addEventListener("click", () => signOut().catch(fail));
   $("duty").addEventListener("click", toggleDuty);
   $("share").addEventListener("click", shareLocation);
   $("sim-send").addEventListener("click", useSimulated);
@@ -357,13 +576,22 @@ async function main() {
   $("decline").addEventListener("click", () => answer("decline"));
   $("en-route").addEventListener("click", () => reportStatus("en_route"));
   $("on-scene").addEventListener("click", () => reportStatus("on_scene"));
+  $("notify").addEventListener("click", allowNotifications);
   window.addEventListener("offline", () => setConnection("offline", "Offline — no network"));
+  offerInstall();
+  await registerWorker();
   resendPeriodically();
+  const [alertId, code] = [params.get("alert"), params.get("code")];
+  if (alertId && code) await openByCode(alertId, code).catch(fail);
   const saved = storedToken(SCREEN);
-  if (saved) await start(saved).catch((err) => {
-    storeToken(SCREEN, null);
-    fail(err);
-  });
+  if (saved && !code) {
+    await start(saved).catch((err) => {
+      if (err.status !== 0) storeToken(SCREEN, null);
+      fail(err);
+    });
+  }
+  if (alertId && !code) await showKeptAlert(alertId);
+  await renderNotifyState();
   document.body.dataset.ready = "true";
 }
 

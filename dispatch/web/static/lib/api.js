@@ -30,8 +30,8 @@ export function describeRefusal(status, body) {
   return text ? `${prefix} (${status}): ${text}` : `${prefix} (${status})`;
 }
 
-export async function api(path, { method = "GET", body, token } = {}) {
-  const headers = { Accept: "application/json" };
+export async function api(path, { method = "GET", body, token, headers: extra = {} } = {}) {
+  const headers = { Accept: "application/json", ...extra };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let res;
