@@ -24,7 +24,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import cast
@@ -38,6 +38,7 @@ from sqlalchemy.exc import DBAPIError
 
 from core.config import Settings
 from core.db import Database
+from dispatch.channels import push_service
 from dispatch.channels.base import Attempt, AttemptResult, Outcome
 from dispatch.channels.push_keys import load_vapid, public_key_of
 from dispatch.channels.push_models import PushSubscription
@@ -123,6 +124,13 @@ class PushChannel:
 
     async def public_key(self) -> str:
         return public_key_of(await self.vapid())
+
+    async def subscribed(self, responder_ids: Collection[str]) -> set[str]:
+        """Who has a device to push to: the ladder logs a skip for the others instead of an
+        attempt bound to come back `unreachable` (`service.KnowsSubscribers`)."""
+        async with self.db.sessions() as session:
+            found = await push_service.with_devices(session, [uuid.UUID(r) for r in responder_ids])
+        return {str(r) for r in found}
 
     def _client(self) -> aiohttp.ClientSession:
         """One pool of connections to the push services (they are few: FCM, Mozilla, Apple...)."""

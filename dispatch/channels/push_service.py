@@ -6,7 +6,7 @@ Pure data work over a session; the HTTP rules (who may, what is valid) stay in `
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
@@ -52,3 +52,11 @@ async def remove(session: AsyncSession, responder_id: uuid.UUID, sub_id: uuid.UU
     )
     await session.commit()
     return result.scalar_one_or_none() is not None
+
+
+async def with_devices(session: AsyncSession, responder_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these responders have at least one device to push to."""
+    if not responder_ids:
+        return set()
+    query = select(PushSubscription.responder_id).where(PushSubscription.responder_id.in_(responder_ids))
+    return set((await session.execute(query.distinct())).scalars())

@@ -9,19 +9,16 @@ answer comes within a bound. Generation is derandomized, so a run is the same on
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import asyncpg
 import httpx
 import pytest
 import requests
 import schemathesis
-from alembic import command
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -32,9 +29,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy.engine import make_url
 
-from tests.support.db import plain_dsn
+from tests.support.db import fresh_database
 from tests.support.server import ServerProcess
 
 # Planning studies run as jobs in processes of their own (simulator/jobs.py): the fuzz server makes
@@ -67,38 +63,19 @@ class Finding:
         return f"{self.operation} as {self.role}: {self.what}\n    {self.curl}"
 
 
-async def _sql(dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="module")
 def fuzz_server(store_env: dict[str, str], app_env: dict[str, str]) -> Iterator[ServerProcess]:
     """A server on a fresh, migrated database of its own and a Redis namespace of its own."""
-    from dispatch.cli import _alembic_config
-
-    name = "fuzz_" + secrets.token_hex(4)
-    admin_dsn = plain_dsn(store_env["DATABASE_URL"], "postgres")
-    asyncio.run(_sql(admin_dsn, f"CREATE DATABASE {name}"))
-    url = make_url(store_env["DATABASE_URL"]).set(database=name).render_as_string(hide_password=False)
-    cfg = _alembic_config()
-    cfg.attributes["database_url"] = url
-    command.upgrade(cfg, "head")
-    env = {
-        **app_env,
-        **STUDY_ENV,
-        "DATABASE_URL": url,
-        "DISPATCH_REDIS_PREFIX": "rcfuzz" + secrets.token_hex(3),
-    }
-    server = ServerProcess(env=env).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        asyncio.run(_sql(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    with fresh_database(store_env["DATABASE_URL"], "fuzz") as url:
+        prefix = "rcfuzz" + secrets.token_hex(3)
+        server = ServerProcess(
+            env={**app_env, **STUDY_ENV, "DATABASE_URL": url, "DISPATCH_REDIS_PREFIX": prefix}
+        )
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 def _tokens(base_url: str, admin: dict[str, str]) -> dict[str, dict[str, str]]:

@@ -17,12 +17,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
-import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-from alembic import command
-from sqlalchemy.engine import make_url
 
 from core.config import Settings
 from core.db import Database
@@ -33,7 +30,7 @@ from dispatch.channels.service import Ladder
 from dispatch.context import DispatchContext
 from dispatch.fanout import Fanout
 from responders.store import LiveLocationStore
-from tests.support.db import fetch, plain_dsn
+from tests.support.db import fetch, fresh_database
 from tests.support.people import bearer, on_duty_at
 from tests.support.phones import Phone
 from tests.support.server import ServerProcess
@@ -58,28 +55,11 @@ class Recorder:
         )
 
 
-async def _sql(dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="module")
 def own_db(store_env: dict[str, str]) -> Iterator[str]:
     """A fresh, migrated database: no other test's server steps its alerts."""
-    from dispatch.cli import _alembic_config
-
-    name = "ladder_" + secrets.token_hex(4)
-    admin_dsn = plain_dsn(store_env["DATABASE_URL"], "postgres")
-    asyncio.run(_sql(admin_dsn, f"CREATE DATABASE {name}"))
-    url = make_url(store_env["DATABASE_URL"]).set(database=name).render_as_string(hide_password=False)
-    cfg = _alembic_config()
-    cfg.attributes["database_url"] = url
-    command.upgrade(cfg, "head")
-    yield url
-    asyncio.run(_sql(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    with fresh_database(store_env["DATABASE_URL"], "ladder") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

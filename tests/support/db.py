@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
+from alembic import command
 from sqlalchemy.engine import make_url
 
 
@@ -22,3 +27,31 @@ async def fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
         return await conn.fetch(sql, *args)
     finally:
         await conn.close()
+
+
+async def execute(dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def fresh_database(url: str, label: str) -> Iterator[str]:
+    """A new, migrated database on the suite's server, dropped afterwards: for a server whose
+    background work (the dispatch clock, the ladder) must neither step other tests' alerts nor have
+    its own stepped by the session's server, or that fills the registries with generated data."""
+    from dispatch.cli import _alembic_config
+
+    name = f"{label}_{secrets.token_hex(4)}"
+    admin_dsn = plain_dsn(url, "postgres")
+    asyncio.run(execute(admin_dsn, f"CREATE DATABASE {name}"))
+    fresh = make_url(url).set(database=name).render_as_string(hide_password=False)
+    cfg = _alembic_config()
+    cfg.attributes["database_url"] = fresh
+    command.upgrade(cfg, "head")
+    try:
+        yield fresh
+    finally:
+        asyncio.run(execute(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
