@@ -96,6 +96,15 @@ def parse_csv(text: str) -> tuple[list[ParsedResponder], list[ImportError_], int
                 errors.append(ImportError_(line=line, field=clash[0], reason=reason))
                 continue
             if certificate is not None:
+                earlier = [
+                    n
+                    for c, n in zip(known.data.certificates, known.certificate_lines, strict=True)
+                    if (c.kind, c.number) == (certificate.kind, certificate.number)
+                ]
+                if earlier:
+                    reason = f"the same kind and number as line {earlier[0]} for this responder"
+                    errors.append(ImportError_(line=line, field="cert_number", reason=reason))
+                    continue
                 known.data.certificates.append(certificate)
                 known.certificate_lines.append(line)
             continue

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
 from core import inputs
 from geo.crs import Crs
@@ -61,6 +61,20 @@ class CertificateIn(Strict):
         return self
 
 
+def _distinct(certificates: list[CertificateIn]) -> list[CertificateIn]:
+    """A certificate is stored once per responder by kind and number (the registry's unique key):
+    the same one twice in a request is the caller's mistake, named, not a conflict in the store."""
+    seen: set[tuple[str, str]] = set()
+    for i, c in enumerate(certificates):
+        if (c.kind.value, c.number) in seen:
+            raise ValueError(f"certificates.{i}: the same kind and number as an earlier certificate")
+        seen.add((c.kind.value, c.number))
+    return certificates
+
+
+Certificates = Annotated[list[CertificateIn], AfterValidator(_distinct)]
+
+
 class CertificateOut(CertificateIn):
     id: uuid.UUID
     valid_now: bool
@@ -73,7 +87,7 @@ class ResponderCreate(Strict):
     category: ResponderCategory
     team: TeamPath | None = None
     mode: TravelMode = TravelMode.walk
-    certificates: list[CertificateIn] = Field(default_factory=list, max_length=20)
+    certificates: Certificates = Field(default_factory=list, max_length=20)
 
 
 class ResponderUpdate(Strict):
@@ -84,7 +98,7 @@ class ResponderUpdate(Strict):
     category: ResponderCategory | None = None
     team: TeamPath | None = None
     mode: TravelMode | None = None
-    certificates: list[CertificateIn] | None = Field(None, max_length=20)
+    certificates: Certificates | None = Field(None, max_length=20)
 
 
 class PositionOut(BaseModel):

@@ -12,6 +12,8 @@ import pytest_asyncio
 from redis.asyncio import Redis
 
 from tests.support.server import ServerProcess
+from tests.support.sms_gateway import SmsGateway
+from tests.support.tencent_cloud import TencentCloud
 
 ADMIN_TOKEN = "test-admin-" + secrets.token_hex(8)
 # Every test run gets its own Redis namespace so it never reads another run's keys or channels.
@@ -84,3 +86,16 @@ async def redis_client(store_env: dict[str, str]) -> AsyncIterator[Redis]:
     client = Redis.from_url(store_env["REDIS_URL"], decode_responses=True)
     yield client
     await client.aclose()
+
+
+# Stand-ins for the SMS/voice providers (tests/support/tencent_cloud.py, sms_gateway.py), fresh per test.
+@pytest.fixture
+def cloud() -> Iterator[TencentCloud]:
+    with TencentCloud() as stand_in:
+        yield stand_in  # type: ignore[misc]
+
+
+@pytest.fixture
+def gateway() -> Iterator[SmsGateway]:
+    with SmsGateway() as stand_in:
+        yield stand_in  # type: ignore[misc]

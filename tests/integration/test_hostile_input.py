@@ -199,3 +199,34 @@ async def test_a_location_frame_with_text_coordinates_gets_an_error_frame(
         assert await phone.silent(0.5), "the socket stays open and takes the next, valid frame"
     r = http.get(f"/v1/responders/{person['id']}", headers=admin_headers)
     assert r.json()["position"]["lat"] == pytest.approx(22.54)
+
+
+def test_the_same_certificate_twice_is_a_422_not_a_500(http, admin_headers) -> None:
+    """Found by the fuzz run: the registry keeps a certificate once per kind and number."""
+    twice = [
+        {"kind": "cpr", "number": "RC-1", "valid_from": "2025-01-01", "valid_until": "2027-01-01"},
+        {"kind": "cpr", "number": " RC-1 ", "valid_from": "2024-01-01", "valid_until": "2026-12-31"},
+    ]
+    body = {"external_id": "T-" + secrets.token_hex(6), "name": "Li", "category": "volunteer"}
+    created = http.post("/v1/responders", json={**body, "certificates": twice}, headers=admin_headers)
+    assert created.status_code == 422 and "certificates.1" in created.json()["detail"], created.text
+    person = register(http, admin_headers)
+    patched = http.patch(
+        f"/v1/responders/{person['id']}", json={"certificates": twice}, headers=admin_headers
+    )
+    assert patched.status_code == 422 and "certificates.1" in patched.json()["detail"], patched.text
+    kept = http.get(f"/v1/responders/{person['id']}", headers=admin_headers).json()["certificates"]
+    assert len(kept) == 1  # nothing stored was lost to the refused change
+    rows = "\n".join(
+        [
+            "external_id,name,phone,category,team,mode,cert_kind,cert_number,cert_issuer,cert_valid_from,cert_valid_until",
+            "CSV-TWICE,Wang,,volunteer,,walk,cpr,RC-9,,2025-01-01,2027-01-01",
+            "CSV-TWICE,Wang,,volunteer,,walk,cpr,RC-9,,2025-01-01,2027-01-01",
+        ]
+    )
+    imported = http.post(
+        "/v1/responders/import", content=rows, headers={**admin_headers, "Content-Type": "text/csv"}
+    )
+    assert imported.status_code == 200, imported.text
+    report = imported.json()
+    assert [(e["line"], e["field"]) for e in report["errors"]] == [(3, "cert_number")], report

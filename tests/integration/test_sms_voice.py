@@ -12,7 +12,6 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -91,18 +90,6 @@ async def alerted(live_server, admin_headers, store_env) -> dict[str, Alerted]:
         out[key] = Alerted(view, row["phone"], link)
     assert out["fetch_aed"].view.role == "fetch_aed" and out["cpr"].view.role == "cpr"
     return out
-
-
-@pytest.fixture
-def cloud() -> Iterator[TencentCloud]:
-    with TencentCloud() as stand_in:
-        yield stand_in  # type: ignore[misc]
-
-
-@pytest.fixture
-def gateway() -> Iterator[SmsGateway]:
-    with SmsGateway() as stand_in:
-        yield stand_in  # type: ignore[misc]
 
 
 def tencent_settings(cloud: TencentCloud, **extra: Any) -> Settings:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -20,18 +19,6 @@ SMS = {
     "PhoneNumberSet": ["+8613800138000"], "SmsSdkAppId": "1400000001", "SignName": "急救呼叫",
     "TemplateId": "1000001", "TemplateParamSet": ["心脏骤停", "350米", "3分钟", "alert=a1&code=c1"],
 }  # fmt: skip
-
-
-@pytest.fixture
-def cloud() -> Iterator[TencentCloud]:
-    with TencentCloud() as stand_in:
-        yield stand_in  # type: ignore[misc]
-
-
-@pytest.fixture
-def gateway() -> Iterator[SmsGateway]:
-    with SmsGateway() as stand_in:
-        yield stand_in  # type: ignore[misc]
 
 
 def tencent_post(cloud: TencentCloud, *, key: str | None = None, host: str = "sms.tencentcloudapi.com",
