@@ -329,7 +329,7 @@ def test_allow_notifications_subscribes_this_browser_for_the_responder(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
     subscription = {
-        "endpoint": f"https://push.example.test/wpush/{secrets.token_hex(8)}",
+        "endpoint": f"https://fcm.googleapis.com/fcm/send/{secrets.token_hex(8)}",  # an allowed host
         "expirationTime": None,
         "keys": {"p256dh": b64url(p256dh), "auth": b64url(secrets.token_bytes(16))},
     }
