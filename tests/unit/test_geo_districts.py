@@ -11,9 +11,7 @@ from shapely.geometry import shape
 from geo.crs import Crs, transform_geojson
 from geo.distance import haversine_m
 
-DISTRICTS = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "shenzhen_districts_gcj02.geojson"
-)
+DISTRICTS = Path(__file__).resolve().parents[2] / "simulator" / "data" / "shenzhen_districts_gcj02.geojson"
 
 
 @pytest.fixture(scope="module")
