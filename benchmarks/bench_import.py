@@ -15,7 +15,7 @@ import time
 import asyncpg
 import httpx
 
-from benchmarks.common import percentile, table
+from benchmarks.common import app_env, percentile, table
 from tests.support.db import plain_dsn
 from tests.support.server import ServerProcess
 
@@ -64,13 +64,12 @@ async def _timed_import(client: httpx.AsyncClient, body: str, token: str) -> tup
 
 async def _run() -> str:
     token = "bench-admin-" + secrets.token_hex(8)
-    env = {
-        "DATABASE_URL": os.environ["DATABASE_URL"],
-        "REDIS_URL": os.environ["REDIS_URL"],
-        "DISPATCH_ADMIN_TOKEN": token,
-        "DISPATCH_REDIS_PREFIX": "bench" + secrets.token_hex(3),
-        "DISPATCH_DEMO": "0",
-    }
+    env = app_env(
+        os.environ["DATABASE_URL"],
+        os.environ["REDIS_URL"],
+        "bench" + secrets.token_hex(3),
+        DISPATCH_ADMIN_TOKEN=token,
+    )
     run = "BENCHIMP" + secrets.token_hex(3)
     body = _csv(run)
     server = ServerProcess(env=env).start()

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from benchmarks.common import percentile, table
+from benchmarks.common import app_env, percentile, table
 from core.config import Settings
 from tests.support.server import ServerProcess
 
@@ -46,17 +46,13 @@ async def _timed(client: httpx.AsyncClient, count: int, body: object, headers: d
 
 async def _round(limits_on: bool, settings: Settings) -> tuple[list[float], list[float]]:
     admin = "bench-" + secrets.token_hex(8)
-    env = {
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "DISPATCH_REDIS_PREFIX": "benchlim" + secrets.token_hex(3),
-        "DISPATCH_ADMIN_TOKEN": admin,
-        "DISPATCH_DEMO": "0",
-        "DISPATCH_LOG_LEVEL": "WARNING",
-        "DISPATCH_RATE_LIMIT_ENABLED": "1" if limits_on else "0",
-        "DISPATCH_RATE_LIMIT_PER_ADDRESS": "100000000/minute",
-        "DISPATCH_RATE_LIMIT_PER_TOKEN": "100000000/minute",
-    }
+    env = app_env(
+        settings.database_url,
+        settings.redis_url,
+        "benchlim" + secrets.token_hex(3),
+        DISPATCH_ADMIN_TOKEN=admin,
+        DISPATCH_RATE_LIMIT_ENABLED="1" if limits_on else "0",
+    )
     server = ServerProcess(env=env).start()
     rng = random.Random(3)
     try:

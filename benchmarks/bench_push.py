@@ -30,7 +30,7 @@ import websockets
 from redis.asyncio import Redis
 
 from benchmarks import dispatch_data as city
-from benchmarks.common import percentile, table
+from benchmarks.common import app_env, percentile, table
 from benchmarks.dispatch_sockets import Phones, _near, _tokens, raise_open_files
 from core.config import Settings
 from core.db import Database
@@ -234,17 +234,13 @@ async def measure(base: Settings, rng: random.Random) -> tuple[Handoff, int]:
     db = Database(bench_db.url, pool_size=5)
     redis = Redis.from_url(base.redis_url, decode_responses=True)
     crowd = city.people(RESPONDERS, rng)
-    env = {
-        "DATABASE_URL": bench_db.url,
-        "REDIS_URL": base.redis_url,
-        "DISPATCH_REDIS_PREFIX": prefix,
-        "DISPATCH_DEMO": "0",
-        "DISPATCH_LOG_LEVEL": "WARNING",
-        "DISPATCH_STALENESS_S": "3600",
-        "DISPATCH_PUSH_ALLOW_HTTP_LOOPBACK": "1",
-        "DISPATCH_RATE_LIMIT_PER_ADDRESS": "1000000/minute",
-        "DISPATCH_RATE_LIMIT_PER_TOKEN": "1000000/minute",
-    }
+    env = app_env(
+        bench_db.url,
+        base.redis_url,
+        prefix,
+        DISPATCH_STALENESS_S="3600",
+        DISPATCH_PUSH_ALLOW_HTTP_LOOPBACK="1",
+    )
     server: ServerProcess | None = None
     phones = ReceiptPhones()
     channel = PushChannel(settings, db)

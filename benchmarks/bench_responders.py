@@ -27,7 +27,7 @@ import uvloop
 import websockets
 from redis.asyncio import Redis
 
-from benchmarks.common import median, percentile, table
+from benchmarks.common import app_env, median, percentile, table
 from core.auth import Role, issue_token
 from core.config import Settings
 from core.db import Database
@@ -302,15 +302,13 @@ async def _run() -> str:
     geo_reader = ReadConnection(redis)
     db = Database(settings.database_url, pool_size=2)
     admin_token = "bench-" + secrets.token_hex(8)
-    env = {
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "DISPATCH_REDIS_PREFIX": prefix,
-        "DISPATCH_ADMIN_TOKEN": admin_token,
-        "DISPATCH_DEMO": "0",
-        "DISPATCH_LOG_LEVEL": "WARNING",
-        "DISPATCH_STALENESS_S": "3600",
-    }
+    env = app_env(
+        settings.database_url,
+        settings.redis_url,
+        prefix,
+        DISPATCH_ADMIN_TOKEN=admin_token,
+        DISPATCH_STALENESS_S="3600",
+    )
     server = ServerProcess(env=env).start()
     rng = random.Random(11)
     rows, query_rows = [], []

@@ -41,3 +41,19 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def app_env(database_url: str, redis_url: str, prefix: str, **extra: str) -> dict[str, str]:
+    """The environment of an app server a benchmark starts: its stores and Redis namespace, no demo,
+    quiet logs, and rate limits far above any benchmark's load (every request comes from one
+    address; what the limiter itself costs is `bench_limits`' question). `extra` adds or overrides."""
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DISPATCH_REDIS_PREFIX": prefix,
+        "DISPATCH_DEMO": "0",
+        "DISPATCH_LOG_LEVEL": "WARNING",
+        "DISPATCH_RATE_LIMIT_PER_ADDRESS": "100000000/minute",
+        "DISPATCH_RATE_LIMIT_PER_TOKEN": "100000000/minute",
+        **extra,
+    }

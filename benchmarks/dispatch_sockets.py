@@ -26,6 +26,7 @@ import websockets
 from redis.asyncio import Redis
 
 from benchmarks import dispatch_data as city
+from benchmarks.common import app_env
 from core.auth import Role, issue_token
 from core.config import Settings
 from core.db import Database
@@ -177,14 +178,7 @@ async def incident_to_alert(base: Settings, bench_db: city.BenchDatabase, rng: r
     db = Database(bench_db.url, pool_size=2)
     redis = Redis.from_url(base.redis_url, decode_responses=True)
     crowd = city.people(SOCKETS, rng)
-    env = {
-        "DATABASE_URL": bench_db.url,
-        "REDIS_URL": base.redis_url,
-        "DISPATCH_REDIS_PREFIX": prefix,
-        "DISPATCH_DEMO": "0",
-        "DISPATCH_LOG_LEVEL": "WARNING",
-        "DISPATCH_STALENESS_S": "3600",
-    }
+    env = app_env(bench_db.url, base.redis_url, prefix, DISPATCH_STALENESS_S="3600")
     server: ServerProcess | None = None
     phones = Phones()
     try:

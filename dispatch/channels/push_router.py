@@ -26,11 +26,10 @@ from dispatch.channels.push_schemas import (
     endpoint_problem,
 )
 from responders.models import Responder
-from responders.router import ensure_self
+from responders.router import admin_or_self, ensure_self
 
 router = APIRouter(tags=["push"])
 anyone = require_roles(*Role)
-admin_or_self = require_roles(Role.admin, Role.responder)
 SUBSCRIPTIONS = "/v1/responders/{responder_id}/push-subscriptions"
 
 
