@@ -12,6 +12,7 @@ import json
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -162,6 +163,41 @@ def event(incident_id: str, kind: str) -> Callable[[dict[str, Any]], bool]:
     return lambda f: f.get("incident_id") == incident_id and f.get("kind") == kind
 
 
+@dataclass
+class Scene:
+    """Two on-duty phones either side of a spot, streaming fixes, and a dispatcher's console."""
+
+    lat: float
+    lng: float
+    dispatcher: dict[str, str]
+    people: tuple[dict, dict]
+    phones: tuple[Phone, Phone]
+    inboxes: tuple[Inbox, Inbox]
+    board: Inbox
+
+
+@contextlib.asynccontextmanager
+async def scene(server: ServerProcess, admin_headers: dict[str, str], metres: float) -> AsyncIterator[Scene]:
+    sync = httpx.Client(base_url=server.url, timeout=30)
+    dispatcher = desk(sync, admin_headers)
+    lat, lng = remote_spot()
+    spots = offset(lat, lng, metres), offset(lat, lng, -metres)
+    people = (on_duty_at(sync, admin_headers, *spots[0]), on_duty_at(sync, admin_headers, *spots[1]))
+    async with (
+        Phone(server.ws_url, people[0]["token"]) as one,
+        Phone(server.ws_url, people[1]["token"]) as two,
+        Console(server.ws_url, dispatcher["Authorization"].split()[1]) as console,
+    ):
+        streams = [asyncio.create_task(stream(p, *spot)) for p, spot in zip((one, two), spots, strict=True)]
+        try:
+            yield Scene(
+                lat, lng, dispatcher, people, (one, two), (Inbox(one.ws), Inbox(two.ws)), Inbox(console.ws)
+            )
+        finally:
+            for task in streams:
+                task.cancel()
+
+
 async def test_a_duty_change_after_a_redis_restart_does_not_hide_the_loss(
     server: ServerProcess, stores: PrivateStores, http: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
@@ -196,53 +232,35 @@ async def test_a_duty_change_after_a_redis_restart_does_not_hide_the_loss(
 async def test_a_redis_restart_loses_no_alert_and_dispatch_resumes(
     server: ServerProcess, stores: PrivateStores, http: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
-    sync = httpx.Client(base_url=server.url, timeout=30)
-    dispatcher = desk(sync, admin_headers)
-    lat, lng = remote_spot()
-    spot_a, spot_b = offset(lat, lng, 80), offset(lat, lng, -80)
-    a = on_duty_at(sync, admin_headers, *spot_a)
-    b = on_duty_at(sync, admin_headers, *spot_b)
-    console_token = dispatcher["Authorization"].split()[1]
-    async with (
-        Phone(server.ws_url, a["token"]) as phone_a,
-        Phone(server.ws_url, b["token"]) as phone_b,
-        Console(server.ws_url, console_token) as console,
-    ):
-        inbox_a, inbox_b, board = Inbox(phone_a.ws), Inbox(phone_b.ws), Inbox(console.ws)
-        streams = [
-            asyncio.create_task(stream(phone_a, *spot_a)),
-            asyncio.create_task(stream(phone_b, *spot_b)),
-        ]
-        try:
-            first = await open_incident(http, dispatcher, lat, lng)
-            assert {x["responder_id"] for x in first["alerts"]} == {a["id"], b["id"]}
-            alert_a = await inbox_a.wait(alert_for(first["id"]))
-            await inbox_b.wait(alert_for(first["id"]))
+    async with scene(server, admin_headers, 80) as s:
+        (a, b), (phone_a, _), (inbox_a, inbox_b), board = s.people, s.phones, s.inboxes, s.board
+        dispatcher, lat, lng = s.dispatcher, s.lat, s.lng
+        first = await open_incident(http, dispatcher, lat, lng)
+        assert {x["responder_id"] for x in first["alerts"]} == {a["id"], b["id"]}
+        alert_a = await inbox_a.wait(alert_for(first["id"]))
+        await inbox_b.wait(alert_for(first["id"]))
 
-            stores.stop("redis")
-            # an accept while Redis is down is committed, and the phone gets the exact place
-            await phone_a.send({"type": "ack", "alert_id": alert_a["alert_id"], "response": "accept"})
-            await inbox_a.wait(lambda f: f["type"] == "incident" and f["alert_id"] == alert_a["alert_id"])
-            # a fix while Redis is down: an error frame naming the store, the socket stays open
-            refused = await inbox_b.wait(lambda f: f["type"] == "error" and f["code"] == 503)
-            assert "Redis" in refused["store"]
-            # an incident while Redis is down is recorded, saying positions are unavailable
-            blind = await open_incident(http, dispatcher, lat, lng)
-            assert blind["alerts"] == [] and blind["coverage"]["positions"] == "unavailable"
+        stores.stop("redis")
+        # an accept while Redis is down is committed, and the phone gets the exact place
+        await phone_a.send({"type": "ack", "alert_id": alert_a["alert_id"], "response": "accept"})
+        await inbox_a.wait(lambda f: f["type"] == "incident" and f["alert_id"] == alert_a["alert_id"])
+        # a fix while Redis is down: an error frame naming the store, the socket stays open
+        refused = await inbox_b.wait(lambda f: f["type"] == "error" and f["code"] == 503)
+        assert "Redis" in refused["store"]
+        # an incident while Redis is down is recorded, saying positions are unavailable
+        blind = await open_incident(http, dispatcher, lat, lng)
+        assert blind["alerts"] == [] and blind["coverage"]["positions"] == "unavailable"
 
-            back = stores.restart()
-            # the incident opened blind is dispatched as soon as the positions stream back
-            await timeline_if_late(http, dispatcher, blind["id"], inbox_b.wait(alert_for(blind["id"])))
-            FIGURES["redis_back_to_blind_incident_alerted_s"] = round(time.monotonic() - back, 2)
-            # dispatchers get the accept that was committed while Redis was down
-            await board.wait(event(first["id"], "accepted"))
-            fresh = await until_alerting(http, dispatcher, lat, lng)
-            FIGURES["redis_back_to_new_incident_alerting_s"] = round(time.monotonic() - back, 2)
-            await inbox_b.wait(alert_for(fresh["id"]))
-            assert inbox_a.open and inbox_b.open and board.open
-        finally:
-            for task in streams:
-                task.cancel()
+        back = stores.restart()
+        # the incident opened blind is dispatched as soon as the positions stream back
+        await timeline_if_late(http, dispatcher, blind["id"], inbox_b.wait(alert_for(blind["id"])))
+        FIGURES["redis_back_to_blind_incident_alerted_s"] = round(time.monotonic() - back, 2)
+        # dispatchers get the accept that was committed while Redis was down
+        await board.wait(event(first["id"], "accepted"))
+        fresh = await until_alerting(http, dispatcher, lat, lng)
+        FIGURES["redis_back_to_new_incident_alerting_s"] = round(time.monotonic() - back, 2)
+        await inbox_b.wait(alert_for(fresh["id"]))
+        assert inbox_a.open and inbox_b.open and board.open
     detail = (await http.get(f"/v1/incidents/{first['id']}", headers=dispatcher)).json()
     status = {x["alert_id"]: x["status"] for x in detail["alerts"]}
     assert status[alert_a["alert_id"]] == "accepted"
@@ -253,59 +271,41 @@ async def test_a_redis_restart_loses_no_alert_and_dispatch_resumes(
 async def test_a_postgres_restart_loses_no_alert_and_dispatch_resumes(
     server: ServerProcess, stores: PrivateStores, http: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
-    sync = httpx.Client(base_url=server.url, timeout=30)
-    dispatcher = desk(sync, admin_headers)
-    lat, lng = remote_spot()
-    spot_c, spot_d = offset(lat, lng, 70), offset(lat, lng, -70)
-    c = on_duty_at(sync, admin_headers, *spot_c)
-    d = on_duty_at(sync, admin_headers, *spot_d)
-    console_token = dispatcher["Authorization"].split()[1]
-    async with (
-        Phone(server.ws_url, c["token"]) as phone_c,
-        Phone(server.ws_url, d["token"]) as phone_d,
-        Console(server.ws_url, console_token) as console,
-    ):
-        inbox_c, inbox_d, board = Inbox(phone_c.ws), Inbox(phone_d.ws), Inbox(console.ws)
-        streams = [
-            asyncio.create_task(stream(phone_c, *spot_c)),
-            asyncio.create_task(stream(phone_d, *spot_d)),
-        ]
-        try:
-            first = await open_incident(http, dispatcher, lat, lng)
-            alert_c = await inbox_c.wait(alert_for(first["id"]))
-            alert_d = await inbox_d.wait(alert_for(first["id"]))
-            await phone_c.send({"type": "received", "alert_id": alert_c["alert_id"]})  # on screen
-            await board.wait(event(first["id"], "delivered"))
+    async with scene(server, admin_headers, 70) as s:
+        (_, d), (phone_c, _), (inbox_c, inbox_d), board = s.people, s.phones, s.inboxes, s.board
+        dispatcher, lat, lng = s.dispatcher, s.lat, s.lng
+        first = await open_incident(http, dispatcher, lat, lng)
+        alert_c = await inbox_c.wait(alert_for(first["id"]))
+        alert_d = await inbox_d.wait(alert_for(first["id"]))
+        await phone_c.send({"type": "received", "alert_id": alert_c["alert_id"]})  # on screen
+        await board.wait(event(first["id"], "delivered"))
 
-            stores.stop("pg")
-            # an accept while PostgreSQL is down: an error frame naming it, the socket stays open
-            await phone_c.send({"type": "ack", "alert_id": alert_c["alert_id"], "response": "accept"})
-            refused = await inbox_c.wait(lambda f: f["type"] == "error" and f["code"] == 503)
-            assert "PostgreSQL" in refused["store"] and refused["alert_id"] == alert_c["alert_id"]
-            # a new incident cannot be recorded: a 503 naming the store, never a 500
-            r = await http.post(
-                "/v1/incidents", json={"lat": lat, "lng": lng, "category": "choking"}, headers=dispatcher
-            )
-            assert r.status_code == 503 and "PostgreSQL" in r.json()["detail"], r.text
-            assert r.headers["Retry-After"]
-            # a phone connecting now is told to come back (1013), not refused with a 500
-            async with Phone(server.ws_url, d["token"]) as late:
-                with pytest.raises(websockets.ConnectionClosed) as closed:
-                    await late.ws.recv()
-            assert closed.value.rcvd.code == 1013 and "PostgreSQL" in closed.value.rcvd.reason
+        stores.stop("pg")
+        # an accept while PostgreSQL is down: an error frame naming it, the socket stays open
+        await phone_c.send({"type": "ack", "alert_id": alert_c["alert_id"], "response": "accept"})
+        refused = await inbox_c.wait(lambda f: f["type"] == "error" and f["code"] == 503)
+        assert "PostgreSQL" in refused["store"] and refused["alert_id"] == alert_c["alert_id"]
+        # a new incident cannot be recorded: a 503 naming the store, never a 500
+        r = await http.post(
+            "/v1/incidents", json={"lat": lat, "lng": lng, "category": "choking"}, headers=dispatcher
+        )
+        assert r.status_code == 503 and "PostgreSQL" in r.json()["detail"], r.text
+        assert r.headers["Retry-After"]
+        # a phone connecting now is told to come back (1013), not refused with a 500
+        async with Phone(server.ws_url, d["token"]) as late:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await late.ws.recv()
+        assert closed.value.rcvd.code == 1013 and "PostgreSQL" in closed.value.rcvd.reason
 
-            back = stores.restart()
-            fresh = await until_alerting(http, dispatcher, lat, lng)
-            FIGURES["postgres_back_to_new_incident_alerting_s"] = round(time.monotonic() - back, 2)
-            await inbox_d.wait(alert_for(fresh["id"]))
-            # the accept, sent again, goes through; dispatchers see it
-            await phone_c.send({"type": "ack", "alert_id": alert_c["alert_id"], "response": "accept"})
-            await inbox_c.wait(lambda f: f["type"] == "incident" and f["alert_id"] == alert_c["alert_id"])
-            await board.wait(event(first["id"], "accepted"))
-            assert inbox_c.open and inbox_d.open and board.open
-        finally:
-            for task in streams:
-                task.cancel()
+        back = stores.restart()
+        fresh = await until_alerting(http, dispatcher, lat, lng)
+        FIGURES["postgres_back_to_new_incident_alerting_s"] = round(time.monotonic() - back, 2)
+        await inbox_d.wait(alert_for(fresh["id"]))
+        # the accept, sent again, goes through; dispatchers see it
+        await phone_c.send({"type": "ack", "alert_id": alert_c["alert_id"], "response": "accept"})
+        await inbox_c.wait(lambda f: f["type"] == "incident" and f["alert_id"] == alert_c["alert_id"])
+        await board.wait(event(first["id"], "accepted"))
+        assert inbox_c.open and inbox_d.open and board.open
     # the pending alert committed before the outage is still there for a reconnecting phone
     async with Phone(server.ws_url, d["token"]) as again:
         await Inbox(again.ws).wait(lambda f: f["type"] == "alert" and f["alert_id"] == alert_d["alert_id"])
