@@ -7,6 +7,8 @@ this module names the store such an error means is out of reach. HTTP answers it
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -35,3 +37,13 @@ def unavailable_store(exc: BaseException) -> str | None:
     if isinstance(exc, ConnectionRefusedError | ConnectionResetError):
         return POSTGRES  # asyncpg's connect, before SQLAlchemy wraps anything
     return None
+
+
+def log_failed_round(log: logging.Logger, loop: str, exc: BaseException) -> None:
+    """A background loop's failed round: during a store outage one warning line naming the store
+    (expected, every tick until it returns), otherwise the traceback of a bug."""
+    store = unavailable_store(exc)
+    if store is None:
+        log.error("%s: round failed; retrying", loop, exc_info=exc)
+    else:
+        log.warning("%s waits for the %s", loop, store)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.outage import unavailable_store
+from core.outage import log_failed_round
 from dispatch import events
 from dispatch.alerts import expire_due
 from dispatch.channels.service import Ladder
@@ -154,9 +154,5 @@ async def _expire_and_escalate(ctx: DispatchContext, tick: float) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            store = unavailable_store(exc)
-            if store is None:
-                log.exception("dispatch clock round failed; retrying")
-            else:  # expected during an outage: no traceback every tick
-                log.warning("dispatch clock waits for the %s", store)
+            log_failed_round(log, "the dispatch clock", exc)
         await asyncio.sleep(tick)

@@ -17,7 +17,7 @@ import time
 
 from core.config import Settings
 from core.db import Database
-from core.outage import unavailable_store
+from core.outage import log_failed_round
 from responders.service import resync_live_profiles
 from responders.store import LiveLocationStore
 
@@ -58,9 +58,5 @@ async def run_upkeep(db: Database, store: LiveLocationStore, settings: Settings)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            store_down = unavailable_store(exc)
-            if store_down:
-                log.warning("live-store upkeep waits for the %s", store_down)
-            else:
-                log.exception("live-store upkeep failed; retrying")
+            log_failed_round(log, "live-store upkeep", exc)
         await asyncio.sleep(settings.live_check_s)

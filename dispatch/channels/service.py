@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.outage import unavailable_store
+from core.outage import log_failed_round
 from dispatch import events
 from dispatch.alerts import attempt_event
 from dispatch.channels import codes
@@ -85,11 +85,7 @@ class Ladder:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    store = unavailable_store(exc)
-                    if store is None:
-                        log.exception("ladder round failed; retrying")
-                    else:  # expected during an outage: no traceback every tick
-                        log.warning("the ladder waits for the %s", store)
+                    log_failed_round(log, "the ladder", exc)
                 wake = self.ctx.wake_ladder
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=tick_s)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from core.outage import POSTGRES, REDIS, unavailable_store
+from core.outage import POSTGRES, REDIS, log_failed_round, unavailable_store
 
 
 @pytest.mark.parametrize(
@@ -25,3 +27,14 @@ from core.outage import POSTGRES, REDIS, unavailable_store
 )
 def test_outages_are_told_apart_from_bugs(error: Exception, store: str | None) -> None:
     assert unavailable_store(error) == store
+
+
+def test_a_failed_round_logs_an_outage_as_one_line_and_a_bug_with_its_traceback(caplog) -> None:
+    log = logging.getLogger("test.loop")
+    with caplog.at_level(logging.WARNING, logger="test.loop"):
+        log_failed_round(log, "the ladder", RedisConnectionError("Connection refused"))
+        log_failed_round(log, "the ladder", KeyError("alert_id"))
+    outage, bug = caplog.records
+    assert outage.levelno == logging.WARNING and outage.exc_info is None
+    assert outage.getMessage() == "the ladder waits for the live store (Redis)"
+    assert bug.levelno == logging.ERROR and bug.exc_info is not None
