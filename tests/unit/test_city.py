@@ -14,7 +14,7 @@ from simulator.city import SHENZHEN_DISTRICTS, area_km2, demo_city
 from simulator.importers import CityFileError, city_from_geojson, load_city_file
 from simulator.population import on_shift, shift_at, synth_aeds, synth_responders
 
-SHENZHEN_FILE = Path(__file__).resolve().parents[3] / "shared" / "data" / "shenzhen_districts_gcj02.geojson"
+SHENZHEN_FILE = Path(__file__).resolve().parents[2] / "simulator" / "data" / "shenzhen_districts_gcj02.geojson"
 
 
 def test_demo_city_is_shenzhen_sized_voronoi_around_the_real_centres() -> None:
@@ -50,7 +50,6 @@ def test_synthetic_people_follow_population_categories_and_shifts() -> None:
     assert synth_responders(city, 8000, seed=1) == people
 
 
-@pytest.mark.skipif(not SHENZHEN_FILE.exists(), reason="../shared/data is not next to this checkout")
 def test_real_shenzhen_districts_load_from_gcj02() -> None:
     city = load_city_file(SHENZHEN_FILE, "gcj02", populations={"福田区": 1_553_000})
     assert len(city.districts) == 9
