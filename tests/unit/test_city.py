@@ -14,7 +14,9 @@ from simulator.city import SHENZHEN_DISTRICTS, area_km2, demo_city
 from simulator.importers import CityFileError, city_from_geojson, load_city_file
 from simulator.population import on_shift, shift_at, synth_aeds, synth_responders
 
-SHENZHEN_FILE = Path(__file__).resolve().parents[2] / "simulator" / "data" / "shenzhen_districts_gcj02.geojson"
+SHENZHEN_FILE = (
+    Path(__file__).resolve().parents[2] / "simulator" / "data" / "shenzhen_districts_gcj02.geojson"
+)
 
 
 def test_demo_city_is_shenzhen_sized_voronoi_around_the_real_centres() -> None:
