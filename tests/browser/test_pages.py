@@ -64,6 +64,39 @@ def test_tokens_of_the_wrong_kind_are_refused_with_the_reason(live_server, token
     expect(planner.locator("#error")).to_contain_text("this screen needs planner or admin")
 
 
+@pytest.mark.parametrize("path", ["/responder", "/", "/planner"])
+def test_a_form_cannot_be_sent_before_its_screen_is_ready(
+    live_server, http, admin_headers, token_for, new_context, path: str
+) -> None:
+    """Until the script has attached its handlers (here: held back by a slow /v1/web/config), Sign
+    in is disabled, so Enter does nothing instead of submitting the form natively (a reload with the
+    token in the address); once ready, the same token signs in."""
+    if path == "/responder":
+        token = register(http, admin_headers)["token"]
+    else:
+        role = {"/": "dispatcher", "/planner": "planner"}[path]
+        token = token_for(role)["Authorization"].removeprefix("Bearer ")
+    held: list = []
+    page = new_context(viewport=PHONE).new_page()
+    page.route("**/v1/web/config", lambda route: held.append(route))
+    page.goto(live_server.url + path)
+    for _ in range(100):  # the request may come after the load event
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the screen did not ask for its configuration"
+    button = page.get_by_role("button", name="Sign in")
+    expect(button).to_be_disabled()
+    page.get_by_label(re.compile("token", re.I)).fill(token)
+    page.get_by_label(re.compile("token", re.I)).press("Enter")
+    page.wait_for_timeout(300)
+    assert token not in page.url and page.url == live_server.url + path
+    held[0].continue_()
+    expect(button).to_be_enabled()
+    button.click()
+    expect(page.locator("#signin")).to_be_hidden()
+
+
 def test_console_shows_the_servers_refusal_and_keeps_the_form(live_server, token_for, new_context) -> None:
     page = new_context().new_page()
     errors = console_errors(page)

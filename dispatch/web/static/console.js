@@ -2,7 +2,7 @@
 // map, the alerted responders with roles and ETAs, and every acceptance, arrival and escalation as
 // it happens over the dispatcher websocket.
 
-import { api, checkToken, metres, minutes, shortId, storedToken, storeToken, openSocket } from "./lib/api.js";
+import { api, checkToken, metres, minutes, onSubmit, shortId, storedToken, storeToken, openSocket } from "./lib/api.js";
 import { createMap, drawDistricts, loadConfig, pinIcon } from "./lib/map.js";
 
 const SCREEN = "dispatcher";
@@ -117,8 +117,7 @@ function escapeHtml(text) {
 }
 
 // --- incidents ----------------------------------------------------------------------------------
-async function openIncident(event) {
-  event.preventDefault();
+async function openIncident() {
   clearError();
   const body = {
     lat: Number($("lat").value),
@@ -319,17 +318,14 @@ async function main() {
   $("reach").min = state.config.reach_min_s;
   $("reach").max = state.config.reach_max_s;
   setUpMap();
-  $("incident-form").addEventListener("submit", openIncident);
+  onSubmit($("incident-form"), openIncident);
   $("close-incident").addEventListener("click", closeIncident);
   $("open-list").addEventListener("click", (e) => {
     const id = e.target.closest("button[data-id]")?.dataset.id;
     if (id) selectIncident(id).catch(fail);
   });
   $("signout").addEventListener("click", signOut);
-  $("signin").addEventListener("submit", (e) => {
-    e.preventDefault();
-    start($("token").value.trim()).catch(fail);
-  });
+  onSubmit($("signin"), () => start($("token").value.trim()).catch(fail));
   const saved = storedToken(SCREEN);
   if (saved) await start(saved).catch((err) => {
     storeToken(SCREEN, null);

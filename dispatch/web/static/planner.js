@@ -1,7 +1,7 @@
 // Planner page: run a coverage study (the same reach model as dispatch), see the H3 heat map of
 // ETAs and the per-district shares, and ask where k new AEDs or recruits would help most.
 
-import { api, checkToken, minutes, storedToken, storeToken } from "./lib/api.js";
+import { api, checkToken, minutes, onSubmit, storedToken, storeToken } from "./lib/api.js";
 import { fromWgs84, geojsonFromWgs84 } from "./lib/datum.js";
 import { createMap, drawDistricts, loadConfig, pinIcon } from "./lib/map.js";
 
@@ -86,8 +86,7 @@ async function runStudy(path, body, doing) {
   return answer;
 }
 
-async function runCoverage(event) {
-  event.preventDefault();
+async function runCoverage() {
   clearError();
   const body = studyParameters();
   $("run-coverage").disabled = true;
@@ -110,8 +109,7 @@ async function runCoverage(event) {
   }
 }
 
-async function runPlacement(event) {
-  event.preventDefault();
+async function runPlacement() {
   clearError();
   const body = { ...studyParameters(), kind: $("kind").value, k: Number($("k").value) };
   if (body.kind === "recruit" && $("category").value) body.category = $("category").value;
@@ -164,13 +162,10 @@ async function main() {
   state.siteLayer = L.layerGroup().addTo(state.map);
   $("reach").value = state.config.reach_s;
   $("legend").innerHTML = BANDS.map(([, c, label]) => `<li><span class="swatch" style="background:${c}"></span>${label}</li>`).join("");
-  $("coverage-form").addEventListener("submit", runCoverage);
-  $("placement-form").addEventListener("submit", runPlacement);
+  onSubmit($("coverage-form"), runCoverage);
+  onSubmit($("placement-form"), runPlacement);
   for (const radio of document.querySelectorAll('input[name="eta"]')) radio.addEventListener("change", drawCells);
-  $("signin").addEventListener("submit", (e) => {
-    e.preventDefault();
-    start($("token").value.trim()).catch(fail);
-  });
+  onSubmit($("signin"), () => start($("token").value.trim()).catch(fail));
   $("signout").addEventListener("click", () => {
     storeToken(SCREEN, null);
     location.reload();

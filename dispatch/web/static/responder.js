@@ -8,7 +8,7 @@
 // Web Push notifications the worker shows and answers. An SMS link `?alert=<id>&code=<code>` opens
 // one alert to accept or decline with its one-time code, without signing in.
 
-import { api, checkToken, metres, minutes, storedToken, storeToken, openSocket } from "./lib/api.js";
+import { api, checkToken, metres, minutes, onSubmit, storedToken, storeToken, openSocket } from "./lib/api.js";
 import { fromWgs84 } from "./lib/datum.js";
 import { createMap, loadConfig, pinIcon } from "./lib/map.js";
 
@@ -564,10 +564,7 @@ async function signOut() {
 
 async function main() {
   state.config = await loadConfig();
-  $("signin").addEventListener("submit", (e) => {
-    e.preventDefault();
-    start($("token").value.trim()).catch(fail);
-  });
+  onSubmit($("signin"), () => start($("token").value.trim()).catch(fail));
   $("signout").addEventListener("click", () => signOut().catch(fail));
   $("duty").addEventListener("click", toggleDuty);
   $("share").addEventListener("click", shareLocation);

@@ -86,3 +86,14 @@ export function metres(m) {
   if (m === null || m === undefined) return "—";
   return m >= 1000 ? `${(m / 1000).toFixed(1)} km` : `${Math.round(m)} m`;
 }
+
+// Forms are served with their submit buttons disabled and come alive here, once their handler is
+// attached: a tap (or Enter) before the script is ready would otherwise submit the form natively,
+// reloading the page and putting what was typed (a token) into the address.
+export function onSubmit(form, handler) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    handler(event);
+  });
+  for (const button of form.querySelectorAll('button[type="submit"]')) button.disabled = false;
+}
