@@ -130,12 +130,28 @@ class Settings(BaseSettings):
         }
     )
     """Incident category → certificate kinds that qualify (JSON)."""
-    acceptance_probability: float = 0.35
-    """Expected share of alerted responders who accept; sizes the alert batch."""
-    target_cpr: int = 2
-    """CPR responders wanted on scene."""
-    target_aed: int = 1
+    acceptance_probability: float = Field(0.35, gt=0, lt=1)
+    """Prior share of alerted responders who accept: what a responder, team and category with no
+    answers yet are believed to do (each person's own rate is learned from their answers)."""
+    acceptance_prior_strength: float = Field(10.0, gt=0)
+    """How many answers a prior is worth when shrinking a responder's (team's, category's) own
+    acceptance rate toward it (Beta-Binomial)."""
+    target_cpr: int = Field(1, ge=0)
+    """Responders wanted straight at the patient, besides the AED runners."""
+    target_aed: int = Field(1, ge=0)
     """AED runners wanted."""
+    success_level: float = Field(0.9, gt=0, lt=1)
+    """Alert until the chance that at least the targets accept reaches this (per role)."""
+    answer_timeout_s: float = Field(30.0, gt=0)
+    """Seconds without an answer after which an alert counts for little and a replacement goes out."""
+    late_answer_weight: float = Field(0.25, ge=0, le=1)
+    """What an overdue alert's chance of acceptance still counts for when sizing replacements."""
+    cpr_weight: float = Field(0.5, ge=0)
+    """How a second of delay to CPR weighs against a second of delay to defibrillation when an
+    acceptor's role is chosen."""
+    ems_defib_s: float = Field(900.0, gt=0)
+    """Seconds until the ambulance brings a defibrillator when the circle does not: what "never"
+    counts as when roles are chosen."""
     aed_candidates: int = 3
     """Most AEDs to send runners for."""
     alert_cap: int = 20
