@@ -17,10 +17,11 @@ The rules (DESIGN.md, "Matching and roles"):
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from dispatch.policy.circle import Fetch, Person
 from geo.distance import haversine_m
 from geo.reach import ReachModel
 
@@ -105,7 +106,7 @@ def _trim_to_cap(cpr: list[PlannedAlert], aed: list[PlannedAlert], policy: Match
     return aed + cpr
 
 
-def _fetch_pairs(
+def fetch_pairs(
     patient_lat: float,
     patient_lng: float,
     eligible: Sequence[Candidate],
@@ -159,7 +160,7 @@ def assign_roles(
         return Assignment([], Coverage(False, None, None))
 
     sites = [a for a in aeds if a.aed_id not in exclude_aeds]
-    pairs = _fetch_pairs(patient_lat, patient_lng, [c for _, c in eligible], sites, model, reach_s)
+    pairs = fetch_pairs(patient_lat, patient_lng, [c for _, c in eligible], sites, model, reach_s)
     aed_alerts: list[PlannedAlert] = []
     taken: set[str] = set()
     used_aeds: set[str] = set()
@@ -187,3 +188,40 @@ def assign_roles(
         aed_eta_s=round(pairs[0][0], 1) if pairs else None,
     )
     return Assignment(alerts, coverage)
+
+
+def people_in_reach(
+    patient_lat: float,
+    patient_lng: float,
+    candidates: Sequence[Candidate],
+    aeds: Sequence[AedSite],
+    model: ReachModel,
+    reach_s: float,
+    chance: Mapping[str, float],
+    *,
+    prior: float,
+    fetch_options: int = 3,
+) -> list[Person]:
+    """Everyone who can reach the patient within `reach_s`, as the dispatch policy sees them
+    (`dispatch.policy.circle.Person`): how soon straight there, which AEDs (up to `fetch_options`,
+    soonest first) they could bring in time, and their chance of accepting (`chance`, else `prior`).
+    Soonest first; the same function for the service and the simulator."""
+    timed = ((model.eta_s(c.distance_m, c.mode), c) for c in candidates)
+    eligible = sorted(
+        ((eta, c) for eta, c in timed if eta <= reach_s), key=lambda t: (t[0], t[1].responder_id)
+    )
+    options: dict[str, list[Fetch]] = {}
+    for eta, c, a in fetch_pairs(patient_lat, patient_lng, [c for _, c in eligible], aeds, model, reach_s):
+        mine = options.setdefault(c.responder_id, [])
+        if len(mine) < fetch_options:
+            mine.append(Fetch(a.aed_id, round(eta, 1)))
+    return [
+        Person(
+            c.responder_id,
+            chance.get(c.responder_id, prior),
+            round(eta, 1),
+            round(c.distance_m, 1),
+            tuple(options.get(c.responder_id, ())),
+        )
+        for eta, c in eligible
+    ]
