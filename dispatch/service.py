@@ -344,7 +344,10 @@ def incident_out(
 async def load_incident(session: AsyncSession, incident_id: uuid.UUID, *, lock: bool = False) -> Incident:
     query = select(Incident).where(Incident.id == incident_id)
     if lock:
-        query = query.with_for_update()
+        # NO KEY UPDATE: still one closer or escalation at a time, but it lets the ladder (which
+        # holds an alert's row and writes an event referring to the incident) finish; FOR UPDATE
+        # blocked that event while the close waited for the alert: a deadlock.
+        query = query.with_for_update(key_share=True)
     incident = (await session.execute(query)).scalar_one_or_none()
     if incident is None:
         raise DispatchError(404, "id", f"no incident {incident_id}")
