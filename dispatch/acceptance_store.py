@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import String, Uuid, and_, any_, bindparam, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.models import AcceptanceTally
@@ -95,12 +95,30 @@ def history_of_rows(rows: Iterable[tuple[str, str, str, int, int, int]]) -> Hist
     return History(levels["responder"], levels["team"], levels["category"])
 
 
+# Arrays bound as one parameter each (`= ANY(:ids)`), not `IN (:1, :2, …)`: the statement's text is
+# the same for every pool size, so the driver's prepared statement is reused.
+_POOL = select(Responder.id, Responder.team_id, Responder.category).where(
+    Responder.id == any_(bindparam("ids", type_=ARRAY(Uuid)))
+)
+_POOL_TALLIES = select(*_ROW).where(
+    AcceptanceTally.band == bindparam("band"),
+    or_(
+        *(
+            and_(
+                AcceptanceTally.level == level,
+                AcceptanceTally.key == any_(bindparam(level, type_=ARRAY(String))),
+            )
+            for level in ("responder", "team", "category")
+        )
+    ),
+)
+
+
 async def _belonging(session: AsyncSession, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Belonging]:
     """Team and category of each of these responders (one query)."""
-    query = select(Responder.id, Responder.team_id, Responder.category).where(Responder.id.in_(ids))
     return {
         rid: Belonging(str(team) if team else None, category)
-        for rid, team, category in (await session.execute(query)).all()
+        for rid, team, category in (await session.execute(_POOL, {"ids": list(ids)})).all()
     }
 
 
@@ -191,18 +209,14 @@ class AcceptanceStore:
     async def _history(
         self, session: AsyncSession, belonging: Mapping[uuid.UUID, Belonging], band: Band
     ) -> History:
-        responders = {str(rid) for rid in belonging}
-        teams = {b.team for b in belonging.values() if b.team is not None}
-        categories = {b.category for b in belonging.values()}
-        wanted = [
-            and_(AcceptanceTally.level == level, AcceptanceTally.key.in_(keys))
-            for level, keys in (("responder", responders), ("team", teams), ("category", categories))
-            if keys
-        ]
-        if not wanted:
-            return History({}, {}, {})
-        query = select(*_ROW).where(AcceptanceTally.band == band, or_(*wanted))
-        return history_of_rows((await session.execute(query)).all())  # type: ignore[arg-type]
+        """The band's tallies of these responders, their teams and their categories (one query)."""
+        keys = {
+            "responder": [str(rid) for rid in belonging],
+            "team": list({b.team for b in belonging.values() if b.team is not None}),
+            "category": list({b.category for b in belonging.values()}),
+        }
+        rows = (await session.execute(_POOL_TALLIES, {"band": band, **keys})).all()
+        return history_of_rows(rows)  # type: ignore[arg-type]
 
     async def profile(self, session: AsyncSession, responder: Responder) -> dict[Band, tuple[Tally, float]]:
         """A responder's own tally and estimate in each band, for the admin's view of the profile."""

@@ -470,11 +470,15 @@ async def test_the_tier_rides_in_the_record_through_moves_fixes_profile_changes_
 async def test_a_profile_from_before_tiers_reads_as_public_only(
     store: LiveLocationStore, redis_client: Redis
 ) -> None:
-    """An upgrade with Redis kept: a profile without the tier field is public only until the
-    start-up resync rewrites it, and fixes still land."""
+    """An upgrade with Redis kept: the pages of shorter records are dropped at start-up, a profile
+    without the tier field is public only until the start-up resync rewrites it, and fixes land."""
     now = time.time()
     certs = f"cpr:{int(now) - DAY}:{int(now) + DAY}"
-    await redis_client.hset(store.who_key, "veteran", f"|walk|{certs}")
+    page = store.page_of(22.54, 114.05)
+    await redis_client.set(store.legacy_record_prefix + page, b"\1" * (RECORD_DTYPE.itemsize - 1))
+    await redis_client.hset(store.who_key, "veteran", f"{page}@0|walk|{certs}")
+    assert await store.drop_legacy_cells() == 1
+    assert not await redis_client.exists(store.legacy_record_prefix + page)
     assert await store.ingest([PositionFix("veteran", 22.54, 114.05, now)]) == [Outcome.stored]
     assert [r.responder_id for r in await store.nearby(22.54, 114.05, 50, at=now)] == ["veteran"]
     assert not await store.nearby(22.54, 114.05, 50, at=now, in_homes=True)
