@@ -16,10 +16,10 @@ tallies of all of them in the band), then the pure Beta-Binomial shrinkage of
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, Uuid, and_, any_, bindparam, or_, select
@@ -87,11 +87,11 @@ def tally_increments(
     return out
 
 
-def history_of_rows(rows: Iterable[tuple[str, str, str, int, int, int]]) -> History:
+def history_of_rows(rows: Iterable[Sequence[Any]]) -> History:
     """The tallies read back (level, key, band, accepted, declined, unanswered) as a `History`."""
     levels: dict[str, dict[tuple[str, Band], Tally]] = {"responder": {}, "team": {}, "category": {}}
     for level, key, band, accepted, declined, unanswered in rows:
-        levels[level][(key, band)] = Tally(accepted, declined, unanswered)  # type: ignore[index]
+        levels[level][(key, band)] = Tally(accepted, declined, unanswered)
     return History(levels["responder"], levels["team"], levels["category"])
 
 
@@ -216,7 +216,7 @@ class AcceptanceStore:
             "category": list({b.category for b in belonging.values()}),
         }
         rows = (await session.execute(_POOL_TALLIES, {"band": band, **keys})).all()
-        return history_of_rows(rows)  # type: ignore[arg-type]
+        return history_of_rows(rows)
 
     async def profile(self, session: AsyncSession, responder: Responder) -> dict[Band, tuple[Tally, float]]:
         """A responder's own tally and estimate in each band, for the admin's view of the profile."""
@@ -226,7 +226,7 @@ class AcceptanceStore:
         query = select(*_ROW).where(
             or_(*(and_(AcceptanceTally.level == lv, AcceptanceTally.key == k) for lv, k in keys))
         )
-        history = history_of_rows((await session.execute(query)).all())  # type: ignore[arg-type]
+        history = history_of_rows((await session.execute(query)).all())
         return {
             band: (
                 history.responders.get((me, band), Tally()),
