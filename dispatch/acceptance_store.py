@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, Uuid, and_, any_, bindparam, or_, select
+from sqlalchemy import String, Uuid, and_, any_, bindparam, cast, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,7 +64,7 @@ _ROW = (
 
 
 def tally_increments(
-    answers: Iterable[Answer], belonging: Mapping[uuid.UUID, Belonging], tz: ZoneInfo
+    answers: Iterable[Answer], belonging: Mapping[str, Belonging], tz: ZoneInfo
 ) -> dict[TallyKey, Tally]:
     """What the answers add to each tally row: the responder's, team's and category's, per band.
 
@@ -75,7 +75,7 @@ def tally_increments(
     out: dict[TallyKey, Tally] = {}
     for responder_id, outcome, alert_at in answers:
         band = band_at(alert_at.astimezone(tz))
-        group = belonging.get(responder_id)
+        group = belonging.get(str(responder_id))
         keys = [("responder", str(responder_id))]
         if group is not None:
             keys.append(("category", group.category))
@@ -91,35 +91,42 @@ def history_of_rows(rows: Iterable[Sequence[Any]]) -> History:
     """The tallies read back (level, key, band, accepted, declined, unanswered) as a `History`."""
     levels: dict[str, dict[tuple[str, Band], Tally]] = {"responder": {}, "team": {}, "category": {}}
     for level, key, band, accepted, declined, unanswered in rows:
-        levels[level][(key, band)] = Tally(accepted, declined, unanswered)
+        if level in levels:  # other rows (a pool's members) are not tallies
+            levels[level][(key, band)] = Tally(accepted, declined, unanswered)
     return History(levels["responder"], levels["team"], levels["category"])
 
 
 # Arrays bound as one parameter each (`= ANY(:ids)`), not `IN (:1, :2, …)`: the statement's text is
 # the same for every pool size, so the driver's prepared statement is reused.
-_POOL = select(Responder.id, Responder.team_id, Responder.category).where(
-    Responder.id == any_(bindparam("ids", type_=ARRAY(Uuid)))
+# Ids travel as text both ways (cast in the database): converting hundreds of UUIDs in Python cost
+# more than the query.
+_POOL = select(cast(Responder.id, String), cast(Responder.team_id, String), Responder.category).where(
+    Responder.id == any_(cast(bindparam("ids", type_=ARRAY(String)), ARRAY(Uuid)))
 )
-_POOL_TALLIES = select(*_ROW).where(
-    AcceptanceTally.band == bindparam("band"),
-    or_(
-        *(
-            and_(
-                AcceptanceTally.level == level,
-                AcceptanceTally.key == any_(bindparam(level, type_=ARRAY(String))),
-            )
-            for level in ("responder", "team", "category")
-        )
-    ),
+# A pool's teams and categories and every tally they need, in one round trip: the pool's rows
+# first (level 'pool'), then the band's tallies, looked up by arrays built from the pool (each an
+# index scan on the tallies' key, however many rows the table holds).
+_POOL_WITH_TALLIES = text(
+    """
+WITH pool AS (
+  SELECT id::text AS id, team_id::text AS team, category FROM responders WHERE id = ANY(CAST(:ids AS uuid[]))
 )
+SELECT 'pool' AS level, id AS key, team, category, 0 AS accepted, 0 AS declined, 0 AS unanswered FROM pool
+UNION ALL
+SELECT t.level, t.key, NULL, NULL, t.accepted, t.declined, t.unanswered
+FROM acceptance_tallies t
+WHERE t.band = :band AND (
+     (t.level = 'responder' AND t.key = ANY(ARRAY(SELECT id FROM pool)))
+  OR (t.level = 'team' AND t.key = ANY(ARRAY(SELECT team FROM pool)))
+  OR (t.level = 'category' AND t.key = ANY(ARRAY(SELECT category FROM pool))))
+"""
+).bindparams(bindparam("ids", type_=ARRAY(String)))
 
 
-async def _belonging(session: AsyncSession, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Belonging]:
-    """Team and category of each of these responders (one query)."""
-    return {
-        rid: Belonging(str(team) if team else None, category)
-        for rid, team, category in (await session.execute(_POOL, {"ids": list(ids)})).all()
-    }
+async def _belonging(session: AsyncSession, ids: Collection[str]) -> dict[str, Belonging]:
+    """Team and category of each of these responders, by id as text (one query)."""
+    rows = (await session.execute(_POOL, {"ids": list(ids)})).all()
+    return {rid: Belonging(team, category) for rid, team, category in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +163,7 @@ class AcceptanceStore:
         """
         if not answers:
             return
-        belonging = await _belonging(session, {a.responder_id for a in answers})
+        belonging = await _belonging(session, {str(a.responder_id) for a in answers})
         now = datetime.now(UTC)
         increments = tally_increments(answers, belonging, self.tz)
         rows = [
@@ -186,37 +193,26 @@ class AcceptanceStore:
     async def estimates(
         self, session: AsyncSession, responder_ids: Collection[str | uuid.UUID], at: datetime
     ) -> dict[str, float]:
-        """Each responder's chance of accepting an alert sent at `at`, by id (text); two queries.
+        """Each responder's chance of accepting an alert sent at `at`, by id (text); one query.
 
         A responder unknown to the registry gets what a newcomer with no team would: the
         category-less prior.
         """
         if not responder_ids:
             return {}
-        ids = {uuid.UUID(str(r)) for r in responder_ids}
-        belonging = await _belonging(session, ids)
+        ids = set(map(str, responder_ids))
         band = self.band(at)
-        history = await self._history(session, belonging, band)
+        rows = (await session.execute(_POOL_WITH_TALLIES, {"ids": list(ids), "band": band})).all()
+        belonging = {
+            key: Belonging(team, category) for level, key, team, category, *_ in rows if level == "pool"
+        }
+        history = history_of_rows((level, key, band, *counts) for level, key, _, _, *counts in rows)
         out = {}
         for rid in ids:
             group = belonging.get(rid)
             team, category = (group.team, group.category) if group else (None, None)
-            out[str(rid)] = history.estimate(
-                str(rid), team, category, band, prior=self.prior, strength=self.strength
-            )
+            out[rid] = history.estimate(rid, team, category, band, prior=self.prior, strength=self.strength)
         return out
-
-    async def _history(
-        self, session: AsyncSession, belonging: Mapping[uuid.UUID, Belonging], band: Band
-    ) -> History:
-        """The band's tallies of these responders, their teams and their categories (one query)."""
-        keys = {
-            "responder": [str(rid) for rid in belonging],
-            "team": list({b.team for b in belonging.values() if b.team is not None}),
-            "category": list({b.category for b in belonging.values()}),
-        }
-        rows = (await session.execute(_POOL_TALLIES, {"band": band, **keys})).all()
-        return history_of_rows(rows)
 
     async def profile(self, session: AsyncSession, responder: Responder) -> dict[Band, tuple[Tally, float]]:
         """A responder's own tally and estimate in each band, for the admin's view of the profile."""

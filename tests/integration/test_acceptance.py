@@ -7,13 +7,17 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from core.config import Settings
+from core.db import Database
+from dispatch.acceptance_store import AcceptanceStore
 from dispatch.policy.acceptance import Tally, band_at, estimate
 from tests.integration.test_dispatch import dispatcher, offset, remote_spot
 from tests.support.db import fetch
@@ -117,6 +121,21 @@ async def test_declines_lower_the_estimate_and_pull_the_team_down_with_it(
     assert own == team_tally == Tally(0, 5, 0)
     want = estimate(own, team=team_tally, category=category, prior=PRIOR, strength=STRENGTH)
     assert p_decliner == pytest.approx(want, abs=1e-4)
+
+    # what matching reads for a whole pool in one query is what the admin sees, one by one
+    settings = Settings(database_url=url, redis_url=store_env["REDIS_URL"])
+    db = Database(url, pool_size=1)
+    stranger_to_the_registry = str(uuid.uuid4())
+    try:
+        async with db.sessions() as session:
+            pool = [decliner["id"], teammate["id"], stranger["id"], stranger_to_the_registry]
+            got = await AcceptanceStore.from_settings(settings).estimates(session, pool, datetime.now(UTC))
+    finally:
+        await db.dispose()
+    assert got[decliner["id"]] == pytest.approx(p_decliner, abs=1e-4)
+    assert got[teammate["id"]] == pytest.approx(p_teammate, abs=1e-4)
+    assert got[stranger["id"]] == pytest.approx(p_stranger, abs=1e-4)
+    assert got[stranger_to_the_registry] == PRIOR  # no team, no category: the prior itself
 
 
 async def test_acceptances_raise_the_estimate_above_a_newcomers(http, admin_headers) -> None:

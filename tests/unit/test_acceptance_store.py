@@ -14,9 +14,9 @@ from dispatch.policy.acceptance import Tally, estimate
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ANNA, BO, LONER = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 WHO = {
-    ANNA: Belonging("team-futian", "sanitation_worker"),
-    BO: Belonging("team-futian", "sanitation_worker"),
-    LONER: Belonging(None, "volunteer"),
+    str(ANNA): Belonging("team-futian", "sanitation_worker"),
+    str(BO): Belonging("team-futian", "sanitation_worker"),
+    str(LONER): Belonging(None, "volunteer"),
 }
 NOON_LOCAL = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 EVENING_UTC_DAY_LOCAL = datetime(2026, 11, 29, 10, 59, tzinfo=UTC)  # 18:59 in Shanghai: still day
