@@ -8,7 +8,7 @@ out of pending: the answer and its count commit together or not at all, and two 
 both count, because the row lock serialises the two additions. Alerts the dispatcher ended
 (incident closed, `enough_responders`) are not answers: nobody calls `record` for them.
 
-Reading is two queries for a whole incident's pool (who is in which team and category; the
+Reading is one query for a whole incident's pool (who is in which team and category, and the
 tallies of all of them in the band), then the pure Beta-Binomial shrinkage of
 `dispatch.policy.acceptance`: responder → team → category → `settings.acceptance_probability`.
 """
