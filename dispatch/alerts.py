@@ -18,10 +18,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import events
+from dispatch.acceptance_store import Answer
 from dispatch.channels.metrics import ATTEMPTS, RECEIPTS
 from dispatch.context import DispatchContext
 from dispatch.frames import AlertView, alert_frame, cancel_frame, incident_frame
 from dispatch.models import ENGAGED, PENDING, Alert, Incident
+from dispatch.policy.acceptance import Outcome
 from dispatch.service import DispatchError, alert_views
 
 NEXT_STATUS = {"en_route": ("accepted",), "on_scene": ("accepted", "en_route")}
@@ -185,7 +187,8 @@ async def respond(
 
     An answer proves the alert reached the person: when no receipt came first, `via` (the channel
     the answer came through) is recorded as how it was reached, and the ladder stops either way.
-    `before_commit` runs inside the answer's transaction (a one-time code spends its answer there).
+    `before_commit` runs inside the answer's transaction (a one-time code spends its answer there),
+    as does the count of the answer in the responder's acceptance tallies.
     """
     alert, _ = await _own_alert(session, responder_id, alert_id)
     if alert.status not in PENDING:
@@ -196,7 +199,9 @@ async def respond(
     if before_commit is not None:
         await before_commit()
     reached = _reached(alert, via, now)
-    alert.status, alert.updated_at, alert.ladder_due_at = "accepted" if accept else "declined", now, None
+    outcome: Outcome = "accepted" if accept else "declined"
+    alert.status, alert.updated_at, alert.ladder_due_at = outcome, now, None
+    await ctx.acceptance.record(session, alert.responder_id, outcome, alert.created_at)
     logged = [_event(session, alert, alert.status, **({"delivered_via": via} if reached else {}))]
     await session.commit()
     await events.publish(ctx.fanout, logged)
@@ -220,7 +225,8 @@ async def report_status(
 
 
 async def expire_due(session: AsyncSession, ctx: DispatchContext) -> int:
-    """Expire unanswered alerts past their time; safe to run on every worker at once."""
+    """Expire unanswered alerts past their time; safe to run on every worker at once. Each counts
+    as an unanswered alert of its responder, in the same transaction."""
     rows = (
         (
             await session.execute(
@@ -236,6 +242,9 @@ async def expire_due(session: AsyncSession, ctx: DispatchContext) -> int:
     if not rows:
         await session.rollback()
         return 0
+    await ctx.acceptance.record_all(
+        session, [Answer(a.responder_id, "unanswered", a.created_at) for a in rows]
+    )
     logged = [_event(session, a, "expired") for a in rows]
     await session.commit()
     await events.publish(ctx.fanout, logged)

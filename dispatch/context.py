@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from core.config import Settings
 from core.db import Database
 from core.redis import Keys
+from dispatch.acceptance_store import AcceptanceStore
 from dispatch.channels.base import Channel
 from dispatch.channels.presence import Presence
 from dispatch.fanout import Fanout
@@ -25,6 +26,8 @@ class DispatchContext:
     fanout: Fanout
     model: ReachModel
     policy: MatchPolicy
+    acceptance: AcceptanceStore
+    """Each responder's answers counted, and read back as their chance of accepting."""
     channels: Mapping[str, Channel] = field(default_factory=dict)
     """The ways past the socket (push, sms, voice) by name; one not configured is absent."""
     presence: Presence | None = None
@@ -48,6 +51,7 @@ class DispatchContext:
             fanout,
             ReachModel.from_settings(settings),
             MatchPolicy.from_settings(settings),
+            AcceptanceStore.from_settings(settings),
             channels=dict(channels or {}),
             presence=Presence(fanout.redis, Keys(settings.redis_prefix)),
         )

@@ -32,6 +32,7 @@ from core.db import Base
 
 INCIDENT_CATEGORIES = ("cardiac_arrest", "unconscious", "choking", "severe_bleeding", "other_medical")
 INCIDENT_STATUSES = ("open", "closed")
+INCIDENT_PLACES = ("public", "residential")  # residential: only responders whose tier allows homes
 ALERT_ROLES = ("cpr", "fetch_aed")
 ALERT_STATUSES = ("sent", "delivered", "accepted", "declined", "expired", "en_route", "on_scene", "cancelled")
 PENDING = ("sent", "delivered")  # waiting for the responder's answer
@@ -53,6 +54,7 @@ class Incident(Base):
     __table_args__ = (
         CheckConstraint(_in("category", INCIDENT_CATEGORIES), name="category"),
         CheckConstraint(_in("status", INCIDENT_STATUSES), name="status"),
+        CheckConstraint(_in("place", INCIDENT_PLACES), name="place"),
         Index("ix_incidents_open_escalation", "next_escalation_at", postgresql_where="status = 'open'"),
     )
 
@@ -64,6 +66,7 @@ class Incident(Base):
     lng: Mapped[float] = mapped_column(Float)
     address: Mapped[str | None] = mapped_column(String(500), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    place: Mapped[str] = mapped_column(String(12), default="public", server_default="public")
     reach_s: Mapped[float] = mapped_column(Float)
     coverage: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     escalation_step: Mapped[int] = mapped_column(Integer, default=0)
@@ -120,3 +123,30 @@ class IncidentEvent(Base):
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     kind: Mapped[str] = mapped_column(String(40))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+ACCEPTANCE_LEVELS = ("responder", "team", "category")
+ANSWER_BANDS = ("day", "night")
+
+
+class AcceptanceTally(Base):
+    """Answers to alerts at one level (a responder, a team, a category) in one time-of-day band.
+
+    Incremented in the transaction that records the answer or the expiry
+    (`dispatch.acceptance_store`), so no count is lost or doubled; `key` is the responder's or the
+    team's id, or the category's name.
+    """
+
+    __tablename__ = "acceptance_tallies"
+    __table_args__ = (
+        CheckConstraint(_in("level", ACCEPTANCE_LEVELS), name="level"),
+        CheckConstraint(_in("band", ANSWER_BANDS), name="band"),
+    )
+
+    level: Mapped[str] = mapped_column(String(10), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    band: Mapped[str] = mapped_column(String(5), primary_key=True)
+    accepted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    declined: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    unanswered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

@@ -22,11 +22,22 @@ class IncidentCategory(StrEnum):
     other_medical = "other_medical"
 
 
+class IncidentPlace(StrEnum):
+    """Where the patient is: decides who may be alerted (the responders' tiers)."""
+
+    public = "public"  # street, park, station, shop, office: every qualified responder
+    residential = "residential"  # a home: only responders whose tier allows homes
+
+
 class IncidentCreate(InputModel):
     lat: Latitude
     lng: Longitude
     crs: CrsField = Crs.wgs84
     category: IncidentCategory
+    place: IncidentPlace = Field(
+        IncidentPlace.public,
+        description="`residential` alerts only responders whose tier (`alert_places`) allows homes",
+    )
     address: Annotated[Text, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
     note: Annotated[Text, StringConstraints(max_length=2000)] | None = None
     reach_s: float | None = Field(None, description="seconds; default and bounds from settings")
@@ -83,6 +94,7 @@ class IncidentOut(BaseModel):
     id: uuid.UUID
     status: str
     category: str
+    place: IncidentPlace
     lat: float
     lng: float
     crs: Crs

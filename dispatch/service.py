@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from geoalchemy2 import Geometry
@@ -40,6 +40,7 @@ from dispatch.schemas import (
     IncidentCreate,
     IncidentDetail,
     IncidentOut,
+    IncidentPlace,
 )
 from geo.crs import Crs, from_wgs84, to_wgs84
 from responders.store import Nearby
@@ -63,6 +64,8 @@ class Plan:
     assignment: Assignment
     aeds: list[AvailableAed]
     positions: str = LIVE  # LIVE, WARMING or UNAVAILABLE
+    acceptance: Mapping[str, float] = field(default_factory=dict)
+    """Each candidate's chance of accepting (`acceptance_of`), by responder id."""
 
     def coverage(self) -> dict[str, object]:
         """The verdict stored on the incident and shown to the dispatcher."""
@@ -122,7 +125,15 @@ async def plan_alerts(
     aed_radius = ctx.model.max_distance_for(reach_s - ctx.model.aed_pickup_s)
     aeds, nearby, warming = await asyncio.gather(
         _open_aeds(session, ctx, incident, aed_radius, at),
-        ctx.store.nearby(incident.lat, incident.lng, radius, at=at, cert_kinds=kinds, mode_radii=mode_radii),
+        ctx.store.nearby(
+            incident.lat,
+            incident.lng,
+            radius,
+            at=at,
+            cert_kinds=kinds,
+            mode_radii=mode_radii,
+            in_homes=incident.place == IncidentPlace.residential,
+        ),
         ctx.store.warming(),
         return_exceptions=True,
     )
@@ -132,6 +143,7 @@ async def plan_alerts(
     for result in (nearby, warming, aeds):
         if isinstance(result, BaseException):
             raise result
+    acceptance = await acceptance_of(session, ctx, nearby.responder_id, datetime.fromtimestamp(at, UTC))
     candidates = list(
         map(Candidate, nearby.responder_id, nearby.lat, nearby.lng, nearby.mode, nearby.distance_m)
     )
@@ -147,7 +159,15 @@ async def plan_alerts(
         exclude=exclude,
         exclude_aeds=exclude_aeds,
     )
-    return Plan(assignment, aeds, positions)
+    return Plan(assignment, aeds, positions, acceptance)
+
+
+async def acceptance_of(
+    session: AsyncSession, ctx: DispatchContext, responder_ids: Collection[str], at: datetime
+) -> dict[str, float]:
+    """Each responder's chance of accepting an alert sent at `at`, learned from their answers and
+    their team's and category's (`dispatch.acceptance_store`): what the planner sizes batches with."""
+    return await ctx.acceptance.estimates(session, responder_ids, at)
 
 
 def replan_soon(positions: str) -> bool:
@@ -202,6 +222,7 @@ async def open_incident(
     incident = Incident(
         id=uuid.uuid4(),
         category=body.category.value,
+        place=body.place.value,
         status="open",
         location=f"SRID=4326;POINT({lng} {lat})",
         lat=lat,
@@ -230,6 +251,7 @@ async def open_incident(
             incident.id,
             "opened",
             category=incident.category,
+            place=incident.place,
             lat=lat,
             lng=lng,
             address=incident.address,
@@ -290,6 +312,7 @@ def incident_out(
         id=incident.id,
         status=incident.status,
         category=incident.category,
+        place=incident.place,
         lat=lat,
         lng=lng,
         crs=crs,
@@ -321,7 +344,10 @@ def incident_out(
 async def load_incident(session: AsyncSession, incident_id: uuid.UUID, *, lock: bool = False) -> Incident:
     query = select(Incident).where(Incident.id == incident_id)
     if lock:
-        query = query.with_for_update()
+        # NO KEY UPDATE: still one closer or escalation at a time, but it lets the ladder (which
+        # holds an alert's row and writes an event referring to the incident) finish; FOR UPDATE
+        # blocked that event while the close waited for the alert: a deadlock.
+        query = query.with_for_update(key_share=True)
     incident = (await session.execute(query)).scalar_one_or_none()
     if incident is None:
         raise DispatchError(404, "id", f"no incident {incident_id}")

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from responders.schemas import CertificateIn, ImportError_, ResponderCreate
 
 REQUIRED = ("external_id", "name", "category")
-RESPONDER_COLUMNS = ("external_id", "name", "phone", "category", "team", "mode")
+RESPONDER_COLUMNS = ("external_id", "name", "phone", "category", "team", "mode", "alert_places")
 CERTIFICATE_COLUMNS = {
     "cert_kind": "kind",
     "cert_number": "number",

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from responders.records import lua_tables
 
-# Profiles are "<where>|<profile mode>|<certificates>" (compact form of
-# `responders.availability.encode_certificates`). `<where>` is "<page>@<slot>", the page holding the
-# position and a hint of the record's place in it (0-based), or empty while there is no position.
+# Profiles are "<where>|<profile mode>|<homes>|<certificates>" (compact form of
+# `responders.availability.encode_certificates`); `<homes>` is "1" when the responder's tier allows
+# alerts in homes, else "0" (a profile written before tiers has no such field: "0"). A record ends
+# with the profile's summary: certificates, then the homes byte. `<where>` is "<page>@<slot>", the
+# page holding the position and a hint of the record's place in it (0-based), or empty while there
+# is no position.
 # The hint spares reading a whole page (pages hold dozens of records; copying a string into Lua
 # costs ~2 ns a byte) for the common update, a phone in the same page again: the record at the
 # slot is checked by its id, and a stale hint (its page changed around it) falls back to a search.
@@ -23,7 +26,14 @@ _COMMON = (
     lua_tables()
     + """
 local function profile(p)
-  return string.match(p, '^([^|]*)|([^|]*)|(.*)$')
+  local where, mode, rest = string.match(p, '^([^|]*)|([^|]*)|(.*)$')
+  local homes, certs = string.match(rest, '^([01])|(.*)$')
+  if not homes then return where, mode, '0', rest end
+  return where, mode, homes, certs
+end
+-- A profile's fields after `<where>`, as the hash keeps them.
+local function tail(mode, homes, certs)
+  return '|' .. mode .. '|' .. homes .. '|' .. certs
 end
 local function page_of(where)
   return (string.match(where, '^[^@]*'))
@@ -84,6 +94,10 @@ local function certificates(certs)
   MEMO[certs] = m
   return m
 end
+-- The end of a record: the certificate summary, then the homes byte.
+local function summary(certs, homes)
+  return certificates(certs).packed .. string.char(tonumber(homes))
+end
 -- A certificate valid at `t` (seconds): the summary answers, the full list only when flagged.
 local function valid_at(certs, t)
   local m = certificates(certs)
@@ -134,11 +148,11 @@ for o = 1, #batch, FIX do
   else
     local b = o + ID_BYTES + PAGE_CHARS  -- where the fix's record body starts in the batch
     local ts = struct.unpack('<d', batch, b + TS_AT - ID_BYTES - 1)
-    local oldwhere, pmode, certs = profile(p)
+    local oldwhere, pmode, homes, certs = profile(p)
     local oldkey, blob, at, rec, hinted = locate(prefix, key, oldwhere)
     if not valid_at(certs, ts / 1000) then
       if at then drop(oldkey, blob, at) end
-      if oldwhere ~= '' then redis.call('HSET', who, rid, '|' .. pmode .. '|' .. certs) end
+      if oldwhere ~= '' then redis.call('HSET', who, rid, tail(pmode, homes, certs)) end
       out[#out + 1] = '4'
     elseif at and struct.unpack('<d', rec, TS_AT) >= ts then
       out[#out + 1] = '2'
@@ -149,19 +163,19 @@ for o = 1, #batch, FIX do
       end
       local page = string.sub(batch, o + ID_BYTES, b - 1)
       if at and page_of(oldwhere) == page then
-        -- same page: the record's certificate summary is already the profile's (SET_PROFILE keeps
-        -- it so), only the position, time, accuracy and mode change
+        -- same page: the record's summary (certificates, homes) is already the profile's
+        -- (SET_PROFILE keeps it so), only the position, time, accuracy and mode change
         redis.call('SETRANGE', oldkey, at - 1 + ID_BYTES, body)
         if not hinted then
-          redis.call('HSET', who, rid, where_at(page, at) .. '|' .. pmode .. '|' .. certs)
+          redis.call('HSET', who, rid, where_at(page, at) .. tail(pmode, homes, certs))
         end
       else
         if at then drop(oldkey, blob, at) end
         -- SET of the whole string, not APPEND: APPEND's room to grow doubled the memory per record
         local pagekey = prefix .. page
         local current = redis.call('GET', pagekey) or ''
-        redis.call('SET', pagekey, current .. key .. body .. certificates(certs).packed)
-        redis.call('HSET', who, rid, where_at(page, #current + 1) .. '|' .. pmode .. '|' .. certs)
+        redis.call('SET', pagekey, current .. key .. body .. summary(certs, homes))
+        redis.call('HSET', who, rid, where_at(page, #current + 1) .. tail(pmode, homes, certs))
       end
       out[#out + 1] = '1'
     end
@@ -171,25 +185,25 @@ return table.concat(out)
 """
 )
 
-# ARGV: prefix, id, mode, certificates, now (s). On duty, or new mode or certificates: the position
-# is kept (with the new certificate summary) only while a certificate is valid now.
+# ARGV: prefix, id, mode, certificates, now (s), homes ("0"/"1"). On duty, or new mode, certificates
+# or tier: the position is kept (with the new summary) only while a certificate is valid now.
 SET_PROFILE = (
     _COMMON
     + """
-local who, prefix, rid, mode, certs = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local who, prefix, rid, mode, certs, homes = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
 local where = ''
 local p = redis.call('HGET', who, rid)
 if p then
   local oldwhere = profile(p)
   local pagekey, blob, at = locate(prefix, pad(rid), oldwhere)
   if at and valid_at(certs, tonumber(ARGV[5])) then
-    redis.call('SETRANGE', pagekey, at - 1 + CERTS_AT, certificates(certs).packed)
+    redis.call('SETRANGE', pagekey, at - 1 + CERTS_AT, summary(certs, homes))
     where = where_at(page_of(oldwhere), at)
   elseif at then
     drop(pagekey, blob, at)
   end
 end
-redis.call('HSET', who, rid, where .. '|' .. mode .. '|' .. certs)
+redis.call('HSET', who, rid, where .. tail(mode, homes, certs))
 return 1
 """
 )
@@ -218,13 +232,13 @@ local removed = 0
 local entries = scan[2]
 for j = 1, #entries, 2 do
   local rid = entries[j]
-  local where, pmode, certs = profile(entries[j + 1])
+  local where, pmode, homes, certs = profile(entries[j + 1])
   if where ~= '' then
     local pagekey, blob, at, rec = locate(prefix, pad(rid), where)
     local ts = at and struct.unpack('<d', rec, TS_AT)
     if not ts or ts < tonumber(ARGV[4]) or not valid_at(certs, tonumber(ARGV[5])) then
       if at then drop(pagekey, blob, at) end
-      redis.call('HSET', who, rid, '|' .. pmode .. '|' .. certs)
+      redis.call('HSET', who, rid, tail(pmode, homes, certs))
       removed = removed + 1
     end
   end

@@ -33,6 +33,7 @@ RESPONDER_CATEGORIES = (
 )  # fmt: skip
 CERTIFICATE_KINDS = ("first_aid", "cpr", "aed")
 TRAVEL_MODES = ("walk", "run", "bicycle", "ebike", "car")
+ALERT_PLACES = ("public", "public_and_homes")  # the tier: alerted for public places only, or homes too
 
 
 def _now() -> datetime:
@@ -63,6 +64,7 @@ class Responder(Base):
     __table_args__ = (
         CheckConstraint(_in("category", RESPONDER_CATEGORIES), name="category"),
         CheckConstraint(_in("mode", TRAVEL_MODES), name="mode"),
+        CheckConstraint(_in("alert_places", ALERT_PLACES), name="alert_places"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -72,6 +74,7 @@ class Responder(Base):
     category: Mapped[str] = mapped_column(String(30))
     team_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("teams.id"), nullable=True, index=True)
     mode: Mapped[str] = mapped_column(String(10))
+    alert_places: Mapped[str] = mapped_column(String(20), default="public", server_default="public")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     on_duty: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

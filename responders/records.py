@@ -8,7 +8,9 @@ per-person parsing, the distance, freshness, travel-mode and certificate filters
 person and was 4x slower than a bare GEOSEARCH.)
 
 The ingest script writes a record as the fix's bytes (`FIX_DTYPE`, packed here by numpy) followed
-by the certificate summary it packs with `CERTS_LUA_FORMAT`; `RECORD_DTYPE` reads them.
+by the profile's summary: the certificates it packs with `CERTS_LUA_FORMAT`, then the tier (may
+the responder be alerted in homes); `RECORD_DTYPE` reads them. The tier is in the record, not
+looked up, so a residential incident's query filters it with the rest, in numpy.
 Certificates are summarised per kind as one validity period, so the query checks them
 without a second lookup; a responder whose certificates one period per kind cannot describe
 (two of a kind, a kind not listed here) is flagged, and only those are checked against the profile.
@@ -41,6 +43,7 @@ RECORD_DTYPE = np.dtype(
         ("mode", "u1"),
         ("valid", "<u4", (len(KINDS), 2)),  # per kind [from, until) in epoch seconds; 0, 0 = none
         ("check_profile", "u1"),
+        ("homes", "u1"),  # 1: the responder's tier allows alerts in homes (`residential` incidents)
     ]
 )
 RECORD_BYTES = RECORD_DTYPE.itemsize
@@ -65,7 +68,7 @@ MODE_CODES = {m: i for i, m in enumerate(MODES)}
 CERTS_LUA_FORMAT = "<" + "I4I4" * len(KINDS) + "B"
 TS_OFFSET = RECORD_DTYPE.fields["ts_ms"][1]
 CERTS_OFFSET = RECORD_DTYPE.fields["valid"][1]
-assert ID_BYTES + 3 * 8 + 4 + 1 + len(KINDS) * 8 + 1 == RECORD_BYTES  # packed, as Lua writes it
+assert ID_BYTES + 3 * 8 + 4 + 1 + len(KINDS) * 8 + 1 + 1 == RECORD_BYTES  # packed, as Lua writes it
 assert FIX_DTYPE.itemsize == ID_BYTES + PAGE_CHARS + CERTS_OFFSET - ID_BYTES  # a record's body, sliced
 
 

@@ -23,12 +23,14 @@ from core.config import Settings
 from core.deps import get_app_settings, get_session
 from core.openapi import errors, json_body
 from core.revocation import announce_revoked
+from dispatch.acceptance_store import AcceptanceStore
 from geo.crs import Crs, from_wgs84, to_wgs84
 from responders import service
 from responders.importers import CsvFileError, parse_csv
 from responders.ingest import LocationRejected, ingest_batch, ingest_location
 from responders.models import Responder
 from responders.schemas import (
+    AcceptanceOut,
     DutyIn,
     ImportReport,
     IngestResult,
@@ -176,9 +178,25 @@ async def get_responder(
     settings: Settings = Depends(get_app_settings),
     store: LiveLocationStore = Depends(live_store),
 ) -> ResponderOut:
-    """Profile, certificates, duty, live position, and whether (or why not) dispatchable now."""
+    """Profile, certificates, duty, live position, and whether (or why not) dispatchable now.
+
+    Admins also see `acceptance`: the answers to alerts and the learned chance of accepting, per
+    band. Only admins, who run the programme (coaching, shift planning): not dispatchers, who
+    should not weigh people by it in the middle of an incident (matching already does), and not
+    the responder, whose answer should not be steered by a score about themself.
+    """
     ensure_self(principal, responder_id)
-    return await service.describe(await _load(session, responder_id), store, settings, crs)
+    responder = await _load(session, responder_id)
+    out = await service.describe(responder, store, settings, crs)
+    if principal.role is Role.admin:
+        learned = await AcceptanceStore.from_settings(settings).profile(session, responder)
+        out.acceptance = {
+            band: AcceptanceOut(
+                accepted=t.accepted, declined=t.declined, unanswered=t.unanswered, estimate=round(p, 4)
+            )
+            for band, (t, p) in learned.items()
+        }
+    return out
 
 
 @router.patch("/{responder_id}", response_model=ResponderOut, responses=errors(409))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
@@ -23,6 +23,13 @@ class ResponderCategory(StrEnum):
     volunteer = "volunteer"
     medical_professional = "medical_professional"
     other = "other"
+
+
+class AlertPlaces(StrEnum):
+    """The responder's tier (as in PulsePoint): which incidents they may be alerted for."""
+
+    public = "public"  # public places only (streets, parks, stations, offices): the default
+    public_and_homes = "public_and_homes"  # also patients in their homes (`residential` incidents)
 
 
 class CertificateKind(StrEnum):
@@ -87,6 +94,11 @@ class ResponderCreate(Strict):
     category: ResponderCategory
     team: TeamPath | None = None
     mode: TravelMode = TravelMode.walk
+    alert_places: AlertPlaces = Field(
+        AlertPlaces.public,
+        description="`public`: alerted for incidents in public places only; `public_and_homes`: also "
+        "for `residential` incidents (opt-in, as entering a home asks more of a volunteer)",
+    )
     certificates: Certificates = Field(default_factory=list, max_length=20)
 
 
@@ -98,6 +110,7 @@ class ResponderUpdate(Strict):
     category: ResponderCategory | None = None
     team: TeamPath | None = None
     mode: TravelMode | None = None
+    alert_places: AlertPlaces | None = None
     certificates: Certificates | None = Field(None, max_length=20)
 
 
@@ -111,6 +124,18 @@ class PositionOut(BaseModel):
     age_s: float
 
 
+class AcceptanceOut(BaseModel):
+    """A responder's answers to alerts in one time-of-day band, and what matching makes of them."""
+
+    accepted: int
+    declined: int
+    unanswered: int = Field(description="alerts that expired without an answer")
+    estimate: float = Field(
+        description="the chance they accept the next alert in this band: their own answers shrunk "
+        "toward their team's, their category's and the configured prior (Beta-Binomial)"
+    )
+
+
 class ResponderOut(BaseModel):
     id: uuid.UUID
     external_id: str
@@ -119,12 +144,18 @@ class ResponderOut(BaseModel):
     category: str
     team: str | None
     mode: str
+    alert_places: AlertPlaces
     active: bool
     on_duty: bool
     certificates: list[CertificateOut]
     dispatchable: bool
     not_dispatchable_because: list[str]
     position: PositionOut | None
+    acceptance: dict[Literal["day", "night"], AcceptanceOut] | None = Field(
+        None,
+        description="admins only (`GET /v1/responders/{id}`): answers and acceptance estimate per "
+        "band (day 07-19 local, night); absent for dispatchers and for the responder themself",
+    )
 
 
 class ResponderCreated(ResponderOut):

@@ -25,6 +25,7 @@ from responders.availability import CertificatePeriod, certificate_period, not_d
 from responders.importers import ParsedResponder
 from responders.models import TEAM_LEVELS, Certificate, Responder, Team
 from responders.schemas import (
+    AlertPlaces,
     CertificateIn,
     CertificateOut,
     PositionOut,
@@ -32,7 +33,9 @@ from responders.schemas import (
     ResponderOut,
     ResponderUpdate,
 )
-from responders.store import LiveLocationStore
+from responders.store import LiveLocationStore, LiveProfile
+
+HOMES = AlertPlaces.public_and_homes.value
 
 
 class RegistrySettings(Protocol):
@@ -159,6 +162,7 @@ async def describe(
         category=responder.category,
         team=responder.team.path if responder.team else None,
         mode=responder.mode,
+        alert_places=responder.alert_places,
         active=responder.active,
         on_duty=responder.on_duty,
         certificates=certificates,
@@ -169,11 +173,16 @@ async def describe(
 
 
 # --- writing ----------------------------------------------------------------------------------
+def live_profile(responder: Responder, tz: ZoneInfo) -> LiveProfile:
+    """What the live store keeps of an on-duty responder: mode, certificates, tier."""
+    periods = periods_of(responder.certificates, tz)
+    return LiveProfile(str(responder.id), responder.mode, periods, responder.alert_places == HOMES)
+
+
 async def sync_live(store: LiveLocationStore, responder: Responder, settings: RegistrySettings) -> None:
     """Bring the live store in line with the record: a profile while active and on duty, else nothing."""
     if responder.active and responder.on_duty:
-        tz = ZoneInfo(settings.timezone)
-        await store.set_profile(str(responder.id), responder.mode, periods_of(responder.certificates, tz))
+        await store.set_profiles([live_profile(responder, ZoneInfo(settings.timezone))])
     else:
         await store.remove(str(responder.id))
 
@@ -198,6 +207,7 @@ async def register(
         category=data.category.value,
         team_id=team.id if team else None,
         mode=data.mode.value,
+        alert_places=data.alert_places.value,
         active=True,
         on_duty=False,
         created_at=_now(),
@@ -276,13 +286,11 @@ async def rotate_token(session: AsyncSession, responder: Responder) -> str:
     return token
 
 
-async def _on_duty_profiles(
-    session: AsyncSession, tz: ZoneInfo
-) -> dict[str, tuple[str, list[CertificatePeriod]]]:
-    """Every active, on-duty responder's live profile as the registry has it now: id → (mode, periods)."""
+async def _on_duty_profiles(session: AsyncSession, tz: ZoneInfo) -> dict[str, LiveProfile]:
+    """Every active, on-duty responder's live profile as the registry has it now, by id."""
     on_duty = select(Responder).where(Responder.active.is_(True), Responder.on_duty.is_(True))
     rows = (await session.execute(on_duty.options(selectinload(Responder.certificates)))).scalars().all()
-    return {str(r.id): (r.mode, periods_of(r.certificates, tz)) for r in rows}
+    return {str(r.id): live_profile(r, tz) for r in rows}
 
 
 async def resync_live_profiles(
@@ -297,18 +305,21 @@ async def resync_live_profiles(
     """
     tz = ZoneInfo(settings.timezone)
     written = await _on_duty_profiles(session, tz)
-    await store.set_profiles([(rid, mode, periods) for rid, (mode, periods) in written.items()])
+    await store.set_profiles(list(written.values()))
     await session.rollback()  # a fresh snapshot: changes committed since the first read count
     now = await _on_duty_profiles(session, tz)
     for responder_id in written.keys() - now.keys():
         await store.remove(responder_id)
-    changed = [(rid, *profile) for rid, profile in now.items() if rid in written and written[rid] != profile]
+    changed = [profile for rid, profile in now.items() if rid in written and written[rid] != profile]
     await store.set_profiles(changed)
     return len(written.keys() & now.keys())
 
 
 # --- bulk import --------------------------------------------------------------------------------
-_PROFILE_FIELDS = ("name", "phone", "category", "mode")
+_PROFILE_FIELDS = ("name", "phone", "category", "mode", "alert_places")
+# A file without the column leaves these as they are: a tier is opted into, and an older file
+# format re-imported must not take it away.
+_KEPT_UNLESS_GIVEN = frozenset({"alert_places"})
 _CERT_FIELDS = ("issuer", "valid_from", "valid_until", "verified")
 
 
@@ -394,6 +405,7 @@ async def _upsert_chunk(
                     "category": data.category.value,
                     "team_id": team.id if team else None,
                     "mode": data.mode.value,
+                    "alert_places": data.alert_places.value,
                     "active": True,
                     "on_duty": False,
                     "created_at": _now(),
@@ -407,6 +419,8 @@ async def _upsert_chunk(
             continue
         changed = False
         for name in _PROFILE_FIELDS:
+            if name in _KEPT_UNLESS_GIVEN and name not in data.model_fields_set:
+                continue
             value = getattr(data, name)
             value = value.value if hasattr(value, "value") else value
             if getattr(responder, name) != value:

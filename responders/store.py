@@ -2,13 +2,15 @@
 
 Layout (every key under the deployment's prefix, see `core.redis.Keys`):
 
-* `live:who` — HASH responder id → `"<page>@<slot>|<profile mode>|<certificates>"`. A field exists
-  exactly while the responder is active and on duty; `<page>@<slot>` (the page holding the position
-  and a hint of the record's place in it) is empty until the first position arrives or after the
-  position was swept. The certificates use the compact form of
-  `responders.availability.encode_certificates`.
-* `live:rec:<h3 page>` — STRING: the records of the dispatchable responders in the cells of one
-  page, back to back (`responders.records`: position, time, accuracy, mode, certificate summary).
+* `live:who` — HASH responder id → `"<page>@<slot>|<profile mode>|<homes>|<certificates>"`. A field
+  exists exactly while the responder is active and on duty; `<page>@<slot>` (the page holding the
+  position and a hint of the record's place in it) is empty until the first position arrives or
+  after the position was swept; `<homes>` is 1 when their tier allows alerts in homes. The
+  certificates use the compact form of `responders.availability.encode_certificates`.
+* `live:page:<h3 page>` — STRING: the records of the dispatchable responders in the cells of one
+  page, back to back (`responders.records`: position, time, accuracy, mode, certificate summary,
+  tier). Before tiers the records were a byte shorter, under `live:rec:`: those keys are dropped at
+  start-up (`drop_legacy_cells`) and each position comes back with the phone's next fix.
 * `live:generation` — STRING: the `run_id` of the Redis server the profiles were last rebuilt on.
   Missing (flushed, restarted) or naming another run (restarted during the rebuild): the profiles
   are lost and are rebuilt, whatever wrote to `live:who` since (a duty change recreates the hash).
@@ -85,6 +87,16 @@ _OUTCOME_CODES = {
     "4": Outcome.not_qualified,
 }
 INGEST_CHUNK = 1000  # fixes per script call: ~10 ms of Redis time, so queries interleave
+
+
+class LiveProfile(NamedTuple):
+    """What the live store keeps of an on-duty responder besides the position."""
+
+    responder_id: str
+    mode: str
+    certificates: Sequence[CertificatePeriod]
+    homes: bool = False
+    """The tier allows alerts in homes: found by residential incidents' queries too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,8 +288,9 @@ class LiveLocationStore:
         self.page_resolution = max(0, settings.h3_resolution - settings.live_page_levels)
         self.staleness_s = settings.staleness_s
         self.who_key = keys("live", "who")
-        self.page_prefix = keys("live", "rec", "")
+        self.page_prefix = keys("live", "page", "")
         self.legacy_cell_prefix = keys("live", "cell", "")  # the text-per-person hashes before records
+        self.legacy_record_prefix = keys("live", "rec", "")  # the records before tiers, a byte shorter
         self.generation_key = keys("live", "generation")
         self.warming_key = keys("live", "warming")
         self._ingest = redis.register_script(live_scripts.INGEST)
@@ -298,20 +311,28 @@ class LiveLocationStore:
         mode: str,
         certificates: Sequence[CertificatePeriod],
         now_s: float | None = None,
+        *,
+        homes: bool = False,
     ) -> None:
-        """Mark on duty (or refresh mode and certificates); drops the position if no longer qualified."""
-        await self.set_profiles([(responder_id, mode, certificates)], now_s)
+        """Mark on duty (or refresh mode, certificates and tier); drops the position if no longer
+        qualified. `homes`: the tier allows alerts in homes (`public_and_homes`)."""
+        await self.set_profiles([LiveProfile(responder_id, mode, certificates, homes)], now_s)
 
     async def set_profiles(
-        self, profiles: Sequence[tuple[str, str, Sequence[CertificatePeriod]]], now_s: float | None = None
+        self,
+        profiles: Sequence[LiveProfile | tuple[str, str, Sequence[CertificatePeriod]]],
+        now_s: float | None = None,
     ) -> None:
-        """`set_profile` for many (start-up resync, bulk duty changes), pipelined in pages."""
+        """`set_profile` for many (start-up resync, bulk duty changes), pipelined in pages. A
+        profile given as (id, mode, certificates) is for public places only."""
         now = int(time.time() if now_s is None else now_s)
         for start in range(0, len(profiles), 1000):
             async with self.redis.pipeline(transaction=False) as pipe:
-                for responder_id, mode, certificates in profiles[start : start + 1000]:
+                for profile in profiles[start : start + 1000]:
+                    responder_id, mode, certificates, homes = LiveProfile(*profile)
                     padded_id(responder_id)  # refuse an id a record cannot carry, before storing
-                    args = [self.page_prefix, responder_id, mode, encode_certificates(certificates), now]
+                    certs = encode_certificates(certificates)
+                    args = [self.page_prefix, responder_id, mode, certs, now, "1" if homes else "0"]
                     await self._set_profile(keys=[self.who_key], args=args, client=pipe)
                 await pipe.execute()
 
@@ -431,6 +452,7 @@ class LiveLocationStore:
         at: float | None = None,
         cert_kinds: Collection[str] | None = None,
         mode_radii: Mapping[str, float] | None = None,
+        in_homes: bool = False,
     ) -> Nearby:
         """Dispatchable responders within `radius_m` of the point at time `at`, nearest first.
 
@@ -438,6 +460,7 @@ class LiveLocationStore:
         the exact great-circle distance then decides, so nobody is missed at a cell edge.
         `mode_radii` narrows the radius per travel mode (a walker's reach is a fraction of a
         car's): the dispatcher passes its reach model's radii. Unlisted modes use `radius_m`.
+        `in_homes`: the patient is in a home, so only responders whose tier allows homes count.
         """
         at = time.time() if at is None else at
         kinds = None if cert_kinds is None else set(cert_kinds)
@@ -448,13 +471,15 @@ class LiveLocationStore:
         limit = np.array([min(radius_m, (mode_radii or {}).get(m, radius_m)) for m in MODES])
         distance = haversine_m_np(lat, lng, records["lat"], records["lng"])
         near = (distance <= limit[records["mode"]]) & (records["ts_ms"] >= (at - self.staleness_s) * 1000)
+        if in_homes:
+            near &= records["homes"] == 1
         qualified = qualified_mask(records, at, kinds)
         unsure = np.flatnonzero(near & (records["check_profile"] == 1))
         if len(unsure):  # certificates the summary cannot describe: the profile decides
             ids = decode_ids(records["id"][unsure])
             profiles = await self.redis.hmget(self.who_key, ids)
             qualified[unsure] = [
-                p is not None and qualified_at(decode_certificates(p.split("|", 2)[2]), at, kinds)
+                p is not None and qualified_at(decode_certificates(p.rsplit("|", 1)[1]), at, kinds)
                 for p in profiles
             ]
         keep = np.flatnonzero(near & qualified)
@@ -479,11 +504,13 @@ class LiveLocationStore:
         return out
 
     async def drop_legacy_cells(self) -> int:
-        """Delete the cell hashes of the layout before records (left by an upgrade with Redis kept):
-        nothing reads them any more, and their positions come back with the phones' next fixes."""
+        """Delete the keys of earlier layouts (left by an upgrade with Redis kept): the cell hashes
+        before records, and the pages of records before tiers. Nothing reads them any more, and
+        their positions come back with the phones' next fixes."""
         dropped = 0
-        async for key in self.redis.scan_iter(match=self.legacy_cell_prefix + "*", count=1000):
-            dropped += int(await self.redis.unlink(key))
+        for prefix in (self.legacy_cell_prefix, self.legacy_record_prefix):
+            async for key in self.redis.scan_iter(match=prefix + "*", count=1000):
+                dropped += int(await self.redis.unlink(key))
         return dropped
 
     async def sweep(self, now_s: float | None = None, page: int = 1000) -> int:

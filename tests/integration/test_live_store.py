@@ -431,3 +431,58 @@ async def test_a_loss_is_told_by_the_generation_marker_not_by_the_profile_hash(
     assert await store.profiles_lost()
     await store.mark_rebuilt(run, warmup_s=30)
     assert not await store.profiles_lost() and await store.warming()  # positions streaming back
+
+
+async def test_the_tier_rides_in_the_record_through_moves_fixes_profile_changes_and_sweeps(
+    store: LiveLocationStore,
+) -> None:
+    """A residential incident's query finds only responders whose tier allows homes, from the
+    record alone: the tier must survive a fix in the same page, a move to another page, a profile
+    change in place (either way), and a sweep's rewrite of the profile."""
+    now = time.time()
+
+    async def found(*, in_homes: bool, lat: float = 22.54, lng: float = 114.05) -> set[str]:
+        return {r.responder_id for r in await store.nearby(lat, lng, 300, at=now + 10, in_homes=in_homes)}
+
+    await store.set_profile("home-ok", "walk", valid_now(), homes=True)
+    await store.set_profile("public-only", "walk", valid_now())
+    await store.ingest([PositionFix(rid, 22.54, 114.05, now) for rid in ("home-ok", "public-only")])
+    assert await found(in_homes=False) == {"home-ok", "public-only"}
+    assert await found(in_homes=True) == {"home-ok"}
+
+    await store.ingest([PositionFix("home-ok", 22.5401, 114.0501, now + 1)])  # same page
+    assert await found(in_homes=True) == {"home-ok"}
+    far = (22.56, 114.08)  # another page
+    await store.ingest([PositionFix(rid, *far, now + 2) for rid in ("home-ok", "public-only")])
+    assert await found(in_homes=True, lat=far[0], lng=far[1]) == {"home-ok"}
+    assert await found(in_homes=False, lat=far[0], lng=far[1]) == {"home-ok", "public-only"}
+
+    await store.set_profile("public-only", "walk", valid_now(), homes=True)  # opted in, on duty
+    await store.set_profile("home-ok", "walk", valid_now())  # opted out
+    assert await found(in_homes=True, lat=far[0], lng=far[1]) == {"public-only"}
+    assert await store.sweep(now_s=now + 10) == 0  # rewrites nothing that is fresh...
+    assert await store.sweep(now_s=now + 500) == 2  # ...and the profiles it rewrites keep the tier
+    await store.ingest([PositionFix(rid, *far, now + 400) for rid in ("home-ok", "public-only")])
+    fresh = await store.nearby(*far, 300, at=now + 400, in_homes=True)
+    assert [r.responder_id for r in fresh] == ["public-only"]
+
+
+async def test_a_profile_from_before_tiers_reads_as_public_only(
+    store: LiveLocationStore, redis_client: Redis
+) -> None:
+    """An upgrade with Redis kept: the pages of shorter records are dropped at start-up, a profile
+    without the tier field is public only until the start-up resync rewrites it, and fixes land."""
+    now = time.time()
+    certs = f"cpr:{int(now) - DAY}:{int(now) + DAY}"
+    page = store.page_of(22.54, 114.05)
+    await redis_client.set(store.legacy_record_prefix + page, b"\1" * (RECORD_DTYPE.itemsize - 1))
+    await redis_client.hset(store.who_key, "veteran", f"{page}@0|walk|{certs}")
+    assert await store.drop_legacy_cells() == 1
+    assert not await redis_client.exists(store.legacy_record_prefix + page)
+    assert await store.ingest([PositionFix("veteran", 22.54, 114.05, now)]) == [Outcome.stored]
+    assert [r.responder_id for r in await store.nearby(22.54, 114.05, 50, at=now)] == ["veteran"]
+    assert not await store.nearby(22.54, 114.05, 50, at=now, in_homes=True)
+    await store.set_profile("veteran", "walk", valid_now(), homes=True)
+    assert [r.responder_id for r in await store.nearby(22.54, 114.05, 50, at=now, in_homes=True)] == [
+        "veteran"
+    ]
