@@ -18,13 +18,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import events
-from dispatch.acceptance_store import Answer
 from dispatch.channels.metrics import ATTEMPTS, RECEIPTS
 from dispatch.context import DispatchContext
 from dispatch.frames import AlertView, alert_frame, cancel_frame, incident_frame
 from dispatch.models import ENGAGED, PENDING, Alert, Incident
-from dispatch.policy.acceptance import Outcome
 from dispatch.service import DispatchError, alert_views
+from responders.acceptance import Outcome
+from responders.acceptance_store import Answer
 
 NEXT_STATUS = {"en_route": ("accepted",), "on_scene": ("accepted", "en_route")}
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from core.config import Settings
 from core.db import Database
 from core.redis import Keys
-from dispatch.acceptance_store import AcceptanceStore
 from dispatch.channels.base import Channel
 from dispatch.channels.presence import Presence
 from dispatch.fanout import Fanout
 from dispatch.matching import MatchPolicy
 from geo.reach import ReachModel
+from responders.acceptance_store import AcceptanceStore
 from responders.store import LiveLocationStore
 
 

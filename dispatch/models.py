@@ -123,30 +123,3 @@ class IncidentEvent(Base):
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     kind: Mapped[str] = mapped_column(String(40))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-
-
-ACCEPTANCE_LEVELS = ("responder", "team", "category")
-ANSWER_BANDS = ("day", "night")
-
-
-class AcceptanceTally(Base):
-    """Answers to alerts at one level (a responder, a team, a category) in one time-of-day band.
-
-    Incremented in the transaction that records the answer or the expiry
-    (`dispatch.acceptance_store`), so no count is lost or doubled; `key` is the responder's or the
-    team's id, or the category's name.
-    """
-
-    __tablename__ = "acceptance_tallies"
-    __table_args__ = (
-        CheckConstraint(_in("level", ACCEPTANCE_LEVELS), name="level"),
-        CheckConstraint(_in("band", ANSWER_BANDS), name="band"),
-    )
-
-    level: Mapped[str] = mapped_column(String(10), primary_key=True)
-    key: Mapped[str] = mapped_column(String(100), primary_key=True)
-    band: Mapped[str] = mapped_column(String(5), primary_key=True)
-    accepted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    declined: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    unanswered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

@@ -166,7 +166,7 @@ async def acceptance_of(
     session: AsyncSession, ctx: DispatchContext, responder_ids: Collection[str], at: datetime
 ) -> dict[str, float]:
     """Each responder's chance of accepting an alert sent at `at`, learned from their answers and
-    their team's and category's (`dispatch.acceptance_store`): what the planner sizes batches with."""
+    their team's and category's (`responders.acceptance_store`): what the planner sizes batches with."""
     return await ctx.acceptance.estimates(session, responder_ids, at)
 
 

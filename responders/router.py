@@ -23,9 +23,9 @@ from core.config import Settings
 from core.deps import get_app_settings, get_session
 from core.openapi import errors, json_body
 from core.revocation import announce_revoked
-from dispatch.acceptance_store import AcceptanceStore
 from geo.crs import Crs, from_wgs84, to_wgs84
 from responders import service
+from responders.acceptance_store import AcceptanceStore
 from responders.importers import CsvFileError, parse_csv
 from responders.ingest import LocationRejected, ingest_batch, ingest_location
 from responders.models import Responder

@@ -2,7 +2,7 @@
 
 `acceptance_tallies` counts the real answers to alerts (accepted, declined, left unanswered until
 expiry) per responder, per team and per category, in the day and the night band: matching shrinks a
-person's own rate toward their team's and category's (`dispatch.policy.acceptance`). Alerts ended
+person's own rate toward their team's and category's (`responders.acceptance`). Alerts ended
 by the dispatcher (incident closed, stand-down) are not answers and are not counted.
 
 `responders.alert_places` is the tier: `public` (alerted for public places only, the default, as

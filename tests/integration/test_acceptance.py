@@ -17,8 +17,8 @@ import pytest
 
 from core.config import Settings
 from core.db import Database
-from dispatch.acceptance_store import AcceptanceStore
-from dispatch.policy.acceptance import Tally, band_at, estimate
+from responders.acceptance import Tally, band_at, estimate
+from responders.acceptance_store import AcceptanceStore
 from tests.integration.test_dispatch import dispatcher, offset, remote_spot
 from tests.support.db import fetch
 from tests.support.people import bearer, on_duty_at, register

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatch.acceptance_store import Answer, Belonging, history_of_rows, tally_increments
-from dispatch.policy.acceptance import Tally, estimate
+from responders.acceptance import Tally, estimate
+from responders.acceptance_store import Answer, Belonging, history_of_rows, tally_increments
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ANNA, BO, LONER = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()

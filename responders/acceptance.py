@@ -11,7 +11,7 @@ inspectors, …), that is the prior of the team's rate, and that the prior of th
 per time-of-day band, because people on a night shift answer less often than in the day.
 
 Pure: tallies in, a probability out. Where tallies are kept and updated is
-`dispatch.acceptance_store`; the matching asks for estimates in one call per incident.
+`responders.acceptance_store`; the matching asks for estimates in one call per incident.
 """
 
 from __future__ import annotations

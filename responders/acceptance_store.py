@@ -10,7 +10,7 @@ both count, because the row lock serialises the two additions. Alerts the dispat
 
 Reading is one query for a whole incident's pool (who is in which team and category, and the
 tallies of all of them in the band), then the pure Beta-Binomial shrinkage of
-`dispatch.policy.acceptance`: responder → team → category → `settings.acceptance_probability`.
+`responders.acceptance`: responder → team → category → `settings.acceptance_probability`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ from sqlalchemy import String, Uuid, and_, any_, bindparam, cast, or_, select, t
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.models import AcceptanceTally
-from dispatch.policy.acceptance import BANDS, Band, History, Outcome, Tally, band_at
-from responders.models import Responder
+from responders.acceptance import BANDS, Band, History, Outcome, Tally, band_at
+from responders.models import AcceptanceTally, Responder
 
 
 class AcceptanceSettings(Protocol):
