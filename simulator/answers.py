@@ -14,12 +14,13 @@ Beta-Binomial estimates the service would hold.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
 
 from dispatch.policy.acceptance import Band, History, Outcome, history_of
 from simulator.incidents import uniform_draws
@@ -43,6 +44,10 @@ class AnswerModel:
     silent_share: float = 0.4
     delay_median_s: float = 20.0
     delay_sigma: float = 0.6
+
+    def share_slower_than(self, seconds: float) -> float:
+        """The share of answers that take longer than `seconds`."""
+        return float(1 - ndtr(math.log(seconds / self.delay_median_s) / self.delay_sigma))
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,7 +84,9 @@ def _splitmix(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
     return z ^ (z >> np.uint64(31))
 
 
-def uniform_draws(seed: int, incident_id: int, responder_keys: ArrayLike, stream: int = 0) -> NDArray[np.float64]:
+def uniform_draws(
+    seed: int, incident_id: int, responder_keys: ArrayLike, stream: int = 0
+) -> NDArray[np.float64]:
     """A uniform number in [0, 1) for each responder of one incident, one independent one per `stream`.
 
     A hash of (seed, stream, incident, responder key) rather than a stream of random numbers: the draw

@@ -23,10 +23,10 @@ Everything here is pure: plain data in, alerts and roles out.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -47,8 +47,16 @@ from dispatch.policy.circle import (
 )
 from geo.distance import haversine_m, haversine_m_np
 from geo.reach import ReachModel
+from simulator.answers import Answer
 from simulator.events import NOTHING, Circle, Reaction
 from simulator.incidents import SimIncident
+
+T = TypeVar("T")
+
+
+def _model_key(model: ReachModel) -> Hashable:
+    return (model.activation_s, model.circuity, tuple(sorted(model.speeds.items())), model.aed_pickup_s)
+
 
 # --- what every policy sees -------------------------------------------------------------------
 
@@ -65,6 +73,7 @@ class Scene:
     responders: tuple[Candidate, ...]
     aeds: tuple[AedSite, ...]
     aed_distance_m: tuple[float, ...]
+    memo: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def around(cls, incident: SimIncident, people: Iterable[Any], aeds: Iterable[AedSite]) -> Scene:
@@ -95,18 +104,34 @@ class Scene:
 
     def etas(self, model: ReachModel) -> NDArray[np.float64]:
         """Seconds for each responder to reach the patient straight (activation included)."""
-        speeds = model.speeds_np([c.mode for c in self.responders])
-        return model.eta_s_np([c.distance_m for c in self.responders], speeds)
+        return self._memo(("etas", _model_key(model)), lambda: model.eta_s_np(
+            [c.distance_m for c in self.responders], self._speeds(model)
+        ))  # fmt: skip
 
     def fetch_etas(self, model: ReachModel) -> NDArray[np.float64]:
         """Seconds for each responder (rows) to bring each AED (columns) to the patient."""
-        speeds = model.speeds_np([c.mode for c in self.responders])[:, None]
-        d_ap = np.array(self.aed_distance_m)[None, :]
-        return model.fetch_eta_s_np(self.responder_to_aed_m, d_ap, speeds)
+        return self._memo(("fetch", _model_key(model)), lambda: model.fetch_eta_s_np(
+            self.responder_to_aed_m, np.array(self.aed_distance_m)[None, :], self._speeds(model)[:, None]
+        ))  # fmt: skip
 
-    def ceiling(self, model: ReachModel, within_s: float) -> bool:
-        """Could any on-shift worker here bring any open AED within `within_s`, answering at once?"""
-        return bool(self.responders and self.aeds and self.fetch_etas(model).min() <= within_s)
+    def _speeds(self, model: ReachModel) -> NDArray[np.float64]:
+        return model.speeds_np([c.mode for c in self.responders])
+
+    def _memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """Computed once per scene: every policy (and every knob setting) asks for the same arrays."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return cast(T, self.memo[key])
+
+    def ceiling(self, model: ReachModel, within_s: float, answers: Sequence[Answer] | None = None) -> bool:
+        """Could any on-shift worker here bring any open AED within `within_s`, answering at once —
+        or, given everyone's `answers` (aligned with `responders`), one who accepts, after their delay?"""
+        if not self.responders or not self.aeds:
+            return False
+        best = self.fetch_etas(model).min(axis=1)
+        if answers is None:
+            return bool(best.min() <= within_s)
+        return any(a.accepts and a.delay_s + t <= within_s for a, t in zip(answers, best, strict=True))
 
 
 class Policy(Protocol):
@@ -333,7 +358,9 @@ class _FirstAcceptors:
 
     def open(self) -> Reaction:
         near = [c for c in self.scene.responders if c.distance_m <= self.policy.radius_m][: self.policy.count]
-        return Reaction(tuple(_pending(c.responder_id, self.estimates.get(c.responder_id, 0.0)) for c in near))
+        return Reaction(
+            tuple(_pending(c.responder_id, self.estimates.get(c.responder_id, 0.0)) for c in near)
+        )
 
     def role(self, now_s: float, sent: Sequence[Sent], responder_id: str) -> RoleChoice:
         scene, model = self.scene, self.policy.model
@@ -400,7 +427,11 @@ class RescueCircle:
         return self.model.max_distance_for(self.reach_max_s - self.model.aed_pickup_s)
 
     def circle(self, scene: Scene, estimates: Mapping[str, float]) -> Circle:
-        return _Ours(self, _Reachable.of(scene, self.model, estimates, self.aeds_per_person))
+        reachable = scene._memo(
+            ("ours", _model_key(self.model), self.reach_max_s, self.aeds_per_person, id(estimates)),
+            lambda: _Reachable.of(scene, self.model, estimates, self.reach_max_s, self.aeds_per_person),
+        )
+        return _Ours(self, reachable)
 
 
 @dataclass(frozen=True)
@@ -411,14 +442,22 @@ class _Reachable:
     fetch_all: tuple[tuple[Fetch, ...], ...]
 
     @classmethod
-    def of(cls, scene: Scene, model: ReachModel, estimates: Mapping[str, float], per_person: int) -> _Reachable:
+    def of(
+        cls, scene: Scene, model: ReachModel, estimates: Mapping[str, float], reach_s: float, per_person: int
+    ) -> _Reachable:
+        """Everyone who could reach the patient within `reach_s`, with the `per_person` AEDs they
+        could bring soonest within it (filtered to a smaller reach, these stay the soonest)."""
         etas = scene.etas(model)
-        fetch = scene.fetch_etas(model) if scene.aeds else np.zeros((len(scene.responders), 0))
-        order = np.argsort(fetch, axis=1, kind="stable")[:, : max(per_person * 4, per_person)]
+        fetch = scene.fetch_etas(model)
         people, fetches = [], []
-        for i, c in enumerate(scene.responders):
-            people.append(Person(c.responder_id, estimates.get(c.responder_id, 0.0), float(etas[i]), c.distance_m))
-            fetches.append(tuple(Fetch(scene.aeds[j].aed_id, float(fetch[i, j])) for j in order[i]))
+        for i in np.flatnonzero(etas <= reach_s):
+            c = scene.responders[i]
+            people.append(
+                Person(c.responder_id, estimates.get(c.responder_id, 0.0), float(etas[i]), c.distance_m)
+            )
+            usable = np.flatnonzero(fetch[i] <= reach_s)
+            soonest = usable[np.argsort(fetch[i, usable], kind="stable")[:per_person]]
+            fetches.append(tuple(Fetch(scene.aeds[j].aed_id, float(fetch[i, j])) for j in soonest))
         return cls(tuple(people), tuple(fetches))
 
     def within(self, reach_s: float, per_person: int) -> list[Person]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -22,11 +22,19 @@ from numpy.typing import NDArray
 from aed_registry.availability import HoursPolicy
 from dispatch.matching import AedSite, Candidate
 from geo.reach import ReachModel
+from simulator.answers import (
+    AnswerModel,
+    Crew,
+    answers_to,
+    learned_acceptance,
+    propensities,
+    simulated_history,
+    true_acceptance,
+)
 from simulator.city import City
+from simulator.events import Outcome, play
 from simulator.incidents import DEFAULT_WEEK, SimIncident, incident_stream
 from simulator.nearest import PointSet, pairs_within
-from simulator.answers import AnswerModel, Crew, answers_to, learned_acceptance, propensities, simulated_history, true_acceptance
-from simulator.events import Outcome, play
 from simulator.policies import (
     EveryoneWithin,
     FirstAcceptorsFetch,
@@ -52,6 +60,42 @@ def standard_policies(settings: Any, model: ReachModel) -> list[Policy]:
         FirstAcceptorsFetch(model),
         RescueCircle.from_settings(settings, model),
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Knob:
+    """One setting of a policy's main knob, for the Pareto plot: `family` is the standard key."""
+
+    family: str
+    name: str
+    value: float
+    policy: Policy
+
+
+KNOBS: dict[str, tuple[str, tuple[float, ...]]] = {
+    "A": ("radius_m", (200, 400, 800, 1300)),
+    "B": ("cap", (5, 10, 20, 30, 50)),
+    "hartslagnu": ("cap", (5, 10, 20, 30, 50)),
+    "hjertelober": ("count", (5, 10, 20, 30)),
+    "ours": ("level", (0.5, 0.7, 0.8, 0.9, 0.97)),
+}
+
+
+def knob_variants(standard: Sequence[Policy]) -> list[Knob]:
+    """Each standard policy at every value of its knob (the standard value keeps its own key)."""
+    out = []
+    for policy in standard:
+        name, values = KNOBS[policy.key]
+        ours = isinstance(policy, RescueCircle)
+        default = policy.rules.level if ours else getattr(policy, name)
+        for value in sorted({*values, default}):
+            if ours:
+                variant: Any = replace(policy, rules=replace(policy.rules, level=value))
+            else:
+                variant = replace(policy, **{name: type(default)(value)})
+            key = policy.key if value == default else f"{policy.key} {name}={value:g}"
+            out.append(Knob(policy.key, name, float(value), replace(variant, key=key)))
+    return out
 
 
 Neighbours = tuple[NDArray[np.int64], NDArray[np.float64]]
@@ -155,6 +199,7 @@ class Comparison:
     labels: dict[str, str]
     outcomes: dict[str, list[Outcome]]
     ceiling: list[bool]
+    ceiling_answered: list[bool]
     acceptance: float
     seed: int
 
@@ -176,21 +221,36 @@ def compare(
 ) -> Comparison:
     """Run every policy on every incident with the same answers (paired)."""
     outcomes: dict[str, list[Outcome]] = {p.key: [] for p in policies}
-    ceiling = []
+    ceiling, ceiling_answered = [], []
     radius = max(p.responder_radius_m for p in policies)
-    aed_radius = max(max(p.aed_radius_m for p in policies), model.max_distance_for(FIVE_MIN_S - model.aed_pickup_s))
+    aed_radius = max(
+        max(p.aed_radius_m for p in policies), model.max_distance_for(FIVE_MIN_S - model.aed_pickup_s)
+    )
     for done, (scene, keys) in enumerate(scenes(incidents, responders, aeds, hours, radius, aed_radius), 1):
-        truth = true_acceptance(workers.propensity[keys], shift_at(hours.local(scene.incident.at).hour), workers.model)
+        truth = true_acceptance(
+            workers.propensity[keys], shift_at(hours.local(scene.incident.at).hour), workers.model
+        )
         answers = answers_to(seed, scene.incident.incident_id, keys, truth, workers.model)
         by_id = {c.responder_id: a for c, a in zip(scene.responders, answers, strict=True)}
-        estimates = {c.responder_id: float(workers.learned[k]) for c, k in zip(scene.responders, keys, strict=True)}
+        estimates = {
+            c.responder_id: float(workers.learned[k]) for c, k in zip(scene.responders, keys, strict=True)
+        }
         for policy in policies:
             circle = policy.circle(scene, estimates)
             outcomes[policy.key].append(play(circle, by_id, horizon_s=horizon_s, wanted=wanted))
         ceiling.append(scene.ceiling(model, FIVE_MIN_S))
+        ceiling_answered.append(scene.ceiling(model, FIVE_MIN_S, answers))
         if progress is not None and (done % 50 == 0 or done == len(incidents)):
             progress(done, len(incidents))
-    return Comparison(list(incidents), {p.key: p.label for p in policies}, outcomes, ceiling, acceptance, seed)
+    return Comparison(
+        list(incidents),
+        {p.key: p.label for p in policies},
+        outcomes,
+        ceiling,
+        ceiling_answered,
+        acceptance,
+        seed,
+    )
 
 
 def run_study(
@@ -204,6 +264,8 @@ def run_study(
     settings: Any,
     week_start: date = DEFAULT_WEEK,
     policies: Sequence[Policy] | None = None,
+    history_weeks: int = 12,
+    alerts_per_week: float = 1.0,
     progress: Progress | None = None,
 ) -> Comparison:
     """The whole comparison from a city and its people: workers learned from their history, the
@@ -211,7 +273,10 @@ def run_study(
     hours = HoursPolicy.from_settings(settings)
     model = ReachModel.from_settings(settings)
     stream = incident_stream(city, incidents, seed, tz=hours.tz, week_start=week_start)
-    workers = learn_workers(city, responders, acceptance=acceptance, seed=seed, settings=settings)
+    workers = learn_workers(
+        city, responders, acceptance=acceptance, seed=seed, settings=settings,
+        history_weeks=history_weeks, alerts_per_week=alerts_per_week,
+    )  # fmt: skip
     return compare(
         stream, responders, aeds, policies or standard_policies(settings, model), workers,
         seed=seed, acceptance=acceptance, hours=hours, model=model,
@@ -251,11 +316,16 @@ def areas(comparison: Comparison, district_names: Sequence[str]) -> list[tuple[s
     return out + [(name, district == d) for d, name in enumerate(district_names)]
 
 
-def summarise(comparison: Comparison, district_names: Sequence[str]) -> list[PolicyRow]:
-    """Rows for the whole city first, then per district in the city's order; policies in run order."""
+def summarise(
+    comparison: Comparison, district_names: Sequence[str], keys: Sequence[str] | None = None
+) -> list[PolicyRow]:
+    """Rows for the whole city first, then per district in the city's order; policies in run order
+    (only `keys`, when given)."""
     rows = []
     for name, mask in areas(comparison, district_names):
         for key, outcomes in comparison.outcomes.items():
+            if keys is not None and key not in keys:
+                continue
             responder = np.array([o.responder_s for o in outcomes])[mask]
             aed = np.array([o.aed_s for o in outcomes])[mask]
             alerts = np.array([len(o.alerts) for o in outcomes], dtype=np.float64)[mask]
@@ -277,8 +347,21 @@ def summarise(comparison: Comparison, district_names: Sequence[str]) -> list[Pol
     return rows
 
 
-def ceilings(comparison: Comparison, district_names: Sequence[str]) -> dict[str, float | None]:
-    """Per area, the share of incidents where some on-shift worker could bring some open AED within
-    5 minutes at all (answering at once): no policy can do better on AED ≤ 5 min."""
+@dataclass(frozen=True, slots=True)
+class Ceiling:
+    """What no policy can beat on AED ≤ 5 min, per area: `reachable`, the share of incidents where
+    some on-shift worker could bring some open AED within 5 minutes at all (answering at once);
+    `answered`, where one of those who would accept this alert could, their answer delay included
+    (it reads the simulated answers of everyone, which no policy can: a bound, not a policy)."""
+
+    reachable: float | None
+    answered: float | None
+
+
+def ceilings(comparison: Comparison, district_names: Sequence[str]) -> dict[str, Ceiling]:
     reachable = np.array(comparison.ceiling, dtype=bool)
-    return {name: _share(reachable[mask]) for name, mask in areas(comparison, district_names)}
+    answered = np.array(comparison.ceiling_answered, dtype=bool)
+    return {
+        name: Ceiling(_share(reachable[mask]), _share(answered[mask]))
+        for name, mask in areas(comparison, district_names)
+    }
