@@ -512,11 +512,13 @@ class _Ours:
         return self._alert(top_up(sent, self.people, now_s, self.rules))
 
     def tick(self, now_s: float, sent: Sequence[Sent]) -> Reaction | None:
-        if self.reach_s >= self.policy.reach_max_s or enough(sent, self.people, self.rules):
+        if self.reach_s >= self.policy.reach_max_s:
             return None
+        widest = self.reachable.within(self.policy.reach_max_s, self.policy.aeds_per_person)
+        if enough(sent, widest, self.rules):
+            return None  # targets met, or nobody even at the widest reach could bring an AED
         if top_up(sent, self.people, now_s, self.rules):
             return NOTHING  # the pool is not dry: answers and timeouts top it up
-        widest = self.reachable.within(self.policy.reach_max_s, self.policy.aeds_per_person)
         if not top_up(sent, widest, now_s, self.rules):
             return NOTHING  # nobody farther would be alerted either
         self._widen_to(min(self.reach_s + self.policy.step_s, self.policy.reach_max_s))

@@ -16,7 +16,7 @@ from shapely.geometry import MultiPolygon, Point, box
 from aed_registry.availability import HoursPolicy
 from core.config import Settings
 from dispatch.matching import AedSite
-from dispatch.policy.circle import Role, Sent
+from dispatch.policy.circle import CircleRules, Fetch, Person, Role, Sent, stand_down
 from geo.distance import haversine_m
 from geo.reach import ReachModel
 from simulator.answers import Answer, AnswerModel, answers_to
@@ -289,6 +289,27 @@ def test_ours_stands_down_the_pending_once_enough_accepted_and_they_do_not_run()
     assert all(a.sent_at_s + said[a.responder_id].delay_s > stood_down_at for a in cancelled)
     assert max(a.sent_at_s for a in outcome.alerts) <= stood_down_at, "no alert after the stand-down"
     assert outcome.ran_for_nothing == 0
+
+
+def test_stand_down_keeps_only_who_could_still_bring_an_aed_sooner_than_the_one_coming() -> None:
+    people = [
+        Person("runner", 0.3, 100, 100, (Fetch("far", 280),)),
+        Person("direct", 0.3, 60, 50),
+        Person("quick", 0.3, 90, 90, (Fetch("near", 150),)),
+        Person("slow", 0.3, 200, 200, (Fetch("near", 290),)),
+        Person("plain", 0.3, 120, 120),
+    ]
+    sent = [
+        Sent("runner", 0, "accepted", 0.3, "fetch_aed", "far", 280, 10),  # the AED arrives at 290 s
+        Sent("direct", 0, "accepted", 0.3, "cpr", None, 60, 12),
+        *[Sent(r, 0, "pending", 0.3) for r in ("quick", "slow", "plain")],
+    ]
+    rules = CircleRules()
+    # at 12 s "quick" could still bring an AED at 162 s; "slow" only at 302 s, "plain" none
+    assert stand_down(sent, people, rules) == ["slow", "plain"]
+    later = [*sent, Sent("late", 0, "declined", 0.3, answered_at_s=150)]
+    assert stand_down(later, people, rules) == ["quick", "slow", "plain"]  # 150 + 150 s: too late now
+    assert stand_down(sent[1:], people, rules) == [], "no AED coming yet: not enough"
 
 
 def test_ours_does_not_widen_while_the_pool_at_its_reach_holds_people() -> None:
