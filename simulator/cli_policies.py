@@ -83,8 +83,12 @@ POLICY_NOTES = [
     "  (AED-capable people first, soonest AED first), again after every decline and every alert",
     "  unanswered at the timeout; `choose_role` gives each acceptor the role (direct, or via a free",
     "  AED) with the least expected time to defibrillation + cpr weight × time to CPR; `stand_down`",
-    "  cancels the pending alerts once the targets have accepted. The reach widens only when nobody",
-    "  at the current reach is worth alerting and someone farther is.",
+    "  cancels the pending alerts once the targets have accepted, except anyone who could still bring",
+    "  an AED sooner than the one on its way (until an answer shows they no longer could). The reach",
+    "  widens, one step per escalation interval, only when nobody at the current reach is worth",
+    "  alerting and someone farther is — also when no AED can be brought from within the reach.",
+    "  AEDs count for a person only when they could bring them within the reach: at 5 minutes this",
+    "  is what costs ours at 8 minutes against B, whose runners take any AED within 1.3 km at once.",
     "- The Pareto chart varies each policy's knob: A's radius, B's and HartslagNu's cap,",
     "  Hjerteløber's count, ours' success level.",
 ]
@@ -173,12 +177,12 @@ def policies(
         labels = {p.key: p.label for p in standard}
         (out / "policies_pareto.png").write_bytes(pareto_png(points, labels, limits[WHOLE_CITY]))
     machine = {
+        **params,
         "command": command, "seed": seed, "acceptance": acceptance, "incidents": incidents,
         "responders": responders, "aeds": aeds, "week": week.date().isoformat(),
         "ceiling_aed_5min": {k: c.reachable for k, c in limits.items()},
         "ceiling_aed_5min_by_acceptor": {k: c.answered for k, c in limits.items()},
         "pareto": [vars_of(p) for p in points],
-        **params,
     }  # fmt: skip
     (out / "policies.json").write_text(policies_json(rows, machine) + "\n")
     table = Table(title=f"{incidents:,} incidents, acceptance {acceptance:g}, seed {seed}")

@@ -66,7 +66,8 @@ _RULE = "|".join(["", *["---"] * (len(COLUMNS) + 1), ""])
 
 @dataclass(frozen=True, slots=True)
 class Goal:
-    """The issue's goal on the whole city: ours vs the best other policy on AED ≤ 5 min."""
+    """The issue's goal on the whole city: ours vs the best other policy (`best_other`, its key) on
+    AED ≤ 5 min."""
 
     best_other: str
     aed_gain_pp: float
@@ -92,7 +93,7 @@ def goal(rows: Sequence[PolicyRow]) -> Goal | None:
     best = max(others, key=lambda r: r.aed_5min or 0.0)
     best_responder = max(r.responder_5min or 0.0 for r in others)
     return Goal(
-        best.label,
+        best.policy,
         100 * ((ours.aed_5min or 0.0) - (best.aed_5min or 0.0)),
         100 * ((ours.responder_5min or 0.0) - best_responder),
         ours.median_alerts or 0.0,
@@ -145,6 +146,15 @@ def _findings(rows: Sequence[PolicyRow], ceiling: Ceiling | None) -> list[str]:
             f" median alerts {g.ours_median:g} vs B's {g.b_median:g}."
             + ("" if g.aimed else " The aim (+10 pp with half B's alerts) is not reached."),
         ]
+        best = city.get(g.best_other)
+        if ceiling is not None and ceiling.answered is not None and best is not None:
+            room = 100 * (ceiling.answered - (best.aed_5min or 0.0))
+            left = 100 * (ceiling.answered - (ours.aed_5min or 0.0))
+            out += [
+                "",
+                f"No policy can gain more than {room:+.1f} pp over {best.policy} on AED ≤ 5 min here: that is"
+                f" how far {best.policy} is below the ceiling by acceptors; ours is {left:.1f} pp below it.",
+            ]
     return out
 
 
@@ -273,7 +283,7 @@ class ParetoPoint:
 def pareto_png(points: Sequence[ParetoPoint], labels: Mapping[str, str], ceiling: Ceiling | None,
                *, dpi: int = 110) -> bytes:  # fmt: skip
     """AED ≤ 5 min against mean alerts per incident, one line per policy as its knob varies."""
-    fig, ax = plt.subplots(figsize=(10, 6), dpi=dpi)
+    fig, ax = plt.subplots(figsize=(10, 7), dpi=dpi)
     families = list(dict.fromkeys(p.family for p in points))
     for k, family in enumerate(families):
         mine = sorted((p for p in points if p.family == family), key=lambda p: p.mean_alerts)
@@ -296,6 +306,6 @@ def pareto_png(points: Sequence[ParetoPoint], labels: Mapping[str, str], ceiling
     ax.set_ylabel("AED at the patient ≤ 5 min (% of incidents)")
     ax.set_title("Whole city: what each policy buys with its alerts", fontsize=10, loc="left")
     ax.grid(linewidth=0.4, alpha=0.6)
-    ax.legend(fontsize=8, loc="center right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)  # below: off the data
     fig.tight_layout()
     return _png(fig)

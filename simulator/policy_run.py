@@ -1,11 +1,13 @@
-"""Running the policy comparison over thousands of incidents in seconds, and summing it up.
+"""Running the policy comparison over thousands of incidents in a minute or two, and summing it up.
 
 The expensive part — who is near which incident, which AEDs are near and open — is done once for
 all incidents with k-d trees (`simulator.nearest`), on-shift responders per shift and AEDs filtered
-by their opening hours at each incident's moment. Every policy then sees the same `Scene` and the same
-acceptance draws. The summary gives, per policy, for the whole city and per district: the share of
-incidents with a responder on scene within 5 minutes, with an AED within 5 and 8 minutes, and the
-median number of alerts sent.
+by their opening hours at each incident's moment. The workers' true propensities are drawn and their
+earlier weeks played once (`learn_workers`); then every policy sees the same `Scene` and the same
+answers at every incident, played in time by `simulator.events.play`. The summary gives, per policy,
+for the whole city and per district: the share of incidents with a responder on scene within
+5 minutes, with an AED at the patient within 5 and 8 minutes, the median and mean number of alerts,
+and how many ran for nothing; and, per area, the ceilings no policy can beat.
 """
 
 from __future__ import annotations

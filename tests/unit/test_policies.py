@@ -34,7 +34,7 @@ from simulator.policies import (
     ViaAedWhenOnTheWay,
     best_runners,
 )
-from simulator.policy_report import policies_json
+from simulator.policy_report import Goal, goal, policies_json
 from simulator.policy_run import (
     Comparison,
     PolicyRow,
@@ -552,3 +552,20 @@ def test_knob_variants_keep_the_standard_keys_and_vary_one_knob() -> None:
     assert SETTINGS.success_level in levels and len(levels) >= 4
     caps = {k.value: k.policy.cap for k in knobs if isinstance(k.policy, NearestWithRunners)}
     assert all(value == cap for value, cap in caps.items())
+
+
+def test_the_goal_is_judged_against_the_best_other_policy() -> None:
+    def row(policy: str, responder: float, aed5: float, median: float) -> PolicyRow:
+        return PolicyRow(policy, policy, "whole city", 100, responder, aed5, aed5, median, median, 0.0)
+
+    def judged(ours: PolicyRow) -> Goal:
+        verdict = goal([row("B", 0.5, 0.30, 14), row("hjertelober", 0.6, 0.35, 14), ours])
+        assert verdict is not None
+        return verdict
+
+    g = judged(row("ours", 0.6, 0.41, 7))
+    assert g.best_other == "hjertelober" and g.aed_gain_pp == pytest.approx(6.0)
+    assert g.met and not g.aimed
+    assert not judged(row("ours", 0.59, 0.41, 7)).met, "worse on responder ≤ 5 min"
+    assert not judged(row("ours", 0.6, 0.41, 15)).met, "more alerts than B"
+    assert judged(row("ours", 0.6, 0.46, 7)).aimed
