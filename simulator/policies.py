@@ -156,25 +156,30 @@ def _pending(responder_id: str, p: float, role: Role | None = None, aed: str | N
     return Sent(responder_id, 0.0, "pending", p, role, aed, eta_s)
 
 
-@dataclass(frozen=True)
-class FixedAlerts:
-    """A circle decided entirely when the alerts go out: roles fixed, no follow-up."""
+class OneBatch:
+    """For circles that alert once: no timeouts, no escalation ticks, nothing after an answer."""
 
-    alerts: tuple[Sent, ...]
     timeout_s: float | None = None
     tick_s: float | None = None
-
-    def open(self) -> Reaction:
-        return Reaction(self.alerts)
-
-    def role(self, now_s: float, sent: Sequence[Sent], responder_id: str) -> RoleChoice:
-        raise AssertionError("every alert of a fixed circle carries its role")
 
     def after(self, now_s: float, sent: Sequence[Sent]) -> Reaction:
         return NOTHING
 
     def tick(self, now_s: float, sent: Sequence[Sent]) -> Reaction | None:
         return None
+
+
+@dataclass(frozen=True)
+class FixedAlerts(OneBatch):
+    """A circle decided entirely when the alerts go out: roles fixed, no follow-up."""
+
+    alerts: tuple[Sent, ...]
+
+    def open(self) -> Reaction:
+        return Reaction(self.alerts)
+
+    def role(self, now_s: float, sent: Sequence[Sent], responder_id: str) -> RoleChoice:
+        raise AssertionError("every alert of a fixed circle carries its role")
 
 
 # --- A and B ----------------------------------------------------------------------------------
@@ -348,13 +353,11 @@ class FirstAcceptorsFetch:
         return _FirstAcceptors(self, scene, estimates)
 
 
-@dataclass
-class _FirstAcceptors:
+@dataclass(frozen=True)
+class _FirstAcceptors(OneBatch):
     policy: FirstAcceptorsFetch
     scene: Scene
     estimates: Mapping[str, float]
-    timeout_s: float | None = None
-    tick_s: float | None = None
 
     def open(self) -> Reaction:
         near = [c for c in self.scene.responders if c.distance_m <= self.policy.radius_m][: self.policy.count]
@@ -375,12 +378,6 @@ class _FirstAcceptors:
         free = np.array([a.aed_id not in taken for a in scene.aeds]) & in_radius
         j = int(np.argmin(np.where(free, fetch, np.inf) if free.any() else fetch))
         return RoleChoice("fetch_aed", scene.aeds[j].aed_id, float(fetch[j]))
-
-    def after(self, now_s: float, sent: Sequence[Sent]) -> Reaction:
-        return NOTHING
-
-    def tick(self, now_s: float, sent: Sequence[Sent]) -> Reaction | None:
-        return None
 
 
 # --- ours ---------------------------------------------------------------------------------------
@@ -407,7 +404,7 @@ class RescueCircle:
     label: str = "ours: chance-sized, roles on accept, phased, stand-down"
 
     @classmethod
-    def from_settings(cls, settings: Any, model: ReachModel, **change: Any) -> RescueCircle:
+    def from_settings(cls, settings: Any, model: ReachModel) -> RescueCircle:
         return cls(
             model,
             CircleRules.from_settings(settings),
@@ -415,7 +412,6 @@ class RescueCircle:
             float(settings.escalation_interval_s),
             float(settings.escalation_step_s),
             float(settings.reach_max_s),
-            **change,
         )
 
     @property
