@@ -1,4 +1,4 @@
-"""The stream of simulated cardiac arrests and the coin each alerted responder tosses.
+"""The stream of simulated cardiac arrests and the coins each alerted responder tosses.
 
 Both are seeded and pure, so a policy comparison (`simulator.policies`) is reproducible for a seed
 and every policy faces the very same incidents and the very same answers.
@@ -84,14 +84,24 @@ def _splitmix(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
     return z ^ (z >> np.uint64(31))
 
 
-def acceptance_draws(seed: int, incident_id: int, responder_keys: ArrayLike) -> NDArray[np.float64]:
-    """A uniform number in [0, 1) for each responder of one incident; accepted when below p.
+def uniform_draws(
+    seed: int, incident_id: int, responder_keys: ArrayLike, stream: int = 0
+) -> NDArray[np.float64]:
+    """A uniform number in [0, 1) for each responder of one incident, one independent one per `stream`.
 
-    A hash of (seed, incident, responder key) rather than a stream of random numbers: the draw does
-    not depend on who else was near or in which order policies asked, so the same person answers the
-    same way to the same incident under every policy, and raising p only ever adds acceptances.
+    A hash of (seed, stream, incident, responder key) rather than a stream of random numbers: the draw
+    does not depend on who else was near or in which order policies asked, so the same person answers
+    the same way, after the same delay, to the same incident under every policy. Stream 0 decides
+    acceptance (raising p only ever adds acceptances); the others decide silence and the delay.
     """
     keys = np.asarray(responder_keys, dtype=np.int64).astype(np.uint64)
     base = _splitmix(np.array([seed % 2**64], dtype=np.uint64))
+    if stream:
+        base = _splitmix(base ^ _splitmix(np.array([stream], dtype=np.uint64)))
     mixed = _splitmix(_splitmix(base ^ np.uint64(incident_id % 2**64)) ^ keys)
     return (mixed >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def acceptance_draws(seed: int, incident_id: int, responder_keys: ArrayLike) -> NDArray[np.float64]:
+    """Stream 0 of `uniform_draws`: the responder accepts when their draw is below their probability."""
+    return uniform_draws(seed, incident_id, responder_keys, 0)

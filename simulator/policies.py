@@ -1,37 +1,64 @@
-"""Dispatch policies side by side: who each one alerts, and what happens when some of them say yes.
+"""Dispatch policies side by side: whom each one alerts, when, and which role each acceptor takes.
 
-Three ways to run a rescue circle are compared on the same incidents, the same people and the same
-travel model (`geo.reach.ReachModel`), so the only thing that differs is the policy:
+Five ways to run a rescue circle are compared on the same incidents, the same people, the same
+answers and the same travel model (`geo.reach.ReachModel`), so the only thing that differs is the
+policy. Each policy makes a `simulator.events.Circle` per incident; the engine plays it in time.
 
-* **A** (`EveryoneWithin`): alert everyone trained within 400 m, everyone goes straight to the
-  patient; nobody is sent for an AED.
-* **B** (`NearestWithRunners`): alert up to the 30 nearest within 1.3 km and send a third of them,
-  the best placed, for AEDs — each to the AED that reaches the patient soonest via them.
-* **ours** (`ServicePolicy`): exactly what the service does, `dispatch.matching.assign_roles` with the
-  service's `MatchPolicy` and reach, optionally followed by the escalation steps the dispatch clock
-  takes while too few have accepted (same rules as `dispatch.escalation.escalate`).
+* **A** (`EveryoneWithin`): every on-shift worker within 400 m, all straight to the patient.
+* **B** (`NearestWithRunners`, Heartrunner-style): the 30 nearest within 1.3 km at once; a third
+  of them, the best placed, are told to fetch AEDs when the alerts go out.
+* **HartslagNu-style** (`ViaAedWhenOnTheWay`): up to 30 within 1 km; it aims at two thirds via an
+  AED, but only someone within 500 m of an AED whose route via it is at most 5 % longer than going
+  straight is sent for it; the rest go direct. Roles fixed when the alerts go out.
+* **Hjerteløber-style** (`FirstAcceptorsFetch`): up to 20 alerted; the first 4 who accept are each
+  sent for an AED, from the 5th on they go straight to the patient.
+* **ours** (`RescueCircle`): `dispatch.policy.circle` itself — `top_up` at the start and after
+  every decline or timeout, `choose_role` on each accept, `stand_down` once enough accepted; the
+  reach widens every escalation interval only when the pool at the current reach runs dry. It knows
+  each worker's acceptance only as learned from their history (`simulator.answers`).
 
-Everything here is pure: plain dataclasses in, plain dataclasses out. Acceptance is decided by a draw
-that depends only on (seed, incident, responder) (`simulator.incidents.acceptance_draws`), so a
-responder alerted under two policies answers the same way under both: the comparison is paired, and
-differences come from the policies, not luck.
+Everything here is pure: plain data in, alerts and roles out.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
-from dispatch.matching import AedSite, Candidate, MatchPolicy, Role, assign_roles
+from dispatch.matching import AedSite, Candidate
+from dispatch.policy.circle import (
+    CircleRules,
+    Fetch,
+    Person,
+    Role,
+    RoleChoice,
+    Sent,
+    choose_role,
+    enough,
+    stand_down,
+    taken_aeds,
+    top_up,
+)
 from geo.distance import haversine_m, haversine_m_np
 from geo.reach import ReachModel
+from simulator.answers import Answer
+from simulator.events import NOTHING, Circle, Reaction
 from simulator.incidents import SimIncident
 
-# --- what a policy sees and what it decides ---------------------------------------------------
+T = TypeVar("T")
+
+
+def _model_key(model: ReachModel) -> Hashable:
+    return (model.activation_s, model.circuity, tuple(sorted(model.speeds.items())), model.aed_pickup_s)
+
+
+# --- what every policy sees -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -46,6 +73,7 @@ class Scene:
     responders: tuple[Candidate, ...]
     aeds: tuple[AedSite, ...]
     aed_distance_m: tuple[float, ...]
+    memo: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def around(cls, incident: SimIncident, people: Iterable[Any], aeds: Iterable[AedSite]) -> Scene:
@@ -63,93 +91,141 @@ class Scene:
         )
         return cls(incident, tuple(cands), tuple(a for _, a in sites), tuple(d for d, _ in sites))
 
+    @cached_property
+    def responder_to_aed_m(self) -> NDArray[np.float64]:
+        """Straight-line metres from every responder (rows) to every AED (columns)."""
+        if not self.responders or not self.aeds:
+            return np.zeros((len(self.responders), len(self.aeds)))
+        r_lat = np.array([c.lat for c in self.responders])[:, None]
+        r_lng = np.array([c.lng for c in self.responders])[:, None]
+        a_lat = np.array([a.lat for a in self.aeds])[None, :]
+        a_lng = np.array([a.lng for a in self.aeds])[None, :]
+        return haversine_m_np(r_lat, r_lng, a_lat, a_lng)
 
-@dataclass(frozen=True, slots=True)
-class SimAlert:
-    """One alert: `eta_s` counts from when it was sent to the patient (cpr) or to the AED at the
-    patient (fetch_aed); `sent_at_s` counts from when the incident was opened."""
+    def etas(self, model: ReachModel) -> NDArray[np.float64]:
+        """Seconds for each responder to reach the patient straight (activation included)."""
+        return self._memo(("etas", _model_key(model)), lambda: model.eta_s_np(
+            [c.distance_m for c in self.responders], self._speeds(model)
+        ))  # fmt: skip
 
-    responder_id: str
-    role: Role
-    eta_s: float
-    aed_id: str | None = None
-    sent_at_s: float = 0.0
+    def fetch_etas(self, model: ReachModel) -> NDArray[np.float64]:
+        """Seconds for each responder (rows) to bring each AED (columns) to the patient."""
+        return self._memo(("fetch", _model_key(model)), lambda: model.fetch_eta_s_np(
+            self.responder_to_aed_m, np.array(self.aed_distance_m)[None, :], self._speeds(model)[:, None]
+        ))  # fmt: skip
 
-    @property
-    def arrival_s(self) -> float:
-        return self.sent_at_s + self.eta_s
+    def _speeds(self, model: ReachModel) -> NDArray[np.float64]:
+        return model.speeds_np([c.mode for c in self.responders])
+
+    def _memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """Computed once per scene: every policy (and every knob setting) asks for the same arrays."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return cast(T, self.memo[key])
+
+    def ceiling(self, model: ReachModel, within_s: float, answers: Sequence[Answer] | None = None) -> bool:
+        """Could any on-shift worker here bring any open AED within `within_s`, answering at once —
+        or, given everyone's `answers` (aligned with `responders`), one who accepts, after their delay?"""
+        if not self.responders or not self.aeds:
+            return False
+        best = self.fetch_etas(model).min(axis=1)
+        if answers is None:
+            return bool(best.min() <= within_s)
+        return any(a.accepts and a.delay_s + t <= within_s for a, t in zip(answers, best, strict=True))
 
 
 class Policy(Protocol):
-    """A dispatch policy: the first batch of alerts, then (maybe) more while too few have accepted."""
+    """A dispatch policy: what it needs of the scene and how it runs one incident."""
 
     key: str
     label: str
 
     @property
-    def responder_radius_m(self) -> float:
-        """The scene must hold every on-shift responder this close to the patient."""
-        ...
+    def responder_radius_m(self) -> float: ...
 
     @property
-    def aed_radius_m(self) -> float:
-        """The scene must hold every open AED this close to the patient."""
+    def aed_radius_m(self) -> float: ...
+
+    def circle(self, scene: Scene, estimates: Mapping[str, float]) -> Circle:
+        """Its circle at one incident; `estimates`: each worker's learned acceptance (ours uses it)."""
         ...
 
-    def alerts(self, scene: Scene) -> list[SimAlert]: ...
 
-    def escalate(
-        self, scene: Scene, sent: Sequence[SimAlert], accepted: Collection[str], step: int
-    ) -> list[SimAlert] | None:
-        """Alerts of escalation step `step` (1, 2, …) given the answers so far; None: no more steps."""
-        ...
+def _pending(responder_id: str, p: float, role: Role | None = None, aed: str | None = None,
+             eta_s: float = math.inf) -> Sent:  # fmt: skip
+    return Sent(responder_id, 0.0, "pending", p, role, aed, eta_s)
 
 
 class OneBatch:
-    """For policies that alert once and never follow up."""
+    """For circles that alert once: no timeouts, no escalation ticks, nothing after an answer."""
 
-    def escalate(
-        self, scene: Scene, sent: Sequence[SimAlert], accepted: Collection[str], step: int
-    ) -> list[SimAlert] | None:
+    timeout_s: float | None = None
+    tick_s: float | None = None
+
+    def after(self, now_s: float, sent: Sequence[Sent]) -> Reaction:
+        return NOTHING
+
+    def tick(self, now_s: float, sent: Sequence[Sent]) -> Reaction | None:
         return None
 
 
 @dataclass(frozen=True)
-class EveryoneWithin(OneBatch):
-    """Policy A: alert every trained person within `responder_radius_m`; all go straight to the patient."""
+class FixedAlerts(OneBatch):
+    """A circle decided entirely when the alerts go out: roles fixed, no follow-up."""
+
+    alerts: tuple[Sent, ...]
+
+    def open(self) -> Reaction:
+        return Reaction(self.alerts)
+
+    def role(self, now_s: float, sent: Sequence[Sent], responder_id: str) -> RoleChoice:
+        raise AssertionError("every alert of a fixed circle carries its role")
+
+
+# --- A and B ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EveryoneWithin:
+    """Policy A: alert every trained person within `radius_m`; all go straight to the patient."""
 
     model: ReachModel
-    responder_radius_m: float = 400.0
-    aed_radius_m: float = 0.0  # nobody is sent for an AED
-    key: str = "everyone_400m"
-    label: str = "A: everyone ≤ 400 m, no AED runners"
+    radius_m: float = 400.0
+    key: str = "A"
+    label: str = "A: everyone ≤ 400 m, direct"
 
-    def alerts(self, scene: Scene) -> list[SimAlert]:
-        return [
-            SimAlert(c.responder_id, "cpr", self.model.eta_s(c.distance_m, c.mode))
-            for c in scene.responders
-            if c.distance_m <= self.responder_radius_m
-        ]
+    @property
+    def responder_radius_m(self) -> float:
+        return self.radius_m
+
+    @property
+    def aed_radius_m(self) -> float:
+        return 0.0  # nobody is sent for an AED
+
+    def circle(self, scene: Scene, estimates: Mapping[str, float]) -> Circle:
+        etas = scene.etas(self.model)
+        return FixedAlerts(
+            tuple(
+                _pending(c.responder_id, estimates.get(c.responder_id, 0.0), "cpr", None, float(eta))
+                for c, eta in zip(scene.responders, etas, strict=True)
+                if c.distance_m <= self.radius_m
+            )
+        )
 
 
 def best_runners(
-    scene: Scene, near: Sequence[Candidate], aed_indices: Sequence[int], n: int, model: ReachModel
+    scene: Scene, near: Sequence[int], aed_indices: Sequence[int], n: int, model: ReachModel
 ) -> list[tuple[int, int, float]]:
-    """Up to `n` (candidate index, AED index, fetch ETA) pairs: the best placed runners, greedily.
+    """Up to `n` (responder index, AED index, fetch ETA) triples: the best placed runners, greedily.
 
-    The pair whose AED would reach the patient soonest goes first, then the best pair among the rest,
-    each AED once while unused ones remain ("distinct AEDs where possible"); when every AED has a
-    runner, the remaining runners go to whichever AED is best for them. Ties go to the nearer runner.
+    `near` and `aed_indices` index `scene.responders` and `scene.aeds`. The pair whose AED would
+    reach the patient soonest goes first, then the best pair among the rest, each AED once while
+    unused ones remain ("distinct AEDs where possible"); when every AED has a runner, the remaining
+    runners go to whichever AED is best for them. Ties go to the nearer runner.
     """
     if n <= 0 or not near or not aed_indices:
         return []
-    a_lat = np.array([scene.aeds[j].lat for j in aed_indices])
-    a_lng = np.array([scene.aeds[j].lng for j in aed_indices])
-    d_ap = np.array([scene.aed_distance_m[j] for j in aed_indices])
-    r_lat = np.array([c.lat for c in near])[:, None]
-    r_lng = np.array([c.lng for c in near])[:, None]
-    speeds = model.speeds_np([c.mode for c in near])[:, None]
-    eta = model.fetch_eta_s_np(haversine_m_np(r_lat, r_lng, a_lat, a_lng), d_ap, speeds)
+    eta = scene.fetch_etas(model)[np.ix_(list(near), list(aed_indices))]
     free_runner = np.ones(len(near), dtype=bool)
     free_aed = np.ones(len(aed_indices), dtype=bool)
     picked: list[tuple[int, int, float]] = []
@@ -157,148 +233,289 @@ def best_runners(
         usable = free_aed if free_aed.any() else np.ones_like(free_aed)
         masked = np.where(free_runner[:, None] & usable[None, :], eta, np.inf)
         i, j = np.unravel_index(int(np.argmin(masked)), masked.shape)
-        picked.append((int(i), int(aed_indices[j]), float(eta[i, j])))
+        picked.append((int(near[i]), int(aed_indices[j]), float(eta[i, j])))
         free_runner[i] = False
         free_aed[j] = False
     return picked
 
 
 @dataclass(frozen=True)
-class NearestWithRunners(OneBatch):
-    """Policy B: the `cap` nearest within `responder_radius_m`; a third of them (rounded down) fetch AEDs."""
+class NearestWithRunners:
+    """Policy B (Heartrunner-style): the `cap` nearest within `radius_m`; a third of them (rounded
+    down), the best placed, fetch AEDs — roles fixed when the alerts go out."""
 
     model: ReachModel
-    responder_radius_m: float = 1300.0
-    aed_radius_m: float = 1300.0  # runners may fetch any open AED this close to the patient
     cap: int = 30
+    radius_m: float = 1300.0
     runner_every: int = 3
-    key: str = "nearest30_1300m"
+    key: str = "B"
     label: str = "B: 30 nearest ≤ 1.3 km, a third fetch AEDs"
-
-    def alerts(self, scene: Scene) -> list[SimAlert]:
-        near = [c for c in scene.responders if c.distance_m <= self.responder_radius_m][: self.cap]
-        aed_indices = [j for j, d in enumerate(scene.aed_distance_m) if d <= self.aed_radius_m]
-        runners = best_runners(scene, near, aed_indices, len(near) // self.runner_every, self.model)
-        fetching = {i: (scene.aeds[j].aed_id, eta) for i, j, eta in runners}
-        out = [SimAlert(near[i].responder_id, "fetch_aed", eta, aed) for i, (aed, eta) in fetching.items()]
-        out += [
-            SimAlert(c.responder_id, "cpr", self.model.eta_s(c.distance_m, c.mode))
-            for i, c in enumerate(near)
-            if i not in fetching
-        ]
-        return out
-
-
-@dataclass(frozen=True)
-class ServicePolicy:
-    """Ours: `assign_roles` as `dispatch.service.plan_alerts` calls it, plus the escalation steps.
-
-    The first batch is planned at `reach_s` with the nearest `aed_limit` open AEDs within the fetch
-    radius (what plan_alerts asks PostGIS for). With `escalation`, every `interval_s` while fewer than
-    target_cpr + target_aed have accepted, the reach grows by `step_s` up to `reach_max_s` and the next
-    batch excludes everyone already alerted and the AEDs accepted runners are bringing, never beyond
-    the alert cap — the rules of `dispatch.escalation.escalate`. Answers are taken to be in before the
-    next step (the alert's activation time already covers reading it).
-    """
-
-    model: ReachModel
-    match: MatchPolicy
-    reach_s: float = 300.0
-    escalation: bool = True
-    interval_s: float = 30.0
-    step_s: float = 60.0
-    reach_max_s: float = 480.0
-    aed_limit: int = 10
-    key: str = "ours"
-    label: str = "ours: assign_roles + escalation"
-
-    @classmethod
-    def from_settings(cls, settings: Any, model: ReachModel, *, escalation: bool = True) -> ServicePolicy:
-        match = MatchPolicy.from_settings(settings)
-        return cls(
-            model,
-            match,
-            float(settings.reach_s),
-            escalation,
-            float(settings.escalation_interval_s),
-            float(settings.escalation_step_s),
-            float(settings.reach_max_s),
-            max(10, 3 * match.aed_candidates),  # the limit plan_alerts passes to nearby_available
-            "ours" if escalation else "ours_first_batch",
-            "ours: assign_roles + escalation" if escalation else "ours, first batch only",
-        )
-
-    @property
-    def _widest_reach_s(self) -> float:
-        return self.reach_max_s if self.escalation else self.reach_s
 
     @property
     def responder_radius_m(self) -> float:
-        return self.model.max_distance_for(self._widest_reach_s)
+        return self.radius_m
 
     @property
     def aed_radius_m(self) -> float:
-        return self.model.max_distance_for(self._widest_reach_s - self.model.aed_pickup_s)
+        return self.radius_m  # runners may fetch any open AED this close to the patient
 
-    def _plan(
-        self, scene: Scene, reach_s: float, sent_at_s: float, exclude: Collection[str], busy: Collection[str]
-    ) -> list[SimAlert]:
-        radius = self.model.max_distance_for(reach_s - self.model.aed_pickup_s)
-        sites = [
-            a for a, d in zip(scene.aeds, scene.aed_distance_m, strict=True) if d <= radius and radius > 0
-        ]
-        inc = scene.incident
-        plan = assign_roles(
-            inc.lat, inc.lng, scene.responders, sites[: self.aed_limit], self.model, reach_s, self.match,
-            exclude=exclude, exclude_aeds=busy,
-        )  # fmt: skip
-        return [SimAlert(a.responder_id, a.role, a.eta_s, a.aed_id, sent_at_s) for a in plan.alerts]
-
-    def alerts(self, scene: Scene) -> list[SimAlert]:
-        return self._plan(scene, self.reach_s, 0.0, (), ())
-
-    def escalate(
-        self, scene: Scene, sent: Sequence[SimAlert], accepted: Collection[str], step: int
-    ) -> list[SimAlert] | None:
-        if not self.escalation or len(accepted) >= self.match.target_cpr + self.match.target_aed:
-            return None
-        reach = min(self.reach_s + step * self.step_s, self.reach_max_s)
-        room = max(0, self.match.alert_cap - len(sent))
-        busy = {a.aed_id for a in sent if a.aed_id and a.responder_id in accepted}
-        new = self._plan(scene, reach, step * self.interval_s, {a.responder_id for a in sent}, busy)[:room]
-        if not new and (reach >= self.reach_max_s or room == 0):
-            return None
-        return new
+    def circle(self, scene: Scene, estimates: Mapping[str, float]) -> Circle:
+        near = [i for i, c in enumerate(scene.responders) if c.distance_m <= self.radius_m][: self.cap]
+        aed_indices = [j for j, d in enumerate(scene.aed_distance_m) if d <= self.radius_m]
+        runners = best_runners(scene, near, aed_indices, len(near) // self.runner_every, self.model)
+        fetching = {i: (scene.aeds[j].aed_id, eta) for i, j, eta in runners}
+        etas = scene.etas(self.model)
+        alerts = []
+        for i in near:
+            rid = scene.responders[i].responder_id
+            p = estimates.get(rid, 0.0)
+            if i in fetching:
+                alerts.append(_pending(rid, p, "fetch_aed", fetching[i][0], fetching[i][1]))
+            else:
+                alerts.append(_pending(rid, p, "cpr", None, float(etas[i])))
+        return FixedAlerts(tuple(alerts))
 
 
-# --- outcomes ---------------------------------------------------------------------------------
+# --- the HartslagNu and Hjerteløber styles ------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What one policy achieved at one incident (seconds from opening; inf: never)."""
+@dataclass(frozen=True)
+class ViaAedWhenOnTheWay:
+    """HartslagNu-style: up to `cap` nearest within `radius_m`, aiming at `fetch_share` of them via
+    an AED; only someone within `aed_within_m` of an AED whose route via it is at most `detour`
+    times the direct one may fetch it (the nearest such people first, each to the AED that brings
+    it soonest); everyone else goes direct. Roles fixed when the alerts go out."""
 
-    responder_s: float
-    aed_s: float
-    alerts: tuple[SimAlert, ...]
-    accepted: frozenset[str]
+    model: ReachModel
+    cap: int = 30
+    radius_m: float = 1000.0
+    aed_within_m: float = 500.0
+    detour: float = 1.05
+    fetch_share: float = 2 / 3
+    key: str = "hartslagnu"
+    label: str = "HartslagNu-style: ≤ 30 within 1 km, via an AED when ≤ 5 % longer"
+
+    @property
+    def responder_radius_m(self) -> float:
+        return self.radius_m
+
+    @property
+    def aed_radius_m(self) -> float:
+        return self.radius_m * self.detour  # a via-AED route ≤ detour × direct stays inside this
+
+    def on_the_way(self, scene: Scene, i: int) -> NDArray[np.bool_]:
+        """Which AEDs responder `i` may fetch under the rule."""
+        d_ra = scene.responder_to_aed_m[i]
+        direct = scene.responders[i].distance_m
+        return (d_ra <= self.aed_within_m) & (d_ra + np.array(scene.aed_distance_m) <= self.detour * direct)
+
+    def circle(self, scene: Scene, estimates: Mapping[str, float]) -> Circle:
+        near = [i for i, c in enumerate(scene.responders) if c.distance_m <= self.radius_m][: self.cap]
+        etas = scene.etas(self.model)
+        fetch = scene.fetch_etas(self.model) if scene.aeds else None
+        quota = round(self.fetch_share * len(near))
+        alerts = []
+        for i in near:
+            rid = scene.responders[i].responder_id
+            p = estimates.get(rid, 0.0)
+            allowed = self.on_the_way(scene, i) if fetch is not None else np.zeros(0, dtype=bool)
+            if quota > 0 and fetch is not None and allowed.any():
+                j = int(np.argmin(np.where(allowed, fetch[i], np.inf)))
+                alerts.append(_pending(rid, p, "fetch_aed", scene.aeds[j].aed_id, float(fetch[i, j])))
+                quota -= 1
+            else:
+                alerts.append(_pending(rid, p, "cpr", None, float(etas[i])))
+        return FixedAlerts(tuple(alerts))
 
 
-def simulate(scene: Scene, policy: Policy, draws: Mapping[str, float], acceptance: float) -> Outcome:
-    """Alert as the policy says; those whose draw is below `acceptance` accept and travel.
+@dataclass(frozen=True)
+class FirstAcceptorsFetch:
+    """Hjerteløber-style: the `count` nearest within `radius_m` alerted at once, no role yet; the
+    first `fetchers` who accept are each sent for the AED that brings it soonest via them (a different
+    one each while there are), the others straight to the patient."""
 
-    Responder on scene: the earliest arrival of anyone who accepted (a runner arrives with the AED).
-    AED on scene: the earliest arrival of an accepted fetch_aed runner.
+    model: ReachModel
+    count: int = 20
+    fetchers: int = 4
+    radius_m: float = 1300.0
+    key: str = "hjertelober"
+    label: str = "Hjerteløber-style: 20 alerted, first 4 acceptors fetch AEDs"
+
+    @property
+    def responder_radius_m(self) -> float:
+        return self.radius_m
+
+    @property
+    def aed_radius_m(self) -> float:
+        return self.radius_m
+
+    def circle(self, scene: Scene, estimates: Mapping[str, float]) -> Circle:
+        return _FirstAcceptors(self, scene, estimates)
+
+
+@dataclass(frozen=True)
+class _FirstAcceptors(OneBatch):
+    policy: FirstAcceptorsFetch
+    scene: Scene
+    estimates: Mapping[str, float]
+
+    def open(self) -> Reaction:
+        near = [c for c in self.scene.responders if c.distance_m <= self.policy.radius_m][: self.policy.count]
+        return Reaction(
+            tuple(_pending(c.responder_id, self.estimates.get(c.responder_id, 0.0)) for c in near)
+        )
+
+    def role(self, now_s: float, sent: Sequence[Sent], responder_id: str) -> RoleChoice:
+        scene, model = self.scene, self.policy.model
+        i = next(k for k, c in enumerate(scene.responders) if c.responder_id == responder_id)
+        direct = RoleChoice("cpr", None, float(scene.etas(model)[i]))
+        before = sum(s.status == "accepted" for s in sent if s.responder_id != responder_id)
+        in_radius = np.array(scene.aed_distance_m) <= self.policy.aed_radius_m
+        if before >= self.policy.fetchers or not in_radius.any():
+            return direct
+        fetch = np.where(in_radius, scene.fetch_etas(model)[i], np.inf)
+        taken = taken_aeds(sent)
+        free = np.array([a.aed_id not in taken for a in scene.aeds]) & in_radius
+        j = int(np.argmin(np.where(free, fetch, np.inf) if free.any() else fetch))
+        return RoleChoice("fetch_aed", scene.aeds[j].aed_id, float(fetch[j]))
+
+
+# --- ours ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RescueCircle:
+    """Ours: the service's own policy core (`dispatch.policy.circle`) with the service's settings.
+
+    The circle starts at `reach_s`; every `interval_s`, if nobody at the current reach is worth
+    alerting but someone farther (up to `reach_max_s`) is, the reach grows by `step_s` and the
+    newly reachable are topped up — escalation only when the pool runs dry. A person's AEDs are
+    those they could bring within the reach, the `aeds_per_person` soonest.
     """
-    sent = policy.alerts(scene)
-    accepted = {a.responder_id for a in sent if draws[a.responder_id] < acceptance}
-    step = 1
-    while (more := policy.escalate(scene, sent, accepted, step)) is not None:
-        sent = [*sent, *more]
-        accepted |= {a.responder_id for a in more if draws[a.responder_id] < acceptance}
-        step += 1
-    arrivals = [a.arrival_s for a in sent if a.responder_id in accepted]
-    aed = [a.arrival_s for a in sent if a.role == "fetch_aed" and a.responder_id in accepted]
-    return Outcome(
-        min(arrivals, default=math.inf), min(aed, default=math.inf), tuple(sent), frozenset(accepted)
-    )
+
+    model: ReachModel
+    rules: CircleRules
+    reach_s: float = 300.0
+    interval_s: float = 30.0
+    step_s: float = 60.0
+    reach_max_s: float = 480.0
+    aeds_per_person: int = 3
+    key: str = "ours"
+    label: str = "ours: chance-sized, roles on accept, phased, stand-down"
+
+    @classmethod
+    def from_settings(cls, settings: Any, model: ReachModel) -> RescueCircle:
+        return cls(
+            model,
+            CircleRules.from_settings(settings),
+            float(settings.reach_s),
+            float(settings.escalation_interval_s),
+            float(settings.escalation_step_s),
+            float(settings.reach_max_s),
+        )
+
+    @property
+    def responder_radius_m(self) -> float:
+        return self.model.max_distance_for(self.reach_max_s)
+
+    @property
+    def aed_radius_m(self) -> float:
+        return self.model.max_distance_for(self.reach_max_s - self.model.aed_pickup_s)
+
+    def circle(self, scene: Scene, estimates: Mapping[str, float]) -> Circle:
+        reachable = scene._memo(
+            ("ours", _model_key(self.model), self.reach_max_s, self.aeds_per_person, id(estimates)),
+            lambda: _Reachable.of(scene, self.model, estimates, self.reach_max_s, self.aeds_per_person),
+        )
+        return _Ours(self, reachable)
+
+
+@dataclass(frozen=True)
+class _Reachable:
+    """The scene as `Person`s with their ETAs, so each reach is a filter."""
+
+    people: tuple[Person, ...]
+    fetch_all: tuple[tuple[Fetch, ...], ...]
+
+    @classmethod
+    def of(
+        cls, scene: Scene, model: ReachModel, estimates: Mapping[str, float], reach_s: float, per_person: int
+    ) -> _Reachable:
+        """Everyone who could reach the patient within `reach_s`, with the `per_person` AEDs they
+        could bring soonest within it (filtered to a smaller reach, these stay the soonest)."""
+        etas = scene.etas(model)
+        fetch = scene.fetch_etas(model)
+        people, fetches = [], []
+        for i in np.flatnonzero(etas <= reach_s):
+            c = scene.responders[i]
+            people.append(
+                Person(c.responder_id, estimates.get(c.responder_id, 0.0), float(etas[i]), c.distance_m)
+            )
+            usable = np.flatnonzero(fetch[i] <= reach_s)
+            soonest = usable[np.argsort(fetch[i, usable], kind="stable")[:per_person]]
+            fetches.append(tuple(Fetch(scene.aeds[j].aed_id, float(fetch[i, j])) for j in soonest))
+        return cls(tuple(people), tuple(fetches))
+
+    def within(self, reach_s: float, per_person: int) -> list[Person]:
+        out = []
+        for p, fetch in zip(self.people, self.fetch_all, strict=True):
+            if p.eta_s <= reach_s:
+                mine = tuple(f for f in fetch if f.eta_s <= reach_s)[:per_person]
+                out.append(Person(p.responder_id, p.p_accept, p.eta_s, p.distance_m, mine))
+        return out
+
+
+@dataclass
+class _Ours:
+    policy: RescueCircle
+    reachable: _Reachable
+    reach_s: float = 0.0
+    people: list[Person] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._widen_to(self.policy.reach_s)
+
+    def _widen_to(self, reach_s: float) -> None:
+        self.reach_s = reach_s
+        self.people = self.reachable.within(reach_s, self.policy.aeds_per_person)
+
+    @property
+    def rules(self) -> CircleRules:
+        return self.policy.rules
+
+    @property
+    def timeout_s(self) -> float | None:
+        return self.rules.answer_timeout_s
+
+    @property
+    def tick_s(self) -> float | None:
+        return self.policy.interval_s
+
+    def _alert(self, people: Sequence[Person]) -> Reaction:
+        return Reaction(tuple(_pending(p.responder_id, p.p_accept) for p in people))
+
+    def open(self) -> Reaction:
+        return self._alert(top_up([], self.people, 0.0, self.rules))
+
+    def role(self, now_s: float, sent: Sequence[Sent], responder_id: str) -> RoleChoice:
+        acceptor = next(p for p in self.people if p.responder_id == responder_id)
+        return choose_role(acceptor, sent, self.people, now_s, self.rules)
+
+    def after(self, now_s: float, sent: Sequence[Sent]) -> Reaction:
+        cancel = stand_down(sent, self.people, self.rules)
+        if cancel:
+            return Reaction(cancel=tuple(cancel))
+        return self._alert(top_up(sent, self.people, now_s, self.rules))
+
+    def tick(self, now_s: float, sent: Sequence[Sent]) -> Reaction | None:
+        if self.reach_s >= self.policy.reach_max_s:
+            return None
+        widest = self.reachable.within(self.policy.reach_max_s, self.policy.aeds_per_person)
+        if enough(sent, widest, self.rules):
+            return None  # targets met, or nobody even at the widest reach could bring an AED
+        if top_up(sent, self.people, now_s, self.rules):
+            return NOTHING  # the pool is not dry: answers and timeouts top it up
+        if not top_up(sent, widest, now_s, self.rules):
+            return NOTHING  # nobody farther would be alerted either
+        self._widen_to(min(self.reach_s + self.policy.step_s, self.policy.reach_max_s))
+        return self._alert(top_up(sent, self.people, now_s, self.rules))

@@ -1,19 +1,20 @@
-"""Running the policy comparison over thousands of incidents in seconds, and summing it up.
+"""Running the policy comparison over thousands of incidents in a minute or two, and summing it up.
 
 The expensive part — who is near which incident, which AEDs are near and open — is done once for
 all incidents with k-d trees (`simulator.nearest`), on-shift responders per shift and AEDs filtered
-by their opening hours at each incident's moment. Every policy then sees the same `Scene` and the same
-acceptance draws. The summary gives, per policy, for the whole city and per district: the share of
-incidents with a responder on scene within 5 minutes, with an AED within 5 and 8 minutes, and the
-median number of alerts sent.
+by their opening hours at each incident's moment. The workers' true propensities are drawn and their
+earlier weeks played once (`learn_workers`); then every policy sees the same `Scene` and the same
+answers at every incident, played in time by `simulator.events.play`. The summary gives, per policy,
+for the whole city and per district: the share of incidents with a responder on scene within
+5 minutes, with an AED at the patient within 5 and 8 minutes, the median and mean number of alerts,
+and how many ran for nothing; and, per area, the ceilings no policy can beat.
 """
 
 from __future__ import annotations
 
 import itertools
-import statistics
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -23,17 +24,27 @@ from numpy.typing import NDArray
 from aed_registry.availability import HoursPolicy
 from dispatch.matching import AedSite, Candidate
 from geo.reach import ReachModel
+from simulator.answers import (
+    AnswerModel,
+    Crew,
+    answers_to,
+    learned_acceptance,
+    propensities,
+    simulated_history,
+    true_acceptance,
+)
 from simulator.city import City
-from simulator.incidents import DEFAULT_WEEK, SimIncident, acceptance_draws, incident_stream
+from simulator.events import Outcome, play
+from simulator.incidents import DEFAULT_WEEK, SimIncident, incident_stream
 from simulator.nearest import PointSet, pairs_within
 from simulator.policies import (
     EveryoneWithin,
+    FirstAcceptorsFetch,
     NearestWithRunners,
-    Outcome,
     Policy,
+    RescueCircle,
     Scene,
-    ServicePolicy,
-    simulate,
+    ViaAedWhenOnTheWay,
 )
 from simulator.population import SimAed, SimResponder, shift_at
 
@@ -43,13 +54,50 @@ WHOLE_CITY = "whole city"
 
 
 def standard_policies(settings: Any, model: ReachModel) -> list[Policy]:
-    """The issue's three policies, plus ours without escalation to show what escalation adds."""
+    """The issue's five policies, in the order the report shows them."""
     return [
         EveryoneWithin(model),
         NearestWithRunners(model),
-        ServicePolicy.from_settings(settings, model),
-        ServicePolicy.from_settings(settings, model, escalation=False),
+        ViaAedWhenOnTheWay(model),
+        FirstAcceptorsFetch(model),
+        RescueCircle.from_settings(settings, model),
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Knob:
+    """One setting of a policy's main knob, for the Pareto plot: `family` is the standard key."""
+
+    family: str
+    name: str
+    value: float
+    policy: Policy
+
+
+KNOBS: dict[str, tuple[str, tuple[float, ...]]] = {
+    "A": ("radius_m", (200, 400, 800, 1300)),
+    "B": ("cap", (5, 10, 20, 30, 50)),
+    "hartslagnu": ("cap", (5, 10, 20, 30, 50)),
+    "hjertelober": ("count", (5, 10, 20, 30)),
+    "ours": ("level", (0.5, 0.7, 0.8, 0.9, 0.97)),
+}
+
+
+def knob_variants(standard: Sequence[Policy]) -> list[Knob]:
+    """Each standard policy at every value of its knob (the standard value keeps its own key)."""
+    out = []
+    for policy in standard:
+        name, values = KNOBS[policy.key]
+        ours = isinstance(policy, RescueCircle)
+        default = policy.rules.level if ours else getattr(policy, name)
+        for value in sorted({*values, default}):
+            if ours:
+                variant: Any = replace(policy, rules=replace(policy.rules, level=value))
+            else:
+                variant = replace(policy, **{name: type(default)(value)})
+            key = policy.key if value == default else f"{policy.key} {name}={value:g}"
+            out.append(Knob(policy.key, name, float(value), replace(variant, key=key)))
+    return out
 
 
 Neighbours = tuple[NDArray[np.int64], NDArray[np.float64]]
@@ -106,12 +154,54 @@ def scenes(
 
 
 @dataclass(frozen=True)
+class Workers:
+    """What the simulation knows of the workers, aligned with the population: the true acceptance
+    (day band; `simulator.answers` lowers it at night) that decides answers, and the estimate
+    learned from their simulated history that ours dispatches with. Nothing else reads the truth."""
+
+    propensity: NDArray[np.float64]
+    learned: NDArray[np.float64]
+    model: AnswerModel
+
+
+def learn_workers(
+    city: City,
+    responders: Sequence[SimResponder],
+    *,
+    acceptance: float,
+    seed: int,
+    settings: Any,
+    model: AnswerModel = AnswerModel(),
+    history_weeks: int = 12,
+    alerts_per_week: float = 1.0,
+) -> Workers:
+    """Draw the true propensities, play the earlier weeks, and learn from them as the service would."""
+    truth = propensities(len(responders), acceptance, model, seed)
+    where = city.district_index([p.lat for p in responders], [p.lng for p in responders])
+    crew = [
+        Crew(p.responder_id, city.names[d] if d >= 0 else None, p.category)
+        for p, d in zip(responders, where, strict=True)
+    ]
+    history = simulated_history(
+        crew, responders, truth, model, weeks=history_weeks, alerts_per_week=alerts_per_week, seed=seed
+    )
+    learned = learned_acceptance(
+        history, crew, responders,
+        prior=float(settings.acceptance_probability), strength=float(settings.acceptance_prior_strength),
+    )  # fmt: skip
+    return Workers(truth, learned, model)
+
+
+@dataclass(frozen=True)
 class Comparison:
-    """Every policy's outcome at every incident (lists aligned with `incidents`)."""
+    """Every policy's outcome at every incident (lists aligned with `incidents`), and whether an AED
+    could be brought within 5 minutes at all (`ceiling`)."""
 
     incidents: list[SimIncident]
     labels: dict[str, str]
     outcomes: dict[str, list[Outcome]]
+    ceiling: list[bool]
+    ceiling_answered: list[bool]
     acceptance: float
     seed: int
 
@@ -121,24 +211,48 @@ def compare(
     responders: Sequence[SimResponder],
     aeds: Sequence[SimAed],
     policies: Sequence[Policy],
+    workers: Workers,
     *,
     seed: int,
     acceptance: float,
     hours: HoursPolicy,
+    model: ReachModel,
+    wanted: int,
+    horizon_s: float = 900.0,
     progress: Progress | None = None,
 ) -> Comparison:
-    """Run every policy on every incident with paired acceptance draws."""
+    """Run every policy on every incident with the same answers (paired)."""
     outcomes: dict[str, list[Outcome]] = {p.key: [] for p in policies}
+    ceiling, ceiling_answered = [], []
     radius = max(p.responder_radius_m for p in policies)
-    aed_radius = max(p.aed_radius_m for p in policies)
+    aed_radius = max(
+        max(p.aed_radius_m for p in policies), model.max_distance_for(FIVE_MIN_S - model.aed_pickup_s)
+    )
     for done, (scene, keys) in enumerate(scenes(incidents, responders, aeds, hours, radius, aed_radius), 1):
-        draws = acceptance_draws(seed, scene.incident.incident_id, keys).tolist()
-        answers = {c.responder_id: u for c, u in zip(scene.responders, draws, strict=True)}
+        truth = true_acceptance(
+            workers.propensity[keys], shift_at(hours.local(scene.incident.at).hour), workers.model
+        )
+        answers = answers_to(seed, scene.incident.incident_id, keys, truth, workers.model)
+        by_id = {c.responder_id: a for c, a in zip(scene.responders, answers, strict=True)}
+        estimates = {
+            c.responder_id: float(workers.learned[k]) for c, k in zip(scene.responders, keys, strict=True)
+        }
         for policy in policies:
-            outcomes[policy.key].append(simulate(scene, policy, answers, acceptance))
+            circle = policy.circle(scene, estimates)
+            outcomes[policy.key].append(play(circle, by_id, horizon_s=horizon_s, wanted=wanted))
+        ceiling.append(scene.ceiling(model, FIVE_MIN_S))
+        ceiling_answered.append(scene.ceiling(model, FIVE_MIN_S, answers))
         if progress is not None and (done % 50 == 0 or done == len(incidents)):
             progress(done, len(incidents))
-    return Comparison(list(incidents), {p.key: p.label for p in policies}, outcomes, acceptance, seed)
+    return Comparison(
+        list(incidents),
+        {p.key: p.label for p in policies},
+        outcomes,
+        ceiling,
+        ceiling_answered,
+        acceptance,
+        seed,
+    )
 
 
 def run_study(
@@ -151,21 +265,31 @@ def run_study(
     acceptance: float,
     settings: Any,
     week_start: date = DEFAULT_WEEK,
+    policies: Sequence[Policy] | None = None,
+    history_weeks: int = 12,
+    alerts_per_week: float = 1.0,
     progress: Progress | None = None,
 ) -> Comparison:
-    """The whole comparison from a city and its people: incident stream, standard policies, outcomes."""
+    """The whole comparison from a city and its people: workers learned from their history, the
+    incident stream, the standard policies (or `policies`), outcomes."""
     hours = HoursPolicy.from_settings(settings)
+    model = ReachModel.from_settings(settings)
     stream = incident_stream(city, incidents, seed, tz=hours.tz, week_start=week_start)
-    policies = standard_policies(settings, ReachModel.from_settings(settings))
+    workers = learn_workers(
+        city, responders, acceptance=acceptance, seed=seed, settings=settings,
+        history_weeks=history_weeks, alerts_per_week=alerts_per_week,
+    )  # fmt: skip
     return compare(
-        stream, responders, aeds, policies, seed=seed, acceptance=acceptance, hours=hours, progress=progress
-    )
+        stream, responders, aeds, policies or standard_policies(settings, model), workers,
+        seed=seed, acceptance=acceptance, hours=hours, model=model,
+        wanted=int(settings.target_cpr) + int(settings.target_aed), progress=progress,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyRow:
     """One line of the report: a policy in a district (or the whole city). Shares are 0-1, None when
-    the district had no incident."""
+    the district had no incident; `ran_for_nothing` is a mean number of people per incident."""
 
     policy: str
     label: str
@@ -175,23 +299,39 @@ class PolicyRow:
     aed_5min: float | None
     aed_8min: float | None
     median_alerts: float | None
+    mean_alerts: float | None
+    ran_for_nothing: float | None
 
 
 def _share(hit: NDArray[np.bool_]) -> float | None:
     return float(hit.mean()) if len(hit) else None
 
 
-def summarise(comparison: Comparison, district_names: Sequence[str]) -> list[PolicyRow]:
-    """Rows for the whole city first, then per district in the city's order; policies in run order."""
+def _mean(values: NDArray[np.float64]) -> float | None:
+    return float(values.mean()) if len(values) else None
+
+
+def areas(comparison: Comparison, district_names: Sequence[str]) -> list[tuple[str, NDArray[np.bool_]]]:
+    """The whole city, then each district in the city's order, as masks over the incidents."""
     district = np.array([x.district for x in comparison.incidents], dtype=np.int64)
-    areas = [(WHOLE_CITY, np.ones(len(district), dtype=bool))]
-    areas += [(name, district == d) for d, name in enumerate(district_names)]
+    out = [(WHOLE_CITY, np.ones(len(district), dtype=bool))]
+    return out + [(name, district == d) for d, name in enumerate(district_names)]
+
+
+def summarise(
+    comparison: Comparison, district_names: Sequence[str], keys: Sequence[str] | None = None
+) -> list[PolicyRow]:
+    """Rows for the whole city first, then per district in the city's order; policies in run order
+    (only `keys`, when given)."""
     rows = []
-    for name, mask in areas:
+    for name, mask in areas(comparison, district_names):
         for key, outcomes in comparison.outcomes.items():
+            if keys is not None and key not in keys:
+                continue
             responder = np.array([o.responder_s for o in outcomes])[mask]
             aed = np.array([o.aed_s for o in outcomes])[mask]
-            alerts = [len(o.alerts) for o, m in zip(outcomes, mask, strict=True) if m]
+            alerts = np.array([len(o.alerts) for o in outcomes], dtype=np.float64)[mask]
+            wasted = np.array([o.ran_for_nothing for o in outcomes], dtype=np.float64)[mask]
             rows.append(
                 PolicyRow(
                     key,
@@ -201,7 +341,29 @@ def summarise(comparison: Comparison, district_names: Sequence[str]) -> list[Pol
                     _share(responder <= FIVE_MIN_S),
                     _share(aed <= FIVE_MIN_S),
                     _share(aed <= EIGHT_MIN_S),
-                    float(statistics.median(alerts)) if alerts else None,
+                    float(np.median(alerts)) if len(alerts) else None,
+                    _mean(alerts),
+                    _mean(wasted),
                 )
             )
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class Ceiling:
+    """What no policy can beat on AED ≤ 5 min, per area: `reachable`, the share of incidents where
+    some on-shift worker could bring some open AED within 5 minutes at all (answering at once);
+    `answered`, where one of those who would accept this alert could, their answer delay included
+    (it reads the simulated answers of everyone, which no policy can: a bound, not a policy)."""
+
+    reachable: float | None
+    answered: float | None
+
+
+def ceilings(comparison: Comparison, district_names: Sequence[str]) -> dict[str, Ceiling]:
+    reachable = np.array(comparison.ceiling, dtype=bool)
+    answered = np.array(comparison.ceiling_answered, dtype=bool)
+    return {
+        name: Ceiling(_share(reachable[mask]), _share(answered[mask]))
+        for name, mask in areas(comparison, district_names)
+    }

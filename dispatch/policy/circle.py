@@ -16,7 +16,8 @@ simulator, which replays thousands of incidents through exactly these functions:
   time to defibrillation plus `cpr_weight` × the expected time to CPR, given who has accepted and
   who may still accept. Pending people count with their chance of accepting.
 * `stand_down` — once enough have accepted, the alerts still pending are cancelled
-  (`enough_responders`): fewer people run for nothing.
+  (`enough_responders`): fewer people run for nothing. Only someone who could still bring an AED
+  sooner than the one on its way is kept a little longer.
 
 Times are seconds on one clock (the service: since the incident opened). ETAs count from when the
 person sets off, activation included (`geo.reach.ReachModel`).
@@ -240,10 +241,23 @@ def choose_role(
 
 
 def stand_down(sent: Sequence[Sent], people: Sequence[Person], rules: CircleRules) -> list[str]:
-    """Responders whose alerts are to be cancelled now: everyone still pending once enough accepted."""
+    """Responders whose alerts are to be cancelled now: once enough accepted, everyone still pending
+    except those who, accepting at this moment, could still bring a free AED sooner than the one
+    already on its way — cancelling them would cost defibrillation time whenever the runner is far.
+    They are stood down at the first answer after which they no longer could ("this moment" is the
+    latest answer, the event stand-down follows)."""
     if not enough(sent, people, rules):
         return []
-    return [s.responder_id for s in pending(sent)]
+    now_s = max((s.answered_at_s for s in sent if s.answered_at_s is not None), default=0.0)
+    aed_at = min((s.arrival_s for s in accepted(sent) if s.role == "fetch_aed"), default=math.inf)
+    taken = taken_aeds(sent)
+    by_id = {p.responder_id: p for p in people}
+
+    def could_beat(s: Sent) -> bool:
+        fetch = _fetches(by_id.get(s.responder_id), taken)
+        return bool(fetch) and now_s + fetch[0].eta_s < aed_at
+
+    return [s.responder_id for s in pending(sent) if not could_beat(s)]
 
 
 def with_answer(sent: Sequence[Sent], responder_id: str, **change: Any) -> list[Sent]:
