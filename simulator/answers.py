@@ -8,7 +8,7 @@ incident gets the same answer after the same delay: the comparison stays paired.
 
 The policy under test never sees these propensities. It learns them the way the service does, from
 answers: `simulated_history` plays earlier weeks of alerts to the same workers and tallies what
-they did (`dispatch.policy.acceptance.history_of`); `learned_acceptance` turns the tallies into the
+they did (`responders.acceptance.history_of`); `learned_acceptance` turns the tallies into the
 Beta-Binomial estimates the service would hold.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtr, ndtri
 
-from dispatch.policy.acceptance import Band, History, Outcome, history_of
+from responders.acceptance import Band, History, Outcome, history_of
 from simulator.incidents import uniform_draws
 from simulator.population import SimResponder
 
