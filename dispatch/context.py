@@ -12,7 +12,7 @@ from core.redis import Keys
 from dispatch.channels.base import Channel
 from dispatch.channels.presence import Presence
 from dispatch.fanout import Fanout
-from dispatch.matching import MatchPolicy
+from dispatch.policy.circle import CircleRules
 from geo.reach import ReachModel
 from responders.store import LiveLocationStore
 
@@ -24,7 +24,8 @@ class DispatchContext:
     store: LiveLocationStore
     fanout: Fanout
     model: ReachModel
-    policy: MatchPolicy
+    policy: CircleRules
+    """The dispatch policy's knobs (`dispatch.policy.circle`): targets, success level, cap, timeouts."""
     channels: Mapping[str, Channel] = field(default_factory=dict)
     """The ways past the socket (push, sms, voice) by name; one not configured is absent."""
     presence: Presence | None = None
@@ -47,7 +48,7 @@ class DispatchContext:
             store,
             fanout,
             ReachModel.from_settings(settings),
-            MatchPolicy.from_settings(settings),
+            CircleRules.from_settings(settings),
             channels=dict(channels or {}),
             presence=Presence(fanout.redis, Keys(settings.redis_prefix)),
         )
