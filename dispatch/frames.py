@@ -52,7 +52,7 @@ class AlertView:
     note: str | None
     aed: AedInfo | None
     aed_option: AedInfo | None = None
-    """The AED an undecided responder may be asked to bring."""
+    """The AED an undecided responder may be asked to bring (once decided, `aed` says)."""
 
     @property
     def may_fetch_aed(self) -> bool:
@@ -103,7 +103,7 @@ def alert_frame(view: AlertView) -> dict[str, Any]:
     }
     if view.aed is not None:
         frame["aed"] = _aed(view.aed)
-    if view.aed_option is not None:
+    if view.aed_option is not None and view.role == "undecided":
         frame["aed_option"] = _aed(view.aed_option)
     return frame
 
