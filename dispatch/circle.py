@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.context import DispatchContext
 from dispatch.models import UNDECIDED, Alert, Incident
-from dispatch.policy.circle import Person, Sent, Status
+from dispatch.policy.circle import CircleRules, Person, Sent, Status
 from dispatch.service import Plan, acceptance_chances, alerts_of, plan_alerts
 
 STATUS: dict[str, Status] = {
@@ -32,6 +32,15 @@ STATUS: dict[str, Status] = {
     "cancelled": "cancelled",
 }
 """An alert row's status as the policy counts it: a receipt changes nothing; on the way is accepted."""
+
+
+def rules_for(ctx: DispatchContext, incident: Incident) -> CircleRules:
+    """The policy's rules for one incident: the service's, with the answer timeout the incident was
+    opened with (a worker started with another one follows it, as it follows its escalation
+    interval). Incidents from before it was kept follow the worker's settings."""
+    if incident.answer_timeout_s is None:
+        return ctx.policy
+    return replace(ctx.policy, answer_timeout_s=incident.answer_timeout_s)
 
 
 def seconds_since(incident: Incident, when: datetime) -> float:
@@ -59,13 +68,15 @@ def sent_of(incident: Incident, alert: Alert, p_accept: float) -> Sent:
 
 @dataclass(frozen=True)
 class Circle:
-    """An incident, its alert rows, who is in reach now, and the alerts as the policy's `Sent`."""
+    """An incident, its alert rows, who is in reach now, the alerts as the policy's `Sent`, and the
+    rules the policy decides by for this incident."""
 
     incident: Incident
     alerts: list[Alert]
     plan: Plan
     sent: list[Sent]
     now: datetime
+    rules: CircleRules
 
     @property
     def people(self) -> list[Person]:
@@ -79,7 +90,7 @@ class Circle:
         return next((p for p in self.people if p.responder_id == responder_id), None)
 
     def with_sent(self, sent: list[Sent]) -> Circle:
-        return Circle(self.incident, self.alerts, self.plan, sent, self.now)
+        return replace(self, sent=sent)
 
 
 async def read_circle(
@@ -100,7 +111,7 @@ async def read_circle(
     out_of_reach = {str(a.responder_id) for a in alerts} - chance.keys()
     if out_of_reach:
         chance = {**chance, **await acceptance_chances(session, ctx, out_of_reach)}
-    return Circle(incident, alerts, plan, _sent(incident, alerts, chance), now)
+    return Circle(incident, alerts, plan, _sent(incident, alerts, chance), now, rules_for(ctx, incident))
 
 
 def _sent(incident: Incident, alerts: Iterable[Alert], chance: Mapping[str, float]) -> list[Sent]:

@@ -87,7 +87,7 @@ def assign_role(
     acceptor = circle.person(rid)
     fallback = None
     if acceptor is not None:
-        choice = choose_role(acceptor, circle.sent, circle.people, circle.now_s, ctx.policy)
+        choice = choose_role(acceptor, circle.sent, circle.people, circle.now_s, circle.rules)
     else:
         choice = RoleChoice("cpr", None, alert.eta_s)
         fallback = (
@@ -115,11 +115,11 @@ def assign_role(
 def stand_down_pending(session: AsyncSession, ctx: DispatchContext, circle: Circle) -> Changes | None:
     """Once enough accepted: cancel every alert still pending (`enough_responders`) and stop the
     clock for the incident. None while the targets are not met."""
-    if not enough(circle.sent, circle.people, ctx.policy):
+    if not enough(circle.sent, circle.people, circle.rules):
         return None
     incident = circle.incident
     incident.next_topup_at = incident.next_escalation_at = None
-    ids = set(stand_down(circle.sent, circle.people, ctx.policy))
+    ids = set(stand_down(circle.sent, circle.people, circle.rules))
     changes = Changes()
     for alert in circle.alerts:
         if str(alert.responder_id) in ids and alert.status in PENDING:
@@ -133,7 +133,7 @@ def stand_down_pending(session: AsyncSession, ctx: DispatchContext, circle: Circ
             incident.id,
             "escalation_stopped",
             accepted=len(accepted(circle.sent)),
-            target=ctx.policy.target_total,
+            target=circle.rules.target_total,
             stood_down=len(changes.stood_down),
         )
     )
@@ -154,7 +154,7 @@ def alert_people(
 def schedule_topup(ctx: DispatchContext, circle: Circle, new: Sequence[Alert]) -> None:
     """When the clock next looks because a pending alert goes unanswered past the answer timeout."""
     incident = circle.incident
-    incident.next_topup_at = first_overdue([*circle.alerts, *new], circle.now, ctx.settings.answer_timeout_s)
+    incident.next_topup_at = first_overdue([*circle.alerts, *new], circle.now, circle.rules.answer_timeout_s)
 
 
 def note_positions(session: AsyncSession, ctx: DispatchContext, circle: Circle) -> list[IncidentEvent]:
@@ -183,7 +183,7 @@ async def after_answer(
         if stood is not None:
             changes += stood
             return changes
-    chosen = top_up(circle.sent, circle.people, circle.now_s, ctx.policy)
+    chosen = top_up(circle.sent, circle.people, circle.now_s, circle.rules)
     new, logged = alert_people(session, ctx, circle, chosen)
     if new:
         changes.logged += [topped_up(session, circle, new, reason=alert.status), *logged]

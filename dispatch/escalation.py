@@ -47,12 +47,13 @@ LADDER_TICK_S = 0.5  # rungs are due seconds apart: at most this late
 
 async def escalate(session: AsyncSession, ctx: DispatchContext, incident: Incident) -> Changes:
     """One look at one due incident (row locked by the caller): top up, re-plan, or widen."""
-    settings, rules = ctx.settings, ctx.policy
+    settings = ctx.settings
     now = datetime.now(UTC)
     escalation_due = incident.next_escalation_at is not None and incident.next_escalation_at <= now
     positions_before = incident.coverage.get("positions", LIVE)
     replanning = replan_soon(positions_before)
     circle = await read_circle(session, ctx, incident, now=now)
+    rules = circle.rules
     target = rules.target_total
     if enough(circle.sent, circle.people, rules):
         incident.next_escalation_at = incident.next_topup_at = None

@@ -73,7 +73,9 @@ class Incident(Base):
     # the schedule the incident was opened with, which every worker's dispatch clock follows
     escalation_interval_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     next_escalation_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    # when the next pending alert goes unanswered past `answer_timeout_s`: the clock tops up then
+    # the answer timeout the incident was opened with (every worker's clock follows it), and when
+    # the next pending alert goes unanswered past it: the clock tops up then
+    answer_timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     next_topup_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

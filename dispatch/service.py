@@ -250,6 +250,7 @@ async def open_incident(
         coverage={},
         escalation_step=0,
         escalation_interval_s=settings.escalation_interval_s,
+        answer_timeout_s=settings.answer_timeout_s,
         next_escalation_at=now + timedelta(seconds=settings.escalation_interval_s),
         created_by=created_by,
         created_at=now,
