@@ -50,6 +50,7 @@ async def escalate(session: AsyncSession, ctx: DispatchContext, incident: Incide
     settings = ctx.settings
     now = datetime.now(UTC)
     escalation_due = incident.next_escalation_at is not None and incident.next_escalation_at <= now
+    overdue = incident.next_topup_at is not None and incident.next_topup_at <= now
     positions_before = incident.coverage.get("positions", LIVE)
     replanning = replan_soon(positions_before)
     circle = await read_circle(session, ctx, incident, now=now)
@@ -87,7 +88,8 @@ async def escalate(session: AsyncSession, ctx: DispatchContext, incident: Incide
             )
         )
     elif new:
-        changes.logged.append(topped_up(session, circle, new, reason="no_answer"))
+        # an alert went unanswered past the timeout; else the circle changed (someone came in reach)
+        changes.logged.append(topped_up(session, circle, new, reason="no_answer" if overdue else "review"))
     changes.logged += sent_events
     if replanning or (circle.plan.people and not incident.coverage.get("covered")):
         incident.coverage = circle.plan.coverage()
