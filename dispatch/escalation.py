@@ -34,11 +34,18 @@ from core.outage import log_failed_round
 from dispatch import events
 from dispatch.alerts import expire_due
 from dispatch.channels.service import Ladder
-from dispatch.circle import read_circle
+from dispatch.circle import Circle, read_circle
 from dispatch.context import DispatchContext
-from dispatch.decisions import Changes, alert_people, note_positions, schedule_topup, topped_up
-from dispatch.models import Incident
-from dispatch.policy.circle import accepted, enough, top_up
+from dispatch.decisions import (
+    Changes,
+    alert_people,
+    note_positions,
+    schedule_topup,
+    stand_down_pending,
+    topped_up,
+)
+from dispatch.models import Alert, Incident, IncidentEvent
+from dispatch.policy.circle import Person, accepted, top_up
 from dispatch.service import LIVE, replan_soon
 
 log = logging.getLogger(__name__)
@@ -46,47 +53,27 @@ LADDER_TICK_S = 0.5  # rungs are due seconds apart: at most this late
 
 
 async def escalate(session: AsyncSession, ctx: DispatchContext, incident: Incident) -> Changes:
-    """One look at one due incident (row locked by the caller): top up, re-plan, or widen."""
-    settings = ctx.settings
+    """One look at one due incident (row locked by the caller): stand down once enough accepted;
+    else top up at the current reach, re-plan while positions are missing, or widen the reach
+    when the pool ran dry."""
     now = datetime.now(UTC)
     escalation_due = incident.next_escalation_at is not None and incident.next_escalation_at <= now
     overdue = incident.next_topup_at is not None and incident.next_topup_at <= now
     positions_before = incident.coverage.get("positions", LIVE)
     replanning = replan_soon(positions_before)
     circle = await read_circle(session, ctx, incident, now=now)
-    rules = circle.rules
-    target = rules.target_total
-    if enough(circle.sent, circle.people, rules):
-        incident.next_escalation_at = incident.next_topup_at = None
-        yes = len(accepted(circle.sent))
-        stopped = events.record(session, incident.id, "escalation_stopped", accepted=yes, target=target)
-        return Changes(logged=[stopped])
-    chosen = top_up(circle.sent, circle.people, circle.now_s, rules)
-    room = rules.alert_cap - len(circle.sent)
+    stood = stand_down_pending(session, ctx, circle)
+    if stood is not None:
+        return stood
+    chosen = top_up(circle.sent, circle.people, circle.now_s, circle.rules)
     dry = escalation_due and not chosen and not replanning and circle.plan.positions == LIVE
-    if dry:  # nobody left to ask at this reach, and the targets are not met: look further
-        reach = min(incident.reach_s + settings.escalation_step_s, settings.reach_max_s)
-        if reach > incident.reach_s:
-            circle = await read_circle(session, ctx, incident, reach_s=reach, now=now)
-            chosen = top_up(circle.sent, circle.people, circle.now_s, rules)
-        incident.reach_s = reach
+    if dry:  # nobody the policy wants at this reach, and the targets are not met: look further
+        circle, chosen = await _widened(session, ctx, circle)
     new, sent_events = alert_people(session, ctx, circle, chosen)
     changes = Changes(alerted=new)
     if dry or (replanning and (new or circle.plan.positions != positions_before)):
         incident.escalation_step += 1
-        changes.logged.append(
-            events.record(
-                session,
-                incident.id,
-                "escalated" if dry else "replanned",
-                step=incident.escalation_step,
-                reach_s=incident.reach_s,
-                accepted=len(accepted(circle.sent)),
-                target=target,
-                alerted=[str(a.responder_id) for a in new],
-                positions=circle.plan.positions,
-            )
-        )
+        changes.logged.append(_step_event(session, circle, new, "escalated" if dry else "replanned"))
     elif new:
         # an alert went unanswered past the timeout; else the circle changed (someone came in reach)
         changes.logged.append(topped_up(session, circle, new, reason="no_answer" if overdue else "review"))
@@ -95,19 +82,60 @@ async def escalate(session: AsyncSession, ctx: DispatchContext, incident: Incide
         incident.coverage = circle.plan.coverage()
     else:
         changes.logged += note_positions(session, ctx, circle)
+    changes.logged += _next_escalation(session, ctx, circle, new, dry=dry, due=escalation_due)
+    schedule_topup(ctx, circle, new)
+    return changes
+
+
+async def _widened(
+    session: AsyncSession, ctx: DispatchContext, circle: Circle
+) -> tuple[Circle, list[Person]]:
+    """The circle one escalation step wider (up to the largest reach), and whom the policy picks there."""
+    incident, settings = circle.incident, ctx.settings
+    reach = min(incident.reach_s + settings.escalation_step_s, settings.reach_max_s)
+    if reach > incident.reach_s:
+        circle = await read_circle(session, ctx, incident, reach_s=reach, now=circle.now)
+    incident.reach_s = reach
+    return circle, top_up(circle.sent, circle.people, circle.now_s, circle.rules)
+
+
+def _step_event(session: AsyncSession, circle: Circle, new: list[Alert], kind: str) -> IncidentEvent:
+    incident = circle.incident
+    return events.record(
+        session,
+        incident.id,
+        kind,
+        step=incident.escalation_step,
+        reach_s=incident.reach_s,
+        accepted=len(accepted(circle.sent)),
+        target=circle.rules.target_total,
+        alerted=[str(a.responder_id) for a in new],
+        positions=circle.plan.positions,
+    )
+
+
+def _next_escalation(
+    session: AsyncSession, ctx: DispatchContext, circle: Circle, new: list[Alert], *, dry: bool, due: bool
+) -> list[IncidentEvent]:
+    """When the clock looks again for a re-plan or an escalation: within seconds while positions
+    are missing; never once the pool is dry at the largest reach (or the cap is reached); else
+    an interval after this step."""
+    incident, settings, now = circle.incident, ctx.settings, circle.now
+    room = circle.rules.alert_cap - len(circle.sent) - len(new)
     if room > 0 and replan_soon(circle.plan.positions):
         incident.next_escalation_at = now + timedelta(seconds=settings.replan_s)
     elif dry and not new and (incident.reach_s >= settings.reach_max_s or room <= 0):
         incident.next_escalation_at = None
-        exhausted = events.record(
-            session, incident.id, "escalation_exhausted", reach_s=incident.reach_s, alerts=len(circle.sent)
-        )
-        changes.logged.append(exhausted)
-    elif escalation_due:
+        alerts = len(circle.sent)
+        return [
+            events.record(
+                session, incident.id, "escalation_exhausted", reach_s=incident.reach_s, alerts=alerts
+            )
+        ]
+    elif due:
         interval = incident.escalation_interval_s or settings.escalation_interval_s  # None: before 0006
         incident.next_escalation_at = now + timedelta(seconds=interval)
-    schedule_topup(ctx, circle, new)
-    return changes
+    return []
 
 
 async def escalate_due(ctx: DispatchContext) -> int:
