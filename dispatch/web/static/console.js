@@ -279,7 +279,7 @@ function connect() {
   };
 }
 
-const ANNOUNCED = ["accepted", "declined", "en_route", "on_scene", "escalated", "nobody_in_reach", "escalation_exhausted", "closed"];
+const ANNOUNCED = ["accepted", "role_assigned", "declined", "en_route", "on_scene", "escalated", "nobody_in_reach", "escalation_exhausted", "closed"];
 let refreshTimer = null;
 
 // Events come in bursts (one per alert sent, delivered...): announce the ones a dispatcher acts on
