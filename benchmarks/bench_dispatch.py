@@ -2,10 +2,11 @@
 latency through the real app with 5,000 responder websockets connected.
 
 Matching is timed in-process on `dispatch.service.plan_alerts`, the very function `POST /v1/incidents`
-calls (live store H3 cover + KNN over open AEDs + `assign_roles`), so HTTP is not in the figure. The
-baseline answers the same question the straightforward way: Redis `GEOSEARCH` on a plain GEO key
-holding the same positions, PostGIS `ST_DWithin` + sort for the AEDs with the same opening-hours
-filter, and the same `assign_roles`. Both answers are compared on every incident.
+calls (live store H3 cover + KNN over open AEDs + `people_in_reach`), and the policy's first batch
+(`dispatch.policy.circle.top_up`), so HTTP is not in the figure. The baseline answers the same
+question the straightforward way: Redis `GEOSEARCH` on a plain GEO key holding the same positions,
+PostGIS `ST_DWithin` + sort for the AEDs with the same opening-hours filter, and the same
+`people_in_reach` and `top_up`. Both answers are compared on every incident.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from core.db import Database
 from core.redis import Keys
 from dispatch.context import DispatchContext
 from dispatch.fanout import Fanout
-from dispatch.matching import AedSite, Assignment, Candidate, assign_roles
+from dispatch.matching import AedSite, Candidate, people_in_reach
 from dispatch.models import Incident
+from dispatch.policy.circle import Person, top_up
 from dispatch.service import plan_alerts
 from geo.cells import remember_centres_within
 from responders.availability import CertificatePeriod
@@ -70,9 +72,13 @@ class Answer:
     etas: dict[str, float]
 
     @classmethod
-    def of(cls, assignment: Assignment, aed_ids: Sequence[str]) -> Answer:
-        alerts = frozenset((a.responder_id, a.role, a.aed_id) for a in assignment.alerts)
-        return cls(alerts, tuple(aed_ids), {a.responder_id: a.eta_s for a in assignment.alerts})
+    def of(cls, chosen: Sequence[Person], aed_ids: Sequence[str]) -> Answer:
+        """The first batch: who is alerted, each with the AED they may be asked to bring (roles
+        are decided at the accept)."""
+        alerts = frozenset(
+            (p.responder_id, "undecided", p.fetch[0].aed_id if p.fetch else None) for p in chosen
+        )
+        return cls(alerts, tuple(aed_ids), {p.responder_id: p.eta_s for p in chosen})
 
     def differs_only_by_near_ties(self, other: Answer, reach_s: float) -> bool:
         """Whether every alert in one answer but not the other is a coin toss between distance models.
@@ -113,7 +119,7 @@ class GeoBaseline:
         self, session: AsyncSession, lat: float, lng: float, reach_s: float, at: float
     ) -> Answer:
         """The same plan the plain way; the two searches run concurrently, as in the service."""
-        model, policy = self.ctx.model, self.ctx.policy
+        model = self.ctx.model
         hits, rows = await asyncio.gather(
             self.redis.geosearch(
                 self.key, longitude=lng, latitude=lat, radius=model.max_distance_for(reach_s), unit="m",
@@ -127,11 +133,12 @@ class GeoBaseline:
             candidates.append(Candidate(rid, p_lat, p_lng, mode, distance))
         spots = [AedSpot(str(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
         picked = pick_available(
-            spots, datetime.fromtimestamp(at, UTC), self.hours, max(10, 3 * policy.aed_candidates)
+            spots, datetime.fromtimestamp(at, UTC), self.hours, max(10, 3 * self.ctx.settings.aed_candidates)
         )
         sites = [AedSite(s.id, s.lat, s.lng) for s in picked]
-        assignment = assign_roles(lat, lng, candidates, sites, model, reach_s, policy)
-        return Answer.of(assignment, [s.aed_id for s in sites])
+        prior = self.ctx.settings.acceptance_probability
+        people = people_in_reach(lat, lng, candidates, sites, model, reach_s, {}, prior=prior)
+        return Answer.of(top_up([], people, 0.0, self.ctx.policy), [s.aed_id for s in sites])
 
     async def _aeds(self, session: AsyncSession, lat: float, lng: float, radius: float) -> list[Any]:
         connection = await (await session.connection()).get_raw_connection()
@@ -163,18 +170,19 @@ async def _compare(
         at = time.time()
         t0 = time.perf_counter()
         got = await plan_alerts(session, ctx, incident, reach_s, at=at)
+        first = top_up([], got.people, 0.0, ctx.policy)
         t1 = time.perf_counter()
         alt = await baseline.answer(session, lat, lng, reach_s, at)
         t2 = time.perf_counter()
         row.ours.append(t1 - t0)
         row.plain.append(t2 - t1)
-        mine = Answer.of(got.assignment, [a.id for a in got.aeds])
+        mine = Answer.of(first, [a.id for a in got.aeds])
         if mine.alerts != alt.alerts:
             tie = mine.differs_only_by_near_ties(alt, reach_s)
             row.differ_ties += tie
             row.differ_other += not tie
         row.differ_aeds += mine.aeds != alt.aeds
-        row.alerts_per_incident += len(got.assignment.alerts) / INCIDENTS
+        row.alerts_per_incident += len(first) / INCIDENTS
     return row
 
 
@@ -260,16 +268,17 @@ def _matching_section(rows: list[MatchingRow]) -> list[str]:
         " modes 45 % walk, 30 % e-bike, 15 % bicycle, 5 % run, 5 % car; every responder certified and"
         " fresh; AED opening hours in a real registry's mix. *Ours* is `dispatch.service.plan_alerts`"
         " in-process, the function `POST /v1/incidents` calls: the live store's H3 cover read with one"
-        " MGET, concurrently with the AED KNN query, then `assign_roles`. The *baseline* is"
+        " MGET, concurrently with the AED KNN query, then `people_in_reach` and the policy's first batch"
+        " (`top_up`). The *baseline* is"
         " `GEOSEARCH … WITHDIST WITHCOORD ASC` on a plain GEO key of the same positions and"
         " `ST_DWithin` + sort for the AEDs (both also run concurrently), the same opening-hours filter"
-        " and the same `assign_roles`.",
+        " and the same `people_in_reach` and `top_up`.",
         "",
         table(headers, table_rows),
         "",
         f"Goal p99 < {GOAL_MATCHING_MS:.0f} ms at {rows[-1].live:,}: {verdict}."
         f" Alerted people per incident: {', '.join(f'{r.alerts_per_incident:.1f}' for r in rows)}."
-        " Answers are compared on every incident (who is alerted, in which role, for which AED, and the"
+        " Answers are compared on every incident (who is alerted, with which AED they may bring, and the"
         " AEDs considered). *Near-tie* disagreements are all a responder within"
         f" {EDGE_S:.0f} s of the reach limit, or two responders in the same role whose ETAs are within"
         f" {EDGE_S:.0f} s of each other trading the last place of a list: Redis GEO measures on a"

@@ -5,6 +5,11 @@ Writing an alert into a socket is an attempt; only the phone's receipt (a `recei
 
 Every transition is a conditional UPDATE (only from the states it may leave), so two sockets of
 the same phone, or two workers expiring alerts at once, can never apply a change twice.
+
+An answer is also a decision point of the dispatch policy (`dispatch.decisions`): an acceptor's
+role is chosen then, enough acceptances stand the pending alerts down, and a decline is replaced
+at once. Answers lock the incident's row first, so two acceptances arriving together are decided
+one after the other, each seeing the other's role.
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch import events
+from dispatch import decisions, events
 from dispatch.channels.metrics import ATTEMPTS, RECEIPTS
 from dispatch.context import DispatchContext
 from dispatch.frames import AlertView, alert_frame, cancel_frame, incident_frame
 from dispatch.models import ENGAGED, PENDING, Alert, Incident
-from dispatch.service import DispatchError, alert_views
+from dispatch.service import CLOSED_REASON, DispatchError, alert_views
 from responders.acceptance import Outcome
 from responders.acceptance_store import Answer
 
@@ -49,14 +54,15 @@ async def cancel_frames(
     session: AsyncSession, responder_id: uuid.UUID, alert_ids: list[uuid.UUID]
 ) -> list[dict[str, Any]]:
     """A `cancel` for each of these alerts of the responder that has been cancelled (incident
-    closed): for a phone that may have missed the live one."""
+    closed, or stood down), with its reason: for a phone that may have missed the live one."""
     if not alert_ids:
         return []
     query = select(Alert.id, Alert.incident_id).where(
         Alert.id.in_(alert_ids), Alert.responder_id == responder_id, Alert.status == "cancelled"
     )
+    query = query.add_columns(Alert.cancel_reason)
     rows = (await session.execute(query)).all()
-    return [cancel_frame(str(alert), str(incident), "incident closed") for alert, incident in rows]
+    return [cancel_frame(str(a), str(incident), reason or CLOSED_REASON) for a, incident, reason in rows]
 
 
 async def record_socket_attempt(session: AsyncSession, ctx: DispatchContext, alert_id: uuid.UUID) -> None:
@@ -164,6 +170,29 @@ async def _alert_of(
     return alert, incident
 
 
+async def _answerable(
+    session: AsyncSession, responder_id: uuid.UUID, alert_id: uuid.UUID
+) -> tuple[Alert, Incident]:
+    """The responder's own alert of an open incident, both rows locked, the incident's first (the
+    order closing and the dispatch clock take them in): answers to one incident are decided one
+    after the other. 404 / 403 / 409 otherwise."""
+    owner = (
+        await session.execute(select(Alert.incident_id, Alert.responder_id).where(Alert.id == alert_id))
+    ).first()
+    if owner is None:
+        raise DispatchError(404, "alert_id", "no such alert")
+    if owner.responder_id != responder_id:
+        raise DispatchError(403, "alert_id", "this alert was sent to another responder")
+    lock = {"populate_existing": True}  # the rows as they are once locked, not as first read
+    incident_row = select(Incident).where(Incident.id == owner.incident_id).with_for_update()
+    incident = (await session.execute(incident_row.execution_options(**lock))).scalar_one()
+    alert_row = select(Alert).where(Alert.id == alert_id).with_for_update()
+    alert = (await session.execute(alert_row.execution_options(**lock))).scalar_one()
+    if incident.status != "open":
+        raise DispatchError(409, "alert_id", "the incident is closed")
+    return alert, incident
+
+
 async def _own_alert(
     session: AsyncSession, responder_id: uuid.UUID, alert_id: uuid.UUID
 ) -> tuple[Alert, Incident]:
@@ -183,14 +212,17 @@ async def respond(
     via: str = "socket",
     before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> AlertView | None:
-    """Accept or decline; on accept returns the view for the exact-location `incident` frame.
+    """Accept or decline; on accept returns the view for the exact-location `incident` frame, which
+    carries the role decided at this accept and the AED to bring.
 
     An answer proves the alert reached the person: when no receipt came first, `via` (the channel
     the answer came through) is recorded as how it was reached, and the ladder stops either way.
-    `before_commit` runs inside the answer's transaction (a one-time code spends its answer there),
-    as does the count of the answer in the responder's acceptance tallies.
+    In the same transaction the answer is counted in the responder's acceptance tallies, and the
+    policy decides what it changes (`decisions.after_answer`: the role, a stand-down,
+    replacements), published after the commit.
+    `before_commit` runs inside the answer's transaction (a one-time code spends its answer there).
     """
-    alert, _ = await _own_alert(session, responder_id, alert_id)
+    alert, incident = await _answerable(session, responder_id, alert_id)
     if alert.status not in PENDING:
         raise DispatchError(409, "alert_id", f"already answered: the alert is {alert.status}")
     now = _now()
@@ -201,10 +233,13 @@ async def respond(
     reached = _reached(alert, via, now)
     outcome: Outcome = "accepted" if accept else "declined"
     alert.status, alert.updated_at, alert.ladder_due_at = outcome, now, None
+    alert.answered_at = now
     await ctx.acceptance.record(session, alert.responder_id, outcome, alert.created_at)
-    logged = [_event(session, alert, alert.status, **({"delivered_via": via} if reached else {}))]
+    answered = _event(session, alert, alert.status, **({"delivered_via": via} if reached else {}))
+    changes = await decisions.after_answer(session, ctx, incident, alert)
+    changes.logged.insert(0, answered)
     await session.commit()
-    await events.publish(ctx.fanout, logged)
+    await changes.publish(session, ctx)
     if not accept:
         return None
     return (await alert_views(session, [alert.id]))[0]

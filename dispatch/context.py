@@ -12,7 +12,7 @@ from core.redis import Keys
 from dispatch.channels.base import Channel
 from dispatch.channels.presence import Presence
 from dispatch.fanout import Fanout
-from dispatch.matching import MatchPolicy
+from dispatch.policy.circle import CircleRules
 from geo.reach import ReachModel
 from responders.acceptance_store import AcceptanceStore
 from responders.store import LiveLocationStore
@@ -25,7 +25,8 @@ class DispatchContext:
     store: LiveLocationStore
     fanout: Fanout
     model: ReachModel
-    policy: MatchPolicy
+    policy: CircleRules
+    """The dispatch policy's knobs (`dispatch.policy.circle`): targets, success level, cap, timeouts."""
     acceptance: AcceptanceStore
     """Each responder's answers counted, and read back as their chance of accepting."""
     channels: Mapping[str, Channel] = field(default_factory=dict)
@@ -50,7 +51,7 @@ class DispatchContext:
             store,
             fanout,
             ReachModel.from_settings(settings),
-            MatchPolicy.from_settings(settings),
+            CircleRules.from_settings(settings),
             AcceptanceStore.from_settings(settings),
             channels=dict(channels or {}),
             presence=Presence(fanout.redis, Keys(settings.redis_prefix)),

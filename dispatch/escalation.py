@@ -1,9 +1,17 @@
-"""Escalation and alert expiry: the dispatch clock every API worker runs.
+"""The dispatch clock every API worker runs: alert expiry, top-ups for unanswered alerts, and
+the escalation that widens the reach when the pool runs dry.
 
-Escalation runs once per incident however many workers there are: each worker claims due incidents
-with `SELECT … FOR UPDATE SKIP LOCKED` and moves `next_escalation_at` forward in the same
-transaction, so a second worker either skips the locked row or finds it no longer due. The next step
-is due after the interval the incident was opened with, whichever worker takes it.
+Each incident is looked at once however many workers there are: each worker claims the incidents
+that are due with `SELECT … FOR UPDATE SKIP LOCKED` and moves their times forward in the same
+transaction, so a second worker either skips the locked row or finds it no longer due. Answers
+lock the same row (`dispatch.alerts.respond`), so the clock and an answer never decide at once.
+
+An incident is due when a pending alert went unanswered past `answer_timeout_s`
+(`next_topup_at`): the policy's `top_up` then alerts replacements at the current reach, an overdue
+alert counting for little. It is also due every escalation interval (`next_escalation_at`, the
+interval the incident was opened with): when `top_up` at the current reach finds nobody and the
+targets are not met, the pool ran dry and the reach widens one step (`escalated`), up to the
+largest reach (`escalation_exhausted`). Once enough accepted nothing is due any more.
 
 An incident whose last plan saw no live positions (Redis down, or its data lost and phones still
 sending positions again) is re-planned instead: at the same reach, since widening would skip the
@@ -19,91 +27,130 @@ import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.outage import log_failed_round
 from dispatch import events
 from dispatch.alerts import expire_due
 from dispatch.channels.service import Ladder
+from dispatch.circle import Circle, read_circle
 from dispatch.context import DispatchContext
-from dispatch.models import ENGAGED, PENDING, Alert, Incident, IncidentEvent
-from dispatch.service import LIVE, add_alerts, alert_event, plan_alerts, publish_alerts, replan_soon
+from dispatch.decisions import (
+    Changes,
+    alert_people,
+    note_positions,
+    schedule_topup,
+    stand_down_pending,
+    topped_up,
+)
+from dispatch.models import Alert, Incident, IncidentEvent
+from dispatch.policy.circle import Person, accepted, top_up
+from dispatch.service import LIVE, replan_soon
 
 log = logging.getLogger(__name__)
 LADDER_TICK_S = 0.5  # rungs are due seconds apart: at most this late
 
 
-async def escalate(
-    session: AsyncSession, ctx: DispatchContext, incident: Incident
-) -> tuple[list[Alert], list[IncidentEvent]]:
-    """One step for one due incident (row locked by the caller): the new alerts and the events."""
-    settings, policy = ctx.settings, ctx.policy
+async def escalate(session: AsyncSession, ctx: DispatchContext, incident: Incident) -> Changes:
+    """One look at one due incident (row locked by the caller): stand down once enough accepted;
+    else top up at the current reach, re-plan while positions are missing, or widen the reach
+    when the pool ran dry."""
     now = datetime.now(UTC)
-    alerts = list((await session.execute(select(Alert).where(Alert.incident_id == incident.id))).scalars())
-    engaged = sum(a.status in ENGAGED for a in alerts)
-    target = policy.target_cpr + policy.target_aed
-    if engaged >= target:
-        incident.next_escalation_at = None
-        return [], [
-            events.record(session, incident.id, "escalation_stopped", accepted=engaged, target=target)
-        ]
+    escalation_due = incident.next_escalation_at is not None and incident.next_escalation_at <= now
+    overdue = incident.next_topup_at is not None and incident.next_topup_at <= now
     positions_before = incident.coverage.get("positions", LIVE)
-    replan = replan_soon(positions_before)
-    widened = min(incident.reach_s + settings.escalation_step_s, settings.reach_max_s)
-    reach = incident.reach_s if replan else widened
-    busy_aeds = {str(a.aed_id) for a in alerts if a.aed_id and (a.status in ENGAGED or a.status in PENDING)}
-    plan = await plan_alerts(
-        session, ctx, incident, reach, exclude={str(a.responder_id) for a in alerts}, exclude_aeds=busy_aeds
-    )
-    room = max(0, policy.alert_cap - len(alerts))
-    plan.assignment.alerts[:] = plan.assignment.alerts[:room]
-    if replan and not plan.assignment.alerts and plan.positions == positions_before:
-        incident.next_escalation_at = now + timedelta(seconds=settings.replan_s)
-        return [], []  # still waiting for positions: nothing new to log
-    incident.escalation_step += 1
-    incident.reach_s = reach
-    new = add_alerts(session, ctx, incident, plan, batch=incident.escalation_step)
-    if replan or (plan.assignment.coverage.covered and not incident.coverage.get("covered")):
-        incident.coverage = plan.coverage()
-    elif positions_before != plan.positions:
-        incident.coverage = {**incident.coverage, "positions": plan.positions}
-    logged = [
-        events.record(
-            session,
-            incident.id,
-            "replanned" if replan else "escalated",
-            step=incident.escalation_step,
-            reach_s=reach,
-            accepted=engaged,
-            target=target,
-            alerted=[str(a.responder_id) for a in new],
-            positions=plan.positions,
-        )
-    ]
-    logged += [alert_event(session, a, "alert_sent") for a in new]
-    if room and replan_soon(plan.positions):
-        incident.next_escalation_at = now + timedelta(seconds=settings.replan_s)
-    elif not new and (reach >= settings.reach_max_s or room == 0):
-        incident.next_escalation_at = None
-        logged.append(
-            events.record(session, incident.id, "escalation_exhausted", reach_s=reach, alerts=len(alerts))
-        )
+    replanning = replan_soon(positions_before)
+    circle = await read_circle(session, ctx, incident, now=now)
+    stood = stand_down_pending(session, ctx, circle)
+    if stood is not None:
+        return stood
+    chosen = top_up(circle.sent, circle.people, circle.now_s, circle.rules)
+    dry = escalation_due and not chosen and not replanning and circle.plan.positions == LIVE
+    if dry:  # nobody the policy wants at this reach, and the targets are not met: look further
+        circle, chosen = await _widened(session, ctx, circle)
+    new, sent_events = alert_people(session, ctx, circle, chosen)
+    changes = Changes(alerted=new)
+    if dry or (replanning and (new or circle.plan.positions != positions_before)):
+        incident.escalation_step += 1
+        changes.logged.append(_step_event(session, circle, new, "escalated" if dry else "replanned"))
+    elif new:
+        # an alert went unanswered past the timeout; else the circle changed (someone came in reach)
+        changes.logged.append(topped_up(session, circle, new, reason="no_answer" if overdue else "review"))
+    changes.logged += sent_events
+    if replanning or (circle.plan.people and not incident.coverage.get("covered")):
+        incident.coverage = circle.plan.coverage()
     else:
+        changes.logged += note_positions(session, ctx, circle)
+    changes.logged += _next_escalation(session, ctx, circle, new, dry=dry, due=escalation_due)
+    schedule_topup(ctx, circle, new)
+    return changes
+
+
+async def _widened(
+    session: AsyncSession, ctx: DispatchContext, circle: Circle
+) -> tuple[Circle, list[Person]]:
+    """The circle one escalation step wider (up to the largest reach), and whom the policy picks there."""
+    incident, settings = circle.incident, ctx.settings
+    reach = min(incident.reach_s + settings.escalation_step_s, settings.reach_max_s)
+    if reach > incident.reach_s:
+        circle = await read_circle(session, ctx, incident, reach_s=reach, now=circle.now)
+    incident.reach_s = reach
+    return circle, top_up(circle.sent, circle.people, circle.now_s, circle.rules)
+
+
+def _step_event(session: AsyncSession, circle: Circle, new: list[Alert], kind: str) -> IncidentEvent:
+    incident = circle.incident
+    return events.record(
+        session,
+        incident.id,
+        kind,
+        step=incident.escalation_step,
+        reach_s=incident.reach_s,
+        accepted=len(accepted(circle.sent)),
+        target=circle.rules.target_total,
+        alerted=[str(a.responder_id) for a in new],
+        positions=circle.plan.positions,
+    )
+
+
+def _next_escalation(
+    session: AsyncSession, ctx: DispatchContext, circle: Circle, new: list[Alert], *, dry: bool, due: bool
+) -> list[IncidentEvent]:
+    """When the clock looks again for a re-plan or an escalation: within seconds while positions
+    are missing; never once the pool is dry at the largest reach (or the cap is reached); else
+    an interval after this step."""
+    incident, settings, now = circle.incident, ctx.settings, circle.now
+    room = circle.rules.alert_cap - len(circle.sent) - len(new)
+    if room > 0 and replan_soon(circle.plan.positions):
+        incident.next_escalation_at = now + timedelta(seconds=settings.replan_s)
+    elif dry and not new and (incident.reach_s >= settings.reach_max_s or room <= 0):
+        incident.next_escalation_at = None
+        alerts = len(circle.sent)
+        return [
+            events.record(
+                session, incident.id, "escalation_exhausted", reach_s=incident.reach_s, alerts=alerts
+            )
+        ]
+    elif due:
         interval = incident.escalation_interval_s or settings.escalation_interval_s  # None: before 0006
         incident.next_escalation_at = now + timedelta(seconds=interval)
-    return new, logged
+    return []
 
 
 async def escalate_due(ctx: DispatchContext) -> int:
-    """Escalate every incident whose time has come and that no other worker holds."""
+    """Look at every incident whose time has come and that no other worker holds."""
+    now = func.now()
     async with ctx.db.sessions() as session:
         due = (
             (
                 await session.execute(
                     select(Incident)
-                    .where(Incident.status == "open", Incident.next_escalation_at <= func.now())
-                    .order_by(Incident.next_escalation_at)
+                    .where(
+                        Incident.status == "open",
+                        or_(Incident.next_escalation_at <= now, Incident.next_topup_at <= now),
+                    )
+                    .order_by(func.least(Incident.next_escalation_at, Incident.next_topup_at))
                     .limit(20)
                     .with_for_update(skip_locked=True)
                 )
@@ -114,16 +161,11 @@ async def escalate_due(ctx: DispatchContext) -> int:
         if not due:
             await session.rollback()
             return 0
-        new: list[Alert] = []
-        logged: list[IncidentEvent] = []
+        changes = Changes()
         for incident in due:
-            alerts, step_events = await escalate(session, ctx, incident)
-            new += alerts
-            logged += step_events
+            changes += await escalate(session, ctx, incident)
         await session.commit()
-        await publish_alerts(session, ctx, new)
-        ctx.wake_ladder.set()  # the new alerts' first rung (push for those without a socket) now
-        await events.publish(ctx.fanout, logged)
+        await changes.publish(session, ctx)
         return len(due)
 
 

@@ -3,6 +3,12 @@
 Before accepting, a responder sees the kind of emergency, distance, ETA and an approximate place
 (the centre of the H3 cell of resolution 8 holding the patient, a few hundred metres across): enough
 to decide, not enough to expose the patient's address to people who decline.
+
+Roles are decided as people accept (`dispatch.policy.circle.choose_role`): an alert goes out with
+the role `undecided`, says whether the person may be asked to bring an AED (`may_fetch_aed`, and
+the nearest one they could bring, `aed_option`), and the `incident` frame that confirms the accept
+carries the role, the AED to bring (if any) and the ETA that role takes. Alerts decided before this
+(role `cpr` or `fetch_aed`, `aed`) still read as they did.
 """
 
 from __future__ import annotations
@@ -45,6 +51,12 @@ class AlertView:
     address: str | None
     note: str | None
     aed: AedInfo | None
+    aed_option: AedInfo | None = None
+    """The AED an undecided responder may be asked to bring (once decided, `aed` says)."""
+
+    @property
+    def may_fetch_aed(self) -> bool:
+        return self.role == "fetch_aed" if self.role != "undecided" else self.aed_option is not None
 
 
 def _point(lat: float, lng: float) -> dict[str, float]:
@@ -87,19 +99,24 @@ def alert_frame(view: AlertView) -> dict[str, Any]:
         "distance_m": round(view.distance_m),
         "approx": {**_point(approx_lat, approx_lng), "radius_m": APPROX_RADIUS_M},
         "expires_at": view.expires_at.isoformat(),
+        "may_fetch_aed": view.may_fetch_aed,
     }
     if view.aed is not None:
         frame["aed"] = _aed(view.aed)
+    if view.aed_option is not None and view.role == "undecided":
+        frame["aed_option"] = _aed(view.aed_option)
     return frame
 
 
 def incident_frame(view: AlertView) -> dict[str, Any]:
-    """The exact place, sent once the responder has accepted."""
+    """The exact place, sent once the responder has accepted, with the role chosen at the accept:
+    `fetch_aed` (bring `aed`, then the patient) or `cpr` (straight there); `eta_s` for that role."""
     return {
         "type": "incident",
         "alert_id": view.alert_id,
         "incident_id": view.incident_id,
         "role": view.role,
+        "eta_s": round(view.eta_s),
         "status": view.status,
         "category": view.category,
         **_point(view.lat, view.lng),

@@ -33,7 +33,9 @@ from core.db import Base
 INCIDENT_CATEGORIES = ("cardiac_arrest", "unconscious", "choking", "severe_bleeding", "other_medical")
 INCIDENT_STATUSES = ("open", "closed")
 INCIDENT_PLACES = ("public", "residential")  # residential: only responders whose tier allows homes
-ALERT_ROLES = ("cpr", "fetch_aed")
+UNDECIDED = "undecided"
+ALERT_ROLES = (UNDECIDED, "cpr", "fetch_aed")
+"""`undecided` until the responder accepts: roles are chosen as people accept (dispatch.circle)."""
 ALERT_STATUSES = ("sent", "delivered", "accepted", "declined", "expired", "en_route", "on_scene", "cancelled")
 PENDING = ("sent", "delivered")  # waiting for the responder's answer
 ENGAGED = ("accepted", "en_route", "on_scene")  # counted as help on the way
@@ -56,6 +58,7 @@ class Incident(Base):
         CheckConstraint(_in("status", INCIDENT_STATUSES), name="status"),
         CheckConstraint(_in("place", INCIDENT_PLACES), name="place"),
         Index("ix_incidents_open_escalation", "next_escalation_at", postgresql_where="status = 'open'"),
+        Index("ix_incidents_open_topup", "next_topup_at", postgresql_where="status = 'open'"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -73,6 +76,10 @@ class Incident(Base):
     # the schedule the incident was opened with, which every worker's dispatch clock follows
     escalation_interval_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     next_escalation_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the answer timeout the incident was opened with (every worker's clock follows it), and when
+    # the next pending alert goes unanswered past it: the clock tops up then
+    answer_timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    next_topup_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -95,6 +102,8 @@ class Alert(Base):
     responder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("responders.id"))
     role: Mapped[str] = mapped_column(String(10))
     aed_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("aeds.id"), nullable=True)
+    # the AED an undecided responder may be asked to bring (the nearest free one when alerted)
+    option_aed_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("aeds.id"), nullable=True)
     eta_s: Mapped[float] = mapped_column(Float)
     distance_m: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(10), default="sent")
@@ -102,6 +111,9 @@ class Alert(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    cancel_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    """Why a `cancelled` alert ended: the incident closed, or `enough_responders` (stood down)."""
     # How the alert reached the phone (dispatch.channels): only a receipt (or an answer) sets
     # `delivered_via`; `socket_at` is when a socket first took the frame (an attempt, not a delivery).
     delivered_via: Mapped[str | None] = mapped_column(String(10), nullable=True)

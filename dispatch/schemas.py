@@ -56,11 +56,22 @@ class AttemptOut(BaseModel):
 class AlertOut(BaseModel):
     alert_id: uuid.UUID
     responder_id: uuid.UUID
-    role: str
-    eta_s: float
+    role: str = Field(
+        description="`undecided` until the responder accepts; then `fetch_aed` (bring `aed_id`) or `cpr` "
+        "(straight to the patient), chosen given who accepted before"
+    )
+    eta_s: float = Field(description="seconds to the patient: direct until decided, then for the role")
     distance_m: float
-    aed_id: uuid.UUID | None = None
+    aed_id: uuid.UUID | None = Field(None, description="the AED this responder brings (decided roles)")
+    may_fetch_aed: bool = Field(False, description="whether the alert told them they may bring an AED")
+    aed_option_id: uuid.UUID | None = Field(
+        None, description="the AED they may be asked to bring (the nearest free one when alerted)"
+    )
     status: str = "sent"
+    cancel_reason: str | None = Field(
+        None,
+        description="why a `cancelled` alert ended: `incident closed`, or `enough_responders` (stood down)",
+    )
     delivered_via: str | None = Field(
         None, description="the channel whose receipt (or answer) showed the alert reached the phone"
     )

@@ -1,4 +1,4 @@
-"""Incidents: open (match, assign, alert), read, list and close.
+"""Incidents: open (plan, alert the first batch), read, list and close.
 
 The order of work on `open` is what makes alerts never lost: plan, write the incident, its alerts
 and events in one transaction, commit, and only then publish. If publishing fails, or nobody
@@ -15,13 +15,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from aed_registry.models import Aed
 from aed_registry.service import AvailableAed, nearby_available
@@ -29,8 +31,9 @@ from core.redis import REDIS_DOWN
 from dispatch import events
 from dispatch.context import DispatchContext
 from dispatch.frames import AedInfo, AlertView, alert_frame, cancel_frame
-from dispatch.matching import AedSite, Assignment, Candidate, assign_roles
-from dispatch.models import ENGAGED, PENDING, Alert, Incident, IncidentEvent
+from dispatch.matching import AedSite, Candidate, people_in_reach
+from dispatch.models import ENGAGED, PENDING, UNDECIDED, Alert, Incident, IncidentEvent
+from dispatch.policy.circle import Person, top_up
 from dispatch.schemas import (
     AedConsidered,
     AlertOut,
@@ -46,6 +49,7 @@ from geo.crs import Crs, from_wgs84, to_wgs84
 from responders.store import Nearby
 
 ATTEMPT_EVENTS = ("attempt", "attempt_skipped")  # logged by the ladder (dispatch.channels)
+CLOSED_REASON = "incident closed"  # a `cancel` because the dispatcher closed the incident
 LIVE, WARMING, UNAVAILABLE = "live", "warming", "unavailable"
 """What the positions a plan saw were worth: all there; streaming back after Redis lost them;
 none (Redis down)."""
@@ -61,25 +65,36 @@ class DispatchError(ValueError):
 
 @dataclass(frozen=True)
 class Plan:
-    assignment: Assignment
+    """Everyone dispatchable in reach now, as the dispatch policy sees them (`Person`: direct ETA,
+    the AEDs each could bring in time, chance of accepting), and the open AEDs around the patient."""
+
+    people: list[Person]
     aeds: list[AvailableAed]
     positions: str = LIVE  # LIVE, WARMING or UNAVAILABLE
-    acceptance: Mapping[str, float] = field(default_factory=dict)
-    """Each candidate's chance of accepting (`acceptance_of`), by responder id."""
 
     def coverage(self) -> dict[str, object]:
-        """The verdict stored on the incident and shown to the dispatcher."""
-        c = self.assignment.coverage
+        """The verdict stored on the incident and shown to the dispatcher: is anyone in reach, and
+        how soon could help, and an AED, be at the patient."""
+        fetches = [p.best_fetch_s for p in self.people if p.fetch]
         return {
-            "covered": c.covered,
-            "fastest_eta_s": c.fastest_eta_s,
-            "aed_eta_s": c.aed_eta_s,
+            "covered": bool(self.people),
+            "fastest_eta_s": min((p.eta_s for p in self.people), default=None),
+            "aed_eta_s": min(fetches, default=None),
             "positions": self.positions,
         }
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+async def acceptance_chances(
+    session: AsyncSession, ctx: DispatchContext, responder_ids: Collection[str], at: datetime | None = None
+) -> dict[str, float]:
+    """How likely each responder is to accept an alert sent at `at` (default now): the one place
+    the policy asks, for opening, answers and the clock alike. Learned from their own answers,
+    shrunk toward their team's and category's (`responders.acceptance_store`)."""
+    return await ctx.acceptance.estimates(session, responder_ids, at or _now())
 
 
 async def _open_aeds(
@@ -93,7 +108,7 @@ async def _open_aeds(
         incident.lat,
         incident.lng,
         at=datetime.fromtimestamp(at, UTC),
-        limit=max(10, 3 * ctx.policy.aed_candidates),
+        limit=max(10, 3 * ctx.settings.aed_candidates),
         max_distance_m=aed_radius,
         settings=ctx.settings,
     )
@@ -105,22 +120,21 @@ async def plan_alerts(
     incident: Incident,
     reach_s: float,
     *,
-    exclude: Collection[str] = (),
-    exclude_aeds: Collection[str] = (),
     at: float | None = None,
 ) -> Plan:
-    """Dispatchable responders and open AEDs around the patient, and who does what.
+    """Dispatchable responders and open AEDs around the patient, as the dispatch policy's people.
 
-    The two searches are independent (Redis and PostGIS), so they run concurrently: the incident
+    Whom to alert, and who does what, is the policy's (`dispatch.policy.circle`) on this plan. The
+    two searches are independent (Redis and PostGIS), so they run concurrently: the incident
     waits for the slower of the two, not their sum. Both are awaited even when one fails, so the
     session is idle again before the error leaves. Redis out of reach is not an error here: the
-    plan has no responders and says the positions were unavailable.
+    plan has nobody in it and says the positions were unavailable.
     """
     at = time.time() if at is None else at
     kinds = ctx.settings.qualifying_certificates.get(incident.category)
     radius = ctx.model.max_distance_for(reach_s)
     # Each mode's reach (plus a millimetre for rounding): who cannot arrive in time is never fetched;
-    # `assign_roles` still decides eligibility exactly on the ETA.
+    # `people_in_reach` still decides eligibility exactly on the ETA.
     mode_radii = {mode: ctx.model.max_distance_m(reach_s, mode) + 1e-3 for mode in ctx.model.speeds}
     aed_radius = ctx.model.max_distance_for(reach_s - ctx.model.aed_pickup_s)
     aeds, nearby, warming = await asyncio.gather(
@@ -143,31 +157,21 @@ async def plan_alerts(
     for result in (nearby, warming, aeds):
         if isinstance(result, BaseException):
             raise result
-    acceptance = await acceptance_of(session, ctx, nearby.responder_id, datetime.fromtimestamp(at, UTC))
     candidates = list(
         map(Candidate, nearby.responder_id, nearby.lat, nearby.lng, nearby.mode, nearby.distance_m)
     )
-    sites = [AedSite(a.id, a.lat, a.lng) for a in aeds]
-    assignment = assign_roles(
+    chance = await acceptance_chances(session, ctx, nearby.responder_id, datetime.fromtimestamp(at, UTC))
+    people = people_in_reach(
         incident.lat,
         incident.lng,
         candidates,
-        sites,
+        [AedSite(a.id, a.lat, a.lng) for a in aeds],
         ctx.model,
         reach_s,
-        ctx.policy,
-        exclude=exclude,
-        exclude_aeds=exclude_aeds,
+        chance,
+        prior=ctx.settings.acceptance_probability,
     )
-    return Plan(assignment, aeds, positions, acceptance)
-
-
-async def acceptance_of(
-    session: AsyncSession, ctx: DispatchContext, responder_ids: Collection[str], at: datetime
-) -> dict[str, float]:
-    """Each responder's chance of accepting an alert sent at `at`, learned from their answers and
-    their team's and category's (`responders.acceptance_store`): what the planner sizes batches with."""
-    return await ctx.acceptance.estimates(session, responder_ids, at)
+    return Plan(people, aeds, positions)
 
 
 def replan_soon(positions: str) -> bool:
@@ -177,30 +181,49 @@ def replan_soon(positions: str) -> bool:
 
 
 def add_alerts(
-    session: AsyncSession, ctx: DispatchContext, incident: Incident, plan: Plan, batch: int
+    session: AsyncSession,
+    ctx: DispatchContext,
+    incident: Incident,
+    people: Sequence[Person],
+    batch: int,
+    *,
+    taken_aeds: Collection[str] = (),
 ) -> list[Alert]:
-    """Alert rows (and their events) for a plan; not yet committed."""
+    """Alert rows for the people the policy chose; not yet committed. Roles are `undecided` (they
+    are chosen at the accept); each keeps the direct ETA, and the nearest AED nobody accepted to
+    bring yet that the person could fetch, as the AED they may be asked to bring."""
     now = _now()
     expires = now + timedelta(seconds=ctx.settings.alert_ttl_s)
-    rows = [
-        Alert(
-            id=uuid.uuid4(),
-            incident_id=incident.id,
-            responder_id=uuid.UUID(a.responder_id),
-            role=a.role,
-            aed_id=uuid.UUID(a.aed_id) if a.aed_id else None,
-            eta_s=a.eta_s,
-            distance_m=a.distance_m,
-            status="sent",
-            batch=batch,
-            created_at=now,
-            expires_at=expires,
-            updated_at=now,
+    rows = []
+    for person in people:
+        option = next((f.aed_id for f in person.fetch if f.aed_id not in taken_aeds), None)
+        rows.append(
+            Alert(
+                id=uuid.uuid4(),
+                incident_id=incident.id,
+                responder_id=uuid.UUID(person.responder_id),
+                role=UNDECIDED,
+                aed_id=None,
+                option_aed_id=uuid.UUID(option) if option else None,
+                eta_s=person.eta_s,
+                distance_m=person.distance_m,
+                status="sent",
+                batch=batch,
+                created_at=now,
+                expires_at=expires,
+                updated_at=now,
+            )
         )
-        for a in plan.assignment.alerts
-    ]
     session.add_all(rows)
     return rows
+
+
+def first_overdue(alerts: Iterable[Alert], now: datetime, answer_timeout_s: float) -> datetime | None:
+    """When the next pending alert goes unanswered past the answer timeout (the clock tops the
+    circle up then), or None when no pending alert is still within it."""
+    timeout = timedelta(seconds=answer_timeout_s)
+    due = (a.created_at + timeout for a in alerts if a.status in PENDING)
+    return min((t for t in due if t > now), default=None)
 
 
 async def publish_alerts(session: AsyncSession, ctx: DispatchContext, alerts: list[Alert]) -> None:
@@ -211,6 +234,8 @@ async def publish_alerts(session: AsyncSession, ctx: DispatchContext, alerts: li
 async def open_incident(
     session: AsyncSession, ctx: DispatchContext, body: IncidentCreate, created_by: str
 ) -> IncidentOut:
+    """Record the incident and alert the first batch: the people the policy's `top_up` picks from
+    everyone in reach (enough that the targets are met with the configured chance)."""
     settings = ctx.settings
     reach_s = settings.reach_s if body.reach_s is None else body.reach_s
     if not settings.reach_min_s <= reach_s <= settings.reach_max_s:
@@ -233,18 +258,19 @@ async def open_incident(
         coverage={},
         escalation_step=0,
         escalation_interval_s=settings.escalation_interval_s,
+        answer_timeout_s=settings.answer_timeout_s,
         next_escalation_at=now + timedelta(seconds=settings.escalation_interval_s),
         created_by=created_by,
         created_at=now,
     )
     plan = await plan_alerts(session, ctx, incident, reach_s)
-    coverage = plan.assignment.coverage
     incident.coverage = plan.coverage()
     if replan_soon(plan.positions):
         incident.next_escalation_at = now + timedelta(seconds=settings.replan_s)
     session.add(incident)
     await session.flush()
-    alerts = add_alerts(session, ctx, incident, plan, batch=0)
+    alerts = add_alerts(session, ctx, incident, top_up([], plan.people, 0.0, ctx.policy), batch=0)
+    incident.next_topup_at = first_overdue(alerts, now, settings.answer_timeout_s)
     logged = [
         events.record(
             session,
@@ -263,15 +289,16 @@ async def open_incident(
     ]
     if plan.positions != LIVE:  # nobody alerted may not mean nobody there
         logged.append(events.record(session, incident.id, f"positions_{plan.positions}", reach_s=reach_s))
-    elif not coverage.covered:
+    elif not plan.people:
         logged.append(events.record(session, incident.id, "nobody_in_reach", reach_s=reach_s))
     await session.commit()
     # Everything the phones need is in hand (the plan's AEDs came with names and places), so the
     # alerts go out straight after the commit, without reading back what was just written.
     aed_info = {a.id: AedInfo(a.id, a.name, a.lat, a.lng, a.location_detail) for a in plan.aeds}
     for alert in alerts:
-        aed = aed_info[str(alert.aed_id)] if alert.aed_id else None
-        await ctx.fanout.to_responder(str(alert.responder_id), alert_frame(alert_view(alert, incident, aed)))
+        option = aed_info[str(alert.option_aed_id)] if alert.option_aed_id else None
+        view = alert_view(alert, incident, None, option)
+        await ctx.fanout.to_responder(str(alert.responder_id), alert_frame(view))
     ctx.wake_ladder.set()  # the alerts' first rung (push for those without a socket) now, not at the tick
     await events.publish(ctx.fanout, logged)
     return incident_out(incident, alerts, body.crs, plan.aeds)
@@ -287,6 +314,7 @@ def alert_event(session: AsyncSession, alert: Alert, kind: str) -> IncidentEvent
         role=alert.role,
         eta_s=alert.eta_s,
         aed_id=str(alert.aed_id) if alert.aed_id else None,
+        aed_option_id=str(alert.option_aed_id) if alert.option_aed_id else None,
         batch=alert.batch,
     )
 
@@ -332,7 +360,10 @@ def incident_out(
                 eta_s=a.eta_s,
                 distance_m=a.distance_m,
                 aed_id=a.aed_id,
+                may_fetch_aed=a.role == "fetch_aed" if a.role != UNDECIDED else a.option_aed_id is not None,
+                aed_option_id=a.option_aed_id,
                 status=a.status,
+                cancel_reason=a.cancel_reason,
                 delivered_via=a.delivered_via,
             )
             for a in alerts
@@ -401,11 +432,11 @@ async def close_incident(
     now = _now()
     incident.status = "closed"
     incident.closed_at = now
-    incident.next_escalation_at = None
+    incident.next_escalation_at = incident.next_topup_at = None
     result = await session.execute(
         update(Alert)
         .where(Alert.incident_id == incident_id, Alert.status.in_(PENDING + ENGAGED))
-        .values(status="cancelled", updated_at=now)
+        .values(status="cancelled", cancel_reason=CLOSED_REASON, ladder_due_at=None, updated_at=now)
         .returning(Alert.id, Alert.responder_id)
     )
     cancelled = result.all()
@@ -417,15 +448,14 @@ async def close_incident(
     await session.commit()
     for alert_id, responder_id in cancelled:
         await ctx.fanout.to_responder(
-            str(responder_id), cancel_frame(str(alert_id), str(incident.id), "incident closed")
+            str(responder_id), cancel_frame(str(alert_id), str(incident.id), CLOSED_REASON)
         )
     await events.publish(ctx.fanout, logged)
     return incident_out(incident, await alerts_of(session, incident_id), Crs.wgs84)
 
 
 # --- alert views ----------------------------------------------------------------------------------
-_AED_LAT = func.ST_Y(cast(Aed.location, Geometry))
-_AED_LNG = func.ST_X(cast(Aed.location, Geometry))
+_OPTION = aliased(Aed)
 
 
 async def alert_views(
@@ -433,9 +463,10 @@ async def alert_views(
 ) -> list[AlertView]:
     """Alerts joined with their incident and AED, by id or for one responder's open incidents."""
     query = (
-        select(Alert, Incident, Aed.name, _AED_LAT, _AED_LNG, Aed.location_detail)
+        select(Alert, Incident, *_aed_columns(Aed), *_aed_columns(_OPTION))
         .join(Incident, Incident.id == Alert.incident_id)
         .outerjoin(Aed, Aed.id == Alert.aed_id)
+        .outerjoin(_OPTION, _OPTION.id == Alert.option_aed_id)
     )
     if alert_ids is not None:
         if not alert_ids:
@@ -444,13 +475,22 @@ async def alert_views(
     if responder_id is not None:
         query = query.where(Alert.responder_id == responder_id, Incident.status == "open")
     views = []
-    for alert, incident, aed_name, aed_lat, aed_lng, aed_detail in (await session.execute(query)).all():
-        aed = AedInfo(str(alert.aed_id), aed_name, aed_lat, aed_lng, aed_detail) if alert.aed_id else None
-        views.append(alert_view(alert, incident, aed))
+    for alert, incident, *columns in (await session.execute(query)).all():
+        aed = AedInfo(str(alert.aed_id), *columns[:4]) if alert.aed_id else None
+        option = AedInfo(str(alert.option_aed_id), *columns[4:]) if alert.option_aed_id else None
+        views.append(alert_view(alert, incident, aed, option))
     return views
 
 
-def alert_view(alert: Alert, incident: Incident, aed: AedInfo | None) -> AlertView:
+def _aed_columns(aed: type[Aed]) -> tuple[Any, ...]:
+    """An AED's name, place and location detail, as `AedInfo` takes them after its id."""
+    geometry = cast(aed.location, Geometry)
+    return aed.name, func.ST_Y(geometry), func.ST_X(geometry), aed.location_detail
+
+
+def alert_view(
+    alert: Alert, incident: Incident, aed: AedInfo | None, option: AedInfo | None = None
+) -> AlertView:
     """What a phone needs to show one alert, from rows already at hand."""
     return AlertView(
         alert_id=str(alert.id),
@@ -467,4 +507,5 @@ def alert_view(alert: Alert, incident: Incident, aed: AedInfo | None) -> AlertVi
         address=incident.address,
         note=incident.note,
         aed=aed,
+        aed_option=option,
     )

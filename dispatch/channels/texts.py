@@ -1,7 +1,8 @@
 """What an SMS and a voice call say about an alert (pure).
 
 Built from `dispatch.frames.alert_frame`, so they say exactly what the app shows before accept:
-the kind of emergency, distance, ETA and, for an AED runner, the AED's place name, never the
+the kind of emergency, distance, ETA and, for an AED runner, the AED's place name (for someone
+not yet decided who may be asked to bring one, that AED's, said as a maybe), never the
 patient's exact place or address (anyone holding the phone reads an SMS). The SMS ends with the
 one-time link that opens this one alert in the app; the voice call cannot carry a link, so it
 asks the person to open the SMS or the app.
@@ -43,6 +44,7 @@ class Facts:
     distance: str
     eta: str
     aed: str | None  # the AED's place name, for an AED runner
+    aed_option: str | None = None  # the AED an undecided responder may be asked to bring
 
 
 def category_name(category: str, language: Language) -> str:
@@ -71,12 +73,13 @@ def _shorten(name: str, limit: int = AED_NAME_MAX) -> str:
 
 def facts(view: AlertView, language: Language) -> Facts:
     frame: dict[str, Any] = alert_frame(view)
-    aed = frame.get("aed")
+    aed, option = frame.get("aed"), frame.get("aed_option")
     return Facts(
         category=category_name(frame["category"], language),
         distance=distance_text(frame["distance_m"], language),
         eta=eta_text(frame["eta_s"], language),
         aed=_shorten(aed["name"]) if aed and aed.get("name") else None,
+        aed_option=_shorten(option["name"]) if option and option.get("name") else None,
     )
 
 
@@ -84,9 +87,13 @@ def sms_text(view: AlertView, link: str | None, language: Language = "zh") -> st
     f = facts(view, language)
     if language == "zh":
         go = f"先取AED（{f.aed}）再赶往，约{f.eta}" if f.aed else f"约{f.eta}可到"
+        if f.aed_option:
+            go += f"，或需先取AED（{f.aed_option}）"
         text = f"急救呼叫：附近有人{f.category}，距您{f.distance}，{go}。"
         return text + (f"接受或拒绝：{link}" if link else "请打开应用接受或拒绝。")
     go = f"Fetch the AED at {f.aed} first, about {f.eta}" if f.aed else f"About {f.eta} away"
+    if f.aed_option:
+        go += f"; you may be asked to bring the AED at {f.aed_option}"
     text = f"Rescue alert: {f.category} {f.distance} from you. {go}."
     return text + (f" Accept or decline: {link}" if link else " Open the app to accept or decline.")
 

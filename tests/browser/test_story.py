@@ -102,7 +102,7 @@ def test_dispatcher_alerts_responder_who_accepts_live(
     expect(alert_row).to_be_visible()
     expect(desk.locator("#incident-summary")).to_contain_text("North gate of the park")
     role_cell = alert_row.locator("td").nth(1)
-    expect(role_cell).to_have_text(re.compile("CPR|fetch AED"))
+    expect(role_cell).to_have_text(re.compile("^not decided"))  # roles are decided at the accept
     expect(desk.locator("#open-list")).to_contain_text("North gate of the park")
     expect(desk.locator("#incident-aeds")).to_contain_text(aed_name)
     # the map moved to the incident: the responder (by category) and the open AED are drawn there
@@ -121,6 +121,7 @@ def test_dispatcher_alerts_responder_who_accepts_live(
     expect(phone.locator("#mission")).to_be_visible()
     expect(phone.locator("#mission-where")).to_have_text("North gate of the park, by the fountain")
     expect(phone.locator("#mission-map path.leaflet-interactive")).to_have_count(1)  # the line to follow
+    expect(role_cell).to_have_text(re.compile("^(CPR|fetch AED)$"))
     fetching = role_cell.inner_text() == "fetch AED"
     expect(phone.locator("#mission-aed")).to_have_text(
         f"AED: {aed_name} — inside the guard house" if fetching else ""

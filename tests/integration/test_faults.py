@@ -241,9 +241,13 @@ async def test_a_redis_restart_loses_no_alert_and_dispatch_resumes(
         await inbox_b.wait(alert_for(first["id"]))
 
         stores.stop("redis")
-        # an accept while Redis is down is committed, and the phone gets the exact place
+        # an accept while Redis is down is committed, and the phone gets the exact place; without
+        # positions to choose a role on, the acceptor goes straight to the patient
         await phone_a.send({"type": "ack", "alert_id": alert_a["alert_id"], "response": "accept"})
-        await inbox_a.wait(lambda f: f["type"] == "incident" and f["alert_id"] == alert_a["alert_id"])
+        mission = await inbox_a.wait(
+            lambda f: f["type"] == "incident" and f["alert_id"] == alert_a["alert_id"]
+        )
+        assert mission["role"] == "cpr" and mission["aed"] is None
         # a fix while Redis is down: an error frame naming the store, the socket stays open
         refused = await inbox_b.wait(lambda f: f["type"] == "error" and f["code"] == 503)
         assert "Redis" in refused["store"]
@@ -266,6 +270,8 @@ async def test_a_redis_restart_loses_no_alert_and_dispatch_resumes(
     assert status[alert_a["alert_id"]] == "accepted"
     accepted = [e for e in detail["events"] if e["kind"] == "accepted"]
     assert [e["data"]["alert_id"] for e in accepted] == [alert_a["alert_id"]]
+    [decided] = [e["data"] for e in detail["events"] if e["kind"] == "role_assigned"]
+    assert decided["role"] == "cpr" and decided["fallback"].startswith("positions unavailable")
 
 
 async def test_a_postgres_restart_loses_no_alert_and_dispatch_resumes(

@@ -29,7 +29,7 @@ from dispatch.frames import AlertView
 from dispatch.service import alert_views
 from tests.integration.test_dispatch import dispatcher, offset, remote_spot
 from tests.support.db import fetch
-from tests.support.people import on_duty_at
+from tests.support.people import bearer, on_duty_at
 from tests.support.sms_gateway import SmsGateway
 from tests.support.standin import Plan
 from tests.support.tencent_cloud import TencentCloud
@@ -52,7 +52,9 @@ class Alerted:
 @pytest.fixture(scope="module")
 async def alerted(live_server, admin_headers, store_env) -> dict[str, Alerted]:
     """A cardiac arrest with a CPR responder (mainland mobile typed with spaces), an AED runner
-    (typed with dashes) and a responder without a number; their alerts as stored."""
+    (typed with dashes) and a responder without a number; their alerts as stored. Roles are
+    decided at the accept: the runner, beside the AED, accepts first and is given it; the other
+    accepts next and goes straight to the patient (which stands the third one down)."""
     http = httpx.Client(base_url=live_server.url, timeout=30)
     lat, lng = remote_spot()
     people = {
@@ -75,6 +77,12 @@ async def alerted(live_server, admin_headers, store_env) -> dict[str, Alerted]:
     )
     assert r.status_code == 201, r.text
     by_responder = {a["responder_id"]: a for a in r.json()["alerts"]}
+    for role in ("fetch_aed", "cpr"):
+        person = people[role]
+        alert_id = by_responder[person["id"]]["alert_id"]
+        answer = {"response": "accept"}
+        r = http.post(f"/v1/alerts/{alert_id}/answer", json=answer, headers=bearer(person["token"]))
+        assert r.status_code == 200 and r.json()["incident"]["role"] == role, r.text
     db = Database(store_env["DATABASE_URL"])
     try:
         async with db.sessions() as session:

@@ -15,7 +15,12 @@ LINK = "https://rescue.example.cn/responder?alert=3f6b0e9c-8a51-4d0e-9d0b-2a3c4e
 
 
 def view(
-    role: str = "cpr", *, aed: AedInfo | None = None, distance_m: float = 347, eta_s: float = 151
+    role: str = "cpr",
+    *,
+    aed: AedInfo | None = None,
+    option: AedInfo | None = None,
+    distance_m: float = 347,
+    eta_s: float = 151,
 ) -> AlertView:
     return AlertView(
         alert_id="3f6b0e9c-8a51-4d0e-9d0b-2a3c4e5f6a7b",
@@ -32,6 +37,7 @@ def view(
         address=ADDRESS,
         note="3rd floor, ring twice",
         aed=aed,
+        aed_option=option,
     )
 
 
@@ -48,7 +54,7 @@ def test_chinese_sms_says_category_distance_eta_and_link_and_nothing_exact() -> 
 def test_chinese_words_fit_one_sms_with_a_signature_and_the_link_makes_it_three() -> None:
     """The decision in texts.py: words + 【signature】 in one 70-character SMS; the ~100-character
     link makes it 3 parts (67 each)."""
-    for v in (view(), view("fetch_aed", aed=AED)):
+    for v in (view(), view("fetch_aed", aed=AED), view("undecided", option=AED)):
         words = texts.sms_text(v, None).removesuffix("请打开应用接受或拒绝。")
         assert texts.sms_parts("【急救呼叫】" + words + "接受或拒绝：") == 1, words
         assert texts.sms_parts("【急救呼叫】" + texts.sms_text(v, LINK)) <= 3
@@ -62,6 +68,17 @@ def test_aed_runner_is_told_where_the_aed_is() -> None:
     )
     text = texts.sms_text(view("fetch_aed", aed=long_name), LINK, "en")
     assert "Fetch the AED at Civic Center Me… first" in text
+
+
+def test_someone_not_yet_decided_is_told_they_may_be_asked_to_bring_the_aed() -> None:
+    """Roles are decided at the accept: before it, the AED is a maybe, and the plain Tencent
+    template (no AED) is the one for them."""
+    text = texts.sms_text(view("undecided", option=AED), LINK)
+    assert "约3分钟可到，或需先取AED（市民中心地铁站B出口）。" in text
+    english = texts.sms_text(view("undecided", option=AED), LINK, "en")
+    assert "About 3 min away; you may be asked to bring the AED at 市民中心地铁站B出口." in english
+    assert texts.sms_text(view("undecided"), LINK) == texts.sms_text(view(), LINK)
+    assert texts.sms_params(view("undecided", option=AED), LINK) == texts.sms_params(view(), LINK)
 
 
 def test_english_fallback_words_fit_one_sms_and_with_the_link_two() -> None:

@@ -177,8 +177,8 @@ async function renderIncident(incident) {
   const rows = await Promise.all(
     incident.alerts.map(async (a) => {
       const name = await responderName(a.responder_id);
-      const role = a.role === "fetch_aed" ? "fetch AED" : "CPR";
-      return `<tr data-alert="${a.alert_id}"><td>${escapeHtml(name)}</td><td>${role}</td><td>${minutes(a.eta_s)}</td><td>${metres(a.distance_m)}</td><td class="st-${a.status}">${a.status.replace("_", " ")}</td>${reachedCell(a)}</tr>`;
+      const status = a.cancel_reason === "enough_responders" ? "stood down" : a.status.replace("_", " ");
+      return `<tr data-alert="${a.alert_id}"><td>${escapeHtml(name)}</td><td>${roleText(a)}</td><td>${minutes(a.eta_s)}</td><td>${metres(a.distance_m)}</td><td class="st-${a.status}">${status}</td>${reachedCell(a)}</tr>`;
     }),
   );
   // The AEDs matched at opening come only with the opening's answer; remembered per incident.
@@ -208,11 +208,18 @@ function reachedCell(a) {
   return `<td class="reached" title="${escapeHtml(title)}">${escapeHtml(confirmed)}${tried.length ? ` · tried ${escapeHtml(tried.join(", "))}` : ""}</td>`;
 }
 
+// Roles are decided when a responder accepts: until then an alert says whether it may be an AED run.
+function roleText(a) {
+  if (a.role === "fetch_aed") return "fetch AED";
+  if (a.role === "cpr") return "CPR";
+  return a.may_fetch_aed ? "not decided (may fetch AED)" : "not decided";
+}
+
 function describeEvent(e) {
   const t = new Date(e.ts).toLocaleTimeString();
   const d = e.data || {};
   const who = d.responder_id ? ` ${escapeHtml(state.resolved.get(d.responder_id) || shortId(d.responder_id))}` : "";
-  const role = d.role ? ` (${d.role === "fetch_aed" ? "fetch AED" : "CPR"})` : "";
+  const role = d.role && d.role !== "undecided" ? ` (${roleText(d)})` : "";
   const via = d.channel ? ` — ${escapeHtml(d.channel)} ${escapeHtml(String(d.outcome || "").replaceAll("_", " "))}` : d.delivered_via ? ` via ${escapeHtml(d.delivered_via)}` : "";
   return `${t} ${escapeHtml(e.kind.replaceAll("_", " "))}${who}${role}${via}`;
 }
@@ -272,7 +279,7 @@ function connect() {
   };
 }
 
-const ANNOUNCED = ["accepted", "declined", "en_route", "on_scene", "escalated", "nobody_in_reach", "escalation_exhausted", "closed"];
+const ANNOUNCED = ["accepted", "role_assigned", "declined", "en_route", "on_scene", "escalated", "nobody_in_reach", "escalation_exhausted", "closed"];
 let refreshTimer = null;
 
 // Events come in bursts (one per alert sent, delivered...): announce the ones a dispatcher acts on

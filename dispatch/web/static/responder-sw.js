@@ -111,7 +111,13 @@ function distance(m) {
 function alertWords(frame) {
   const what = CATEGORY[frame.category] || String(frame.category).replaceAll("_", " ");
   const minutes = Math.max(1, Math.round(frame.eta_s / 60));
-  const task = frame.role === "fetch_aed" ? `Fetch the AED${frame.aed ? ` “${frame.aed.name}”` : ""}, then go to the patient.` : "Do CPR: go straight to the patient.";
+  // roles are decided at the accept: before it, the AED is a maybe (alerts decided at sending say it)
+  const task =
+    frame.role === "fetch_aed"
+      ? `Fetch the AED${frame.aed ? ` “${frame.aed.name}”` : ""}, then go to the patient.`
+      : frame.role !== "cpr" && frame.may_fetch_aed
+        ? `You may be asked to bring the AED${frame.aed_option ? ` “${frame.aed_option.name}”` : ""}.`
+        : "Do CPR: go straight to the patient.";
   return {
     title: `${what} — ${distance(frame.distance_m)} from you`,
     body: `About ${minutes} min away. ${task} The exact address comes when you accept.`,
@@ -197,7 +203,7 @@ async function answer(notification, frame, response) {
   await self.rescueKeep.put("mission", incident);
   const where = incident.address || `${incident.lat.toFixed(5)}, ${incident.lng.toFixed(5)}`;
   return self.registration.showNotification(`Go now: ${where}`, {
-    body: frame.role === "fetch_aed" && incident.aed ? `Fetch the AED “${incident.aed.name}” first. Tap for the map.` : "Go straight to the patient. Tap for the map.",
+    body: incident.role === "fetch_aed" && incident.aed ? `Fetch the AED “${incident.aed.name}” first. Tap for the map.` : "Go straight to the patient. Tap for the map.",
     tag: frame.alert_id,
     requireInteraction: true,
     icon: "/static/icons/responder-192.png",

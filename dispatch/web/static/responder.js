@@ -116,14 +116,20 @@ function confirmShown(frame) {
   else alertCall(frame.alert_id, "received", state.code ? {} : { channel: "app" }).catch(() => state.confirmed.delete(frame.alert_id));
 }
 
+// What the alert asks. Roles are decided when the person accepts: before that, an alert says
+// whether they may be asked to bring an AED, and which (alerts decided at sending still say it).
+function alertTask(frame) {
+  const where = (aed) => (aed ? ` “${aed.name}”${aed.location_detail ? ` (${aed.location_detail})` : ""}` : "");
+  if (frame.role === "fetch_aed") return `Fetch the AED${where(frame.aed)}, then go to the patient`;
+  if (frame.role === "cpr" || !frame.may_fetch_aed) return "Do CPR: go straight to the patient";
+  return `You may be asked to bring the AED${where(frame.aed_option)} first; you will know when you accept`;
+}
+
 function showAlert(frame) {
   state.current = frame;
   const title = `${human(frame.category)} — ${metres(frame.distance_m)} away`;
   $("alert-title").textContent = title;
-  $("alert-role").textContent =
-    frame.role === "fetch_aed"
-      ? `Fetch the AED${frame.aed ? ` “${frame.aed.name}”` : ""}${frame.aed?.location_detail ? ` (${frame.aed.location_detail})` : ""}, then go to the patient`
-      : "Do CPR: go straight to the patient";
+  $("alert-role").textContent = alertTask(frame);
   $("alert-facts").textContent = `You can be there in about ${minutes(frame.eta_s)}. Approximate area only; the exact address comes when you accept.`;
   $("alert").classList.remove("hidden");
   setAnswerButtons(false);
@@ -225,7 +231,7 @@ function onMission(incident) {
   keep.put("mission", frame).catch(() => {});
   dropAlert(frame.alert_id);
   $("mission").classList.remove("hidden");
-  $("mission-title").textContent = frame.role === "fetch_aed" ? "Fetch the AED, then go to the patient" : "Go to the patient now";
+  $("mission-title").textContent = frame.role === "fetch_aed" ? "Your role: fetch the AED, then go to the patient" : "Your role: go straight to the patient now";
   $("mission-where").textContent = frame.address || `Patient at ${frame.lat.toFixed(5)}, ${frame.lng.toFixed(5)}`;
   $("mission-note").textContent = frame.note ? `Note: ${frame.note}` : "";
   $("mission-aed").textContent = frame.aed ? `AED: ${frame.aed.name}${frame.aed.location_detail ? ` — ${frame.aed.location_detail}` : ""}` : "";
@@ -281,7 +287,8 @@ function onCancel(frame) {
     keep.remove("mission").catch(() => {});
     $("mission").classList.add("hidden");
   }
-  say(`Stand down: ${frame.reason || "the incident was closed"}.`);
+  const why = frame.reason === "enough_responders" ? "enough responders are on the way, thank you" : frame.reason || "the incident was closed";
+  say(`Stand down: ${why}.`);
 }
 
 // --- duty and position --------------------------------------------------------------------------
