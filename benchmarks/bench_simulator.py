@@ -2,8 +2,8 @@
 
 Each resolution runs in a fresh subprocess so its peak memory (max RSS) is its own. The baseline is
 the obvious alternative: ask dispatch's matching path for every cell — responders and AEDs within the
-reach by a numpy brute-force scan, then `assign_roles`' coverage verdict — timed on a sample of
-cells and scaled to the grid; the same sample checks both give the same ETAs.
+reach by a numpy brute-force scan, then `people_in_reach` and the dispatcher's verdict (`coverage_of`)
+— timed on a sample of cells and scaled to the grid; the same sample checks both give the same ETAs.
 
 Then the peak memory of the largest studies the service allows (res 10, reach 900 s, on the demo
 city): what a study job's process runs (`simulator.studies.run`, blocks of bounded pairs), each in
@@ -35,7 +35,7 @@ def _child(res: int) -> dict[str, float]:
 
     from aed_registry.availability import HoursPolicy
     from core.config import Settings
-    from dispatch.matching import AedSite, Candidate, MatchPolicy, assign_roles
+    from dispatch.matching import AedSite, Candidate, coverage_of, people_in_reach
     from geo.distance import haversine_m_np
     from geo.reach import ReachModel
     from simulator.city import demo_city
@@ -63,7 +63,6 @@ def _child(res: int) -> dict[str, float]:
     r_lat, r_lng = snapshot.resp_lat, snapshot.resp_lng
     a_lat, a_lng = snapshot.aed_lat, snapshot.aed_lng
     radius = model.max_distance_for(REACH)
-    policy = MatchPolicy()
     differ = 0
     t0 = time.perf_counter()
     for k in sample:
@@ -73,7 +72,7 @@ def _child(res: int) -> dict[str, float]:
         candidates = [Candidate(str(i), r_lat[i], r_lng[i], people[i].mode, d[i]) for i in near]
         near_aeds = np.flatnonzero(haversine_m_np(lat, lng, a_lat, a_lng) <= radius)
         sites = [AedSite(str(i), a_lat[i], a_lng[i]) for i in near_aeds]
-        verdict = assign_roles(lat, lng, candidates, sites, model, REACH, policy).coverage
+        verdict = coverage_of(people_in_reach(lat, lng, candidates, sites, model, REACH, {}, prior=0.35))
         for got, want in (
             (verdict.fastest_eta_s, result.responder_eta_s[k]),
             (verdict.aed_eta_s, result.aed_eta_s[k]),

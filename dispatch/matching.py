@@ -1,31 +1,24 @@
-"""Who runs to the patient and who fetches which AED: the role assignment, as a pure function.
+"""Who can reach the patient in time, and which AEDs each could bring: the dispatch policy's input.
 
 Inputs are plain data (candidates already known to be dispatchable, AEDs already known to be open),
-so the dispatcher, the escalation step and the planner's policy simulation all call exactly this.
+so the service (opening, answers, the clock) and the planner's simulations call exactly this.
+Deciding whom to alert and who does what is the policy's (`dispatch.policy.circle`).
 
-The rules (DESIGN.md, "Matching and roles"):
 * A responder is eligible when their ETA (the reach model) is within the incident's reach.
-* `fetch_aed` runners are chosen first, greedily by when the AED would reach the patient: the pair
-  (responder, AED) with the earliest fetch ETA wins, then both leave the pool; one runner per AED,
-  only the `aed_candidates` best AEDs. A responder standing beside an AED therefore fetches it: their
-  fetch ETA is their direct ETA plus the pick-up, which beats everyone else's detour.
-* `cpr` runners are the fastest of the rest by direct ETA.
-* Not everybody accepts: alert until the expected acceptances (count × acceptance probability)
-  reach each target, never more than the per-incident cap.
+* Their fetch options are the AEDs they could bring to the patient within the reach (responder →
+  AED → patient, pick-up included), soonest first. A responder standing beside an AED has it as
+  their best option: their fetch ETA is their direct ETA plus the pick-up.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from dispatch.policy.circle import Fetch, Person
 from geo.distance import haversine_m
 from geo.reach import ReachModel
 
-Role = Literal["cpr", "fetch_aed"]
 _ROUNDING_M = 1e-3  # float rounding in the triangle-inequality bounds; far below any distance that matters
 
 
@@ -45,65 +38,6 @@ class AedSite:
     aed_id: str
     lat: float
     lng: float
-
-
-@dataclass(frozen=True, slots=True)
-class MatchPolicy:
-    target_cpr: int = 2
-    target_aed: int = 1
-    aed_candidates: int = 3
-    acceptance_probability: float = 0.35
-    alert_cap: int = 20
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> MatchPolicy:
-        return cls(
-            int(settings.target_cpr),
-            int(settings.target_aed),
-            int(settings.aed_candidates),
-            float(settings.acceptance_probability),
-            int(settings.alert_cap),
-        )
-
-    def alerts_for(self, target: int) -> int:
-        """How many to alert so that the expected acceptances reach `target`."""
-        if target <= 0:
-            return 0
-        p = min(max(self.acceptance_probability, 1e-6), 1.0)
-        return math.ceil(target / p - 1e-9)
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedAlert:
-    responder_id: str
-    role: Role
-    eta_s: float
-    distance_m: float
-    aed_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Coverage:
-    """The verdict for the dispatcher: is anyone in reach, and when do help and an AED arrive."""
-
-    covered: bool
-    fastest_eta_s: float | None
-    aed_eta_s: float | None
-
-
-@dataclass(frozen=True)
-class Assignment:
-    alerts: list[PlannedAlert] = field(default_factory=list)
-    coverage: Coverage = Coverage(False, None, None)
-
-
-def _trim_to_cap(cpr: list[PlannedAlert], aed: list[PlannedAlert], policy: MatchPolicy) -> list[PlannedAlert]:
-    """Drop from the role furthest beyond its target until the cap holds (AED runners are scarcer)."""
-    while len(cpr) + len(aed) > policy.alert_cap:
-        cpr_ratio = len(cpr) / max(policy.target_cpr, 1)
-        aed_ratio = len(aed) / max(policy.target_aed, 1)
-        (cpr if cpr and (cpr_ratio >= aed_ratio or not aed) else aed).pop()
-    return aed + cpr
 
 
 def fetch_pairs(
@@ -138,56 +72,6 @@ def fetch_pairs(
                 pairs.append((eta, c, a))
     pairs.sort(key=lambda t: (t[0], t[1].responder_id, t[2].aed_id))
     return pairs
-
-
-def assign_roles(
-    patient_lat: float,
-    patient_lng: float,
-    candidates: Sequence[Candidate],
-    aeds: Sequence[AedSite],
-    model: ReachModel,
-    reach_s: float,
-    policy: MatchPolicy,
-    *,
-    exclude: Collection[str] = (),
-    exclude_aeds: Collection[str] = (),
-) -> Assignment:
-    """Plan the alerts for one incident (or one escalation step, with `exclude` already alerted)."""
-    etas = ((model.eta_s(c.distance_m, c.mode), c) for c in candidates if c.responder_id not in exclude)
-    eligible = [(eta, c) for eta, c in etas if eta <= reach_s]
-    eligible.sort(key=lambda pair: (pair[0], pair[1].responder_id))
-    if not eligible:
-        return Assignment([], Coverage(False, None, None))
-
-    sites = [a for a in aeds if a.aed_id not in exclude_aeds]
-    pairs = fetch_pairs(patient_lat, patient_lng, [c for _, c in eligible], sites, model, reach_s)
-    aed_alerts: list[PlannedAlert] = []
-    taken: set[str] = set()
-    used_aeds: set[str] = set()
-    aed_limit = min(policy.alerts_for(policy.target_aed), policy.aed_candidates)
-    for eta, c, a in pairs:
-        if len(aed_alerts) >= aed_limit:
-            break
-        if c.responder_id in taken or a.aed_id in used_aeds:
-            continue
-        taken.add(c.responder_id)
-        used_aeds.add(a.aed_id)
-        aed_alerts.append(
-            PlannedAlert(c.responder_id, "fetch_aed", round(eta, 1), round(c.distance_m, 1), a.aed_id)
-        )
-
-    cpr_alerts = [
-        PlannedAlert(c.responder_id, "cpr", round(eta, 1), round(c.distance_m, 1))
-        for eta, c in eligible
-        if c.responder_id not in taken
-    ][: policy.alerts_for(policy.target_cpr)]
-    alerts = _trim_to_cap(cpr_alerts, aed_alerts, policy)
-    coverage = Coverage(
-        covered=True,
-        fastest_eta_s=round(eligible[0][0], 1),
-        aed_eta_s=round(pairs[0][0], 1) if pairs else None,
-    )
-    return Assignment(alerts, coverage)
 
 
 def people_in_reach(
@@ -225,3 +109,19 @@ def people_in_reach(
         )
         for eta, c in eligible
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """The verdict for the dispatcher (and the planner's coverage studies): is anyone in reach, and
+    how soon could help, and an AED brought by one of them, be at the patient."""
+
+    covered: bool
+    fastest_eta_s: float | None
+    aed_eta_s: float | None
+
+
+def coverage_of(people: Sequence[Person]) -> Coverage:
+    """The verdict on everyone in reach (`people_in_reach`)."""
+    fetches = [p.best_fetch_s for p in people if p.fetch]
+    return Coverage(bool(people), min((p.eta_s for p in people), default=None), min(fetches, default=None))

@@ -31,7 +31,7 @@ from core.redis import REDIS_DOWN
 from dispatch import events
 from dispatch.context import DispatchContext
 from dispatch.frames import AedInfo, AlertView, alert_frame, cancel_frame
-from dispatch.matching import AedSite, Candidate, people_in_reach
+from dispatch.matching import AedSite, Candidate, coverage_of, people_in_reach
 from dispatch.models import ENGAGED, PENDING, UNDECIDED, Alert, Incident, IncidentEvent
 from dispatch.policy.circle import Person, top_up
 from dispatch.schemas import (
@@ -73,13 +73,13 @@ class Plan:
     positions: str = LIVE  # LIVE, WARMING or UNAVAILABLE
 
     def coverage(self) -> dict[str, object]:
-        """The verdict stored on the incident and shown to the dispatcher: is anyone in reach, and
-        how soon could help, and an AED, be at the patient."""
-        fetches = [p.best_fetch_s for p in self.people if p.fetch]
+        """The verdict stored on the incident and shown to the dispatcher (`coverage_of`), and what
+        the positions it rests on were worth."""
+        verdict = coverage_of(self.people)
         return {
-            "covered": bool(self.people),
-            "fastest_eta_s": min((p.eta_s for p in self.people), default=None),
-            "aed_eta_s": min(fetches, default=None),
+            "covered": verdict.covered,
+            "fastest_eta_s": verdict.fastest_eta_s,
+            "aed_eta_s": verdict.aed_eta_s,
             "positions": self.positions,
         }
 

@@ -1,6 +1,6 @@
 """Coverage study: for every H3 cell of the city, how soon a responder and an AED can be at a patient.
 
-Same reach model, same rules as dispatch (`dispatch.matching.assign_roles`'s coverage verdict): the
+Same reach model, same rules as dispatch (`dispatch.matching.coverage_of`, the dispatcher's verdict): the
 fastest responder's `eta_s`, and the earliest `fetch_eta_s` of any (responder, open AED) pair, both
 only within the reach. Computed exactly but without looping over cells: for one travel mode the
 speed is shared, so the best fetch for a patient at p is min over AEDs a of (D(a) + d(a, p)), where

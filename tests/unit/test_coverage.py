@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from shapely.geometry import MultiPolygon, box
 
-from dispatch.matching import AedSite, Candidate, MatchPolicy, assign_roles
+from dispatch.matching import AedSite, Candidate, coverage_of, people_in_reach
 from geo.distance import haversine_m
 from geo.reach import ReachModel
 from simulator.city import City, District, demo_city
@@ -82,9 +82,8 @@ def test_cell_etas_equal_brute_force_and_the_dispatch_verdict(seed: int) -> None
             Candidate(r.responder_id, r.lat, r.lng, r.mode, haversine_m(r.lat, r.lng, lat, lng))
             for r in responders
         ]
-        verdict = assign_roles(
-            lat, lng, candidates, [AedSite(a.aed_id, a.lat, a.lng) for a in aeds], MODEL, 240.0, MatchPolicy()
-        ).coverage
+        sites = [AedSite(a.aed_id, a.lat, a.lng) for a in aeds]
+        verdict = coverage_of(people_in_reach(lat, lng, candidates, sites, MODEL, 240.0, {}, prior=0.35))
         assert verdict.covered == (not math.isnan(want))
         if verdict.covered:
             assert abs(verdict.fastest_eta_s - result.responder_eta_s[k]) <= 0.05 + 1e-9
