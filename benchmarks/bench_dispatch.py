@@ -16,8 +16,9 @@ import os
 import random
 import secrets
 import time
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,8 +37,8 @@ from dispatch.context import DispatchContext
 from dispatch.fanout import Fanout
 from dispatch.matching import AedSite, Candidate, people_in_reach
 from dispatch.models import Incident
-from dispatch.policy.circle import Person, top_up
-from dispatch.service import plan_alerts
+from dispatch.policy.circle import Person, Sent, choose_role, stand_down, top_up, with_answer
+from dispatch.service import alerts_of, plan_alerts
 from geo.cells import remember_centres_within
 from responders.availability import CertificatePeriod
 from responders.store import LiveLocationStore
@@ -46,7 +47,7 @@ AEDS = 23_000
 SIZES = (10_000, 100_000)
 INCIDENTS = 300
 CATEGORY = "cardiac_arrest"
-GOAL_MATCHING_MS, GOAL_ALERT_MS = 10.0, 100.0
+GOAL_MATCHING_MS, GOAL_REPLAN_MS, GOAL_ALERT_MS = 10.0, 20.0, 100.0
 EDGE_S = 1.0  # ETAs this close (to the limit, or to each other) may fall either way in the two models
 _BLOCKED = ", ".join(f"'{k}'" for k in BLOCKING_REPORT_KINDS)
 # The plain query: every active, unblocked AED within the radius, nearest first (sphere, as the reach model).
@@ -156,6 +157,8 @@ class MatchingRow:
     differ_other: int
     differ_aeds: int
     alerts_per_incident: float
+    replan: list[float] = field(default_factory=list)
+    """Re-planning on an answer: the circle read again and decided (`_replan_on_answer`)."""
 
 
 async def _compare(
@@ -183,7 +186,30 @@ async def _compare(
             row.differ_other += not tie
         row.differ_aeds += mine.aeds != alt.aeds
         row.alerts_per_incident += len(first) / INCIDENTS
+        if first:
+            row.replan.append(await _replan_on_answer(session, ctx, incident, first, at))
     return row
+
+
+async def _replan_on_answer(
+    session: AsyncSession, ctx: DispatchContext, incident: Incident, first: list[Person], at: float
+) -> float:
+    """Seconds to re-plan when the first alerted accepts 20 s in, as `dispatch.decisions` does on an
+    answer: the circle read again (live store and AEDs concurrently, acceptance estimates, the
+    incident's alert rows: here a query that finds none, the benchmark's people not being in the
+    registry) and the policy's decisions on it (`choose_role`, `stand_down`, `top_up`). The row
+    writes of the answer itself are not in it."""
+    sent = [Sent(p.responder_id, 0.0, "pending", p.p_accept) for p in first]
+    t0 = time.perf_counter()
+    plan = await plan_alerts(session, ctx, incident, ctx.settings.reach_s, at=at + 20)
+    await alerts_of(session, uuid.uuid4())
+    acceptor = next((p for p in plan.people if p.responder_id == first[0].responder_id), first[0])
+    role = choose_role(acceptor, sent, plan.people, 20.0, ctx.policy)
+    sent = with_answer(sent, acceptor.responder_id, status="accepted", role=role.role, aed_id=role.aed_id,
+                       eta_s=role.eta_s, answered_at_s=20.0)  # fmt: skip
+    stand_down(sent, plan.people, ctx.policy)
+    top_up(sent, plan.people, 20.0, ctx.policy)
+    return time.perf_counter() - t0
 
 
 async def matching(base: Settings, db: Database, redis: Redis, rng: random.Random) -> list[MatchingRow]:
@@ -233,6 +259,7 @@ async def _run() -> str:
 def _matching_section(rows: list[MatchingRow]) -> list[str]:
     headers = ["live responders", "ours p50 ms", "ours p99 ms", "baseline p50 ms", "baseline p99 ms"]
     headers += ["baseline/ours p50", "baseline/ours p99", "alerts differ (near-tie/other)", "AEDs differ"]
+    headers += ["re-plan on an answer p50 ms", "p99 ms"]
     table_rows = [
         [
             f"{r.live:,}",
@@ -242,9 +269,14 @@ def _matching_section(rows: list[MatchingRow]) -> list[str]:
             f"{percentile(r.plain, 99) / percentile(r.ours, 99):.2f}",
             f"{r.differ_ties} / {r.differ_other}",
             r.differ_aeds,
+            *_ms(r.replan),
         ]
         for r in rows
     ]
+    replan = percentile(rows[-1].replan, 99) * 1e3
+    replan_verdict = (
+        f"met ({replan:.1f} ms)" if replan <= GOAL_REPLAN_MS else f"**not met** ({replan:.1f} ms)"
+    )
     worst = percentile(rows[-1].ours, 99) * 1e3
     verdict = f"met ({worst:.1f} ms)" if worst < GOAL_MATCHING_MS else f"**not met** ({worst:.1f} ms)"
     if worst >= GOAL_MATCHING_MS:
@@ -284,6 +316,12 @@ def _matching_section(rows: list[MatchingRow]) -> list[str]:
         f" {EDGE_S:.0f} s of each other trading the last place of a list: Redis GEO measures on a"
         " 0.03 % larger sphere and keeps positions on a 52-bit geohash (~0.5 m), so such near-ties"
         " can fall either way. *Other* disagreements would be a bug.",
+        "",
+        f"*Re-plan on an answer*: the first alerted of each incident accepts 20 s in and the circle is"
+        " read again and decided, as `dispatch.decisions` does on every answer: `plan_alerts` (live"
+        " store and AEDs concurrently, the pool's acceptance estimates), the incident's alert rows, then"
+        f" `choose_role`, `stand_down` and `top_up`; the answer's own row writes are not in it. Goal p99"
+        f" ≤ {GOAL_REPLAN_MS:.0f} ms at {rows[-1].live:,}: {replan_verdict}.",
     ]
 
 
