@@ -134,7 +134,7 @@ class GeoBaseline:
             candidates.append(Candidate(rid, p_lat, p_lng, mode, distance))
         spots = [AedSpot(str(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
         picked = pick_available(
-            spots, datetime.fromtimestamp(at, UTC), self.hours, max(10, 3 * self.ctx.settings.aed_candidates)
+            spots, datetime.fromtimestamp(at, UTC), self.hours, self.ctx.settings.aeds_considered
         )
         sites = [AedSite(s.id, s.lat, s.lng) for s in picked]
         prior = self.ctx.settings.acceptance_probability

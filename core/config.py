@@ -152,8 +152,8 @@ class Settings(BaseSettings):
     ems_defib_s: float = Field(900.0, gt=0)
     """Seconds until the ambulance brings a defibrillator when the circle does not: what "never"
     counts as when roles are chosen."""
-    aed_candidates: int = 3
-    """Most AEDs to send runners for."""
+    aeds_considered: int = Field(30, ge=1)
+    """Open AEDs nearest the patient the planner considers; each person is offered up to 3 of them."""
     alert_cap: int = 20
     """Most alerts per incident, escalation included."""
     alert_ttl_s: float = 120.0

@@ -108,7 +108,7 @@ async def _open_aeds(
         incident.lat,
         incident.lng,
         at=datetime.fromtimestamp(at, UTC),
-        limit=max(10, 3 * ctx.settings.aed_candidates),
+        limit=ctx.settings.aeds_considered,
         max_distance_m=aed_radius,
         settings=ctx.settings,
     )

@@ -390,7 +390,8 @@ class RescueCircle:
     The circle starts at `reach_s`; every `interval_s`, if nobody at the current reach is worth
     alerting but someone farther (up to `reach_max_s`) is, the reach grows by `step_s` and the
     newly reachable are topped up — escalation only when the pool runs dry. A person's AEDs are
-    those they could bring within the reach, the `aeds_per_person` soonest.
+    those they could bring within the reach, the `aeds_per_person` soonest, among the
+    `aeds_considered` open AEDs nearest the patient (the service's `DISPATCH_AEDS_CONSIDERED`).
     """
 
     model: ReachModel
@@ -400,6 +401,7 @@ class RescueCircle:
     step_s: float = 60.0
     reach_max_s: float = 480.0
     aeds_per_person: int = 3
+    aeds_considered: int = 30
     key: str = "ours"
     label: str = "ours: chance-sized, roles on accept, phased, stand-down"
 
@@ -412,6 +414,7 @@ class RescueCircle:
             float(settings.escalation_interval_s),
             float(settings.escalation_step_s),
             float(settings.reach_max_s),
+            aeds_considered=int(settings.aeds_considered),
         )
 
     @property
@@ -424,8 +427,17 @@ class RescueCircle:
 
     def circle(self, scene: Scene, estimates: Mapping[str, float]) -> Circle:
         reachable = scene._memo(
-            ("ours", _model_key(self.model), self.reach_max_s, self.aeds_per_person, id(estimates)),
-            lambda: _Reachable.of(scene, self.model, estimates, self.reach_max_s, self.aeds_per_person),
+            (
+                "ours",
+                _model_key(self.model),
+                self.reach_max_s,
+                self.aeds_per_person,
+                self.aeds_considered,
+                id(estimates),
+            ),
+            lambda: _Reachable.of(
+                scene, self.model, estimates, self.reach_max_s, self.aeds_per_person, self.aeds_considered
+            ),
         )
         return _Ours(self, reachable)
 
@@ -439,12 +451,19 @@ class _Reachable:
 
     @classmethod
     def of(
-        cls, scene: Scene, model: ReachModel, estimates: Mapping[str, float], reach_s: float, per_person: int
+        cls,
+        scene: Scene,
+        model: ReachModel,
+        estimates: Mapping[str, float],
+        reach_s: float,
+        per_person: int,
+        considered: int,
     ) -> _Reachable:
         """Everyone who could reach the patient within `reach_s`, with the `per_person` AEDs they
-        could bring soonest within it (filtered to a smaller reach, these stay the soonest)."""
+        could bring soonest within it (filtered to a smaller reach, these stay the soonest), among
+        the `considered` open AEDs nearest the patient, as the service asks PostGIS for."""
         etas = scene.etas(model)
-        fetch = scene.fetch_etas(model)
+        fetch = scene.fetch_etas(model)[:, :considered]
         people, fetches = [], []
         for i in np.flatnonzero(etas <= reach_s):
             c = scene.responders[i]
