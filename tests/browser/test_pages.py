@@ -368,3 +368,36 @@ def test_a_declined_alert_shows_on_the_console_live(
     desk.get_by_role("button", name="Close incident").click()
     expect(desk.locator("#incident-summary")).to_contain_text("— closed")
     assert desk_errors == [] and phone_errors == []
+
+
+def test_a_home_incident_from_the_console_alerts_only_those_who_attend_homes(
+    live_server, http, admin_headers, token_for, new_context
+) -> None:
+    """The console's Place field: a residential incident passes over a public-only responder next
+    to the patient and alerts the one who attends homes (the tiers, through the screen)."""
+    lat, lng = remote_spot()
+    public = on_duty_at(http, admin_headers, lat, lng + 0.0003, alert_places="public")
+    homes = on_duty_at(http, admin_headers, lat, lng - 0.0004, alert_places="public_and_homes")
+    wait_dispatchable(http, admin_headers, public["id"])
+    wait_dispatchable(http, admin_headers, homes["id"])
+    desk = new_context().new_page()
+    errors = console_errors(desk)
+    desk.goto(live_server.url + "/")
+    sign_in(desk, token_for("dispatcher")["Authorization"].removeprefix("Bearer "))
+    expect(desk.locator("#live")).to_have_text("Live feed: on")
+    desk.get_by_label("Latitude").fill(f"{lat:.7f}")
+    desk.get_by_label("Longitude").fill(f"{lng:.7f}")
+    desk.get_by_label("Category").select_option("cardiac_arrest")
+    desk.get_by_label("Place").select_option("residential")
+    desk.get_by_label("Address").fill("Flat 1203, Building 4, Lotus Garden")
+    desk.get_by_role("button", name="Open incident").click()
+    expect(desk.locator("#incident-summary")).to_contain_text("Lotus Garden")
+    [incident] = [
+        i
+        for i in http.get("/v1/incidents", headers=admin_headers).json()
+        if i["address"] == "Flat 1203, Building 4, Lotus Garden"
+    ]
+    assert incident["place"] == "residential"
+    alerted = {a["responder_id"] for a in incident["alerts"]}
+    assert homes["id"] in alerted and public["id"] not in alerted
+    assert errors == []

@@ -124,6 +124,7 @@ async function openIncident() {
     lng: Number($("lng").value),
     crs: crs(),
     category: $("category").value,
+    place: $("place").value,
   };
   if ($("address").value.trim()) body.address = $("address").value.trim();
   if ($("note").value.trim()) body.note = $("note").value.trim();
