@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.integration.test_dispatch import dispatcher, offset, remote_spot
-from tests.support.people import bearer, on_duty_at
+from tests.support.people import bearer, on_duty_at, pinned_acceptance
 from tests.support.phones import Console, Phone
 from tests.support.server import ROOT, ServerProcess
 
@@ -27,10 +27,7 @@ REPLACED_WITHIN_S = 1.0
 
 
 def policy_env(app_env: dict[str, str], **extra: str) -> dict[str, str]:
-    """Everyone's chance of accepting pinned at 0.9, so batches are exact: the prior outweighs the
-    answers other tests left in the shared database's acceptance tallies."""
-    pinned = {"DISPATCH_ACCEPTANCE_PROBABILITY": "0.9", "DISPATCH_ACCEPTANCE_PRIOR_STRENGTH": "1e9"}
-    return {**app_env, **pinned, **extra}
+    return {**app_env, **pinned_acceptance(0.9), **extra}
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from dispatch.models import Incident
 from geo.distance import haversine_m
 from geo.reach import ReachModel
 from responders.store import LiveLocationStore
-from tests.support.people import bearer, certificate, iso, on_duty_at, register
+from tests.support.people import bearer, certificate, iso, on_duty_at, pinned_acceptance, register
 from tests.support.phones import Console, Phone
 from tests.support.server import ServerProcess
 
@@ -57,7 +57,7 @@ def closed_now_hours() -> str:
 @pytest.fixture(scope="module")
 def wide_server(app_env: dict[str, str]) -> Iterator[ServerProcess]:
     """Alerts everyone in reach up to a cap of 12 (acceptance 5 %), so the story can check the set."""
-    env = {**app_env, "DISPATCH_ACCEPTANCE_PROBABILITY": "0.05", "DISPATCH_ALERT_CAP": "12"}
+    env = {**app_env, **pinned_acceptance(0.05), "DISPATCH_ALERT_CAP": "12"}
     server = ServerProcess(env=env).start()
     yield server
     server.stop()

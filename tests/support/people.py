@@ -55,3 +55,9 @@ def on_duty_at(http: httpx.Client, admin: dict[str, str], lat: float, lng: float
     r = http.post("/v1/locations", json={"lat": lat, "lng": lng, "ts": iso(), "accuracy_m": 5}, headers=me)
     assert r.status_code == 200 and r.json()["stored"] == 1, r.text
     return person
+
+
+def pinned_acceptance(p: float) -> dict[str, str]:
+    """Server settings that give everyone the chance `p` of accepting, whatever answers other tests
+    left in the shared database's acceptance tallies (the prior outweighs them): exact batches."""
+    return {"DISPATCH_ACCEPTANCE_PROBABILITY": str(p), "DISPATCH_ACCEPTANCE_PRIOR_STRENGTH": "1e9"}
