@@ -38,7 +38,7 @@ from dispatch.fanout import Fanout
 from dispatch.matching import AedSite, Candidate, people_in_reach
 from dispatch.models import Incident
 from dispatch.policy.circle import Person, Sent, choose_role, stand_down, top_up, with_answer
-from dispatch.service import alerts_of, plan_alerts
+from dispatch.service import acceptance_chances, alerts_of, plan_alerts
 from geo.cells import remember_centres_within
 from responders.availability import CertificatePeriod
 from responders.store import LiveLocationStore
@@ -137,8 +137,10 @@ class GeoBaseline:
             spots, datetime.fromtimestamp(at, UTC), self.hours, self.ctx.settings.aeds_considered
         )
         sites = [AedSite(s.id, s.lat, s.lng) for s in picked]
+        when = datetime.fromtimestamp(at, UTC)
+        chance = await acceptance_chances(session, self.ctx, [c.responder_id for c in candidates], when)
         prior = self.ctx.settings.acceptance_probability
-        people = people_in_reach(lat, lng, candidates, sites, model, reach_s, {}, prior=prior)
+        people = people_in_reach(lat, lng, candidates, sites, model, reach_s, chance, prior=prior)
         return Answer.of(top_up([], people, 0.0, self.ctx.policy), [s.aed_id for s in sites])
 
     async def _aeds(self, session: AsyncSession, lat: float, lng: float, radius: float) -> list[Any]:
@@ -303,7 +305,8 @@ def _matching_section(rows: list[MatchingRow]) -> list[str]:
         " MGET, concurrently with the AED KNN query, then `people_in_reach` and the policy's first batch"
         " (`top_up`). The *baseline* is"
         " `GEOSEARCH … WITHDIST WITHCOORD ASC` on a plain GEO key of the same positions and"
-        " `ST_DWithin` + sort for the AEDs (both also run concurrently), the same opening-hours filter"
+        " `ST_DWithin` + sort for the AEDs (both also run concurrently), the same opening-hours filter,"
+        " the same acceptance estimates of the pool (one PostgreSQL query after the searches, in both)"
         " and the same `people_in_reach` and `top_up`.",
         "",
         table(headers, table_rows),

@@ -239,8 +239,23 @@ def best_runners(
     return picked
 
 
+class WithinRadius:
+    """Policies that look at everyone within one straight-line radius of the patient, and send
+    runners for AEDs within the same radius."""
+
+    radius_m: float
+
+    @property
+    def responder_radius_m(self) -> float:
+        return self.radius_m
+
+    @property
+    def aed_radius_m(self) -> float:
+        return self.radius_m
+
+
 @dataclass(frozen=True)
-class NearestWithRunners:
+class NearestWithRunners(WithinRadius):
     """Policy B (Heartrunner-style): the `cap` nearest within `radius_m`; a third of them (rounded
     down), the best placed, fetch AEDs — roles fixed when the alerts go out."""
 
@@ -250,14 +265,6 @@ class NearestWithRunners:
     runner_every: int = 3
     key: str = "B"
     label: str = "B: 30 nearest ≤ 1.3 km, a third fetch AEDs"
-
-    @property
-    def responder_radius_m(self) -> float:
-        return self.radius_m
-
-    @property
-    def aed_radius_m(self) -> float:
-        return self.radius_m  # runners may fetch any open AED this close to the patient
 
     def circle(self, scene: Scene, estimates: Mapping[str, float]) -> Circle:
         near = [i for i, c in enumerate(scene.responders) if c.distance_m <= self.radius_m][: self.cap]
@@ -329,7 +336,7 @@ class ViaAedWhenOnTheWay:
 
 
 @dataclass(frozen=True)
-class FirstAcceptorsFetch:
+class FirstAcceptorsFetch(WithinRadius):
     """Hjerteløber-style: the `count` nearest within `radius_m` alerted at once, no role yet; the
     first `fetchers` who accept are each sent for the AED that brings it soonest via them (a different
     one each while there are), the others straight to the patient."""
@@ -340,14 +347,6 @@ class FirstAcceptorsFetch:
     radius_m: float = 1300.0
     key: str = "hjertelober"
     label: str = "Hjerteløber-style: 20 alerted, first 4 acceptors fetch AEDs"
-
-    @property
-    def responder_radius_m(self) -> float:
-        return self.radius_m
-
-    @property
-    def aed_radius_m(self) -> float:
-        return self.radius_m
 
     def circle(self, scene: Scene, estimates: Mapping[str, float]) -> Circle:
         return _FirstAcceptors(self, scene, estimates)

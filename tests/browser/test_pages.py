@@ -12,7 +12,15 @@ from playwright.sync_api import Page, expect
 
 from geo.crs import gcj02_to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
 from tests.browser.conftest import PHONE, console_errors
-from tests.browser.test_story import offset, remote_spot, sign_in, stand_at, wait_dispatchable
+from tests.browser.test_story import (
+    console_signed_in,
+    offset,
+    place_incident,
+    remote_spot,
+    sign_in,
+    stand_at,
+    wait_dispatchable,
+)
 from tests.support.people import on_duty_at, register
 from tests.support.server import ServerProcess, free_port
 
@@ -348,12 +356,8 @@ def test_a_declined_alert_shows_on_the_console_live(
 
     desk = new_context().new_page()
     desk_errors = console_errors(desk)
-    desk.goto(live_server.url + "/")
-    desk_headers = token_for("dispatcher")
-    sign_in(desk, desk_headers["Authorization"].removeprefix("Bearer "))
-    expect(desk.locator("#live")).to_have_text("Live feed: on")
-    desk.get_by_label("Latitude").fill(f"{lat:.7f}")
-    desk.get_by_label("Longitude").fill(f"{lng:.7f}")
+    console_signed_in(desk, live_server.url, token_for("dispatcher")["Authorization"].removeprefix("Bearer "))
+    place_incident(desk, lat, lng)
     desk.get_by_role("button", name="Open incident").click()
     row = desk.locator("#alerts tr", has_text="Liu Yang")
     expect(row).to_be_visible()
@@ -383,12 +387,9 @@ def test_a_home_incident_from_the_console_alerts_only_those_who_attend_homes(
     wait_dispatchable(http, admin_headers, homes["id"])
     desk = new_context().new_page()
     errors = console_errors(desk)
-    desk.goto(live_server.url + "/")
     desk_headers = token_for("dispatcher")
-    sign_in(desk, desk_headers["Authorization"].removeprefix("Bearer "))
-    expect(desk.locator("#live")).to_have_text("Live feed: on")
-    desk.get_by_label("Latitude").fill(f"{lat:.7f}")
-    desk.get_by_label("Longitude").fill(f"{lng:.7f}")
+    console_signed_in(desk, live_server.url, desk_headers["Authorization"].removeprefix("Bearer "))
+    place_incident(desk, lat, lng)
     desk.get_by_label("Category").select_option("cardiac_arrest")
     desk.get_by_label("Place", exact=True).select_option("residential")
     address = f"Flat {random.randint(100, 3000)}, Building 4, Lotus Garden"

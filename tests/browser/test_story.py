@@ -36,6 +36,19 @@ def sign_in(page: Page, token: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
+def console_signed_in(page: Page, url: str, token: str) -> None:
+    """The dispatch console open, signed in with `token`, its live feed on."""
+    page.goto(url + "/")
+    sign_in(page, token)
+    expect(page.locator("#live")).to_have_text("Live feed: on")
+
+
+def place_incident(desk: Page, lat: float, lng: float) -> None:
+    """Type the incident's position into the console's form (WGS-84 on a map without tiles)."""
+    desk.get_by_label("Latitude").fill(f"{lat:.7f}")
+    desk.get_by_label("Longitude").fill(f"{lng:.7f}")
+
+
 def stand_at(phone: Page, lat: float, lng: float) -> None:
     """Put a signed-in phone at a point with the app's simulated position (no GPS in a test)."""
     phone.get_by_text("Simulated position (demos)").click()
@@ -88,13 +101,10 @@ def test_dispatcher_alerts_responder_who_accepts_live(
     # --- the dispatcher: sign in, place the incident, open it ----------------------------------
     desk = new_context().new_page()
     desk_errors = console_errors(desk)
-    desk.goto(live_server.url + "/")
-    sign_in(desk, desk_token)
-    expect(desk.locator("#live")).to_have_text("Live feed: on")
+    console_signed_in(desk, live_server.url, desk_token)
     desk.locator("#map").click(position={"x": 300, "y": 300})
     expect(desk.get_by_label("Latitude")).not_to_have_value("")  # a click on the map places the incident
-    desk.get_by_label("Latitude").fill(f"{lat:.7f}")
-    desk.get_by_label("Longitude").fill(f"{lng:.7f}")
+    place_incident(desk, lat, lng)
     desk.get_by_label("Category").select_option("cardiac_arrest")
     desk.get_by_label("Address").fill("North gate of the park, by the fountain")
     desk.get_by_role("button", name="Open incident").click()
