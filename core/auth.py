@@ -33,10 +33,12 @@ class Role(StrEnum):
     planner = "planner"
     responder = "responder"
     gateway = "gateway"
+    cad = "cad"  # an emergency centre's dispatch system: posts incidents (EIDO), hears back
 
 
 class ApiToken(Base):
-    """One issued token: only its hash, the role it grants and, for responders, whose it is."""
+    """One issued token: only its hash, the role it grants and, for responders, whose it is; for
+    an emergency centre (`cad`), which agency it speaks for."""
 
     __tablename__ = "api_tokens"
 
@@ -45,18 +47,21 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(20))
     label: Mapped[str] = mapped_column(String(200))
     responder_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True, nullable=True)
+    agency: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(UTC))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the role, the token's id and, for a responder, the responder id."""
+    """Who is calling: the role, the token's id and, for a responder, the responder id; for an
+    emergency centre, its agency id."""
 
     role: Role
     token_id: uuid.UUID | None
     responder_id: uuid.UUID | None = None
     label: str = ""
+    agency: str | None = None
 
 
 def hash_token(token: str) -> str:
@@ -68,11 +73,17 @@ def new_token() -> str:
 
 
 async def issue_token(
-    session: AsyncSession, role: Role, label: str, responder_id: uuid.UUID | None = None
+    session: AsyncSession,
+    role: Role,
+    label: str,
+    responder_id: uuid.UUID | None = None,
+    agency: str | None = None,
 ) -> tuple[ApiToken, str]:
     """Create a token; returns the row and the plain token (the only time it is visible)."""
     plain = new_token()
-    row = ApiToken(token_hash=hash_token(plain), role=role.value, label=label, responder_id=responder_id)
+    row = ApiToken(
+        token_hash=hash_token(plain), role=role.value, label=label, responder_id=responder_id, agency=agency
+    )
     session.add(row)
     await session.flush()
     return row, plain
@@ -132,7 +143,7 @@ async def resolve_token(session: AsyncSession, plain: str, admin_token: str | No
     row = (await session.execute(select(ApiToken).where(ApiToken.token_hash == digest))).scalar_one_or_none()
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
         return None
-    return Principal(role=Role(row.role), token_id=row.id, responder_id=row.responder_id, label=row.label)
+    return Principal(Role(row.role), row.id, row.responder_id, row.label, row.agency)
 
 
 async def _lookup(connection: HTTPConnection, plain: str) -> Principal | None:

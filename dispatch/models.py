@@ -81,6 +81,10 @@ class Incident(Base):
     answer_timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     next_topup_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_by: Mapped[str] = mapped_column(String(200))
+    # From an emergency centre's dispatch system (`cad/`): which centre, and its incident tracking id
+    # (EIDO `$id`), unique so the same case never makes a second incident. None: opened here.
+    agency: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    tracking_id: Mapped[str | None] = mapped_column(String(300), nullable=True, unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

@@ -17,8 +17,15 @@ router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 
 
 class TokenCreate(InputModel):
-    role: Role = Field(description="admin, dispatcher, planner, responder or gateway")
+    role: Role = Field(description="admin, dispatcher, planner, gateway or cad")
     label: Text = Field(min_length=1, max_length=200, description="who or what holds the token")
+    agency: Text | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="the emergency centre a `cad` token speaks for (required for cad, refused otherwise)",
+    )
 
 
 class TokenIssued(BaseModel):
@@ -26,6 +33,7 @@ class TokenIssued(BaseModel):
     role: Role
     label: str
     token: str = Field(description="shown once; only its hash is stored")
+    agency: str | None = None
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=TokenIssued)
@@ -39,9 +47,12 @@ async def create_token(
             status.HTTP_422_UNPROCESSABLE_ENTITY,
             "role: responder tokens are issued with the responder (POST /v1/responders or rotate-token)",
         )
-    row, plain = await issue_token(session, body.role, body.label)
+    if (body.role is Role.cad) != (body.agency is not None):
+        rule = "required for a cad token" if body.role is Role.cad else "only a cad token has an agency"
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"agency: {rule}")
+    row, plain = await issue_token(session, body.role, body.label, agency=body.agency)
     await session.commit()
-    return TokenIssued(id=row.id, role=body.role, label=body.label, token=plain)
+    return TokenIssued(id=row.id, role=body.role, label=body.label, token=plain, agency=body.agency)
 
 
 @router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -8,8 +8,8 @@ from it). `cancel_reason` tells a stand-down (`enough_responders`) from a closed
 (`answer_timeout_s`, kept per incident as the escalation interval is, so every worker's clock
 follows the one it was opened with): the dispatch clock tops the circle up then, once per incident.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-29
 """
 
