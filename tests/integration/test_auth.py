@@ -65,6 +65,27 @@ def test_token_request_validation_names_the_field(http: httpx.Client, admin_head
     assert fields == {"role", "label"}
 
 
+def test_a_cad_token_speaks_for_one_agency(http: httpx.Client, admin_headers: dict[str, str]) -> None:
+    """An emergency centre's token names its agency; no other role has one; it may not act as admin."""
+    missing = http.post("/v1/tokens", json={"role": "cad", "label": "120"}, headers=admin_headers)
+    assert missing.status_code == 422 and "agency: required for a cad token" in missing.text
+    stray = http.post(
+        "/v1/tokens", json={"role": "planner", "label": "x", "agency": "sz-120"}, headers=admin_headers
+    )
+    assert stray.status_code == 422 and "agency: only a cad token has an agency" in stray.text
+    bad = http.post(
+        "/v1/tokens", json={"role": "cad", "label": "x", "agency": "sz 120/"}, headers=admin_headers
+    )
+    assert bad.status_code == 422 and {e["field"] for e in bad.json()["errors"]} == {"agency"}
+    issued = http.post(
+        "/v1/tokens", json={"role": "cad", "label": "Shenzhen 120", "agency": "sz-120"}, headers=admin_headers
+    )
+    assert issued.status_code == 201, issued.text
+    assert (issued.json()["role"], issued.json()["agency"]) == ("cad", "sz-120")
+    centre = {"Authorization": f"Bearer {issued.json()['token']}"}
+    assert http.post("/v1/tokens", json={"role": "planner", "label": "x"}, headers=centre).status_code == 403
+
+
 def test_tokens_are_stored_only_as_hashes(
     http: httpx.Client, admin_headers: dict[str, str], store_env: dict[str, str]
 ) -> None:
