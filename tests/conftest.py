@@ -71,10 +71,12 @@ def http(live_server: ServerProcess) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def token_for(http: httpx.Client, admin_headers: dict[str, str]):  # type: ignore[no-untyped-def]
-    """Issue a real token for a role through the API; returns auth headers."""
+    """Issue a real token for a role through the API (a cad token for the agency `test-centre`);
+    returns auth headers."""
 
     def issue(role: str, label: str = "test") -> dict[str, str]:
-        r = http.post("/v1/tokens", json={"role": role, "label": label}, headers=admin_headers)
+        body = {"role": role, "label": label, **({"agency": "test-centre"} if role == "cad" else {})}
+        r = http.post("/v1/tokens", json=body, headers=admin_headers)
         assert r.status_code == 201, r.text
         return {"Authorization": f"Bearer {r.json()['token']}"}
 
