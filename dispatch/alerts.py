@@ -184,7 +184,10 @@ async def _answerable(
     if owner.responder_id != responder_id:
         raise DispatchError(403, "alert_id", "this alert was sent to another responder")
     lock = {"populate_existing": True}  # the rows as they are once locked, not as first read
-    incident_row = select(Incident).where(Incident.id == owner.incident_id).with_for_update()
+    # FOR NO KEY UPDATE: writers of the incident's events and alerts (the ladder) only need KEY
+    # SHARE on it for their foreign keys; FOR UPDATE made them wait while this waited for their
+    # alert row, a deadlock.
+    incident_row = select(Incident).where(Incident.id == owner.incident_id).with_for_update(key_share=True)
     incident = (await session.execute(incident_row.execution_options(**lock))).scalar_one()
     alert_row = select(Alert).where(Alert.id == alert_id).with_for_update()
     alert = (await session.execute(alert_row.execution_options(**lock))).scalar_one()
@@ -234,10 +237,13 @@ async def respond(
     outcome: Outcome = "accepted" if accept else "declined"
     alert.status, alert.updated_at, alert.ladder_due_at = outcome, now, None
     alert.answered_at = now
-    await ctx.acceptance.record(session, alert.responder_id, outcome, alert.created_at)
     answered = _event(session, alert, alert.status, **({"delivered_via": via} if reached else {}))
     changes = await decisions.after_answer(session, ctx, incident, alert)
     changes.logged.insert(0, answered)
+    # Counted last, so the shared tally rows (the team's, the category's) are locked only for the
+    # commit: taken before the decisions, they were held while this answer waited for alert rows
+    # an expiry had locked, and that expiry waited for the tallies (a deadlock).
+    await ctx.acceptance.record(session, alert.responder_id, outcome, alert.created_at)
     await session.commit()
     await changes.publish(session, ctx)
     if not accept:

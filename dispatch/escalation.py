@@ -152,7 +152,7 @@ async def escalate_due(ctx: DispatchContext) -> int:
                     )
                     .order_by(func.least(Incident.next_escalation_at, Incident.next_topup_at))
                     .limit(20)
-                    .with_for_update(skip_locked=True)
+                    .with_for_update(skip_locked=True, key_share=True)  # FOR NO KEY UPDATE: see alerts
                 )
             )
             .scalars()
