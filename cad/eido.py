@@ -66,6 +66,7 @@ class Eido:
         geodetic = facts.pop("geodetic")
         facts["location"] = None if geodetic is None else [geodetic["lat"], geodetic["lng"]]
         facts["uncertainty_m"] = None if geodetic is None else geodetic["uncertainty_m"]
+        facts["shape"] = None if geodetic is None else geodetic["shape"]
         facts["type_codes"] = list(self.type_codes)
         return facts
 

@@ -194,6 +194,8 @@ async def _update(
     incident.centre_changed = changed
     incident.address = eido.civic or incident.address
     incident.note = eido.note
+    if place is not None:  # re-measured in place or moved: the accuracy the centre says now
+        incident.location_uncertainty_m = place.uncertainty_m
     if incident.status == "closed":
         await session.commit()
         return _receipt(report, eido, category, "the incident is closed", changed=changed, incident=incident)
@@ -234,7 +236,6 @@ async def _replan(
     if place is not None:
         incident.lat, incident.lng = place.lat, place.lng
         incident.location = f"SRID=4326;POINT({place.lng} {place.lat})"
-        incident.location_uncertainty_m = place.uncertainty_m
     incident.category = category.category
     changes = await after_move(session, ctx, incident)
     changes.logged.insert(

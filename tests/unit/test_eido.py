@@ -159,7 +159,7 @@ def test_changed_fields_are_the_facts_that_differ() -> None:
     first = parse_eido(sample("point")).fields()
     second = parse_eido(sample("circle")).fields()
     assert changed_fields(None, first) == []
-    assert changed_fields(first, second) == ["civic", "uncertainty_m"]
+    assert changed_fields(first, second) == ["civic", "shape", "uncertainty_m"]
 
 
 def test_categories_by_code_prefix_and_the_fallback() -> None:
