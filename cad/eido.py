@@ -11,8 +11,9 @@ or for locations the one `incidentComponent.locationReference` names). Pure: no 
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -23,6 +24,7 @@ TRACKING_ID = re.compile(r"^urn:emergency:uid:incidentid:\S{1,260}$")
 TYPE_FIELDS = ("incidentTypeInternalCode", "incidentTypeLocalText", "incidentTypeCommonRegistryText")
 """Where a centre puts its incident type, the most specific first (its own code, then registry text)."""
 NOTE_MAX, ADDRESS_MAX = 2000, 500  # what an incident stores (dispatch.schemas.IncidentCreate)
+CODE_MAX = 200  # an incident-type code (cad_reports.category_mapped_from)
 CentreStatus = Literal["active", "closed", "ems_on_scene"]
 STATUSES: dict[str, CentreStatus] = {
     "closed": "closed",
@@ -82,10 +84,16 @@ def parse_eido(doc: Any) -> Eido:
     """Read an EIDO document (parsed JSON) or raise `EidoError` naming path and rule."""
     if not isinstance(doc, Mapping):
         raise EidoError("$", "must be a JSON object (an EIDO)")
+    for path, rule in _unstorable(doc, "$"):
+        raise EidoError(path, rule)
     incident, ipath = _component(doc, "incidentComponent", required=True)
     tracking_id = incident.get("incidentTrackingIdentifier", doc.get("$id"))
     tpath = f"{ipath}.incidentTrackingIdentifier" if "incidentTrackingIdentifier" in incident else "$.$id"
-    if not isinstance(tracking_id, str) or not TRACKING_ID.match(tracking_id):
+    if (
+        not isinstance(tracking_id, str)
+        or not TRACKING_ID.match(tracking_id)
+        or not tracking_id.isprintable()
+    ):
         raise EidoError(tpath, "must be an incident tracking id 'urn:emergency:uid:incidentid:<id>'")
     location = _location(doc, incident, ipath)
     geodetic, civic, reference = location
@@ -101,6 +109,23 @@ def parse_eido(doc: Any) -> Eido:
         agency=_first_text(doc, "agencyComponent", ("agencyIdentifier", "agencyName")),
         call_taker=_first_text(doc, "agentComponent", ("agentIdentifier", "agentName", "personName")),
     )
+
+
+def _unstorable(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Where the document holds what PostgreSQL's JSONB cannot keep (the document is stored as
+    sent): text with U+0000, numbers that are not finite."""
+    if isinstance(value, str) and "\x00" in value:
+        yield path, "must not contain NUL characters (U+0000)"
+    elif isinstance(value, float) and not math.isfinite(value):
+        yield path, "must be a finite number"
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if "\x00" in key:
+                yield path, "keys must not contain NUL characters (U+0000)"
+            yield from _unstorable(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _unstorable(item, f"{path}[{i}]")
 
 
 def _component(doc: Mapping[str, Any], name: str, *, required: bool = False) -> tuple[Mapping[str, Any], str]:
@@ -133,19 +158,21 @@ def _components(doc: Mapping[str, Any], name: str) -> list[tuple[Mapping[str, An
     return out
 
 
-def _text(value: Any, path: str) -> str:
+def _text(value: Any, path: str, max_length: int | None = None) -> str:
     if not isinstance(value, str) or not value.strip():
         raise EidoError(path, "must be a non-empty string")
-    if "\x00" in value:
-        raise EidoError(path, "must not contain NUL characters (U+0000)")
+    if max_length is not None and len(value.strip()) > max_length:
+        raise EidoError(path, f"must be at most {max_length} characters")
     return value.strip()
 
 
-def _texts(value: Any, path: str) -> list[str]:
+def _texts(value: Any, path: str, max_length: int | None = None) -> list[str]:
     """A string or a list of strings (NENA allows either for registry texts)."""
     if isinstance(value, list):
-        return [_text(v, f"{path}[{i}]") for i, v in enumerate(value)]
-    return [_text(value, path)]
+        if not value:
+            raise EidoError(path, "must not be an empty list")
+        return [_text(v, f"{path}[{i}]", max_length) for i, v in enumerate(value)]
+    return [_text(value, path, max_length)]
 
 
 def _updated_at(doc: Mapping[str, Any], incident: Mapping[str, Any], ipath: str) -> datetime:
@@ -166,7 +193,7 @@ def _updated_at(doc: Mapping[str, Any], incident: Mapping[str, Any], ipath: str)
 
 
 def _type_codes(incident: Mapping[str, Any], ipath: str) -> tuple[str, ...]:
-    codes = [c for f in TYPE_FIELDS if f in incident for c in _texts(incident[f], f"{ipath}.{f}")]
+    codes = [c for f in TYPE_FIELDS if f in incident for c in _texts(incident[f], f"{ipath}.{f}", CODE_MAX)]
     if not codes:
         rule = "is required (or incidentTypeInternalCode)"
         raise EidoError(f"{ipath}.incidentTypeCommonRegistryText", rule)

@@ -32,7 +32,7 @@ class CadReport(Base):
     last_update_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # its lastUpdateTimeStamp
     changed_fields: Mapped[list[str]] = mapped_column(JSONB, default=list)  # by the last update
     location_reference: Mapped[str | None] = mapped_column(Text, nullable=True)
-    dispatching: Mapped[bool] = mapped_column(Boolean, default=False)  # an incident is open for it
+    dispatching: Mapped[bool] = mapped_column(Boolean, default=False)  # its incident was opened
     waiting_reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # why not, while not
     category_mapped_from: Mapped[str | None] = mapped_column(String(200), nullable=True)
     uncertainty_m: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -25,7 +25,7 @@ centre_only = require_roles(Role.cad)
 
 async def _json(request: Request) -> Any:
     try:
-        return pydantic_core.from_json(await request.body())
+        return pydantic_core.from_json(await request.body(), allow_inf_nan=False)
     except ValueError:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "body: must be JSON (an EIDO)") from None
 

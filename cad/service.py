@@ -196,18 +196,26 @@ async def _update(
     incident.note = eido.note
     if place is not None:  # re-measured in place or moved: the accuracy the centre says now
         incident.location_uncertainty_m = place.uncertainty_m
-    if incident.status == "closed":
+    if incident.status == "closed":  # by the centre or a dispatcher: an update opens nothing again
         await session.commit()
-        return _receipt(report, eido, category, "the incident is closed", changed=changed, incident=incident)
+        reason = report.waiting_reason or "the incident is closed"
+        return _receipt(report, eido, category, reason, changed=changed, incident=incident, closed=True)
     if eido.status != "active":
         reason = EMS_ON_SCENE if eido.status == "ems_on_scene" else CLOSED_BY_CENTRE
-        report.dispatching, report.waiting_reason = False, reason
+        report.waiting_reason = reason
         out = await close_incident(
             session, ctx, incident.id, f"cad:{report.agency}", reason, cancel_reason=reason
         )
         cancelled = sum(a.cancel_reason == reason for a in out.alerts)
         return _receipt(
-            report, eido, category, reason, changed=changed, cancelled=cancelled, incident=incident
+            report,
+            eido,
+            category,
+            reason,
+            changed=changed,
+            cancelled=cancelled,
+            incident=incident,
+            closed=True,
         )
     if _moves(incident, place) or incident.category != category.category:
         return await _replan(session, ctx, report, eido, category, place, incident, changed)
@@ -271,7 +279,7 @@ async def _stale(session: AsyncSession, report: CadReport, category: Category) -
     return EidoReceipt(
         incident_id=report.incident_id,
         tracking_id=report.tracking_id,
-        dispatching=report.dispatching,
+        dispatching=incident is not None and incident.status == "open",
         reason=report.waiting_reason or "not newer than the update already applied",
         alerts=0,
         coverage=incident.coverage if incident else {},
@@ -292,11 +300,12 @@ def _receipt(
     coverage: dict[str, Any] | None = None,
     changed: list[str] | None = None,
     incident: Incident | None = None,
+    closed: bool = False,
 ) -> EidoReceipt:
     return EidoReceipt(
         incident_id=report.incident_id,
         tracking_id=eido.tracking_id,
-        dispatching=report.dispatching,
+        dispatching=report.dispatching and not closed,
         reason=reason or report.waiting_reason,
         alerts=alerts,
         cancelled=cancelled,

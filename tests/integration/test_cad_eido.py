@@ -253,6 +253,10 @@ async def test_the_centre_stands_responders_down(centre_server, admin_headers, s
     assert incident["status"] == "closed"
     assert {a["status"] for a in incident["alerts"]} == {"cancelled"}
     assert {a["cancel_reason"] for a in incident["alerts"]} == {reason}
+    later = c.send("point", at_s=180, east_m=50)  # the centre goes on updating: nothing reopens
+    assert later.status_code == 200 and later.json()["dispatching"] is False, later.text
+    assert later.json()["reason"] == reason and later.json()["alerts"] == 0
+    assert c.incident(incident_id)["status"] == "closed"
 
 
 async def test_the_same_case_at_once_to_two_workers_makes_one_incident(

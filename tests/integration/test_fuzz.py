@@ -42,7 +42,7 @@ STUDY_ENV = {
     "DISPATCH_STUDY_MAX_CELLS": "3000",
     "DISPATCH_STUDY_TIME_LIMIT_S": "60",
 }
-ROLES = ("admin", "dispatcher", "planner", "gateway", "responder")
+ROLES = ("admin", "dispatcher", "planner", "gateway", "cad", "responder")
 # Examples per operation and role: the roles an operation lets through (its `x-roles`) get the
 # budget; the others are refused with 403 (or 422 for a bad body, which is checked first) and a
 # few examples show that those answers are documented too.
@@ -85,7 +85,8 @@ def _tokens(base_url: str, admin: dict[str, str]) -> dict[str, dict[str, str]]:
         for role in ROLES:
             if role in ("admin", "responder"):
                 continue
-            r = http.post("/v1/tokens", json={"role": role, "label": f"fuzz {role}"})
+            agency = {"agency": "fuzz.centre.example"} if role == "cad" else {}
+            r = http.post("/v1/tokens", json={"role": role, "label": f"fuzz {role}", **agency})
             assert r.status_code == 201, r.text
             headers[role] = {"Authorization": f"Bearer {r.json()['token']}"}
         body = {"external_id": "FUZZ-1", "name": "Fuzz Responder", "category": "volunteer"}

@@ -115,6 +115,20 @@ def test_malformed_documents_name_path_and_rule(change, path: str, rule: str) ->
     assert caught.value.path == path and rule in caught.value.rule
 
 
+@pytest.mark.parametrize(
+    ("value", "path", "rule"),
+    [
+        ("a\x00b", "$.extra[1].x", "NUL"),
+        (float("inf"), "$.extra[1].x", "finite"),
+    ],
+)
+def test_what_the_store_cannot_keep_is_refused_wherever_it_is(value: object, path: str, rule: str) -> None:
+    doc = {**sample("point"), "extra": [1, {"x": value}]}
+    with pytest.raises(EidoError) as caught:
+        parse_eido(doc)
+    assert caught.value.path == path and rule in caught.value.rule
+
+
 def test_not_an_object() -> None:
     with pytest.raises(EidoError) as caught:
         parse_eido([1, 2])
