@@ -30,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch import events
 from dispatch.circle import Circle, read_circle, sent_of
 from dispatch.context import DispatchContext
-from dispatch.frames import cancel_frame
-from dispatch.models import PENDING, Alert, Incident, IncidentEvent
+from dispatch.frames import cancel_frame, incident_frame
+from dispatch.models import ENGAGED, PENDING, Alert, Incident, IncidentEvent
 from dispatch.policy.circle import (
     STAND_DOWN_REASON,
     Person,
@@ -49,6 +49,7 @@ from dispatch.service import (
     UNAVAILABLE,
     add_alerts,
     alert_event,
+    alert_views,
     first_overdue,
     publish_alerts,
     replan_soon,
@@ -62,15 +63,20 @@ class Changes:
     alerted: list[Alert] = field(default_factory=list)
     stood_down: list[Alert] = field(default_factory=list)
     logged: list[IncidentEvent] = field(default_factory=list)
+    new_place: list[Alert] = field(default_factory=list)  # on the way to where the patient no longer is
 
     def __iadd__(self, other: Changes) -> Changes:
         self.alerted += other.alerted
         self.stood_down += other.stood_down
         self.logged += other.logged
+        self.new_place += other.new_place
         return self
 
     async def publish(self, session: AsyncSession, ctx: DispatchContext) -> None:
-        """After the commit: a `cancel` to each phone stood down, the new alerts, then the events."""
+        """After the commit: a `cancel` to each phone stood down, the exact place again (`incident`)
+        to each on the way when the patient moved, the new alerts, then the events."""
+        for view in await alert_views(session, [a.id for a in self.new_place]):
+            await ctx.fanout.to_responder(view.responder_id, incident_frame(view))
         for alert in self.stood_down:
             reason = alert.cancel_reason or STAND_DOWN_REASON
             frame = cancel_frame(str(alert.id), str(alert.incident_id), reason)
@@ -215,7 +221,8 @@ async def after_move(session: AsyncSession, ctx: DispatchContext, incident: Inci
     """The incident's place changed (already written on the row, locked by the caller): the
     circle is read again around the new place; alerts still pending to people no longer in reach
     are cancelled, and the policy tops the circle up from who is in reach now. Responders who
-    accepted are not stood down: they are on their way and still the nearest help there is."""
+    accepted are not stood down (they are on their way and still the nearest help there is): they
+    are sent the new place."""
     circle = await read_circle(session, ctx, incident)
     incident.coverage = circle.plan.coverage()
     changes = Changes(logged=note_positions(session, ctx, circle))
@@ -226,6 +233,7 @@ async def after_move(session: AsyncSession, ctx: DispatchContext, incident: Inci
             alert.updated_at, alert.ladder_due_at = circle.now, None
             changes.stood_down.append(alert)
             changes.logged.append(alert_event(session, alert, "moved_out_of_reach"))
+    changes.new_place = [a for a in circle.alerts if a.status in ENGAGED]
     chance = {s.responder_id: s.p_accept for s in circle.sent}
     circle = circle.with_sent([sent_of(incident, a, chance[str(a.responder_id)]) for a in circle.alerts])
     chosen = top_up(circle.sent, circle.people, circle.now_s, circle.rules)

@@ -195,17 +195,23 @@ def test_malformed_documents_are_422_naming_path_and_rule(centre_server, admin_h
 
 
 async def test_a_move_cancels_who_is_out_of_reach_and_alerts_who_is_now(centre_server, admin_headers) -> None:
-    """Two people near the first place, one 3 km east; the centre moves the patient there: the
-    first two get `cancel` (`moved_out_of_reach`), the third an alert."""
+    """Three people near the first place, one 3 km east; one of the three accepts, then the
+    centre moves the patient there: the two still pending get `cancel` (`moved_out_of_reach`), the
+    one on the way gets the new place, the one near the new place an alert."""
     c = Centre(centre_server, admin_headers)
     c.person("old1", 50)
     c.person("old2", 90)
+    c.person("runner", 70)
     c.person("new", 40, 3000)
     first = c.send("point")
-    assert first.status_code == 201 and first.json()["alerts"] == 2, first.text
+    assert first.status_code == 201 and first.json()["alerts"] == 3, first.text
     incident_id = first.json()["incident_id"]
-    async with c.phone("old1") as old1, c.phone("new") as new:
+    async with c.phone("old1") as old1, c.phone("new") as new, c.phone("runner") as runner:
         await frame_for(old1, incident_id, "alert")
+        alert = await frame_for(runner, incident_id, "alert")
+        await runner.send({"type": "ack", "alert_id": alert["alert_id"], "response": "accept"})
+        place = await frame_for(runner, incident_id, "incident")
+        assert (place["lat"], place["lng"]) == pytest.approx((c.lat, c.lng), abs=1e-6)
         moved = c.send("point", at_s=60, east_m=3000)
         assert moved.status_code == 200, moved.text
         assert moved.json()["cancelled"] == 2 and moved.json()["alerts"] == 1
@@ -214,8 +220,11 @@ async def test_a_move_cancels_who_is_out_of_reach_and_alerts_who_is_now(centre_s
         assert cancel["reason"] == "moved_out_of_reach"
         alert = await frame_for(new, incident_id, "alert")
         assert alert["distance_m"] == pytest.approx(40, abs=2)  # from the new place
+        place = await frame_for(runner, incident_id, "incident")
+        assert (place["lat"], place["lng"]) == pytest.approx(offset(c.lat, c.lng, 0, 3000), abs=1e-6)
     incident = c.incident(incident_id)
     assert c.alerted(incident, "cancelled") == {"old1", "old2"}
+    assert c.alerted(incident, "accepted") == {"runner"}
     assert {a["cancel_reason"] for a in incident["alerts"] if a["status"] == "cancelled"} == {
         "moved_out_of_reach"
     }
