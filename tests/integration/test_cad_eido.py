@@ -192,6 +192,18 @@ def test_malformed_documents_are_422_naming_path_and_rule(centre_server, admin_h
     assert r.status_code == 400
     for junk in ([], "x", 3, {"incidentComponent": 5}):
         assert c.http.post("/v1/cad/eido", json=junk, headers=c.cad).status_code == 422
+    huge = c.doc("point")
+    huge["notesComponent"] = [{"noteText": "x" * 300_000}]
+    assert c.post(huge).status_code == 413  # over the endpoint's body limit (256 KiB), unread
+
+
+def test_another_centre_cannot_touch_a_case(centre_server, admin_headers) -> None:
+    c = Centre(centre_server, admin_headers)
+    assert c.send("point").status_code == 201
+    other = Centre(centre_server, admin_headers, agency="other.test.example")
+    other.tracking_id = c.tracking_id
+    r = other.send("point", at_s=60, status="Cancelled")
+    assert r.status_code == 409 and "another emergency centre" in r.json()["detail"], r.text
 
 
 async def test_a_move_cancels_who_is_out_of_reach_and_alerts_who_is_now(centre_server, admin_headers) -> None:
