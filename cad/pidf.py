@@ -21,13 +21,14 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from geo.distance import destination, haversine_m
+
 GML = "http://www.opengis.net/gml"
 GS = "http://www.opengis.net/pidflo/1.0"
 CIVIC = "urn:ietf:params:xml:ns:pidf:geopriv10:civicAddr"
 WGS84_2D, WGS84_3D = "urn:ogc:def:crs:EPSG::4326", "urn:ogc:def:crs:EPSG::4979"
 METRES = "urn:ogc:def:uom:EPSG::9001"
 DEGREES, RADIANS = "urn:ogc:def:uom:EPSG::9102", "urn:ogc:def:uom:EPSG::9101"
-EARTH_RADIUS_M = 6_371_008.8
 CIVIC_ORDER = ("NAM", "LMK", "FLR", "ROOM", "HNO", "HNS", "RD", "STS", "A6", "A5", "A4", "A3", "A2", "A1")
 """Civic elements as a line, most specific first (RFC 5139: A1 is the state/province, NAM a name)."""
 
@@ -114,7 +115,7 @@ def _polygon(e: ET.Element) -> Geodetic:
     for lat, lng in vertices:
         _check_range(lat, lng, "Polygon")
     lat, lng = _centroid(vertices)
-    return Geodetic(lat, lng, "Polygon", max(distance_m(lat, lng, a, b) for a, b in vertices))
+    return Geodetic(lat, lng, "Polygon", max(haversine_m(lat, lng, a, b) for a, b in vertices))
 
 
 def _arc_band(e: ET.Element) -> Geodetic:
@@ -127,7 +128,7 @@ def _arc_band(e: ET.Element) -> Geodetic:
         raise PidfError("ArcBand/openingAngle", "must be within (0, 360] degrees")
     middle = destination(lat, lng, (inner + outer) / 2, start + opening / 2)
     edge = [destination(lat, lng, r, start + opening * k / 16) for r in (inner, outer) for k in range(17)]
-    return Geodetic(*middle, "ArcBand", max(distance_m(*middle, a, b) for a, b in edge))
+    return Geodetic(*middle, "ArcBand", max(haversine_m(*middle, a, b) for a, b in edge))
 
 
 SHAPES: dict[str, Callable[[ET.Element], Geodetic]] = {
@@ -222,24 +223,7 @@ def _ns(tag: str) -> str:
     return tag[1:].partition("}")[0] if tag.startswith("{") else ""
 
 
-# --- spherical geometry (the shapes are small: metres to kilometres) -------------------------------
-
-
-def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Great-circle distance (haversine)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
-
-
-def destination(lat: float, lng: float, distance: float, bearing_deg: float) -> tuple[float, float]:
-    """The point `distance` metres from (lat, lng) on the bearing (degrees clockwise from north)."""
-    p1, l1, b = math.radians(lat), math.radians(lng), math.radians(bearing_deg)
-    d = distance / EARTH_RADIUS_M
-    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
-    l2 = l1 + math.atan2(math.sin(b) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2))
-    return math.degrees(p2), (math.degrees(l2) + 540) % 360 - 180
+# --- plane geometry (the shapes are small: metres to kilometres) ----------------------------------
 
 
 def _centroid(vertices: Sequence[tuple[float, float]]) -> tuple[float, float]:

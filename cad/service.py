@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cad.categories import Category, category_for
 from cad.eido import Eido, changed_fields, parse_eido
 from cad.models import CadReport
-from cad.pidf import distance_m
 from cad.schemas import EidoReceipt
 from dispatch import events
 from dispatch.context import DispatchContext
@@ -32,6 +31,7 @@ from dispatch.models import Incident
 from dispatch.schemas import IncidentCategory, IncidentCreate
 from dispatch.service import DispatchError, Origin, close_incident, load_incident, open_incident
 from geo.crs import Crs, to_wgs84
+from geo.distance import haversine_m
 
 MOVED_M = 5.0
 """A new point this far (or farther) from the last one moves the patient and re-plans the circle;
@@ -226,7 +226,7 @@ async def _update(
 
 
 def _moves(incident: Incident, place: Place | None) -> bool:
-    return place is not None and distance_m(incident.lat, incident.lng, place.lat, place.lng) >= MOVED_M
+    return place is not None and haversine_m(incident.lat, incident.lng, place.lat, place.lng) >= MOVED_M
 
 
 async def _replan(

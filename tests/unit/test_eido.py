@@ -11,7 +11,8 @@ import pytest
 
 from cad.categories import category_for
 from cad.eido import EidoError, changed_fields, parse_eido
-from cad.pidf import PidfError, distance_m, parse_pidf
+from cad.pidf import PidfError, parse_pidf
+from geo.distance import haversine_m
 from tests.support.eido import sample
 
 LAT, LNG = 22.5431, 114.0579
@@ -43,14 +44,14 @@ def test_a_polygon_gives_its_centroid_and_farthest_vertex() -> None:
     g = parse_eido(sample("polygon")).geodetic
     assert g is not None and g.shape == "Polygon"
     assert g.lat == pytest.approx(22.5431, abs=1e-7) and g.lng == pytest.approx(114.0579, abs=1e-7)
-    assert g.uncertainty_m == pytest.approx(distance_m(g.lat, g.lng, 22.5427, 114.0575), rel=1e-9)
+    assert g.uncertainty_m == pytest.approx(haversine_m(g.lat, g.lng, 22.5427, 114.0575), rel=1e-9)
     assert 55 < g.uncertainty_m < 65  # half the diagonal of a ~89 x ~82 m square
 
 
 def test_an_arc_band_gives_the_middle_of_the_band() -> None:
     g = parse_eido(sample("arcband")).geodetic
     assert g is not None and g.shape == "ArcBand"
-    assert distance_m(LAT, LNG, g.lat, g.lng) == pytest.approx(300, abs=0.5)  # mid radius
+    assert haversine_m(LAT, LNG, g.lat, g.lng) == pytest.approx(300, abs=0.5)  # mid radius
     assert g.lat > LAT and g.lng > LNG  # bearing 50 degrees: north-east
     assert 100 < g.uncertainty_m < 150  # to the band's outer corners
 
