@@ -8,8 +8,10 @@ up to three people in reach are alerted first); the clock stays out of the way (
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -17,7 +19,8 @@ import pytest
 
 from geo.crs import Crs, to_wgs84
 from tests.integration.test_dispatch import dispatcher, offset, remote_spot
-from tests.support.eido import case, new_tracking_id
+from tests.support.db import fetch
+from tests.support.eido import case, new_tracking_id, stamp
 from tests.support.people import bearer, on_duty_at, pinned_acceptance
 from tests.support.phones import Phone
 from tests.support.server import ServerProcess
@@ -126,6 +129,27 @@ async def test_a_point_opens_an_incident_that_says_where_it_came_from(centre_ser
     again = c.send("point")  # the same document again: one incident, nothing new
     assert again.status_code == 200 and again.json()["incident_id"] == got["incident_id"]
     assert again.json()["stale"] is True and again.json()["alerts"] == 0
+
+
+async def test_what_the_centre_sent_is_kept(centre_server, admin_headers, store_env) -> None:
+    """The raw EIDO of the last update applied, its time, the accuracy and the facts it changed."""
+    c = Centre(centre_server, admin_headers)
+    assert c.send("point").status_code == 201
+    update = c.doc("circle", at_s=90)
+    assert c.post(update).json()["changed"] == ["civic", "shape", "uncertainty_m"]
+    (row,) = await fetch(
+        store_env["DATABASE_URL"],
+        "SELECT eido, last_update_at, uncertainty_m, changed_fields, agency FROM cad_reports"
+        " WHERE tracking_id = $1",
+        c.tracking_id,
+    )
+    assert json.loads(row["eido"]) == update
+    assert row["last_update_at"] == datetime.fromisoformat(stamp(90))
+    assert (row["uncertainty_m"], json.loads(row["changed_fields"]), row["agency"]) == (
+        35.0,
+        ["civic", "shape", "uncertainty_m"],
+        AGENCY,
+    )
 
 
 @pytest.mark.parametrize(("sample", "uncertainty"), [("circle", (35, 35)), ("polygon", (50, 65))])
