@@ -2,7 +2,8 @@
 
 One uvicorn worker of the app runs as a child process against the benchmark's private database;
 this process plays the phones (every socket in one asyncio loop, no client pings) and the
-dispatcher. Each incident is timed from the moment `POST /v1/incidents` is sent to the moment the
+dispatcher, or an emergency centre's CAD. Each incident is timed from the moment its request
+(`POST /v1/incidents`, or an EIDO to `POST /v1/cad/eido`: an `Opener`) is sent to the moment the
 first `alert` frame for it reaches any alerted phone: plan, the Postgres transaction, the Redis
 publish, the relay and the websocket write are all inside the figure.
 """
@@ -18,6 +19,7 @@ import secrets
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -27,6 +29,7 @@ from redis.asyncio import Redis
 
 from benchmarks import dispatch_data as city
 from benchmarks.common import app_env
+from cad.eido import TRACKING_ID
 from core.auth import Role, issue_token
 from core.config import Settings
 from core.db import Database
@@ -129,39 +132,96 @@ def _near(person: city.Person, rng: random.Random, within_m: float) -> tuple[flo
     )
 
 
-async def _tokens(db: Database, crowd: list[city.Person]) -> tuple[list[str], str]:
-    """A responder token per person (as the registry issues them) and a dispatcher's token."""
+BENCH_AGENCY = "bench.centre.example"
+
+
+@dataclass(frozen=True)
+class Desks:
+    """The tokens that open incidents: a dispatcher's, and an emergency centre's CAD's."""
+
+    dispatcher: str
+    cad: str
+
+
+Opener = Callable[[httpx.AsyncClient, Desks, float, float], Awaitable[tuple[str, int]]]
+"""Opens one incident at (lat, lng) for a cardiac arrest; returns its id and how many it alerted."""
+
+
+async def by_console(http: httpx.AsyncClient, desks: Desks, lat: float, lng: float) -> tuple[str, int]:
+    body = {"lat": lat, "lng": lng, "category": "cardiac_arrest"}
+    r = await http.post("/v1/incidents", json=body, headers={"Authorization": f"Bearer {desks.dispatcher}"})
+    assert r.status_code == 201, r.text[:300]
+    return r.json()["id"], len(r.json()["alerts"])
+
+
+async def by_eido(http: httpx.AsyncClient, desks: Desks, lat: float, lng: float) -> tuple[str, int]:
+    r = await http.post(
+        "/v1/cad/eido", json=eido_point(lat, lng), headers={"Authorization": f"Bearer {desks.cad}"}
+    )
+    assert r.status_code == 201, r.text[:300]
+    return r.json()["incident_id"], r.json()["alerts"]
+
+
+def eido_point(lat: float, lng: float) -> dict[str, object]:
+    """A minimal EIDO: a new tracking id, a cardiac arrest, a PIDF-LO point."""
+    tracking_id = f"urn:emergency:uid:incidentid:{uuid.uuid4().hex}:{BENCH_AGENCY}"
+    assert TRACKING_ID.match(tracking_id)
+    pidf = (
+        '<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:gp="urn:ietf:params:xml:ns:pidf:geopriv10"'
+        ' xmlns:gml="http://www.opengis.net/gml" entity="pres:bench@example"><tuple id="t"><status>'
+        '<gp:geopriv><gp:location-info><gml:Point srsName="urn:ogc:def:crs:EPSG::4326">'
+        f"<gml:pos>{lat:.7f} {lng:.7f}</gml:pos></gml:Point></gp:location-info></gp:geopriv></status>"
+        "</tuple></presence>"
+    )
+    return {
+        "incidentComponent": {
+            "incidentTrackingIdentifier": tracking_id,
+            "lastUpdateTimeStamp": "2026-11-29T19:00:00+08:00",
+            "incidentTypeCommonRegistryText": "cardiac_arrest",
+        },
+        "locationComponent": [{"$id": "loc-1", "locationByValue": pidf}],
+    }
+
+
+async def _tokens(db: Database, crowd: list[city.Person]) -> tuple[list[str], Desks]:
+    """A responder token per person (as the registry issues them), a dispatcher's and a CAD's."""
     async with db.sessions() as session:
         tokens = [
             (await issue_token(session, Role.responder, "bench", uuid.UUID(p.responder_id)))[1] for p in crowd
         ]
         dispatcher = (await issue_token(session, Role.dispatcher, "bench-dispatcher"))[1]
+        cad = (await issue_token(session, Role.cad, "bench-cad", agency=BENCH_AGENCY))[1]
         await session.commit()
-    return tokens, dispatcher
+    return tokens, Desks(dispatcher, cad)
 
 
 async def _incidents(
-    server: ServerProcess, token: str, phones: Phones, crowd: list[city.Person], rng: random.Random
+    server: ServerProcess,
+    desks: Desks,
+    phones: Phones,
+    crowd: list[city.Person],
+    rng: random.Random,
+    opener: Opener,
+    count: int,
 ) -> AlertLatency:
     result = AlertLatency(connect_s=0.0, connected=len(phones.sockets))
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
-        for _ in range(INCIDENTS):
+    headers = {"Authorization": f"Bearer {desks.dispatcher}"}
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        for _ in range(count):
             lat, lng = _near(rng.choice(crowd), rng, 200.0)
-            body = {"lat": lat, "lng": lng, "category": "cardiac_arrest"}
             t0 = time.perf_counter()
-            r = await http.post("/v1/incidents", json=body)
+            incident_id, alerts = await opener(http, desks, lat, lng)
             result.response.append(time.perf_counter() - t0)
-            assert r.status_code == 201, r.text[:300]
-            incident = r.json()
-            result.alerts_sent += len(incident["alerts"])
-            if incident["alerts"]:
-                arrived = await phones.wait_first(incident["id"])
+            result.alerts_sent += alerts
+            if alerts:
+                arrived = await phones.wait_first(incident_id)
                 if arrived is None:
                     result.missing += 1
                 else:
                     result.first_alert.append(arrived - t0)
-            closed = await http.post(f"/v1/incidents/{incident['id']}/close", json={"reason": "benchmark"})
+            closed = await http.post(
+                f"/v1/incidents/{incident_id}/close", json={"reason": "benchmark"}, headers=headers
+            )
             assert closed.status_code == 200, closed.text[:300]
             await asyncio.sleep(0.05)  # let delivery receipts and cancels settle: incidents are rare
     await asyncio.sleep(1.0)
@@ -170,26 +230,43 @@ async def _incidents(
 
 
 async def incident_to_alert(base: Settings, bench_db: city.BenchDatabase, rng: random.Random) -> AlertLatency:
-    """Seed `SOCKETS` responders, start the app, connect every phone, then time `INCIDENTS` incidents."""
-    raise_open_files(SOCKETS)
+    """Seed `SOCKETS` responders, start the app, connect every phone, then time `INCIDENTS` incidents
+    opened from the console."""
+    runs = await alert_latencies(base, bench_db, rng, {"console": by_console}, SOCKETS, INCIDENTS)
+    return runs["console"]
+
+
+async def alert_latencies(
+    base: Settings,
+    bench_db: city.BenchDatabase,
+    rng: random.Random,
+    openers: dict[str, Opener],
+    sockets: int,
+    incidents: int,
+) -> dict[str, AlertLatency]:
+    """Seed `sockets` responders, start the app, connect every phone, then time `incidents`
+    incidents with each opener in turn (same crowd, same server)."""
+    raise_open_files(sockets)
     prefix = "benchws" + secrets.token_hex(3)
     keys = Keys(prefix)
     settings = base.model_copy(update={"staleness_s": 3600.0, "redis_prefix": prefix})
     db = Database(bench_db.url, pool_size=2)
     redis = Redis.from_url(base.redis_url, decode_responses=True)
-    crowd = city.people(SOCKETS, rng)
+    crowd = city.people(sockets, rng)
     env = app_env(bench_db.url, base.redis_url, prefix, DISPATCH_STALENESS_S="3600")
     server: ServerProcess | None = None
     phones = Phones()
     try:
         certificate = await city.seed_responders(db, crowd, ZoneInfo(settings.timezone))
-        tokens, dispatcher = await _tokens(db, crowd)
+        tokens, desks = await _tokens(db, crowd)
         server = ServerProcess(env=env).start()
         await city.go_live(LiveLocationStore(redis, keys, settings), crowd, certificate)
         connect_s = await phones.connect(server.ws_url, tokens)
-        result = await _incidents(server, dispatcher, phones, crowd, rng)
-        result.connect_s = connect_s
-        return result
+        runs = {}
+        for name, opener in openers.items():
+            runs[name] = await _incidents(server, desks, phones, crowd, rng, opener, incidents)
+            runs[name].connect_s = connect_s
+        return runs
     finally:
         await phones.close()
         if server is not None:

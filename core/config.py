@@ -216,6 +216,30 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     """Serve /metrics at all."""
 
+    # --- emergency centres (cad/): incidents sent as NENA EIDO ------------------------------------
+    cad_incident_types: dict[
+        str, Literal["cardiac_arrest", "unconscious", "choking", "severe_bleeding", "other_medical"]
+    ] = Field(
+        default_factory=lambda: {
+            "cardiac_arrest": "cardiac_arrest",
+            "cardiac arrest": "cardiac_arrest",
+            "EMS-CardiacArrest": "cardiac_arrest",
+            "09": "cardiac_arrest",  # MPDS protocol 9: cardiac or respiratory arrest
+            "unconscious": "unconscious",
+            "31": "unconscious",  # MPDS 31: unconscious / fainting
+            "choking": "choking",
+            "11": "choking",  # MPDS 11: choking
+            "severe_bleeding": "severe_bleeding",
+            "21": "severe_bleeding",  # MPDS 21: haemorrhage / lacerations
+        }
+    )
+    """A centre's incident-type code → our category (JSON; case-insensitive; a key also matches
+    the codes it begins, so `09` takes `09-E-01`). Unknown codes dispatch as `other_medical` and the
+    answer says so."""
+    cad_datum_by_agency: dict[str, Literal["wgs84", "gcj02", "bd09"]] = Field(default_factory=dict)
+    """Agency id → the datum its PIDF-LO coordinates are really in (JSON; default `wgs84`, as the
+    standard says; some Chinese centres send GCJ-02 or BD-09 from their map SDK)."""
+
     # --- request bodies -----------------------------------------------------------------------
     body_limit_bytes: int = Field(1 * 2**20, ge=0)
     """Largest request body in bytes on any path not in `body_limits` (413 above, before reading)."""
@@ -225,6 +249,7 @@ class Settings(BaseSettings):
             "/v1/responders/import": 32 * 2**20,
             "/v1/aeds/import": 64 * 2**20,
             "/v1/city": 32 * 2**20,
+            "/v1/cad/eido": 256 * 2**10,  # an EIDO with its PIDF-LO is a few kB
         }
     )
     """Path -> largest request body in bytes, for paths that take files or batches (JSON; replaces

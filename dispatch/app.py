@@ -17,6 +17,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from aed_registry.router import router as aed_router
+from cad.router import router as cad_router
 from core.bearer_gate import BearerGateMiddleware
 from core.body_limit import BodyLimitMiddleware
 from core.config import Settings, get_settings
@@ -181,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(planning_router)
     app.include_router(push_router)
+    app.include_router(cad_router)
     install_web(app)
     install_openapi(app)  # after every route is in: the document is completed from them
     return app

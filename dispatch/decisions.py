@@ -11,6 +11,8 @@ whichever worker takes them), and says what to publish once committed:
 * **stand-down** (`stand_down_pending`): once enough accepted, every alert still pending is
   cancelled (`enough_responders`): the phones get a `cancel`, the ladder of channels stops (it steps
   only alerts still `sent`), one-time codes die with them, and the clock stops looking.
+* **a move** (`after_move`): the emergency centre placed the patient elsewhere; pending alerts to
+  people no longer in reach are cancelled (`moved_out_of_reach`) and `top_up` alerts who is now.
 * **top-up** (`alert_people` for whom `top_up` picks): whom to alert now that the circle changed:
   at once after a decline, and when an alert goes unanswered past `answer_timeout_s` (the clock, at
   `incidents.next_topup_at`), so a replacement never waits for an escalation tick.
@@ -26,10 +28,10 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import events
-from dispatch.circle import Circle, read_circle
+from dispatch.circle import Circle, read_circle, sent_of
 from dispatch.context import DispatchContext
-from dispatch.frames import cancel_frame
-from dispatch.models import PENDING, Alert, Incident, IncidentEvent
+from dispatch.frames import cancel_frame, incident_frame
+from dispatch.models import ENGAGED, PENDING, Alert, Incident, IncidentEvent
 from dispatch.policy.circle import (
     STAND_DOWN_REASON,
     Person,
@@ -47,6 +49,7 @@ from dispatch.service import (
     UNAVAILABLE,
     add_alerts,
     alert_event,
+    alert_views,
     first_overdue,
     publish_alerts,
     replan_soon,
@@ -60,17 +63,23 @@ class Changes:
     alerted: list[Alert] = field(default_factory=list)
     stood_down: list[Alert] = field(default_factory=list)
     logged: list[IncidentEvent] = field(default_factory=list)
+    new_place: list[Alert] = field(default_factory=list)  # on the way to where the patient no longer is
 
     def __iadd__(self, other: Changes) -> Changes:
         self.alerted += other.alerted
         self.stood_down += other.stood_down
         self.logged += other.logged
+        self.new_place += other.new_place
         return self
 
     async def publish(self, session: AsyncSession, ctx: DispatchContext) -> None:
-        """After the commit: a `cancel` to each phone stood down, the new alerts, then the events."""
+        """After the commit: a `cancel` to each phone stood down, the exact place again (`incident`)
+        to each on the way when the patient moved, the new alerts, then the events."""
+        for view in await alert_views(session, [a.id for a in self.new_place]):
+            await ctx.fanout.to_responder(view.responder_id, incident_frame(view))
         for alert in self.stood_down:
-            frame = cancel_frame(str(alert.id), str(alert.incident_id), STAND_DOWN_REASON)
+            reason = alert.cancel_reason or STAND_DOWN_REASON
+            frame = cancel_frame(str(alert.id), str(alert.incident_id), reason)
             await ctx.fanout.to_responder(str(alert.responder_id), frame)
         if self.alerted:
             await publish_alerts(session, ctx, self.alerted)
@@ -203,3 +212,34 @@ def topped_up(session: AsyncSession, circle: Circle, new: Sequence[Alert], reaso
         at_s=round(circle.now_s, 1),
         alerted=[str(a.responder_id) for a in new],
     )
+
+
+MOVED_REASON = "moved_out_of_reach"  # a `cancel` because the patient is elsewhere than first said
+
+
+async def after_move(session: AsyncSession, ctx: DispatchContext, incident: Incident) -> Changes:
+    """The incident's place changed (already written on the row, locked by the caller): the
+    circle is read again around the new place; alerts still pending to people no longer in reach
+    are cancelled, and the policy tops the circle up from who is in reach now. Responders who
+    accepted are not stood down (they are on their way and still the nearest help there is): they
+    are sent the new place."""
+    circle = await read_circle(session, ctx, incident)
+    incident.coverage = circle.plan.coverage()
+    changes = Changes(logged=note_positions(session, ctx, circle))
+    in_reach = {p.responder_id for p in circle.people}
+    for alert in circle.alerts:
+        if alert.status in PENDING and str(alert.responder_id) not in in_reach:
+            alert.status, alert.cancel_reason = "cancelled", MOVED_REASON
+            alert.updated_at, alert.ladder_due_at = circle.now, None
+            changes.stood_down.append(alert)
+            changes.logged.append(alert_event(session, alert, "moved_out_of_reach"))
+    changes.new_place = [a for a in circle.alerts if a.status in ENGAGED]
+    chance = {s.responder_id: s.p_accept for s in circle.sent}
+    circle = circle.with_sent([sent_of(incident, a, chance[str(a.responder_id)]) for a in circle.alerts])
+    chosen = top_up(circle.sent, circle.people, circle.now_s, circle.rules)
+    new, logged = alert_people(session, ctx, circle, chosen)
+    if new:
+        changes.logged += [topped_up(session, circle, new, reason="moved"), *logged]
+        changes.alerted += new
+    schedule_topup(ctx, circle, new)
+    return changes

@@ -85,6 +85,10 @@ class Incident(Base):
     # (EIDO `$id`), unique so the same case never makes a second incident. None: opened here.
     agency: Mapped[str | None] = mapped_column(String(100), nullable=True)
     tracking_id: Mapped[str | None] = mapped_column(String(300), nullable=True, unique=True)
+    # how far from the point the patient may be (the centre's PIDF-LO shape; None: not said), and
+    # which facts the centre changed on its last update (the console marks them)
+    location_uncertainty_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    centre_changed: Mapped[list[str] | None] = mapped_column(JSONB, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

@@ -117,6 +117,12 @@ class IncidentOut(BaseModel):
     closed_at: datetime | None = None
     alerts: list[AlertOut]
     aeds: list[AedConsidered] = Field(default_factory=list)
+    agency: str | None = Field(None, description="the emergency centre that sent it (None: opened here)")
+    tracking_id: str | None = Field(None, description="the centre's incident tracking id (EIDO)")
+    location_uncertainty_m: float | None = Field(
+        None, description="how far from the point the patient may be, as the centre's location said"
+    )
+    centre_changed: list[str] | None = Field(None, description="facts the centre changed on its last update")
 
 
 class EventOut(BaseModel):

@@ -55,6 +55,17 @@ LIVE, WARMING, UNAVAILABLE = "live", "warming", "unavailable"
 none (Redis down)."""
 
 
+@dataclass(frozen=True)
+class Origin:
+    """An incident an emergency centre sent (`cad/`): the id reserved for it, the centre, its
+    tracking id, and how far from the point the patient may be (None: not said)."""
+
+    incident_id: uuid.UUID
+    agency: str
+    tracking_id: str
+    uncertainty_m: float | None
+
+
 class DispatchError(ValueError):
     """A request the dispatcher must fix; `status` is the HTTP code, `str()` names field and rule."""
 
@@ -232,10 +243,17 @@ async def publish_alerts(session: AsyncSession, ctx: DispatchContext, alerts: li
 
 
 async def open_incident(
-    session: AsyncSession, ctx: DispatchContext, body: IncidentCreate, created_by: str
+    session: AsyncSession,
+    ctx: DispatchContext,
+    body: IncidentCreate,
+    created_by: str,
+    *,
+    origin: Origin | None = None,
 ) -> IncidentOut:
     """Record the incident and alert the first batch: the people the policy's `top_up` picks from
-    everyone in reach (enough that the targets are met with the configured chance)."""
+    everyone in reach (enough that the targets are met with the configured chance). An incident
+    from an emergency centre (`origin`) takes the id reserved for it and remembers where it came
+    from; it commits with whatever the caller wrote in the session (the centre's report)."""
     settings = ctx.settings
     reach_s = settings.reach_s if body.reach_s is None else body.reach_s
     if not settings.reach_min_s <= reach_s <= settings.reach_max_s:
@@ -245,7 +263,10 @@ async def open_incident(
     lat, lng = to_wgs84(body.lat, body.lng, body.crs)
     now = _now()
     incident = Incident(
-        id=uuid.uuid4(),
+        id=origin.incident_id if origin else uuid.uuid4(),
+        agency=origin.agency if origin else None,
+        tracking_id=origin.tracking_id if origin else None,
+        location_uncertainty_m=origin.uncertainty_m if origin else None,
         category=body.category.value,
         place=body.place.value,
         status="open",
@@ -284,6 +305,7 @@ async def open_incident(
             reach_s=reach_s,
             coverage=incident.coverage,
             created_by=created_by,
+            **({"agency": origin.agency, "tracking_id": origin.tracking_id} if origin else {}),
         ),
         *[alert_event(session, a, "alert_sent") for a in alerts],
     ]
@@ -369,6 +391,10 @@ def incident_out(
             for a in alerts
         ],
         aeds=considered,
+        agency=incident.agency,
+        tracking_id=incident.tracking_id,
+        location_uncertainty_m=incident.location_uncertainty_m,
+        centre_changed=incident.centre_changed,
     )
 
 
@@ -423,9 +449,16 @@ async def list_incidents(
 
 
 async def close_incident(
-    session: AsyncSession, ctx: DispatchContext, incident_id: uuid.UUID, closed_by: str, reason: str | None
+    session: AsyncSession,
+    ctx: DispatchContext,
+    incident_id: uuid.UUID,
+    closed_by: str,
+    reason: str | None,
+    *,
+    cancel_reason: str = CLOSED_REASON,
 ) -> IncidentOut:
-    """Close; every responder still pending or on the way gets a `cancel`."""
+    """Close; every responder still pending or on the way gets a `cancel` saying why
+    (`cancel_reason`: the dispatcher closed it, or the emergency centre did, or its EMS arrived)."""
     incident = await load_incident(session, incident_id, lock=True)
     if incident.status == "closed":
         raise DispatchError(409, "id", "incident is already closed")
@@ -436,7 +469,7 @@ async def close_incident(
     result = await session.execute(
         update(Alert)
         .where(Alert.incident_id == incident_id, Alert.status.in_(PENDING + ENGAGED))
-        .values(status="cancelled", cancel_reason=CLOSED_REASON, ladder_due_at=None, updated_at=now)
+        .values(status="cancelled", cancel_reason=cancel_reason, ladder_due_at=None, updated_at=now)
         .returning(Alert.id, Alert.responder_id)
     )
     cancelled = result.all()
@@ -448,7 +481,7 @@ async def close_incident(
     await session.commit()
     for alert_id, responder_id in cancelled:
         await ctx.fanout.to_responder(
-            str(responder_id), cancel_frame(str(alert_id), str(incident.id), CLOSED_REASON)
+            str(responder_id), cancel_frame(str(alert_id), str(incident.id), cancel_reason)
         )
     await events.publish(ctx.fanout, logged)
     return incident_out(incident, await alerts_of(session, incident_id), Crs.wgs84)

@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 FRAME_TYPES = "location, ack, status, received"
 ONCE_PER_ALERT = ("alert", "incident", "cancel")
 """Frames a phone is sent at most once per alert on one connection, however many ways they come
-(the relay, the replay on connect, a resync after an outage)."""
+(the relay, the replay on connect, a resync after an outage); an `incident` frame once per alert and
+place, so a responder on the way hears when the emergency centre moves the patient."""
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -56,14 +57,14 @@ class ResponderConnection:
 
     def __init__(self, websocket: WebSocket, ctx: DispatchContext, responder_id: uuid.UUID, crs: Crs) -> None:
         self.websocket, self.ctx, self.responder_id, self.crs = websocket, ctx, responder_id, crs
-        self.sent_once: set[tuple[str, str]] = set()  # (frame type, alert id): see ONCE_PER_ALERT
+        self.sent_once: set[tuple[Any, ...]] = set()  # (frame type, alert id, place): see ONCE_PER_ALERT
         self.tasks: set[asyncio.Task[None]] = set()
         self.lock = asyncio.Lock()
         self.presence_due = time.monotonic() + REFRESH_S  # when to renew the socket count's expiry
 
     async def send(self, frame: dict[str, Any]) -> None:
         if frame["type"] in ONCE_PER_ALERT:
-            key = (frame["type"], frame["alert_id"])
+            key = (frame["type"], frame["alert_id"], frame.get("lat"), frame.get("lng"))
             if key in self.sent_once:
                 return
             self.sent_once.add(key)
@@ -84,7 +85,7 @@ class ResponderConnection:
     async def resync(self) -> None:
         """After a relay outage: what Postgres says this phone should have (sent once each), and
         a `cancel` for every alert it was shown whose incident has closed since."""
-        shown = [uuid.UUID(alert_id) for kind, alert_id in self.sent_once if kind == "alert"]
+        shown = [uuid.UUID(alert_id) for kind, alert_id, *_ in self.sent_once if kind == "alert"]
         try:
             async with self.ctx.db.sessions() as session:
                 frames = await alerts.pending_frames(session, self.responder_id)

@@ -1,4 +1,5 @@
-"""Great-circle distance on the mean Earth sphere, for one pair and vectorised."""
+"""Great-circle distance on the mean Earth sphere, for one pair and vectorised; the point at a
+distance and bearing (for the shapes an emergency centre describes a place with, `cad.pidf`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,15 @@ def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     dl = math.radians(lng2 - lng1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def destination(lat: float, lng: float, distance: float, bearing_deg: float) -> tuple[float, float]:
+    """The point `distance` metres from (lat, lng) on the bearing (degrees clockwise from north)."""
+    p1, l1, b = math.radians(lat), math.radians(lng), math.radians(bearing_deg)
+    d = distance / EARTH_RADIUS_M
+    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
+    l2 = l1 + math.atan2(math.sin(b) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2))
+    return math.degrees(p2), (math.degrees(l2) + 540) % 360 - 180
 
 
 def haversine_m_np(lat1: ArrayLike, lng1: ArrayLike, lat2: ArrayLike, lng2: ArrayLike) -> NDArray[np.float64]:

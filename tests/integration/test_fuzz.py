@@ -85,12 +85,8 @@ def _tokens(base_url: str, admin: dict[str, str]) -> dict[str, dict[str, str]]:
         for role in ROLES:
             if role in ("admin", "responder"):
                 continue
-            body = {
-                "role": role,
-                "label": f"fuzz {role}",
-                **({"agency": "fuzz-centre"} if role == "cad" else {}),
-            }
-            r = http.post("/v1/tokens", json=body)
+            agency = {"agency": "fuzz.centre.example"} if role == "cad" else {}
+            r = http.post("/v1/tokens", json={"role": role, "label": f"fuzz {role}", **agency})
             assert r.status_code == 201, r.text
             headers[role] = {"Authorization": f"Bearer {r.json()['token']}"}
         body = {"external_id": "FUZZ-1", "name": "Fuzz Responder", "category": "volunteer"}

@@ -171,6 +171,7 @@ async function renderIncident(incident) {
   $("no-incident").classList.add("hidden");
   const when = new Date(incident.created_at).toLocaleTimeString();
   $("incident-summary").textContent = `${incident.category.replace("_", " ")} at ${incident.address || `${incident.lat.toFixed(5)}, ${incident.lng.toFixed(5)}`} — opened ${when} — ${incident.status}`;
+  renderOrigin(incident);
   const c = incident.coverage;
   $("incident-coverage").textContent = c.covered
     ? `Covered: first responder in ${minutes(c.fastest_eta_s)}, AED in ${minutes(c.aed_eta_s)} (reach ${Math.round(incident.reach_s)} s).`
@@ -238,13 +239,41 @@ async function closeIncident() {
   }
 }
 
+// What an emergency centre's update may change, in a dispatcher's words (cad.eido.Eido.fields).
+const CENTRE_FACTS = {
+  location: "place",
+  uncertainty_m: "accuracy",
+  shape: "location shape",
+  civic: "address",
+  reference: "location link",
+  type_codes: "type",
+  status: "status",
+  note: "notes",
+  agency: "agency",
+  call_taker: "call-taker",
+};
+
+// Which centre an incident came from, its tracking id, how exact its place is, and the facts the
+// centre changed on its last update, each marked.
+function renderOrigin(incident) {
+  const origin = $("incident-origin");
+  origin.classList.toggle("hidden", !incident.tracking_id);
+  if (!incident.tracking_id) return (origin.textContent = "");
+  const accuracy = incident.location_uncertainty_m == null ? "" : ` · place within ${metres(incident.location_uncertainty_m)}`;
+  const changed = (incident.centre_changed || []).map((f) => `<mark data-changed="${escapeHtml(f)}">${escapeHtml(CENTRE_FACTS[f] || f)}</mark>`);
+  origin.innerHTML =
+    `From centre <strong>${escapeHtml(incident.agency)}</strong> · tracking id <code>${escapeHtml(incident.tracking_id)}</code>${accuracy}` +
+    (changed.length ? ` · changed on its last update: ${changed.join(" ")}` : "");
+}
+
 async function refreshOpenList() {
   const open = await call(`/v1/incidents?status=open&crs=${crs()}`);
   $("open-list").innerHTML =
     open
       .map((i) => {
         const accepted = i.alerts.filter((a) => ["accepted", "en_route", "on_scene"].includes(a.status)).length;
-        const label = `${new Date(i.created_at).toLocaleTimeString()} ${i.category.replace("_", " ")} — ${escapeHtml(i.address || "no address")} — ${accepted}/${i.alerts.length} accepted`;
+        const centre = i.agency ? `[${escapeHtml(i.agency)}] ` : "";
+        const label = `${centre}${new Date(i.created_at).toLocaleTimeString()} ${i.category.replace("_", " ")} — ${escapeHtml(i.address || "no address")} — ${accepted}/${i.alerts.length} accepted`;
         return `<li><button type="button" class="secondary" data-id="${i.id}" aria-current="${i.id === state.selected}">${label}</button></li>`;
       })
       .join("") || "<li>None.</li>";

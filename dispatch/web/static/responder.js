@@ -287,9 +287,17 @@ function onCancel(frame) {
     keep.remove("mission").catch(() => {});
     $("mission").classList.add("hidden");
   }
-  const why = frame.reason === "enough_responders" ? "enough responders are on the way, thank you" : frame.reason || "the incident was closed";
+  const why = STAND_DOWN_WHY[frame.reason] || frame.reason || "the incident was closed";
   say(`Stand down: ${why}.`);
 }
+
+// Why a phone is stood down, in the responder's words (the `cancel` frame's reason).
+const STAND_DOWN_WHY = {
+  enough_responders: "enough responders are on the way, thank you",
+  moved_out_of_reach: "the patient is elsewhere, out of your reach",
+  cancelled_by_centre: "the emergency centre cancelled the call",
+  ems_on_scene: "the ambulance crew is with the patient, thank you",
+};
 
 // --- duty and position --------------------------------------------------------------------------
 function renderProfile(profile) {
