@@ -17,6 +17,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from aed_registry.router import router as aed_router
+from cad import outbox as cad_outbox
+from cad.delivery import run_delivery
+from cad.feed_router import router as cad_feed_router
 from core.bearer_gate import BearerGateMiddleware
 from core.body_limit import BodyLimitMiddleware
 from core.config import Settings, get_settings
@@ -135,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             stack.push_async_callback(_cancel, asyncio.create_task(app.state.socket_guard.run()))
             stack.push_async_callback(_cancel, asyncio.create_task(run_dispatch_clock(app.state.dispatch)))
+            stack.push_async_callback(_cancel, asyncio.create_task(run_delivery(app.state.db, settings)))
             stack.push_async_callback(
                 _cancel, asyncio.create_task(_warm_cover(app.state.db, app.state.live_store.page_resolution))
             )
@@ -171,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, tile_url=settings.tile_url)  # outermost: 429s too
     install_error_handlers(app)
+    cad_outbox.install()  # feedback to emergency centres is written with the incident events
     app.include_router(health.router)
     app.include_router(tokens.router)
     app.include_router(aed_router)
@@ -181,6 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(planning_router)
     app.include_router(push_router)
+    app.include_router(cad_feed_router)
     install_web(app)
     install_openapi(app)  # after every route is in: the document is completed from them
     return app
