@@ -283,13 +283,15 @@ async def test_incidents_opened_here_and_other_centres_are_not_reported(
 
 
 async def closed_incident_story(s: Scene, store_env: dict[str, str], agency: str) -> str:
-    """An incident from `agency` that gets an `answered` (a decline), `alerted` (its replacement)
-    and `closed`: three events."""
+    """An incident from `agency` that gets an `answered` (a decline), a `reached` (a receipt) and
+    `closed`: three events."""
     incident = s.open()
     await from_centre(store_env["DATABASE_URL"], incident["id"], agency)
     alerts = alert_ids(s, incident)
-    name = next(n for n in alerts if n.startswith("near"))
-    answer(s, name, alerts[name], "decline")
+    decliner, reader = sorted(alerts)[:2]
+    answer(s, decliner, alerts[decliner], "decline")
+    r = s.http.post(f"/v1/alerts/{alerts[reader]}/received", headers=bearer(s.people[reader]["token"]))
+    assert r.status_code == 200, r.text
     r = s.http.post(f"/v1/incidents/{incident['id']}/close", json={"reason": "test"}, headers=s.desk)
     assert r.status_code == 200, r.text
     return str(incident["id"])
@@ -315,7 +317,7 @@ async def test_a_failing_centre_gets_everything_in_order_with_backoff(
         centre.plan(Plan(status=500), Plan(delay_s=TIMEOUT_S + 0.5))
         centre.start()
         story = await until(lambda: len(centre.of(incident_id)) >= 3 and centre.of(incident_id), what="all")
-        assert [e["event"] for e in story] == ["answered", "alerted", "closed"]
+        assert [e["event"] for e in story] == ["answered", "reached", "closed"]
         assert [e["seq"] for e in story] == [1, 2, 3]
         assert centre.out_of_order == []
         assert centre.duplicates == 1  # the slow answer's retry, recognised by its key
