@@ -20,6 +20,7 @@ from aed_registry.router import router as aed_router
 from cad import outbox as cad_outbox
 from cad.delivery import run_delivery
 from cad.feed_router import router as cad_feed_router
+from cad.feed_socket import router as cad_socket_router
 from core.bearer_gate import BearerGateMiddleware
 from core.body_limit import BodyLimitMiddleware
 from core.config import Settings, get_settings
@@ -187,6 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(planning_router)
     app.include_router(push_router)
     app.include_router(cad_feed_router)
+    app.include_router(cad_socket_router)
     install_web(app)
     install_openapi(app)  # after every route is in: the document is completed from them
     return app

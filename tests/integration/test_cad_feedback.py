@@ -12,6 +12,7 @@ happens to it after that is reported; its opening, written before, is not.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 import uuid
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 
 from tests.integration.test_circle import Scene
 from tests.integration.test_dispatch import offset
@@ -414,3 +416,53 @@ async def test_two_processes_deliver_without_duplicates_or_reordering(
                 assert [e["seq"] for e in centre.of(incident_id)] == list(range(1, 11))
         finally:
             server.stop()
+
+
+# --- the websocket --------------------------------------------------------------------------------
+
+
+async def frames(url: str, token: str, count: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    async with websockets.connect(url, subprotocols=["bearer", token]) as ws:
+        async with asyncio.timeout(timeout_s):
+            return [json.loads(await ws.recv()) for _ in range(count)]
+
+
+async def test_the_feed_as_a_websocket_live_and_replayed_from_a_cursor(
+    feedback_server, admin_headers, store_env, centre
+) -> None:
+    s = Scene(feedback_server, admin_headers)
+    agency = new_agency()
+    cad = centre_token(s.http, admin_headers, agency)
+    token = cad["Authorization"].split()[1]
+    subscription = subscribe(s.http, cad, centre)
+    s.person("near", -30)
+    s.person("near2", -35)
+    s.person("near3", -40)
+    url = f"{feedback_server.ws_url}/v1/ws/cad?subscription={subscription}"
+    try:
+        listening = asyncio.create_task(frames(url, token, 3))
+        await asyncio.sleep(0.5)  # connected: only what comes now is sent
+        incident_id = await closed_incident_story(s, store_env, agency)
+        live = await listening
+        assert [(f["event"], f["seq"], f["incident_id"]) for f in live] == [
+            ("answered", 1, incident_id),
+            ("reached", 2, incident_id),
+            ("closed", 3, incident_id),
+        ]
+        posted = await until(
+            lambda: len(centre.of(incident_id)) >= 3 and centre.of(incident_id), what="POSTs"
+        )
+        assert [{k: v for k, v in f.items() if k != "cursor"} for f in live] == posted  # the same events
+
+        replay = await frames(f"{url}&after={live[0]['cursor']}", token, 2)
+        assert [f["seq"] for f in replay] == [2, 3]
+
+        other = centre_token(s.http, admin_headers, new_agency())["Authorization"].split()[1]
+        desk = s.desk["Authorization"].split()[1]
+        for who, code in ((other, 4404), (desk, 4403)):
+            async with websockets.connect(url, subprotocols=["bearer", who]) as ws:
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await asyncio.wait_for(ws.recv(), 5)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+    finally:
+        await s.close()
