@@ -17,6 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default 5 resets connections when a caller opens many at once
+
+
 @dataclass
 class Received:
     """One request as it arrived, and what the stand-in made of it."""
@@ -92,7 +96,7 @@ class StandIn:
             def log_message(self, format: str, *args: Any) -> None:  # quiet test output
                 pass
 
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server = _Server((self.host, self.port), Handler)
         self.port = int(self._server.server_address[1])
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
