@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,7 @@ from core.openapi import errors
 
 router = APIRouter(prefix="/v1/cad", tags=["cad"])
 CENTRE = require_roles(Role.cad)
+BIGINT_MAX = 2**63 - 1  # a delivery id is a PostgreSQL bigint: larger ones are a 422, not a 500
 ADMIN = require_roles(Role.admin)
 
 
@@ -138,7 +139,9 @@ async def list_deliveries(
     responses=errors(404, 409),
 )
 async def resend_delivery(
-    delivery_id: int, session: AsyncSession = Depends(get_session), _: Principal = Depends(ADMIN)
+    delivery_id: int = Path(ge=1, le=BIGINT_MAX),
+    session: AsyncSession = Depends(get_session),
+    _: Principal = Depends(ADMIN),
 ) -> ResendOut:
     """Queue a failed delivery again (the incident's later feedback follows it, in order)."""
     if await deliveries.resend(session, delivery_id):

@@ -20,7 +20,7 @@ import logging
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from sqlalchemy import func, select
 
 from cad.outbox_models import CadOutbox, CadSubscription
@@ -100,7 +100,9 @@ async def _feed(
 
 
 @router.websocket("/v1/ws/cad")
-async def cad_socket(websocket: WebSocket, subscription: uuid.UUID, after: int | None = None) -> None:
+async def cad_socket(
+    websocket: WebSocket, subscription: uuid.UUID, after: int | None = Query(None, ge=0, le=2**63 - 1)
+) -> None:
     """A centre's feedback, live; `after` (a frame's `cursor`) replays what came since it."""
     principal = await admit(websocket, {Role.cad})
     if principal is None:
