@@ -3,10 +3,11 @@
 Hooks on the session (`install`) note the incident events each flush writes and, just before the
 commit, for an incident that came from a centre with subscriptions, fold the transaction's events
 into feedback (`cad.feedback`) and add one outbox row per subscription and feedback event, which
-the commit writes with them. So a centre hears
-of every change that committed and never of one that rolled back, without any writer in `dispatch`
-knowing about centres. Why not tail `incident_events` by id: ids are taken at insert, not at commit,
-so a tail can pass an id whose transaction commits later and never see it.
+the commit writes with them. So a centre hears of every change that committed and never of one that
+rolled back, without any writer in `dispatch` knowing about centres. Folding per transaction, not
+per flush: a writer's queries autoflush, so an answer's `accepted` may be flushed before the
+`role_assigned` that completes it. Why not tail `incident_events` by id: ids are taken at insert,
+not at commit, so a tail can pass an id whose transaction commits later and never see it.
 
 `seq` comes from the stream row (subscription, incident), locked until the writer commits: the next
 writer of the same incident waits, so `seq` follows commit order.
@@ -48,8 +49,7 @@ def install() -> None:
 
 
 def _note_events(session: Session, _context: UOWTransaction, _instances: Any) -> None:
-    """Keep the transaction's events as they are flushed (a writer's queries autoflush: an answer's
-    `accepted` may be flushed before the `role_assigned` that completes it)."""
+    """Keep the transaction's events as they are flushed, in order."""
     new = sorted((o for o in session.new if isinstance(o, IncidentEvent)), key=_order)
     if new:
         session.info.setdefault(LOGGED, []).extend(new)

@@ -384,6 +384,18 @@ async def test_give_up_after_the_cap_shows_failed_to_admins_and_resend_delivers(
 # --- several workers ------------------------------------------------------------------------------
 
 
+def worker_metrics(server: ServerProcess) -> tuple[float, float]:
+    """(start time, feedback delivered) of whichever worker answers `/metrics`."""
+    text = httpx.get(f"{server.url}/metrics", timeout=5).text
+    started = delivered = 0.0
+    for line in text.splitlines():
+        if line.startswith("process_start_time_seconds "):
+            started = float(line.split()[1])
+        elif line.startswith('cad_feedback_deliveries_total{outcome="delivered"}'):
+            delivered = float(line.split()[1])
+    return started, delivered
+
+
 async def test_two_processes_deliver_without_duplicates_or_reordering(
     app_env, admin_headers, store_env
 ) -> None:
@@ -414,6 +426,16 @@ async def test_two_processes_deliver_without_duplicates_or_reordering(
             assert len(centre.received) == 400  # not one request sent twice
             for incident_id in incidents:
                 assert [e["seq"] for e in centre.of(incident_id)] == list(range(1, 11))
+            # both processes delivered: each worker's own metrics (told apart by start time and count)
+            seen: set[tuple[float, float]] = set()
+
+            def both_workers() -> bool:
+                seen.add(worker_metrics(server))
+                return len(seen) >= 2
+
+            await until(both_workers, what="both workers' metrics")
+            counts = [count for _, count in seen]
+            assert len(seen) == 2 and sum(counts) == 400 and min(counts) > 0, seen
         finally:
             server.stop()
 
