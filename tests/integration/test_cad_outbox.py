@@ -1,10 +1,12 @@
 """The outbox under the writers, on real PostgreSQL: an incident that comes from a centre with its
 first events in one transaction (as the EIDO opening does) is reported from its first `alerted`;
-a rolled-back transaction reports nothing; `seq` continues across transactions; and an incident
+a rolled-back transaction reports nothing; `seq` continues across transactions and follows commit
+order when two writers meet; and an incident
 opened here costs the writer no query at all."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -15,7 +17,7 @@ import pytest_asyncio
 from sqlalchemy import event, select
 
 from cad import outbox
-from cad.outbox_models import CadOutbox, CadSubscription
+from cad.outbox_models import CadOutbox, CadStream, CadSubscription
 from core.db import Database
 from dispatch import events
 from dispatch.models import Incident
@@ -118,3 +120,27 @@ async def test_an_incident_opened_here_costs_the_writer_no_query(db: Database) -
         event.remove(db.engine.sync_engine, "before_cursor_execute", note)
     assert not [s for s in statements if "cad_" in s or s.lstrip().upper().startswith("SELECT")], statements
     assert await rows_of(db, local.id) == []
+
+
+async def test_seq_follows_commit_order_when_two_writers_meet(db: Database) -> None:
+    """Writer B holds the incident's stream (it is committing); writer A's commit waits for it and
+    takes the next seq: a centre never sees seq n+1 commit before n."""
+    agency, _ = await subscribed(db)
+    opened = incident(agency)
+    async with db.sessions() as session:
+        session.add(opened)
+        events.record(session, opened.id, "alert_sent", responder_id=str(uuid.uuid4()))
+        await session.commit()
+    async with db.sessions() as b, db.sessions() as a:
+        await b.execute(
+            select(CadStream).where(CadStream.incident_id == opened.id).with_for_update()
+        )  # B is mid-commit, holding the stream
+        events.record(a, opened.id, "en_route", responder_id=str(uuid.uuid4()))
+        a_commits = asyncio.create_task(a.commit())
+        await asyncio.sleep(0.3)
+        assert not a_commits.done()  # A waits for B
+        events.record(b, opened.id, "closed", reason="first to commit")
+        await b.commit()
+        await asyncio.wait_for(a_commits, 5)
+    rows = await rows_of(db, opened.id)
+    assert [(r.seq, r.event) for r in rows] == [(1, "alerted"), (2, "closed"), (3, "en_route")]
