@@ -1,8 +1,7 @@
 """The outbox under the writers, on real PostgreSQL: an incident that comes from a centre with its
 first events in one transaction (as the EIDO opening does) is reported from its first `alerted`;
 a rolled-back transaction reports nothing; `seq` continues across transactions and follows commit
-order when two writers meet; and an incident
-opened here costs the writer no query at all."""
+order when two writers meet; and an incident opened here costs the writer no query at all."""
 
 from __future__ import annotations
 
