@@ -1,8 +1,8 @@
 """The application factory: the one place where the service is composed.
 
 The lifespan opens the async engine and the Redis pool, makes `DISPATCH_ADMIN_TOKEN` valid, starts
-the background workers (alert fan-out, escalation, the demo city, warming the city's H3 geometry)
-and closes all of it on shutdown.
+the background workers (alert fan-out, escalation, the demo city, warming the city's H3 geometry,
+the delivery of feedback to emergency centres) and closes all of it on shutdown.
 """
 
 from __future__ import annotations
