@@ -26,7 +26,7 @@ import websockets
 from tests.integration.test_circle import Scene
 from tests.integration.test_dispatch import offset
 from tests.support.cad_centre import CadCentre
-from tests.support.db import fetch
+from tests.support.db import fetch, fresh_database
 from tests.support.people import bearer, on_duty_at, pinned_acceptance
 from tests.support.phones import Phone
 from tests.support.server import ServerProcess
@@ -54,8 +54,16 @@ def feedback_env(app_env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def feedback_server(app_env: dict[str, str]) -> Iterator[ServerProcess]:
-    server = ServerProcess(env=feedback_env(app_env)).start()
+def feedback_db(store_env: dict[str, str]) -> Iterator[str]:
+    """A database of its own: every server's delivery loop sends every pending row it finds, so on
+    the shared database the session's other servers would send (and retry) this module's too."""
+    with fresh_database(store_env["DATABASE_URL"], "cadfeedback") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def feedback_server(app_env: dict[str, str], feedback_db: str) -> Iterator[ServerProcess]:
+    server = ServerProcess(env={**feedback_env(app_env), "DATABASE_URL": feedback_db}).start()
     yield server
     server.stop()
 
@@ -181,7 +189,7 @@ def test_bad_subscriptions_name_the_field(http, admin_headers, url, secret, rule
 
 
 async def test_the_story_of_an_incident_arrives_signed_and_in_order(
-    feedback_server, admin_headers, store_env, centre
+    feedback_server, admin_headers, feedback_db, centre
 ) -> None:
     """Three alerted (an AED beside two of them); the one near declines and a fourth is alerted in
     their place; the AED runner's phone confirms, they accept (fetching the AED), the second
@@ -198,7 +206,7 @@ async def test_the_story_of_an_incident_arrives_signed_and_in_order(
     try:
         incident = s.open()
         assert sorted(s.alerted(incident)) == ["near", "runner", "second"]
-        tracking = await from_centre(store_env["DATABASE_URL"], incident["id"], agency)
+        tracking = await from_centre(feedback_db, incident["id"], agency)
         alerts = alert_ids(s, incident)
         answer(s, "near", alerts["near"], "decline")
         alerts = alert_ids(s, incident)
@@ -262,7 +270,7 @@ async def test_the_story_of_an_incident_arrives_signed_and_in_order(
 
 
 async def test_incidents_opened_here_and_other_centres_are_not_reported(
-    feedback_server, admin_headers, store_env, centre
+    feedback_server, admin_headers, feedback_db, centre
 ) -> None:
     s = Scene(feedback_server, admin_headers)
     cad = centre_token(s.http, admin_headers, new_agency())
@@ -271,7 +279,7 @@ async def test_incidents_opened_here_and_other_centres_are_not_reported(
     try:
         local = s.open()
         other = s.open()
-        await from_centre(store_env["DATABASE_URL"], other["id"], new_agency())  # a centre without us
+        await from_centre(feedback_db, other["id"], new_agency())  # a centre without us
         for incident in (local, other):
             r = s.http.post(f"/v1/incidents/{incident['id']}/close", json={"reason": "test"}, headers=s.desk)
             assert r.status_code == 200, r.text
@@ -284,11 +292,11 @@ async def test_incidents_opened_here_and_other_centres_are_not_reported(
 # --- a centre that fails --------------------------------------------------------------------------
 
 
-async def closed_incident_story(s: Scene, store_env: dict[str, str], agency: str) -> str:
+async def closed_incident_story(s: Scene, database_url: str, agency: str) -> str:
     """An incident from `agency` that gets an `answered` (a decline), a `reached` (a receipt) and
     `closed`: three events."""
     incident = s.open()
-    await from_centre(store_env["DATABASE_URL"], incident["id"], agency)
+    await from_centre(database_url, incident["id"], agency)
     alerts = alert_ids(s, incident)
     decliner, reader = sorted(alerts)[:2]
     answer(s, decliner, alerts[decliner], "decline")
@@ -300,7 +308,7 @@ async def closed_incident_story(s: Scene, store_env: dict[str, str], agency: str
 
 
 async def test_a_failing_centre_gets_everything_in_order_with_backoff(
-    feedback_server, admin_headers, store_env, centre
+    feedback_server, admin_headers, feedback_db, centre
 ) -> None:
     """The connection refused for a second, then a 500, then an answer slower than our timeout (the
     centre took it: the retry is a duplicate it recognises by the key): all three events arrive,
@@ -314,7 +322,7 @@ async def test_a_failing_centre_gets_everything_in_order_with_backoff(
     s.person("spare", -300)
     try:
         centre.stop()  # refused from now on
-        incident_id = await closed_incident_story(s, store_env, agency)
+        incident_id = await closed_incident_story(s, feedback_db, agency)
         await asyncio.sleep(1.0)
         centre.plan(Plan(status=500), Plan(delay_s=TIMEOUT_S + 0.5))
         centre.start()
@@ -336,7 +344,7 @@ async def test_a_failing_centre_gets_everything_in_order_with_backoff(
 
 
 async def test_give_up_after_the_cap_shows_failed_to_admins_and_resend_delivers(
-    feedback_server, admin_headers, store_env, centre
+    feedback_server, admin_headers, feedback_db, centre
 ) -> None:
     s = Scene(feedback_server, admin_headers)
     agency = new_agency()
@@ -347,7 +355,7 @@ async def test_give_up_after_the_cap_shows_failed_to_admins_and_resend_delivers(
     s.person("spare", -300)
     centre.plan(*[Plan(status=500)] * MAX_ATTEMPTS)  # every try of the first event
     try:
-        incident_id = await closed_incident_story(s, store_env, agency)
+        incident_id = await closed_incident_story(s, feedback_db, agency)
 
         def failed() -> list[dict[str, Any]]:
             r = s.http.get("/v1/cad/deliveries", params={"status": "failed"}, headers=admin_headers)
@@ -396,12 +404,19 @@ def worker_metrics(server: ServerProcess) -> tuple[float, float]:
     return started, delivered
 
 
+@pytest.fixture
+def workers_db(store_env: dict[str, str]) -> Iterator[str]:
+    with fresh_database(store_env["DATABASE_URL"], "cadworkers") as url:
+        yield url
+
+
 async def test_two_processes_deliver_without_duplicates_or_reordering(
-    app_env, admin_headers, store_env
+    app_env, admin_headers, workers_db
 ) -> None:
     """40 incidents × 10 events each already in the outbox; two uvicorn workers deliver them."""
     env = {**feedback_env(app_env), "DISPATCH_CAD_BATCH": "7"}  # small rounds: the workers interleave
     with CadCentre() as centre:
+        env["DATABASE_URL"] = url = workers_db  # only these two workers deliver (see `feedback_db`)
         server = ServerProcess(env=env, workers=2).start()
         try:
             with httpx.Client(base_url=server.url, timeout=30) as http:
@@ -409,7 +424,7 @@ async def test_two_processes_deliver_without_duplicates_or_reordering(
                 subscription = subscribe(http, cad, centre)
             incidents = [str(uuid.uuid4()) for _ in range(40)]
             await fetch(
-                store_env["DATABASE_URL"],
+                url,
                 """INSERT INTO cad_outbox (subscription_id, incident_id, seq, event, body, status, attempts,
                                            next_try_at, created_at)
                    SELECT $1::uuid, i::uuid, s, 'en_route',
@@ -450,7 +465,7 @@ async def frames(url: str, token: str, count: int, timeout_s: float = 10.0) -> l
 
 
 async def test_the_feed_as_a_websocket_live_and_replayed_from_a_cursor(
-    feedback_server, admin_headers, store_env, centre
+    feedback_server, admin_headers, feedback_db, centre
 ) -> None:
     s = Scene(feedback_server, admin_headers)
     agency = new_agency()
@@ -464,7 +479,7 @@ async def test_the_feed_as_a_websocket_live_and_replayed_from_a_cursor(
     try:
         listening = asyncio.create_task(frames(url, token, 3))
         await asyncio.sleep(0.5)  # connected: only what comes now is sent
-        incident_id = await closed_incident_story(s, store_env, agency)
+        incident_id = await closed_incident_story(s, feedback_db, agency)
         live = await listening
         assert [(f["event"], f["seq"], f["incident_id"]) for f in live] == [
             ("answered", 1, incident_id),
