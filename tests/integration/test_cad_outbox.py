@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import event, select
+from sqlalchemy import delete, event, func, select, update
 
 from cad import outbox
 from cad.outbox_models import CadOutbox, CadStream, CadSubscription
@@ -24,11 +24,26 @@ from dispatch.models import Incident
 pytestmark = pytest.mark.integration
 
 
+AGENCY_PREFIX = "outbox-test-"
+WRITER = "tests/integration/test_cad_outbox.py"  # its incidents are closed afterwards
+
+
 @pytest_asyncio.fixture
 async def db(store_env: dict[str, str]) -> AsyncIterator[Database]:
+    """The shared database, with the outbox hooks; afterwards the test's subscriptions (and with
+    them their rows, which the session's servers would keep trying to send) are dropped and its
+    incidents closed."""
     outbox.install()
     database = Database(store_env["DATABASE_URL"], pool_size=2)
     yield database
+    async with database.sessions() as session:
+        await session.execute(delete(CadSubscription).where(CadSubscription.agency.startswith(AGENCY_PREFIX)))
+        await session.execute(
+            update(Incident)
+            .where(Incident.created_by == WRITER)
+            .values(status="closed", closed_at=func.now())
+        )
+        await session.commit()
     await database.dispose()
 
 
@@ -44,14 +59,14 @@ def incident(agency: str | None) -> Incident:
         reach_s=300.0,
         coverage={},
         escalation_step=0,
-        created_by="test",
+        created_by=WRITER,
         agency=agency,
         tracking_id=tracking,
     )
 
 
 async def subscribed(db: Database) -> tuple[str, uuid.UUID]:
-    agency = f"outbox-{secrets.token_hex(4)}"
+    agency = f"{AGENCY_PREFIX}{secrets.token_hex(4)}"
     async with db.sessions() as session:
         row = CadSubscription(agency=agency, url="http://127.0.0.1:9/x", secret="s" * 32)
         session.add(row)
