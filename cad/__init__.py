@@ -1,0 +1,1 @@
+"""Emergency centres (CAD): incidents in (EIDO), signed status feedback out."""

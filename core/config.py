@@ -346,6 +346,24 @@ class Settings(BaseSettings):
     push_connections: int = Field(200, ge=1)
     """Most requests in flight to push services at once, per worker."""
 
+    # --- Feedback to emergency centres (cad/outbox*.py, cad/delivery.py) -------------------------
+    cad_allow_private_urls: bool = False
+    """Accept subscription URLs on loopback and private addresses (tests, a centre on the same
+    network); otherwise a URL must name a public host, so a centre cannot aim our POSTs inward."""
+    cad_timeout_s: float = Field(5.0, gt=0)
+    """Seconds one feedback POST to a centre may take before it counts as failed (and is retried)."""
+    cad_backoff_s: float = Field(1.0, gt=0)
+    """Wait before the first retry of a feedback event; doubled for each further one."""
+    cad_backoff_max_s: float = Field(300.0, gt=0)
+    """Longest wait between two tries of one feedback event."""
+    cad_max_attempts: int = Field(10, ge=1, le=100)
+    """Tries of one feedback event before it is `failed` (visible to admins, re-sendable); the
+    centre's stream for that incident waits behind it, so nothing arrives out of order."""
+    cad_poll_s: float = Field(0.2, gt=0)
+    """How often an idle delivery loop looks for feedback due (each worker runs one)."""
+    cad_batch: int = Field(100, ge=1, le=1000)
+    """Most feedback events one worker sends at once (each to a different incident stream)."""
+
     def speed_mps(self, mode: str) -> float:
         """Travel speed for a mode name (`walk`, `run`, `bicycle`, `ebike`, `car`)."""
         return float(getattr(self, f"speed_{mode}_mps"))

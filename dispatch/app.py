@@ -1,8 +1,8 @@
 """The application factory: the one place where the service is composed.
 
 The lifespan opens the async engine and the Redis pool, makes `DISPATCH_ADMIN_TOKEN` valid, starts
-the background workers (alert fan-out, escalation, the demo city, warming the city's H3 geometry)
-and closes all of it on shutdown.
+the background workers (alert fan-out, escalation, the demo city, warming the city's H3 geometry,
+the delivery of feedback to emergency centres) and closes all of it on shutdown.
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from aed_registry.router import router as aed_router
+from cad import outbox as cad_outbox
+from cad.delivery import run_delivery
+from cad.feed_router import router as cad_feed_router
+from cad.feed_socket import router as cad_socket_router
 from cad.router import router as cad_router
 from core.bearer_gate import BearerGateMiddleware
 from core.body_limit import BodyLimitMiddleware
@@ -136,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             stack.push_async_callback(_cancel, asyncio.create_task(app.state.socket_guard.run()))
             stack.push_async_callback(_cancel, asyncio.create_task(run_dispatch_clock(app.state.dispatch)))
+            stack.push_async_callback(_cancel, asyncio.create_task(run_delivery(app.state.db, settings)))
             stack.push_async_callback(
                 _cancel, asyncio.create_task(_warm_cover(app.state.db, app.state.live_store.page_resolution))
             )
@@ -172,6 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, tile_url=settings.tile_url)  # outermost: 429s too
     install_error_handlers(app)
+    cad_outbox.install()  # feedback to emergency centres is written with the incident events
     app.include_router(health.router)
     app.include_router(tokens.router)
     app.include_router(aed_router)
@@ -183,6 +189,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(planning_router)
     app.include_router(push_router)
     app.include_router(cad_router)
+    app.include_router(cad_feed_router)
+    app.include_router(cad_socket_router)
     install_web(app)
     install_openapi(app)  # after every route is in: the document is completed from them
     return app

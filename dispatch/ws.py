@@ -244,6 +244,9 @@ async def _admit(websocket: WebSocket, roles: set[Role]) -> Principal | None:
     return principal
 
 
+admit = _admit  # public for the other sockets of the service (`cad.feed_socket`): one way to sign in
+
+
 @router.websocket("/v1/ws/responder")
 async def responder_socket(websocket: WebSocket, crs: Crs = Crs.wgs84) -> None:
     principal = await _admit(websocket, {Role.responder})

@@ -10,7 +10,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import aed_registry.models  # noqa: F401
-import cad.models  # noqa: F401
+import cad.models
+import cad.outbox_models  # noqa: F401
 import core.auth  # noqa: F401  (tables register on the shared metadata)
 import dispatch.channels.models
 import dispatch.channels.push_models

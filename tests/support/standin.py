@@ -17,6 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default 5 resets connections when a caller opens many at once
+
+
 @dataclass
 class Received:
     """One request as it arrived, and what the stand-in made of it."""
@@ -45,6 +49,7 @@ class StandIn:
     """Subclasses implement `answer(received) -> (status, content_type, body)`."""
 
     host: str = "127.0.0.1"
+    port: int = 0  # 0: any free port, kept after the first start (a stop and start is a restart)
     received: list[Received] = field(default_factory=list)
     plans: deque[Plan] = field(default_factory=deque)
     _server: ThreadingHTTPServer | None = None
@@ -52,8 +57,8 @@ class StandIn:
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "not started"
-        return f"http://{self.host}:{self._server.server_address[1]}"
+        assert self.port, "not started"
+        return f"http://{self.host}:{self.port}"
 
     def plan(self, *plans: Plan) -> None:
         with self._lock:
@@ -91,7 +96,8 @@ class StandIn:
             def log_message(self, format: str, *args: Any) -> None:  # quiet test output
                 pass
 
-        self._server = ThreadingHTTPServer((self.host, 0), Handler)
+        self._server = _Server((self.host, self.port), Handler)
+        self.port = int(self._server.server_address[1])
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self

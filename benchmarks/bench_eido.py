@@ -24,7 +24,7 @@ INCIDENTS = 100
 
 async def _run() -> tuple[dict[str, AlertLatency], list[float]]:
     base = Settings()
-    bench_db = city.BenchDatabase(base.database_url, suffix="_bench_cad")
+    bench_db = city.BenchDatabase(base.database_url, suffix="_bench_eido")
     await bench_db.create()
     redis = Redis.from_url(base.redis_url, decode_responses=True)
     try:

@@ -1,0 +1,82 @@
+"""A stand-in for an emergency centre's CAD receiving our feedback, as strict as a real one should be.
+
+It verifies `X-Rescue-Signature` over the raw body with the subscription's secret and refuses an old
+`t` (401), wants an `Idempotency-Key` (400) and the envelope fields (422). Planned failures (500, a
+slow answer past our timeout) come next; a refused connection is `stop()` (and `start()` again on
+the same port). A key it already took is answered 200 again without counting a second event, as a
+well-behaved receiver does; an event whose `seq` is not the next of its incident is noted in
+`out_of_order` (and refused 409), so a test sees any reordering however it happened.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from core import signing
+from tests.support.standin import Received, StandIn
+
+ENVELOPE = ("event", "incident_id", "tracking_id", "seq", "at")
+
+
+@dataclass
+class CadCentre(StandIn):
+    secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    events: list[dict[str, Any]] = field(default_factory=list)  # every event taken, once, in order
+    keys: set[str] = field(default_factory=set)
+    duplicates: int = 0  # requests for a key already taken (a retry whose first answer was lost)
+    out_of_order: list[tuple[str, int, int]] = field(default_factory=list)  # (incident, want, got)
+    last_seq: dict[str, int] = field(default_factory=dict)
+
+    @staticmethod
+    def _reply(status: int, body: dict[str, Any]) -> tuple[int, str, bytes]:
+        return status, "application/json", json.dumps(body).encode()
+
+    def answer(self, req: Received) -> tuple[int, str, bytes]:
+        try:
+            signing.verify(self.secret, req.body, req.headers.get(signing.HEADER))
+        except signing.SignatureError as exc:
+            req.verdict = str(exc)
+            return self._reply(401, {"error": req.verdict})
+        key = req.headers.get(signing.IDEMPOTENCY_HEADER)
+        if not key:
+            req.verdict = "Idempotency-Key missing"
+            return self._reply(400, {"error": req.verdict})
+        try:
+            req.json = event = json.loads(req.body)
+            assert isinstance(event, dict), "not an object"
+            missing = [k for k in ENVELOPE if k not in event]
+            assert not missing, f"missing {missing}"
+            assert isinstance(event["seq"], int) and event["seq"] >= 1, "seq is not a positive integer"
+        except (ValueError, AssertionError) as exc:
+            req.verdict = f"bad event: {exc}"
+            return self._reply(422, {"error": req.verdict})
+        plan = self.next_plan()
+        self.pause(plan.delay_s)
+        if plan.status >= 300:
+            req.verdict = f"planned HTTP {plan.status}"
+            return self._reply(plan.status, {"error": "planned by the test"})
+        return self._take(req, key, event)
+
+    def _take(self, req: Received, key: str, event: dict[str, Any]) -> tuple[int, str, bytes]:
+        with self._lock:
+            if key in self.keys:
+                self.duplicates += 1
+                req.verdict = "duplicate"
+                return self._reply(200, {"duplicate": True})
+            stream = f"{event['incident_id']}"
+            want = self.last_seq.get(stream, 0) + 1
+            if event["seq"] != want:
+                self.out_of_order.append((stream, want, event["seq"]))
+                req.verdict = f"out of order: want seq {want}"
+                return self._reply(409, {"error": req.verdict})
+            self.keys.add(key)
+            self.last_seq[stream] = event["seq"]
+            self.events.append(event)
+        return self._reply(200, {"ok": True})
+
+    def of(self, incident_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [e for e in self.events if e["incident_id"] == incident_id]
