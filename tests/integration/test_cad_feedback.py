@@ -25,6 +25,7 @@ import websockets
 
 from tests.integration.test_circle import Scene
 from tests.integration.test_dispatch import offset
+from tests.support import eido
 from tests.support.cad_centre import CadCentre
 from tests.support.db import fetch, fresh_database
 from tests.support.people import bearer, on_duty_at, pinned_acceptance
@@ -501,5 +502,48 @@ async def test_the_feed_as_a_websocket_live_and_replayed_from_a_cursor(
                 with pytest.raises(websockets.ConnectionClosed) as closed:
                     await asyncio.wait_for(ws.recv(), 5)
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+    finally:
+        await s.close()
+
+
+# --- the whole loop: EIDO in, feedback out --------------------------------------------------------
+
+
+async def test_a_case_posted_as_eido_is_reported_back_to_its_centre_from_the_first_alert(
+    feedback_server, admin_headers, centre
+) -> None:
+    """The integrator's loop end to end: the centre posts an EIDO, two responders near the patient
+    are alerted, and the centre hears `alerted` (seq 1, its own tracking id) with no SQL in between;
+    its closure then comes back as `closed` after the responders are stood down."""
+    s = Scene(feedback_server, admin_headers)
+    try:
+        agency = new_agency()
+        cad = centre_token(s.http, admin_headers, agency)
+        subscribe(s.http, cad, centre)
+        s.person("near", 40)
+        s.person("also", -60)
+        tracking = eido.new_tracking_id()
+        posted = s.http.post(
+            "/v1/cad/eido", json=eido.case("point", tracking, to=(s.lat, s.lng)), headers=cad
+        )
+        assert posted.status_code == 201, posted.text
+        incident_id = posted.json()["incident_id"]
+        assert posted.json()["alerts"] == 2
+        story = await until(lambda: centre.of(incident_id) or None, what="the centre hears the opening")
+        first = story[0]
+        assert (first["event"], first["seq"], first["tracking_id"]) == ("alerted", 1, tracking)
+        assert first["alerted"] == 2
+
+        closing = eido.case("point", tracking, at_s=60, to=(s.lat, s.lng), status="Closed")
+        assert s.http.post("/v1/cad/eido", json=closing, headers=cad).status_code == 200
+
+        def heard_closed() -> list[str] | None:
+            kinds = [e["event"] for e in centre.of(incident_id)]
+            return kinds if "closed" in kinds else None
+
+        kinds = await until(heard_closed, what="the centre hears the closure")
+        assert kinds[0] == "alerted" and kinds[-1] == "closed"
+        assert [e["seq"] for e in centre.of(incident_id)] == list(range(1, len(kinds) + 1))
+        assert all(req.verdict == "" for req in centre.received) and centre.duplicates == 0
     finally:
         await s.close()
