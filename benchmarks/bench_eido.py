@@ -54,6 +54,11 @@ def run() -> str:
     ]
     return "\n".join(
         [
+            "## Emergency centres: EIDO in to the first alert",
+            "",
+            "`python -m benchmarks eido` (about a minute). A private database (`<test db>_bench_eido`)"
+            " and Redis key prefix, both removed at the end.",
+            "",
             f"### EIDO in to first alert ({SOCKETS:,} responder websockets, {INCIDENTS} incidents each way)",
             "",
             "One uvicorn worker; each incident is timed from sending its request to the first `alert`"
