@@ -11,39 +11,27 @@ well-behaved receiver does; an event whose `seq` is not the next of its incident
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from core import signing
-from tests.support.standin import Received, StandIn
+from tests.support.standin import Received, SignedReceiver
 
 ENVELOPE = ("event", "incident_id", "tracking_id", "seq", "at")
 
 
 @dataclass
-class CadCentre(StandIn):
-    secret: str = field(default_factory=lambda: secrets.token_hex(16))
+class CadCentre(SignedReceiver):
     events: list[dict[str, Any]] = field(default_factory=list)  # every event taken, once, in order
     keys: set[str] = field(default_factory=set)
     duplicates: int = 0  # requests for a key already taken (a retry whose first answer was lost)
     out_of_order: list[tuple[str, int, int]] = field(default_factory=list)  # (incident, want, got)
     last_seq: dict[str, int] = field(default_factory=dict)
 
-    @staticmethod
-    def _reply(status: int, body: dict[str, Any]) -> tuple[int, str, bytes]:
-        return status, "application/json", json.dumps(body).encode()
-
     def answer(self, req: Received) -> tuple[int, str, bytes]:
-        try:
-            signing.verify(self.secret, req.body, req.headers.get(signing.HEADER))
-        except signing.SignatureError as exc:
-            req.verdict = str(exc)
-            return self._reply(401, {"error": req.verdict})
-        key = req.headers.get(signing.IDEMPOTENCY_HEADER)
-        if not key:
-            req.verdict = "Idempotency-Key missing"
-            return self._reply(400, {"error": req.verdict})
+        if (refused := self.refusal(req)) is not None:
+            return refused
+        key = req.headers[signing.IDEMPOTENCY_HEADER]
         try:
             req.json = event = json.loads(req.body)
             assert isinstance(event, dict), "not an object"

@@ -15,33 +15,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import signing
-from tests.support.standin import Received, StandIn
+from tests.support.standin import Received, SignedReceiver
 
 _E164 = re.compile(r"\+[1-9]\d{7,14}")
 
 
 @dataclass
-class SmsGateway(StandIn):
-    secret: str = field(default_factory=lambda: secrets.token_hex(16))
-    tolerance_s: int = signing.TOLERANCE_S
+class SmsGateway(SignedReceiver):
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # Idempotency-Key -> message
 
-    @staticmethod
-    def _reply(status: int, body: dict[str, Any]) -> tuple[int, str, bytes]:
-        return status, "application/json", json.dumps(body).encode()
-
     def answer(self, req: Received) -> tuple[int, str, bytes]:
-        try:
-            signing.verify(
-                self.secret, req.body, req.headers.get(signing.HEADER), tolerance_s=self.tolerance_s
-            )
-        except signing.SignatureError as exc:
-            req.verdict = str(exc)
-            return self._reply(401, {"error": req.verdict})
-        key = req.headers.get(signing.IDEMPOTENCY_HEADER)
-        if not key:
-            req.verdict = "Idempotency-Key missing"
-            return self._reply(400, {"error": req.verdict})
+        if (refused := self.refusal(req)) is not None:
+            return refused
+        key = req.headers[signing.IDEMPOTENCY_HEADER]
         try:
             req.json = message = json.loads(req.body)
             assert isinstance(message, dict)

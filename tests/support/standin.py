@@ -8,6 +8,8 @@ requests; everything received is recorded.
 
 from __future__ import annotations
 
+import json
+import secrets
 import threading
 import time
 from collections import deque
@@ -15,6 +17,8 @@ from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from core import signing
 
 
 class _Server(ThreadingHTTPServer):
@@ -118,3 +122,31 @@ class StandIn:
     def pause(seconds: float) -> None:
         if seconds:
             time.sleep(seconds)
+
+
+@dataclass
+class SignedReceiver(StandIn):
+    """A receiver of our signed webhooks (the SMS gateway, an emergency centre): refuses what is not
+    signed with `secret` within `tolerance_s` (401) or carries no Idempotency-Key (400), as a
+    careful integrator's endpoint would; subclasses check the rest in `answer`."""
+
+    secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    tolerance_s: int = signing.TOLERANCE_S
+
+    @staticmethod
+    def _reply(status: int, body: dict[str, Any]) -> tuple[int, str, bytes]:
+        return status, "application/json", json.dumps(body).encode()
+
+    def refusal(self, req: Received) -> tuple[int, str, bytes] | None:
+        """The answer to a request whose signature or key is wrong (its `verdict` says why), else None."""
+        try:
+            signing.verify(
+                self.secret, req.body, req.headers.get(signing.HEADER), tolerance_s=self.tolerance_s
+            )
+        except signing.SignatureError as exc:
+            req.verdict = str(exc)
+            return self._reply(401, {"error": req.verdict})
+        if not req.headers.get(signing.IDEMPOTENCY_HEADER):
+            req.verdict = "Idempotency-Key missing"
+            return self._reply(400, {"error": req.verdict})
+        return None
