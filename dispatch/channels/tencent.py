@@ -74,8 +74,19 @@ def _context(attempt: Attempt, kind: str) -> str:
     return f"{attempt.alert.alert_id}:{kind}:{attempt.step}"
 
 
+class _ViaTencent:
+    """What the SMS and the voice channel share: the API client they close at shutdown."""
+
+    __slots__ = ()
+    api: TencentApi
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections (at shutdown)."""
+        await self.api.client.aclose()
+
+
 @dataclass(frozen=True, slots=True)
-class TencentSms:
+class TencentSms(_ViaTencent):
     """An alert SMS through an approved template (4 parameters, or 5 for AED runners).
 
     Tencent refuses a URL in a template variable (`ProhibitedUseUrlInTemplateParameter`): the
@@ -91,10 +102,6 @@ class TencentSms:
     policy: RetryPolicy
     link_prefix: str  # the template's constant start of every alert link
     name: str = "sms"
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections (at shutdown)."""
-        await self.api.client.aclose()
 
     async def send(self, attempt: Attempt) -> AttemptResult:
         phone = e164(attempt.phone)
@@ -130,7 +137,7 @@ class TencentSms:
 
 
 @dataclass(frozen=True, slots=True)
-class TencentVoice:
+class TencentVoice(_ViaTencent):
     """An alert call that reads an approved TTS template (category, distance, ETA)."""
 
     api: TencentApi
@@ -140,10 +147,6 @@ class TencentVoice:
     language: texts.Language
     policy: RetryPolicy
     name: str = "voice"
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections (at shutdown)."""
-        await self.api.client.aclose()
 
     async def send(self, attempt: Attempt) -> AttemptResult:
         phone = e164(attempt.phone)

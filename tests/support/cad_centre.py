@@ -41,11 +41,8 @@ class CadCentre(SignedReceiver):
         except (ValueError, AssertionError) as exc:
             req.verdict = f"bad event: {exc}"
             return self._reply(422, {"error": req.verdict})
-        plan = self.next_plan()
-        self.pause(plan.delay_s)
-        if plan.status >= 300:
-            req.verdict = f"planned HTTP {plan.status}"
-            return self._reply(plan.status, {"error": "planned by the test"})
+        if (failed := self.planned_failure(req)) is not None:
+            return failed
         return self._take(req, key, event)
 
     def _take(self, req: Received, key: str, event: dict[str, Any]) -> tuple[int, str, bytes]:

@@ -38,11 +38,8 @@ class SmsGateway(SignedReceiver):
         except (ValueError, KeyError, TypeError, AssertionError) as exc:
             req.verdict = f"bad message: {exc}"
             return self._reply(422, {"error": req.verdict})
-        plan = self.next_plan()
-        self.pause(plan.delay_s)
-        if plan.status >= 300:
-            req.verdict = f"planned HTTP {plan.status}"
-            return self._reply(plan.status, {"error": "planned by the test"})
+        if (failed := self.planned_failure(req)) is not None:
+            return failed
         with self._lock:
             known = self.messages.get(key)
             if known is None:

@@ -137,6 +137,16 @@ class SignedReceiver(StandIn):
     def _reply(status: int, body: dict[str, Any]) -> tuple[int, str, bytes]:
         return status, "application/json", json.dumps(body).encode()
 
+    def planned_failure(self, req: Received) -> tuple[int, str, bytes] | None:
+        """Play the test's plan for this request (a delay, then maybe a failure status); the failure
+        to answer, or None when the request is to be taken."""
+        plan = self.next_plan()
+        self.pause(plan.delay_s)
+        if plan.status < 300:
+            return None
+        req.verdict = f"planned HTTP {plan.status}"
+        return self._reply(plan.status, {"error": "planned by the test"})
+
     def refusal(self, req: Received) -> tuple[int, str, bytes] | None:
         """The answer to a request whose signature or key is wrong (its `verdict` says why), else None."""
         try:
