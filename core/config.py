@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     """Redis URL for live positions, pub/sub and locks."""
     redis_prefix: str = "rc"  # namespaces every Redis key and channel of this deployment
     """Namespace of every Redis key and channel of this deployment."""
+    redis_cluster: bool | None = None
+    """Redis Cluster mode: unset = told by the server named in `REDIS_URL` (`INFO cluster`; any node
+    of a cluster will do); true/false forces it (a cluster whose seed node is down at start-up)."""
+    redis_read_from_replicas: bool = False
+    """On a cluster with replicas, send reads (nearby queries, maps) to replicas as well as primaries:
+    more read capacity, positions possibly a replication lag (milliseconds) behind."""
 
     # --- service ------------------------------------------------------------------------------
     admin_token: str | None = None

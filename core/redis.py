@@ -1,24 +1,31 @@
-"""Redis plumbing: one asyncio connection pool per process, and key naming."""
+"""Redis plumbing: one client per process (a pool on a single server, a pool per node on a
+cluster), and key naming."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import hiredis
-from redis.asyncio import BlockingConnectionPool, Connection, Redis
+import redis as sync_redis
+from redis.asyncio import BlockingConnectionPool, Connection, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.client import NEVER_DECODE
+from redis.cluster import LoadBalancingStrategy
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+log = logging.getLogger(__name__)
 MAX_CONNECTIONS = 64
 REDIS_DOWN: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
 """What a command raises when Redis cannot be reached (down, restarting, or still loading)."""
 RECONNECT_ATTEMPTS = 2
 """Times a command is sent again on a fresh connection after a connection error."""
+RedisClient = Redis | RedisCluster
+"""What the stores are given: one server, or a cluster (`connect_redis` decides which)."""
 
 
 class HiredisPackingConnection(Connection):
@@ -42,7 +49,54 @@ class HiredisPackingConnection(Connection):
             raise DataError(str(exc)) from exc
 
 
-def connect_redis(url: str, max_connections: int = MAX_CONNECTIONS) -> Redis:
+def is_cluster(url: str, timeout_s: float = 5.0) -> bool | None:
+    """Whether the server at `url` is a node of a Redis Cluster (`INFO cluster`), or None when it
+    cannot be asked (down at start-up)."""
+    try:
+        with sync_redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s) as r:
+            return bool(r.info("cluster").get("cluster_enabled"))
+    except (sync_redis.ConnectionError, sync_redis.TimeoutError):
+        return None
+
+
+def connect_redis(
+    url: str,
+    max_connections: int = MAX_CONNECTIONS,
+    *,
+    cluster: bool | None = None,
+    read_from_replicas: bool = False,
+) -> RedisClient:
+    """A client for the single server or the cluster at `url`; responses decoded to `str`.
+
+    `cluster` None asks the server (`is_cluster`); a server that cannot be asked is taken for a
+    single one (log says so: set `DISPATCH_REDIS_CLUSTER` to be sure). On a cluster `url` may name
+    any node: the client learns the others and the slots from it.
+    """
+    if cluster is None:
+        told = is_cluster(url)
+        if told is None:
+            log.warning("Redis at %s does not answer: taken for a single server", url.split("@")[-1])
+        cluster = bool(told)
+    if cluster:
+        return connect_cluster(url, max_connections, read_from_replicas=read_from_replicas)
+    return connect_single(url, max_connections)
+
+
+def connect_cluster(url: str, max_connections: int, *, read_from_replicas: bool) -> RedisCluster:
+    """A cluster client: a bounded pool per node, commands routed by slot, MOVED/ASK followed and
+    the slot map refreshed after a failover. `read_from_replicas` spreads reads over replicas."""
+    return RedisCluster.from_url(
+        url,
+        decode_responses=True,
+        max_connections=max_connections,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 6),
+        socket_connect_timeout=5,
+        require_full_coverage=False,
+        load_balancing_strategy=LoadBalancingStrategy.ROUND_ROBIN if read_from_replicas else None,
+    )
+
+
+def connect_single(url: str, max_connections: int = MAX_CONNECTIONS) -> Redis:
     """A client over a shared, bounded pool; responses decoded to `str`.
 
     The pool blocks (up to 5 s) when every connection is busy instead of failing: a burst of

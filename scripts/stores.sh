@@ -8,6 +8,9 @@
 # A named ENV (run-NAME, test-NAME: a test of `make run` itself, say) behaves as run or test with
 # a data directory of its own, on the PG_PORT and REDIS_PORT it must be given.
 # When DATABASE_URL / REDIS_URL are set, that store is not started: the given server is used.
+# A test env also has a real 3-primary Redis Cluster (scripts/redis-cluster.sh) on REDIS_CLUSTER_PORT
+# and the two ports after it, printed as REDIS_CLUSTER_URL (unless REDIS_CLUSTER_URL is set): the
+# live store and dispatch tests run against both the single server and the cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 action=${1:?start|stop|status}
@@ -15,10 +18,13 @@ envname=${2:-run}
 
 case "$envname" in
   run)  PG_PORT=${PG_PORT:-55432}; REDIS_PORT=${REDIS_PORT:-56379} ;;
-  test) PG_PORT=${PG_PORT:-55442}; REDIS_PORT=${REDIS_PORT:-56389} ;;
+  test) PG_PORT=${PG_PORT:-55442}; REDIS_PORT=${REDIS_PORT:-56389}; REDIS_CLUSTER_PORT=${REDIS_CLUSTER_PORT:-53800} ;;
   fault) PG_PORT=${PG_PORT:-55452}; REDIS_PORT=${REDIS_PORT:-56399} ;;  # stopped and restarted by tests/integration/test_faults.py
-  run-?* | test-?*)
+  run-?*)
     : "${PG_PORT:?a named env needs PG_PORT}" "${REDIS_PORT:?a named env needs REDIS_PORT}" ;;
+  test-?*)
+    : "${PG_PORT:?a named env needs PG_PORT}" "${REDIS_PORT:?a named env needs REDIS_PORT}"
+    : "${REDIS_CLUSTER_PORT:?a named test env needs REDIS_CLUSTER_PORT (3 ports from it, at most 55533)}" ;;
   *) echo "stores: unknown env $envname" >&2; exit 2 ;;
 esac
 kind=${envname%%-*}
@@ -79,13 +85,21 @@ start_redis() {
   fi
 }
 
+# The test env's cluster: three primaries, no replicas (the failover test starts one of its own).
+start_cluster() {
+  if [ "$kind" != test ] || [ -n "${REDIS_CLUSTER_URL:-}" ]; then return; fi
+  if ! redis-cli -p "$REDIS_CLUSTER_PORT" ping >/dev/null 2>&1; then STARTED+=(cluster); fi
+  REDIS_CLUSTER_URL=$(scripts/redis-cluster.sh start "$DATA/cluster" "$REDIS_CLUSTER_PORT" 3 0)
+}
+
 STARTED=()
 case "$action" in
   start)
-    start_pg; start_redis
+    start_pg; start_redis; start_cluster
     echo "export STORES_STARTED='${STARTED[*]:-}'"
     echo "export DATABASE_URL=${DATABASE_URL:-postgresql+asyncpg://rescue@127.0.0.1:$PG_PORT/$DB}"
     echo "export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}"
+    if [ -n "${REDIS_CLUSTER_URL:-}" ]; then echo "export REDIS_CLUSTER_URL=$REDIS_CLUSTER_URL"; fi
     ;;
   stop)
     # With a third argument, stop exactly the stores named in it (what one invocation started);
@@ -94,11 +108,15 @@ case "$action" in
       only=""
       [ -z "${DATABASE_URL:-}" ] && only+=" pg"
       [ -z "${REDIS_URL:-}" ] && only+=" redis"
+      [ -z "${REDIS_CLUSTER_URL:-}" ] && only+=" cluster"
     fi
     if [[ " $only " == *" pg "* ]] && [ -f "$PGDATA/PG_VERSION" ]; then
       as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
     fi
     if [[ " $only " == *" redis "* ]]; then redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
+    if [[ " $only " == *" cluster "* ]] && [ "$kind" = test ]; then
+      scripts/redis-cluster.sh stop "$DATA/cluster" "$REDIS_CLUSTER_PORT" 3 0
+    fi
     ;;
   hold)
     # `make run`'s supervisor starts this as a child that the kernel signals when the supervisor

@@ -9,6 +9,7 @@ scripts/setup.sh
 # Stores named in the inherited DATABASE_URL/REDIS_URL are used as they are; others are started.
 eval "$(scripts/stores.sh start "$envname")"
 export DATABASE_URL REDIS_URL
+[ -n "${REDIS_CLUSTER_URL:-}" ] && export REDIS_CLUSTER_URL
 started=$STORES_STARTED
 cleanup() { scripts/stores.sh stop "$envname" "$started"; }
 trap cleanup EXIT

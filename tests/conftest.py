@@ -33,6 +33,25 @@ def store_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def cluster_url() -> str:
+    """The seed URL of the real 3-primary Redis Cluster that `make test` starts beside the single
+    Redis (scripts/redis-cluster.sh)."""
+    url = os.environ.get("REDIS_CLUSTER_URL")
+    if not url:
+        pytest.fail("REDIS_CLUSTER_URL not set: run the suite with `make test`, which starts the cluster")
+    return url
+
+
+@pytest.fixture(scope="session", params=["single", "cluster"])
+def redis_url_each(request: pytest.FixtureRequest, store_env: dict[str, str]) -> str:
+    """The single Redis, then the cluster: a test taking this runs once against each, since the
+    answers must be identical on both."""
+    if request.param == "single":
+        return store_env["REDIS_URL"]
+    return str(request.getfixturevalue("cluster_url"))
+
+
+@pytest.fixture(scope="session")
 def app_env(store_env: dict[str, str]) -> dict[str, str]:
     """Environment of the app under test (demo city off, short timings where tests need them)."""
     return {
