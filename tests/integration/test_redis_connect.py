@@ -39,7 +39,7 @@ async def test_the_mode_can_be_forced(store_env: dict[str, str], forced: bool) -
     try:
         if forced:  # a single server told to be a cluster: refused at the first command, not misused
             assert isinstance(client, RedisCluster)
-            with pytest.raises(Exception, match="[Cc]luster"):
+            with pytest.raises(Exception, match=r"[Cc]luster"):
                 await client.ping()
         else:
             assert isinstance(client, Redis)
