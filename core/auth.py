@@ -3,6 +3,8 @@
 Tokens are 32 random bytes (URL-safe), shown once and stored only as a SHA-256 hash: a token has
 far more entropy than a password, so a fast hash is safe and keeps every request cheap. The hash
 is looked up by index and then compared with `hmac.compare_digest`, so timing reveals nothing.
+Each worker keeps the principals it found in a cache (`core.token_cache`) that every revocation
+reaches at once (`core.revocation`), so a request does not usually touch PostgreSQL at all.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, HTTPException, Request, WebSocket, status
 from sqlalchemy import DateTime, String, Uuid, select, update
@@ -23,8 +26,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from starlette.requests import HTTPConnection
 
 from core.db import Base
-from core.metrics import TOKEN_LOOKUPS
+from core.metrics import TOKEN_CACHE_HITS, TOKEN_LOOKUPS
 from core.ratelimit import FailedLookups, Limited
+
+if TYPE_CHECKING:  # core.token_cache holds Principals: imported here only for the hint
+    from core.token_cache import TokenCache
 
 
 class Role(StrEnum):
@@ -147,14 +153,20 @@ async def resolve_token(session: AsyncSession, plain: str, admin_token: str | No
 
 
 async def _lookup(connection: HTTPConnection, plain: str) -> Principal | None:
-    """`resolve_token`, but a token unknown a moment ago, or any token from an address over its
-    failed-lookup limit, is refused without asking PostgreSQL (`core.ratelimit.FailedLookups`).
-    Raises `Limited` for the latter."""
+    """`resolve_token`, asking PostgreSQL only when this worker's token cache does not know the
+    token (`core.token_cache`; revocations reach it through `core.revocation`). A token unknown a
+    moment ago, or any token from an address over its failed-lookup limit, is refused without
+    asking PostgreSQL (`core.ratelimit.FailedLookups`). Raises `Limited` for the latter."""
     state = connection.app.state
     admin_token = state.settings.admin_token
     if _is_admin_token(plain, admin_token):
         return ADMIN_PRINCIPAL
     digest, address = hash_token(plain), connection.client.host if connection.client else "unknown"
+    cache: TokenCache | None = getattr(state, "token_cache", None)
+    cached = cache.get(digest) if cache is not None else None
+    if cached is not None:
+        TOKEN_CACHE_HITS.inc()
+        return cached
     failures: FailedLookups | None = getattr(state, "failed_lookups", None)
     if failures is not None:
         refused = failures.refuse_without_lookup(digest, address)
@@ -162,9 +174,12 @@ async def _lookup(connection: HTTPConnection, plain: str) -> Principal | None:
             raise refused
         if refused:
             return None
+    epoch = cache.epoch() if cache is not None else 0
     async with state.db.sessions() as session:
         principal = await resolve_token(session, plain, admin_token)
     TOKEN_LOOKUPS.labels("found" if principal else "unknown").inc()
+    if principal is not None and cache is not None:
+        cache.put(digest, principal, epoch)
     if principal is not None and failures is not None:
         failures.record_valid(digest)
     if principal is None and failures is not None:

@@ -197,6 +197,13 @@ class Settings(BaseSettings):
     ws_token_recheck_s: float = Field(15.0, gt=0)
     """Each worker re-checks the tokens of its open sockets this often (one query), closing those
     revoked: the safety net when a revocation announcement over Redis was missed."""
+    token_cache_ttl_s: float = Field(60.0, ge=0)
+    """How long a worker trusts a token PostgreSQL found valid without asking again. Revocations
+    reach every worker's cache at once over Redis (and a worker whose subscription was down clears
+    its cache), so this only bounds a revocation nobody announced: Redis unreachable when it was
+    made, or a row edited by hand. 0: every request asks PostgreSQL."""
+    token_cache_size: int = Field(100_000, ge=0)
+    """Tokens a worker's cache holds (about 0.5 KB each); the least recently used go first."""
     rate_limit_enabled: bool = True
     """Count requests per client address and per token in Redis (shared by all workers); 429 above."""
     rate_limit_per_address: str = "20000/minute"

@@ -88,6 +88,13 @@ SOCKETS_CLOSED_REVOKED = Counter(
     "ws_sockets_closed_revoked_total", "Sockets closed because their token was revoked"
 )
 TOKEN_LOOKUPS = Counter("auth_token_lookups_total", "Token lookups in PostgreSQL, by outcome", ["result"])
+TOKEN_CACHE_HITS = Counter(
+    "auth_token_cache_hits_total", "Requests authenticated from this worker's token cache, without PostgreSQL"
+)
+REVOCATION_RESUBSCRIBED = Counter(
+    "revocation_feed_resubscribed_total",
+    "Times the revocation feed subscribed again after a gap (the token cache was cleared each time)",
+)
 AUTH_REJECTED_CHEAPLY = Counter(
     "auth_rejected_without_lookup_total",
     "Tokens refused without a database lookup: a recently unknown token, or an address over its"

@@ -15,8 +15,9 @@ A token that was valid lately in this worker is never refused for its address: n
 address's failed lookups nor by the per-address limit (it is counted per token). Phones reach us
 through carrier-grade NAT, thousands behind one address, and a dispatch centre sits behind one
 gateway: one stale phone retrying with a revoked token, or one busy neighbour, must not lock every
-valid responder and dispatcher at that address out of dispatch. Revocation is unaffected: a known
-token is still looked up in PostgreSQL on every request.
+valid responder and dispatcher at that address out of dispatch. Revocation is unaffected: whether
+a token is valid is for PostgreSQL and the token cache (`core.token_cache`), which revocations
+reach at once; this memory only spares lookups and limits.
 """
 
 from __future__ import annotations

@@ -1,13 +1,24 @@
-"""Closing the sockets of a revoked token, on every worker, within seconds.
+"""Revocation reaches every worker within moments: its sockets close, its cached tokens go.
 
-A socket is authenticated once, at the handshake; revoking its token later (DELETE /v1/tokens/{id},
-`dispatch token revoke`, a responder's token rotation or deactivation) must still cut it off, or a
-lost phone keeps receiving exact addresses. Whoever revokes announces the token ids on a Redis
-channel after the commit; every worker's `SocketGuard` listens and closes its sockets opened with
-those tokens (close code 4401 and a reason). Pub/sub is fire-and-forget (a worker that was
-resubscribing misses the message), so each worker also re-checks the tokens of all its sockets
-against PostgreSQL every `ws_token_recheck_s` in one query: a missed announcement costs at most
-that long, never a socket that lives on.
+A socket is authenticated once, at the handshake, and an HTTP request is authenticated from this
+worker's token cache (`core.token_cache`); revoking a token later (DELETE /v1/tokens/{id},
+`dispatch token revoke`, a responder's token rotation or deactivation) must still cut both off, or
+a lost phone keeps receiving exact addresses. Whoever revokes drops the ids from its own cache and
+announces them on a Redis channel after the commit; every worker's `RevocationFeed` listens and
+hands the ids to its listeners: the `SocketGuard` closes the sockets opened with those tokens
+(close code 4401 and a reason), the token cache forgets them.
+
+Pub/sub is fire-and-forget: a worker whose subscription was down (Redis restarted, a cluster node
+failed over, the connection was killed) never gets what was announced meanwhile. So every time
+the feed is subscribed again, whether by its own loop or by redis-py reconnecting underneath, the
+listeners are told they may have missed some: the cache clears itself and the guard re-checks its
+sockets at once. The guard also re-checks every `ws_token_recheck_s`, and the cache's entries
+expire after `token_cache_ttl_s`, for a revocation nobody announced (Redis unreachable when it was
+made, or a row edited by hand).
+
+Classic PUBLISH/SUBSCRIBE serves a single Redis and a cluster alike: on a cluster a PUBLISH is
+broadcast to every node over the cluster bus, so one subscription on any node hears it; the feed
+subscribes again (on whichever node now serves it) when that node fails.
 """
 
 from __future__ import annotations
@@ -17,42 +28,144 @@ import json
 import logging
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket, WebSocketState
 
-from core.auth import ApiToken
+from core.auth import ApiToken, take_revoked
 from core.db import Database
-from core.metrics import SOCKETS_CLOSED_REVOKED
-from core.redis import Keys
+from core.metrics import REVOCATION_RESUBSCRIBED, SOCKETS_CLOSED_REVOKED
+from core.redis import REDIS_DOWN, Keys, RedisClient
+from core.token_cache import TokenCache
 
 log = logging.getLogger(__name__)
 REVOKED_CLOSE_CODE = 4401
 REVOKED_REASON = "token revoked"
+RESUBSCRIBE_AFTER_S = 1.0
 
 
 def revocation_channel(keys: Keys) -> str:
     return keys("ch", "revoked")
 
 
-async def announce_revoked(redis: Redis, keys: Keys, token_ids: Iterable[uuid.UUID]) -> None:
-    """Tell every worker to close the sockets of these tokens (call after the commit)."""
-    ids = [str(t) for t in token_ids]
+async def announce_revoked(
+    redis: RedisClient, keys: Keys, token_ids: Iterable[uuid.UUID], cache: TokenCache | None = None
+) -> None:
+    """Tell every worker these tokens are revoked (call after the commit). `cache`, this worker's
+    own, forgets them first: the caller's next request must not wait for its own announcement."""
+    ids = list(token_ids)
     if not ids:
         return
+    if cache is not None:
+        cache.drop(ids)
     try:
-        await redis.publish(revocation_channel(keys), json.dumps(ids))
-    except Exception:  # Redis down: the periodic re-check closes the sockets instead
-        log.warning("revocation of %d token(s) not announced; sockets close at the next re-check", len(ids))
+        await redis.publish(revocation_channel(keys), json.dumps([str(t) for t in ids]))
+    except Exception:  # Redis down: the sockets' re-check and the cache's TTL cover it
+        log.warning(
+            "revocation of %d token(s) not announced; sockets close at the next re-check, other"
+            " workers' cached entries expire within token_cache_ttl_s",
+            len(ids),
+        )
+
+
+async def announce_session_revoked(connection: HTTPConnection, session: AsyncSession) -> None:
+    """Announce what `session` revoked (after its commit), from the app serving `connection`."""
+    state = connection.app.state
+    await announce_revoked(state.redis, state.keys, take_revoked(session), state.token_cache)
+
+
+class RevocationListener(Protocol):
+    """What the feed hands announcements to."""
+
+    async def revoked(self, token_ids: list[uuid.UUID]) -> None:
+        """These tokens were revoked."""
+
+    async def missed(self) -> None:
+        """The subscription was down: announcements made meanwhile never arrived."""
+
+
+class CacheListener:
+    """The token cache as a listener: forget revoked tokens, forget everything after a gap."""
+
+    def __init__(self, cache: TokenCache) -> None:
+        self.cache = cache
+
+    async def revoked(self, token_ids: list[uuid.UUID]) -> None:
+        self.cache.drop(token_ids)
+
+    async def missed(self) -> None:
+        cleared = self.cache.clear()
+        log.info("revocation feed subscribed again: %d cached token(s) forgotten", cleared)
+
+
+class RevocationFeed:
+    """This worker's subscription to the revocation channel, handing what it hears to listeners."""
+
+    def __init__(self, redis: RedisClient, keys: Keys, listeners: Sequence[RevocationListener]) -> None:
+        self.redis, self.channel, self.listeners = redis, revocation_channel(keys), tuple(listeners)
+        self.subscribed = asyncio.Event()
+        self._subscribed_before = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _revoked(self, token_ids: list[uuid.UUID]) -> None:
+        for listener in self.listeners:
+            await listener.revoked(token_ids)
+
+    async def _missed(self) -> None:
+        REVOCATION_RESUBSCRIBED.inc()
+        for listener in self.listeners:
+            try:
+                await listener.missed()
+            except Exception:  # the database is down for the guard's re-check: its timer retries
+                log.warning("catching up after a revocation-feed gap failed", exc_info=True)
+
+    async def _reconnected(self, _connection: object) -> None:
+        """redis-py reconnected the subscription by itself (and subscribed again underneath)."""
+        task = asyncio.create_task(self._missed())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self) -> None:
+        """Listen until cancelled; subscribe again after Redis was lost, telling the listeners."""
+        while True:
+            if isinstance(self.redis, RedisCluster):  # the slot map routes the SUBSCRIBE
+                await self.redis.initialize()
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                if self._subscribed_before:
+                    await self._missed()
+                self._subscribed_before = True
+                if pubsub.connection is not None:
+                    pubsub.connection.register_connect_callback(self._reconnected)
+                self.subscribed.set()
+                async for message in pubsub.listen():
+                    if message["type"] == "message":
+                        await self._revoked([uuid.UUID(t) for t in json.loads(message["data"])])
+            except asyncio.CancelledError:
+                raise
+            except REDIS_DOWN as exc:  # expected during an outage: once a second, no traceback
+                log.warning("revocation feed lost Redis (%s); subscribing again", exc)
+            except Exception:
+                log.warning("revocation feed failed; subscribing again", exc_info=True)
+            finally:
+                self.subscribed.clear()
+                if pubsub.connection is not None:
+                    pubsub.connection.deregister_connect_callback(self._reconnected)
+                await pubsub.aclose()
+            await asyncio.sleep(RESUBSCRIBE_AFTER_S)
 
 
 class SocketGuard:
     """This worker's sockets by token id, closed when their token is revoked."""
 
-    def __init__(self, redis: Redis, keys: Keys, db: Database, recheck_s: float) -> None:
-        self.redis, self.channel, self.db, self.recheck_s = redis, revocation_channel(keys), db, recheck_s
+    def __init__(self, db: Database, recheck_s: float) -> None:
+        self.db, self.recheck_s = db, recheck_s
         # Weak: a socket that ended is dropped with its handler, nothing to unregister by hand.
         self.sockets: dict[uuid.UUID, weakref.WeakSet[WebSocket]] = {}
 
@@ -60,6 +173,12 @@ class SocketGuard:
         """Remember an accepted socket; the start-up admin token (no id) cannot be revoked."""
         if token_id is not None:
             self.sockets.setdefault(token_id, weakref.WeakSet()).add(websocket)
+
+    async def revoked(self, token_ids: list[uuid.UUID]) -> None:
+        await self.close_for(token_ids)
+
+    async def missed(self) -> None:
+        await self.recheck()
 
     async def close_for(self, token_ids: Iterable[uuid.UUID]) -> int:
         """Close every open socket of these tokens; returns how many were closed."""
@@ -90,30 +209,11 @@ class SocketGuard:
             revoked = (await session.execute(query)).scalars().all()
         return await self.close_for(revoked)
 
-    async def _listen(self) -> None:
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self.channel)
-                async for message in pubsub.listen():
-                    if message["type"] == "message":
-                        await self.close_for(uuid.UUID(t) for t in json.loads(message["data"]))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("revocation channel lost Redis; resubscribing", exc_info=True)
-                await asyncio.sleep(1.0)
-            finally:
-                await pubsub.aclose()
-
-    async def _recheck_forever(self) -> None:
+    async def run(self) -> None:
+        """Re-check periodically, until cancelled (announcements come through the `RevocationFeed`)."""
         while True:
             await asyncio.sleep(self.recheck_s)
             try:
                 await self.recheck()
             except Exception:  # the database is down: try again next round
                 log.warning("token re-check of open sockets failed", exc_info=True)
-
-    async def run(self) -> None:
-        """Listen for announcements and re-check periodically, until cancelled."""
-        await asyncio.gather(self._listen(), self._recheck_forever())

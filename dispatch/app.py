@@ -32,7 +32,8 @@ from core.metrics import MetricsMiddleware, watch_gc
 from core.openapi import install_openapi
 from core.ratelimit import FailedLookups, RateLimitMiddleware, RateLimits
 from core.redis import Keys, connect_redis
-from core.revocation import SocketGuard
+from core.revocation import CacheListener, RevocationFeed, SocketGuard
+from core.token_cache import TokenCache
 from dispatch import health, tokens, ws
 from dispatch import router as incidents
 from dispatch.channels.base import ClosableChannel
@@ -135,9 +136,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 else None
             )
             app.state.failed_lookups = FailedLookups(app.state.rate_limits)
-            app.state.socket_guard = SocketGuard(
-                app.state.redis, app.state.keys, app.state.db, settings.ws_token_recheck_s
-            )
+            app.state.token_cache = TokenCache(settings.token_cache_size, settings.token_cache_ttl_s)
+            app.state.socket_guard = SocketGuard(app.state.db, settings.ws_token_recheck_s)
+            listeners = [app.state.socket_guard, CacheListener(app.state.token_cache)]
+            revocations = RevocationFeed(app.state.redis, app.state.keys, listeners)
+            stack.push_async_callback(_cancel, asyncio.create_task(revocations.run()))
             stack.push_async_callback(_cancel, asyncio.create_task(app.state.socket_guard.run()))
             stack.push_async_callback(_cancel, asyncio.create_task(run_dispatch_clock(app.state.dispatch)))
             stack.push_async_callback(_cancel, asyncio.create_task(run_delivery(app.state.db, settings)))

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import Principal, Role, issue_token, require_roles, revoke_token, take_revoked
+from core.auth import Principal, Role, issue_token, require_roles, revoke_token
 from core.deps import get_session
 from core.inputs import InputModel, Text
-from core.revocation import announce_revoked
+from core.revocation import announce_session_revoked
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 
@@ -66,4 +66,4 @@ async def delete_token(
     if not await revoke_token(session, token_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"token {token_id} not found or already revoked")
     await session.commit()
-    await announce_revoked(request.app.state.redis, request.app.state.keys, take_revoked(session))
+    await announce_session_revoked(request, session)

@@ -18,11 +18,11 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import Principal, Role, require_roles, take_revoked
+from core.auth import Principal, Role, require_roles
 from core.config import Settings
 from core.deps import get_app_settings, get_session
 from core.openapi import errors, json_body
-from core.revocation import announce_revoked
+from core.revocation import announce_session_revoked
 from geo.crs import Crs, from_wgs84, to_wgs84
 from responders import service
 from responders.acceptance_store import AcceptanceStore
@@ -254,7 +254,7 @@ async def rotate_token(
         token = await service.rotate_token(session, await _load(session, responder_id))
     except service.RegistryConflict as exc:
         raise _conflict(exc) from None
-    await announce_revoked(request.app.state.redis, request.app.state.keys, take_revoked(session))
+    await announce_session_revoked(request, session)
     return TokenOut(token=token)
 
 
@@ -270,7 +270,7 @@ async def deactivate(
     """End duty, revoke tokens (closing their sockets), drop the position; the record stays for the
     incident history."""
     responder = await service.deactivate(session, store, await _load(session, responder_id), settings)
-    await announce_revoked(request.app.state.redis, request.app.state.keys, take_revoked(session))
+    await announce_session_revoked(request, session)
     return await service.describe(responder, store, settings)
 
 
