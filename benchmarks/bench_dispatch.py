@@ -16,7 +16,6 @@ import os
 import random
 import secrets
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -204,7 +203,7 @@ async def _replan_on_answer(
     sent = [Sent(p.responder_id, 0.0, "pending", p.p_accept) for p in first]
     t0 = time.perf_counter()
     plan = await plan_alerts(session, ctx, incident, ctx.settings.reach_s, at=at + 20)
-    await alerts_of(session, uuid.uuid4())
+    await alerts_of(session, incident)
     acceptor = next((p for p in plan.people if p.responder_id == first[0].responder_id), first[0])
     role = choose_role(acceptor, sent, plan.people, 20.0, ctx.policy)
     sent = with_answer(sent, acceptor.responder_id, status="accepted", role=role.role, aed_id=role.aed_id,

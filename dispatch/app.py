@@ -30,6 +30,7 @@ from core.headers import SecurityHeadersMiddleware
 from core.logging import configure_logging
 from core.metrics import MetricsMiddleware, watch_gc
 from core.openapi import install_openapi
+from core.partitions import keep_partitions
 from core.ratelimit import FailedLookups, RateLimitMiddleware, RateLimits
 from core.redis import Keys, connect_redis
 from core.revocation import CacheListener, RevocationFeed, SocketGuard
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 _cancel, asyncio.create_task(run_upkeep(app.state.db, app.state.live_store, settings))
             )
             stack.push_async_callback(_cancel, asyncio.create_task(fanout.run()))
+            stack.push_async_callback(_cancel, asyncio.create_task(keep_partitions(app.state.db)))
             app.state.rate_limits = (
                 RateLimits(
                     app.state.redis,

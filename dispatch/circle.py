@@ -106,7 +106,7 @@ async def read_circle(
     their responder's chance of accepting."""
     now = datetime.now(UTC) if now is None else now
     plan = await plan_alerts(session, ctx, incident, reach_s or incident.reach_s, at=now.timestamp())
-    alerts = await alerts_of(session, incident.id)
+    alerts = await alerts_of(session, incident)
     chance: Mapping[str, float] = {p.responder_id: p.p_accept for p in plan.people}
     out_of_reach = {str(a.responder_id) for a in alerts} - chance.keys()
     if out_of_reach:

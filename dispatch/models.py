@@ -3,6 +3,11 @@
 Every alert is written here before it is published, so a responder who connects later, or a
 worker that restarts, finds it again. The event log is never updated, only appended: it is what a
 dispatcher (and later an inquiry) reads to know who was told what and when.
+
+`alerts` and `incident_events` are partitioned by month (`core.partitions`, migration 0016): alerts
+by their incident's opening time (`opened_at`), events by their own time (`ts`). Their keys in the
+database therefore include that column; the mapper still knows a row by `id` alone (unique all
+the same). Queries on them name a time bound so that old months are skipped.
 """
 
 from __future__ import annotations
@@ -99,14 +104,18 @@ class Alert(Base):
         CheckConstraint(_in("role", ALERT_ROLES), name="role"),
         CheckConstraint(_in("status", ALERT_STATUSES), name="status"),
         CheckConstraint(_in("delivered_via", DELIVERY_CHANNELS), name="delivered_via"),
-        UniqueConstraint("incident_id", "responder_id", name="uq_alerts_incident_responder"),
+        # with opened_at (the partition key must be in it): the same pairs, as it follows from incident_id
+        UniqueConstraint("incident_id", "responder_id", "opened_at", name="uq_alerts_incident_responder"),
         Index("ix_alerts_responder_status", "responder_id", "status"),
         Index("ix_alerts_pending_expiry", "expires_at", postgresql_where="status IN ('sent', 'delivered')"),
         Index("ix_alerts_ladder_due", "ladder_due_at", postgresql_where=LADDER_WAITING),
+        {"postgresql_partition_by": "RANGE (opened_at)"},
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), index=True)
+    # the incident's `created_at`: the partition key, and the time bound of "this incident's alerts"
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     responder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("responders.id"))
     role: Mapped[str] = mapped_column(String(10))
     aed_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("aeds.id"), nullable=True)
@@ -134,12 +143,17 @@ class Alert(Base):
         DateTime(timezone=True), nullable=True, default=_now
     )
 
+    __mapper_args__ = {"primary_key": [id]}  # noqa: RUF012  (the row's identity; opened_at only partitions)
+
 
 class IncidentEvent(Base):
     __tablename__ = "incident_events"
+    __table_args__ = ({"postgresql_partition_by": "RANGE (ts)"},)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), index=True)
-    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True, default=_now)
     kind: Mapped[str] = mapped_column(String(40))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+    __mapper_args__ = {"primary_key": [id]}  # noqa: RUF012  (the row's identity; ts only partitions)

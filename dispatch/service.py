@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import cast, func, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, and_, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -212,6 +212,7 @@ def add_alerts(
             Alert(
                 id=uuid.uuid4(),
                 incident_id=incident.id,
+                opened_at=incident.created_at,
                 responder_id=uuid.UUID(person.responder_id),
                 role=UNDECIDED,
                 aed_id=None,
@@ -411,15 +412,20 @@ async def load_incident(session: AsyncSession, incident_id: uuid.UUID, *, lock: 
     return incident
 
 
-async def alerts_of(session: AsyncSession, incident_id: uuid.UUID) -> list[Alert]:
-    query = select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.batch, Alert.eta_s)
+def of_incident(incident: Incident) -> ColumnElement[bool]:
+    """The alerts of one incident, in the one monthly partition that holds them all."""
+    return and_(Alert.incident_id == incident.id, Alert.opened_at == incident.created_at)
+
+
+async def alerts_of(session: AsyncSession, incident: Incident) -> list[Alert]:
+    query = select(Alert).where(of_incident(incident)).order_by(Alert.batch, Alert.eta_s)
     return list((await session.execute(query)).scalars())
 
 
 async def incident_detail(session: AsyncSession, incident_id: uuid.UUID, crs: Crs) -> IncidentDetail:
     incident = await load_incident(session, incident_id)
-    out = incident_out(incident, await alerts_of(session, incident_id), crs)
-    history = await events.history(session, incident_id)
+    out = incident_out(incident, await alerts_of(session, incident), crs)
+    history = await events.history(session, incident)
     tried: dict[str, list[AttemptOut]] = {}
     for e in history:
         if e.kind in ATTEMPT_EVENTS:
@@ -444,7 +450,7 @@ async def list_incidents(
     incidents = list((await session.execute(query)).scalars())
     out = []
     for incident in incidents:
-        out.append(incident_out(incident, await alerts_of(session, incident.id), crs))
+        out.append(incident_out(incident, await alerts_of(session, incident), crs))
     return out
 
 
@@ -468,7 +474,7 @@ async def close_incident(
     incident.next_escalation_at = incident.next_topup_at = None
     result = await session.execute(
         update(Alert)
-        .where(Alert.incident_id == incident_id, Alert.status.in_(PENDING + ENGAGED))
+        .where(of_incident(incident), Alert.status.in_(PENDING + ENGAGED))
         .values(status="cancelled", cancel_reason=cancel_reason, ladder_due_at=None, updated_at=now)
         .returning(Alert.id, Alert.responder_id)
     )
@@ -484,7 +490,7 @@ async def close_incident(
             str(responder_id), cancel_frame(str(alert_id), str(incident.id), cancel_reason)
         )
     await events.publish(ctx.fanout, logged)
-    return incident_out(incident, await alerts_of(session, incident_id), Crs.wgs84)
+    return incident_out(incident, await alerts_of(session, incident), Crs.wgs84)
 
 
 # --- alert views ----------------------------------------------------------------------------------
@@ -506,13 +512,22 @@ async def alert_views(
             return []
         query = query.where(Alert.id.in_(alert_ids))
     if responder_id is not None:
-        query = query.where(Alert.responder_id == responder_id, Incident.status == "open")
+        query = query.where(
+            Alert.responder_id == responder_id,
+            Incident.status == "open",
+            Alert.opened_at >= _oldest_open(),  # old months hold no open incident's alerts
+        )
     views = []
     for alert, incident, *columns in (await session.execute(query)).all():
         aed = AedInfo(str(alert.aed_id), *columns[:4]) if alert.aed_id else None
         option = AedInfo(str(alert.option_aed_id), *columns[4:]) if alert.option_aed_id else None
         views.append(alert_view(alert, incident, aed, option))
     return views
+
+
+def _oldest_open() -> ScalarSelect[datetime]:
+    """When the oldest open incident was opened (NULL when none is: then nothing matches)."""
+    return select(func.min(Incident.created_at)).where(Incident.status == "open").scalar_subquery()
 
 
 def _aed_columns(aed: type[Aed]) -> tuple[Any, ...]:

@@ -22,6 +22,7 @@ import json
 import logging
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -290,6 +291,7 @@ class DispatcherConnection:
     def __init__(self, websocket: WebSocket, ctx: DispatchContext, last_seq: int) -> None:
         self.websocket, self.ctx = websocket, ctx
         self.last_seq = last_seq  # the newest event sent, or the log's newest when it connected
+        self.heard_at = datetime.now(UTC)  # when it last got an event (or connected): bounds a resync
         self.sent: set[int] = set()  # recent events' ids, to send each once
 
     async def send(self, frame: dict[str, Any]) -> None:
@@ -298,7 +300,7 @@ class DispatcherConnection:
             if seq in self.sent:
                 return
             self.sent.add(seq)
-            self.last_seq = max(self.last_seq, seq)
+            self.last_seq, self.heard_at = max(self.last_seq, seq), datetime.now(UTC)
             if len(self.sent) > 4 * RESYNC_SLACK:
                 self.sent = {s for s in self.sent if s > self.last_seq - 2 * RESYNC_SLACK}
         await self.websocket.send_json(frame)
@@ -307,7 +309,9 @@ class DispatcherConnection:
         """After a relay outage: the events logged since the last one sent (each sent once)."""
         try:
             async with self.ctx.db.sessions() as session:
-                logged = await events.since(session, self.last_seq - RESYNC_SLACK, RESYNC_LIMIT)
+                logged = await events.since(
+                    session, self.last_seq - RESYNC_SLACK, self.heard_at, RESYNC_LIMIT
+                )
             for e in logged:
                 await self.send(event_frame(str(e.incident_id), e.id, e.ts, e.kind, e.data))
         except Exception:

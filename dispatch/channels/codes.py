@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.channels.models import AlertCode
@@ -32,11 +32,14 @@ def hash_code(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-def issue(session: AsyncSession, alert_id: uuid.UUID, channel: str) -> str:
+def issue(session: AsyncSession, alert: Alert, channel: str) -> str:
     """A new code for one alert (added to the session; the caller commits); the plain code is
     returned once and never stored."""
     plain = secrets.token_urlsafe(CODE_BYTES)
-    session.add(AlertCode(alert_id=alert_id, code_hash=hash_code(plain), channel=channel))
+    code = AlertCode(
+        alert_id=alert.id, alert_opened_at=alert.opened_at, code_hash=hash_code(plain), channel=channel
+    )
+    session.add(code)
     return plain
 
 
@@ -69,7 +72,7 @@ async def check(session: AsyncSession, code: str, alert_id: uuid.UUID) -> FoundC
     row = (
         await session.execute(
             select(AlertCode, Alert, Incident)
-            .join(Alert, Alert.id == AlertCode.alert_id)
+            .join(Alert, and_(Alert.id == AlertCode.alert_id, Alert.opened_at == AlertCode.alert_opened_at))
             .join(Incident, Incident.id == Alert.incident_id)
             .where(AlertCode.code_hash == hash_code(code))
         )

@@ -171,7 +171,7 @@ class Ladder:
                     continue
                 link = None
                 if step.channel in NEEDS_PHONE:
-                    code = codes.issue(session, alert.id, step.channel)
+                    code = codes.issue(session, alert, step.channel)
                     link = alert_link(ctx.settings.public_base_url, alert.id, code)
                 claimed.append(Claimed(alert.id, step.channel, number, phone, link))
         return claimed, logged

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from dispatch.channels import codes
 from dispatch.frames import alert_frame
+from dispatch.models import Alert
 from dispatch.service import alert_views
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, console_errors
 from tests.browser.test_story import remote_spot, sign_in
@@ -99,7 +100,9 @@ def issue_code(database_url: str, alert_id: str, channel: str = "sms") -> str:
         engine = create_async_engine(database_url)
         try:
             async with AsyncSession(engine) as session:
-                code = codes.issue(session, uuid.UUID(alert_id), channel)
+                alert = await session.get(Alert, uuid.UUID(alert_id))
+                assert alert is not None
+                code = codes.issue(session, alert, channel)
                 await session.commit()
         finally:
             await engine.dispose()

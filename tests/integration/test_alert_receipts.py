@@ -19,6 +19,7 @@ import pytest
 
 from core.db import Database
 from dispatch.channels import codes
+from dispatch.models import Alert
 from tests.support.db import fetch
 from tests.support.people import bearer, on_duty_at
 from tests.support.phones import Console, Phone
@@ -58,7 +59,9 @@ async def issue_code(alert_id: str, channel: str = "sms") -> str:
     db = Database(os.environ["DATABASE_URL"], pool_size=1)
     try:
         async with db.sessions() as session:
-            plain = codes.issue(session, uuid.UUID(alert_id), channel)
+            alert = await session.get(Alert, uuid.UUID(alert_id))
+            assert alert is not None
+            plain = codes.issue(session, alert, channel)
             await session.commit()
         return plain
     finally:
