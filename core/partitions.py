@@ -110,11 +110,17 @@ async def ensure_months(
     await connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
     await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
     made = []
+
+    async def exists(name: str) -> bool:  # asked first: a worker finding all in place locks no table
+        return bool((await connection.execute(text("SELECT to_regclass(:name)"), {"name": name})).scalar())
+
     for table in TABLES:
-        await connection.execute(text(create_default_sql(table)))
+        if not await exists(table.default):
+            await connection.execute(text(create_default_sql(table)))
+            made.append(table.default)
         for month in months_between(now, add_months(now, months_ahead)):
             name = partition_name(table, month)
-            if (await connection.execute(text("SELECT to_regclass(:name)"), {"name": name})).scalar():
+            if await exists(name):
                 continue
             if (await connection.execute(text(default_holds_sql(table, month)))).scalar():
                 log.error(

@@ -133,10 +133,10 @@ class RevocationFeed:
     async def run(self) -> None:
         """Listen until cancelled; subscribe again after Redis was lost, telling the listeners."""
         while True:
-            if isinstance(self.redis, RedisCluster):  # the slot map routes the SUBSCRIBE
-                await self.redis.initialize()
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
+                if isinstance(self.redis, RedisCluster):  # the slot map routes the SUBSCRIBE
+                    await self.redis.initialize()
                 await pubsub.subscribe(self.channel)
                 if self._subscribed_before:
                     await self._missed()
