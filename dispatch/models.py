@@ -64,6 +64,8 @@ class Incident(Base):
         CheckConstraint(_in("place", INCIDENT_PLACES), name="place"),
         Index("ix_incidents_open_escalation", "next_escalation_at", postgresql_where="status = 'open'"),
         Index("ix_incidents_open_topup", "next_topup_at", postgresql_where="status = 'open'"),
+        # the oldest open incident: the lower time bound of a responder's alerts (dispatch.service)
+        Index("ix_incidents_open_created", "created_at", postgresql_where="status = 'open'"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

@@ -169,6 +169,7 @@ def test_the_migration_partitions_with_the_data_and_converts_back(scratch_db: st
                 str(made["events"][0]): "incident_events_2026_08",
                 str(made["events"][1]): "incident_events_2026_10",
             }
+            assert await conn.fetchval("SELECT to_regclass('ix_incidents_open_created')::text")
             opened = await conn.fetchval("SELECT alert_opened_at FROM alert_codes")
             assert opened == OCTOBER  # the code follows its alert into the new key
             for table in (ALERTS, EVENTS):  # from the oldest row's month to MONTHS_AHEAD past now
@@ -202,6 +203,7 @@ def test_the_migration_partitions_with_the_data_and_converts_back(scratch_db: st
         conn = await _connect(scratch_db)
         try:
             assert await relkind(conn, "alerts") == "r" and await relkind(conn, "incident_events") == "r"
+            assert not await conn.fetchval("SELECT to_regclass('ix_incidents_open_created')::text")
             assert set(await where_rows_are(conn, "alerts")) == {str(v) for v in made["alerts"].values()}
             assert len(await where_rows_are(conn, "incident_events")) == 3
             assert await conn.fetchval("SELECT count(*) FROM alert_codes") == 1
