@@ -157,7 +157,7 @@ if ARGV[3] ~= '' then
   given = {}
   for p in string.gmatch(ARGV[3] .. '\\n', '([^\\n]*)\\n') do given[#given + 1] = p end
 end
-local out = {}
+local out, names = {}, {}  -- names: each region's profile hash and page prefix, built once
 local BODY = FIX - ID_BYTES - 2 * PAGE_CHARS
 local n = 0
 for o = 1, #batch, FIX do
@@ -165,8 +165,12 @@ for o = 1, #batch, FIX do
   local key = string.sub(batch, o, o + ID_BYTES - 1)
   local rid = string.match(key, '^[^%z]*')
   local region = string.sub(batch, o + ID_BYTES, o + ID_BYTES + PAGE_CHARS - 1)
-  local who = who_key(base, region)
-  local prefix = pages_of(base, region)
+  local named = names[region]
+  if not named then
+    named = {who_key(base, region), pages_of(base, region)}
+    names[region] = named
+  end
+  local who, prefix = named[1], named[2]
   local p = redis.call('HGET', who, rid)
   local oldwhere = nil
   if p then

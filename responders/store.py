@@ -752,9 +752,10 @@ class LiveLocationStore:
             qualified[unsure] = [c is not None and qualified_at(c, at, kinds) for c in certificates]
         keep = np.flatnonzero(near & qualified)
         keep = keep[np.argsort(distance[keep], kind="stable")]
-        if len(np.unique(self.layout.regions_of(pages))) > 1:  # a move between them may be in flight
-            keep = _newest_per_responder(records, keep)
         c = _Columns.of(records[keep])
+        if len(set(c.ids)) < len(c.ids):  # two regions' copies: a move between them in flight
+            keep = _newest_per_responder(records, keep)
+            c = _Columns.of(records[keep])
         return Nearby(c.ids, c.lat, c.lng, c.ts, c.mode, c.accuracy_m, distance[keep].tolist())
 
     async def positions(self, box: Box | None = None) -> list[LivePosition]:
@@ -817,7 +818,7 @@ def _newest_per_responder(records: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """`rows` (indices into `records`, in their order) keeping one per responder: the newest fix.
     Two rows of one responder are two regions' copies during a move between them."""
     ids = records["id"][rows]
-    if len(np.unique(ids)) == len(ids):
+    if len(set(ids.tolist())) == len(ids):
         return rows
     newest: dict[bytes, int] = {}
     for row, rid, ts in zip(rows.tolist(), ids.tolist(), records["ts_ms"][rows].tolist(), strict=True):
