@@ -54,11 +54,11 @@ async def test_a_dead_holders_lease_expires_and_a_late_one_cannot_touch_the_next
 
 async def test_renewal_keeps_a_long_job_its_lease(redis: RedisClient) -> None:
     k = key()
-    worker, other = Lease(redis, k, 0.3), Lease(redis, k, 0.3)
+    worker, other = Lease(redis, k, 2.0), Lease(redis, k, 2.0)
     async with worker.held() as ours:
         assert ours
-        for _ in range(6):  # 0.6 s: twice the lease, renewed every 0.1 s
-            await asyncio.sleep(0.1)
+        for _ in range(9):  # 4.5 s: over twice the lease, renewed every 0.67 s (slack for a busy machine)
+            await asyncio.sleep(0.5)
             assert not await other.acquire()
     assert await redis.get(k) is None  # released at the end
     async with other.held() as ours, worker.held() as theirs:
