@@ -60,9 +60,14 @@ So, restated honestly for moves between regions:
   phone's next fix, seconds later).
 * Off duty wins: going off duty deletes the directory entry first, then the position in the
   region it named; a racing move then fails its compare-and-set and takes back its copy, or, if
-  it committed first, its region is the one the removal cleans. A worker dying mid-move can leave
-  a copy behind: it is never fresher than the staleness limit for long (queries ignore it after
-  `staleness_s`) and the sweeper drops it.
+  it committed first, its region is the one the removal cleans. The exception: a worker dying
+  between steps 2 and 3 leaves a copy in a region the directory does not name. Queries keep the
+  newest copy, the phone's next fixes in that region refresh it, and once the phone leaves it ages
+  past `staleness_s` (never returned after that) and the sweeper drops it. Should the responder
+  go off duty meanwhile, the removal cleans only the region the directory names: that copy stays
+  until it ages out, and fixes an off-duty phone still sends from that region refresh it (that
+  region's profile hash still knows them). Closing this needs the move to record its target in
+  the directory before step 2 (one more round trip per move), not built yet.
 * Staleness on read: a query never returns a position older than the limit, whatever the
   sweeper's lag; the sweeper (once per region per period, under a lease) only bounds memory.
 """
