@@ -95,7 +95,7 @@ from geo.cells import box_cells, cell_ids, cell_of, cell_texts, cells_of, page_c
 from geo.distance import haversine_m_np
 from responders import live_scripts
 from responders.availability import CertificatePeriod, decode_certificates, encode_certificates, qualified_at
-from responders.live_layout import LiveLayout, cluster_slot, single_slot, unique
+from responders.live_layout import LiveLayout, cluster_slot, gather_limited, single_slot, unique
 from responders.records import (
     FIX_DTYPE,
     MODE_CODES,
@@ -401,7 +401,7 @@ class LiveLocationStore:
 
         out = [""] * len(tags)
         await self._ready()
-        for rows, reply in await asyncio.gather(*map(call, self.layout.by_slot(tags).values())):
+        for rows, reply in await gather_limited(map(call, self.layout.by_slot(tags).values())):
             for r, value in zip(rows, reply, strict=True):
                 out[r] = value
         return out
@@ -619,7 +619,7 @@ class LiveLocationStore:
                 out[r] = code
 
         await self._ready()
-        await asyncio.gather(*map(call, self.layout.by_slot(regions).values()))
+        await gather_limited(map(call, self.layout.by_slot(regions).values()))
         return out
 
     async def _ingest_call(self, batch: np.ndarray, profiles: Sequence[str]) -> list[str]:
@@ -693,11 +693,9 @@ class LiveLocationStore:
         else:
             groups = self.layout.by_slot(self.layout.region_texts(pages))
             await self._ready()
-            replies = await asyncio.gather(
-                *(
-                    self.redis.execute_command("MGET", *(keys[r] for r in rows), **{NEVER_DECODE: []})
-                    for rows in groups.values()
-                )
+            replies = await gather_limited(
+                self.redis.execute_command("MGET", *(keys[r] for r in rows), **{NEVER_DECODE: []})
+                for rows in groups.values()
             )
             blobs = [b for reply in replies for b in reply]
         return np.frombuffer(b"".join(b for b in blobs if b), dtype=RECORD_DTYPE)
@@ -773,7 +771,7 @@ class LiveLocationStore:
             records = await self._read(box_cells(*box, self.page_resolution))
             records = records[box.holds(records)]
         else:
-            parts = await asyncio.gather(*map(self._region_records, sorted(await self.regions())))
+            parts = await gather_limited(map(self._region_records, sorted(await self.regions())))
             records = np.concatenate([np.frombuffer(b"", dtype=RECORD_DTYPE), *parts])
         return self._positions(records[_newest_per_responder(records, np.arange(len(records)))])
 
@@ -804,7 +802,7 @@ class LiveLocationStore:
     async def sweep(self, now_s: float | None = None, page: int = 1000) -> int:
         """Drop positions past the staleness limit or whose certificates lapsed, in every region;
         returns how many. (Workers sweep region by region under leases: `sweep_region`.)"""
-        swept = await asyncio.gather(*(self.sweep_region(r, now_s, page) for r in await self.regions()))
+        swept = await gather_limited(self.sweep_region(r, now_s, page) for r in await self.regions())
         return sum(swept)
 
     async def sweep_region(self, region: str, now_s: float | None = None, page: int = 1000) -> int:
