@@ -1,13 +1,14 @@
 """The fan-out between workers over a real single Redis and a real 3-primary cluster: a frame
 published by one worker reaches the sockets attached to any worker, and a worker whose subscription
-was cut asks its sockets to catch up (`resync`)."""
+was cut (a network cut, a failover) asks its sockets to catch up (`resync`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from redis.asyncio import RedisCluster
 
 from core.redis import Keys, RedisClient, connect_redis
 from dispatch.fanout import Fanout
+from tests.support.cluster import ReplicatedCluster
 
 pytestmark = pytest.mark.integration
 
@@ -112,3 +114,49 @@ async def test_a_worker_whose_subscription_was_cut_resyncs_its_sockets_and_relay
     await until(lambda: two.ready.is_set())
     await one.to_responder("r-1", {"type": "alert", "alert_id": "after"})
     await until(lambda: phone.frames == [{"type": "alert", "alert_id": "after"}])
+
+
+@pytest.fixture(scope="module")
+def replicated_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicatedCluster]:
+    cluster = ReplicatedCluster(tmp_path_factory.mktemp("cluster")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+async def test_after_a_failover_the_relay_follows_the_new_primary_and_resyncs(
+    replicated_cluster: ReplicatedCluster,
+) -> None:
+    """The primary that owns the channel's slot dies: its replica takes over, publishing never
+    raises (frames wait in the outbox), and the worker subscribed there resubscribes on the new
+    primary and asks its sockets to catch up; frames flow again."""
+    keys = Keys("rcfailover" + secrets.token_hex(3))
+    one, two = connect_redis(replicated_cluster.url), connect_redis(replicated_cluster.url)
+    sender, holder = Fanout(one, keys), Fanout(two, keys)
+    tasks = [asyncio.create_task(f.run()) for f in (sender, holder)]
+    phone = Socket()
+    holder.attach_responder("r-1", phone)
+    try:
+        async with asyncio.timeout(10):
+            await holder.ready.wait()
+        await sender.to_responder("r-1", {"type": "alert", "alert_id": "before"})
+        await until(lambda: len(phone.frames) == 1)
+        owner = two.get_node_from_key(holder.channel)
+        ReplicatedCluster.kill(int(owner.port))
+        started = time.monotonic()
+        await sender.to_responder("r-1", {"type": "alert", "alert_id": "during"})  # never raises
+        await until(lambda: phone.resyncs >= 1, timeout_s=60)
+        resynced_s = time.monotonic() - started
+        assert two.get_node_from_key(holder.channel).port != owner.port  # the replica took over
+        await until(lambda: not sender.outbox, timeout_s=30)
+        await sender.to_responder("r-1", {"type": "alert", "alert_id": "after"})
+        await until(lambda: phone.frames[-1:] == [{"type": "alert", "alert_id": "after"}], timeout_s=10)
+        print(f"resubscribed and resynced {resynced_s:.1f} s after the primary died")
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await one.aclose()
+        await two.aclose()
