@@ -31,7 +31,7 @@ from core.logging import configure_logging
 from core.metrics import MetricsMiddleware, watch_gc
 from core.openapi import install_openapi
 from core.ratelimit import FailedLookups, RateLimitMiddleware, RateLimits
-from core.redis import Keys, connect_redis
+from core.redis import Keys, connect_configured
 from core.revocation import SocketGuard
 from core.worker_header import WorkerHeaderMiddleware
 from dispatch import health, tokens, ws
@@ -101,11 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.db = Database(settings.database_url)
-        app.state.redis = connect_redis(
-            settings.redis_url,
-            cluster=settings.redis_cluster,
-            read_from_replicas=settings.redis_read_from_replicas,
-        )
+        app.state.redis = connect_configured(settings)
         app.state.keys = Keys(settings.redis_prefix)
         app.state.live_store = LiveLocationStore(app.state.redis, app.state.keys, settings)
         fanout = Fanout(app.state.redis, app.state.keys)
