@@ -40,8 +40,10 @@ def metric(http: httpx.Client, name: str, **labels: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def test_a_token_over_its_limit_gets_429_counted_across_workers(app_env, admin_headers) -> None:
-    with servers(app_env, 2, DISPATCH_RATE_LIMIT_PER_TOKEN="10/minute") as (a, b):
+def test_a_token_over_its_limit_gets_429_counted_across_workers(
+    app_env, admin_headers, redis_url_each
+) -> None:
+    with servers(app_env, 2, REDIS_URL=redis_url_each, DISPATCH_RATE_LIMIT_PER_TOKEN="10/minute") as (a, b):
         r = httpx.post(f"{a.url}/v1/tokens", json={"role": "planner", "label": "rl"}, headers=admin_headers)
         planner = bearer(r.json()["token"])
         answers = [
