@@ -13,10 +13,17 @@ resharding: Redis sends `sunsubscribe`). The caller then subscribes again, to th
 and knows that it must catch up on what it missed. When redis-py reconnects underneath and
 subscribes again by itself (a single server restarted), the new confirmation says so: `Subscribed`
 comes again.
+
+A subscriber only listens, so a connection that went silent (a NAT that forgot it, a machine that
+died without closing it) would look like a quiet channel for ever: after `IDLE_PING_S` without a
+word the subscription sends a PING, and with no answer within as long again it counts as lost.
+Subscribing waits at most `SUBSCRIBE_TIMEOUT_S` for the same reason.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -24,8 +31,12 @@ from types import TracebackType
 from redis.asyncio import ConnectionPool, Redis, RedisCluster
 from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.redis import RedisClient
+
+IDLE_PING_S = 5.0
+SUBSCRIBE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,17 @@ class ShardSubscription:
         self._pubsub: PubSub | None = None
 
     async def __aenter__(self) -> ShardSubscription:
+        try:
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_S):
+                await self._subscribe()
+        except TimeoutError:  # the command was cancelled: redis-py dropped its connection
+            await self.__aexit__(None, None, None)
+            raise RedisTimeoutError(
+                f"shard channel {self.channel}: no answer within {SUBSCRIBE_TIMEOUT_S} s"
+            ) from None
+        return self
+
+    async def _subscribe(self) -> None:
         # Ask the channel's slot first: a cluster client that met a dead node learns the slot's new
         # owner here (it refreshes its map on the error), and a dead Redis fails fast.
         await self.redis.exists(self.channel)
@@ -61,12 +83,23 @@ class ShardSubscription:
         else:
             self._pubsub = self.redis.pubsub()
         await self._pubsub.ssubscribe(self.channel)
-        return self
 
     async def items(self) -> AsyncIterator[Subscribed | str]:
         assert self._pubsub is not None, "use ShardSubscription in `async with`"
         confirmed = False
-        async for message in self._pubsub.listen():
+        heard = time.monotonic()
+        pinged: float | None = None
+        while True:
+            message = await self._pubsub.get_message(timeout=IDLE_PING_S)
+            now = time.monotonic()
+            if message is None:  # silence (or redis-py's own health check, answered and dropped)
+                if pinged is not None and now - pinged >= IDLE_PING_S:
+                    raise RedisTimeoutError(f"shard channel {self.channel}: no answer to PING")
+                if pinged is None and now - heard >= IDLE_PING_S:
+                    await self._pubsub.ping()
+                    pinged = now
+                continue
+            heard, pinged = now, None
             kind = message["type"]
             if kind == "smessage":
                 yield message["data"]

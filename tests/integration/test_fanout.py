@@ -15,8 +15,10 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import RedisCluster
 
+from core import shard_pubsub
 from core.redis import Keys, RedisClient, connect_redis
 from dispatch.fanout import Fanout
+from tests.support.blackhole import Blackhole
 from tests.support.cluster import ReplicatedCluster
 
 pytestmark = pytest.mark.integration
@@ -160,3 +162,43 @@ async def test_after_a_failover_the_relay_follows_the_new_primary_and_resyncs(
                 await task
         await one.aclose()
         await two.aclose()
+
+
+async def test_a_subscription_gone_silent_is_found_out_and_the_sockets_resync(
+    store_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's connections to Redis go silent without closing (a NAT forgot them): the relay
+    pings, hears nothing, subscribes again on a fresh connection and asks its sockets to catch up."""
+    monkeypatch.setattr(shard_pubsub, "IDLE_PING_S", 0.5)
+    monkeypatch.setattr(shard_pubsub, "SUBSCRIBE_TIMEOUT_S", 1.0)
+    redis_port = int(store_env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+    hole = await Blackhole(redis_port).start()
+    keys = Keys("rcsilent" + secrets.token_hex(3))
+    direct, through_hole = connect_redis(store_env["REDIS_URL"]), connect_redis(hole.url)
+    sender, holder = Fanout(direct, keys), Fanout(through_hole, keys)
+    tasks = [asyncio.create_task(f.run()) for f in (sender, holder)]
+    phone = Socket()
+    holder.attach_responder("r-1", phone)
+    try:
+        async with asyncio.timeout(10):
+            await holder.ready.wait()
+        await sender.to_responder("r-1", {"type": "alert", "alert_id": "before"})
+        await until(lambda: len(phone.frames) == 1)
+        hole.swallow()
+        started = time.monotonic()
+        await sender.to_responder("r-1", {"type": "alert", "alert_id": "lost"})  # into the silence
+        await until(lambda: phone.resyncs >= 1, timeout_s=15)
+        found_s = time.monotonic() - started
+        await until(lambda: holder.ready.is_set())
+        await sender.to_responder("r-1", {"type": "alert", "alert_id": "after"})
+        await until(lambda: phone.frames[-1:] == [{"type": "alert", "alert_id": "after"}])
+        assert {"type": "alert", "alert_id": "lost"} not in phone.frames  # resync brings it from the record
+        print(f"silent subscription found out and resynced after {found_s:.1f} s (ping after 0.5 s)")
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await direct.aclose()
+        await through_hole.aclose()
+        await hole.aclose()
