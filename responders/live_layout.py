@@ -13,8 +13,9 @@ single server every key is in "slot 0", so a batch stays one call, as fast as be
 
 from __future__ import annotations
 
+import asyncio
 import zlib
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from functools import lru_cache
 from typing import TypeVar
 
@@ -26,6 +27,8 @@ from geo.cells import cell_texts, parents_of, tagged_cell_keys
 
 T = TypeVar("T")
 SINGLE_SLOT = 0
+FAN_OUT_MAX = 16  # calls in flight at once in one fan-out: a cluster client has 64 connections a node
+PAGE_KEYS_MAX = 1 << 18  # page keys remembered (~20 MB): a province's pages at the default resolutions
 
 
 @lru_cache(maxsize=1 << 16)
@@ -58,6 +61,7 @@ class LiveLayout:
         self.slot_of = slot_of
         self.regions_key = keys("live", "regions")  # SET of regions ever written: what the sweep walks
         self.rebuild_lease_key = keys("live", "rebuild-lease")
+        self._page_keys: dict[int, bytes] = {}
 
     # --- regions and pages --------------------------------------------------------------------
     def regions_of(self, pages: np.ndarray) -> np.ndarray:
@@ -68,8 +72,19 @@ class LiveLayout:
         return [t.decode() for t in cell_texts(self.regions_of(pages)).tolist()]
 
     def page_keys(self, pages: np.ndarray) -> list[bytes]:
-        """The keys of pages (integer H3 ids), formatted all at once."""
-        return tagged_cell_keys(self.base, self.regions_of(pages), ":page:", pages)
+        """The keys of pages (integer H3 ids). Remembered: a city has a few thousand pages and every
+        query names dozens of them, and looking a key up costs a tenth of formatting it (numpy,
+        all the misses at once)."""
+        known = self._page_keys
+        ids = pages.tolist()
+        missing = [i for i in ids if i not in known]
+        if missing:
+            if len(known) + len(missing) > PAGE_KEYS_MAX:
+                known.clear()
+            fresh = np.array(missing, dtype=np.uint64)
+            formatted = tagged_cell_keys(self.base, self.regions_of(fresh), ":page:", fresh)
+            known.update(zip(missing, formatted, strict=True))
+        return [known[i] for i in ids]
 
     def page_key(self, region: str, page: str) -> str:
         return f"{self.base}{{{region}}}:page:{page}"
@@ -109,3 +124,16 @@ class LiveLayout:
 def unique(items: Sequence[T]) -> list[T]:
     """The items without repeats, in first-seen order (the keys a script call declares)."""
     return list(dict.fromkeys(items)) if items and isinstance(items[0], Hashable) else list(items)
+
+
+async def gather_limited(calls: Iterable[Awaitable[T]], limit: int = FAN_OUT_MAX) -> list[T]:
+    """`asyncio.gather` with at most `limit` calls in flight. A province's batch or sweep touches
+    hundreds of regions' slots; sent all at once they would take more connections than a cluster
+    client's pool per node holds (it refuses, it does not queue)."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with gate:
+            return await call
+
+    return list(await asyncio.gather(*map(one, calls)))

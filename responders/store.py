@@ -60,9 +60,14 @@ So, restated honestly for moves between regions:
   phone's next fix, seconds later).
 * Off duty wins: going off duty deletes the directory entry first, then the position in the
   region it named; a racing move then fails its compare-and-set and takes back its copy, or, if
-  it committed first, its region is the one the removal cleans. A worker dying mid-move can leave
-  a copy behind: it is never fresher than the staleness limit for long (queries ignore it after
-  `staleness_s`) and the sweeper drops it.
+  it committed first, its region is the one the removal cleans. The exception: a worker dying
+  between steps 2 and 3 leaves a copy in a region the directory does not name. Queries keep the
+  newest copy, the phone's next fixes in that region refresh it, and once the phone leaves it ages
+  past `staleness_s` (never returned after that) and the sweeper drops it. Should the responder
+  go off duty meanwhile, the removal cleans only the region the directory names: that copy stays
+  until it ages out, and fixes an off-duty phone still sends from that region refresh it (that
+  region's profile hash still knows them). Closing this needs the move to record its target in
+  the directory before step 2 (one more round trip per move), not built yet.
 * Staleness on read: a query never returns a position older than the limit, whatever the
   sweeper's lag; the sweeper (once per region per period, under a lease) only bounds memory.
 """
@@ -90,7 +95,7 @@ from geo.cells import box_cells, cell_ids, cell_of, cell_texts, cells_of, page_c
 from geo.distance import haversine_m_np
 from responders import live_scripts
 from responders.availability import CertificatePeriod, decode_certificates, encode_certificates, qualified_at
-from responders.live_layout import LiveLayout, cluster_slot, single_slot, unique
+from responders.live_layout import LiveLayout, cluster_slot, gather_limited, single_slot, unique
 from responders.records import (
     FIX_DTYPE,
     MODE_CODES,
@@ -232,10 +237,10 @@ class FixColumns:
     def part(self, rows: slice) -> FixColumns:
         return FixColumns(*(getattr(self, name)[rows] for name in self.__slots__))
 
-    def packed(self, resolution: int, layout: LiveLayout) -> tuple[np.ndarray, np.ndarray]:
+    def packed(self, resolution: int, layout: LiveLayout) -> np.ndarray:
         """The fixes as the ingest script reads them (`records.FIX_DTYPE`), each with the region and
-        the page of its H3 cell, and the pages as integer ids. The cell is that of the position as
-        stored, so a record's cell is a function of the record alone."""
+        the page of its H3 cell. The cell is that of the position as stored, so a record's cell is
+        a function of the record alone."""
         lat, lng = np.round(self.lat, 6), np.round(self.lng, 6)  # ~0.1 m: what a phone's fix can claim
         pages = _page_ids(lat, lng, resolution, layout.page_resolution)
         batch = np.empty(len(self), dtype=FIX_DTYPE)
@@ -247,7 +252,7 @@ class FixColumns:
         batch["ts_ms"] = np.floor(self.ts * 1000)
         batch["accuracy_m"] = np.where(np.isnan(self.accuracy_m), NO_ACCURACY, np.round(self.accuracy_m))
         batch["mode"] = self.mode
-        return batch, pages
+        return batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,7 +401,7 @@ class LiveLocationStore:
 
         out = [""] * len(tags)
         await self._ready()
-        for rows, reply in await asyncio.gather(*map(call, self.layout.by_slot(tags).values())):
+        for rows, reply in await gather_limited(map(call, self.layout.by_slot(tags).values())):
             for r, value in zip(rows, reply, strict=True):
                 out[r] = value
         return out
@@ -415,7 +420,12 @@ class LiveLocationStore:
         return await self._per_slot(script, tags, keys, items)
 
     async def _in_regions(
-        self, script: AsyncScript, regions: Sequence[str], ids: Sequence[str], *extra: Sequence[str], head=()
+        self,
+        script: AsyncScript,
+        regions: Sequence[str],
+        ids: Sequence[str],
+        *extra: Sequence[str],
+        head: Sequence[str | int] = (),
     ) -> list[str]:
         """A region script over responders (each item: region, id, then `extra`'s i-th values)."""
         keys = [self.layout.who_key(g) for g in regions]
@@ -578,8 +588,8 @@ class LiveLocationStore:
             if len(chunk) > INGEST_CHUNK:
                 raise ValueError(f"a chunk of {len(chunk)} fixes: at most {INGEST_CHUNK} per script call")
             if len(chunk):
-                batch, pages = chunk.packed(self.resolution, self.layout)
-                calls.append(asyncio.create_task(self._ingest_chunk(batch, pages)))
+                batch = chunk.packed(self.resolution, self.layout)
+                calls.append(asyncio.create_task(self._ingest_chunk(batch)))
                 await asyncio.sleep(0)  # let the call go out before the next chunk is prepared
         return [_OUTCOME_CODES[c] for reply in await asyncio.gather(*calls) for c in reply]
 
@@ -587,42 +597,40 @@ class LiveLocationStore:
         """One phone's fix; fixes arriving together from many phones share one script call."""
         return await self._single_fixes.submit(fix)
 
-    async def _ingest_chunk(self, batch: np.ndarray, pages: np.ndarray) -> list[str]:
-        out = await self._store_fixes(batch, pages, [])
+    async def _ingest_chunk(self, batch: np.ndarray) -> list[str]:
+        out = await self._store_fixes(batch, [])
         away = [i for i, code in enumerate(out) if code == _NOT_HERE]
         if away:
-            for i, code in zip(away, await self._move_in(batch[away], pages[away]), strict=True):
+            for i, code in zip(away, await self._move_in(batch[away]), strict=True):
                 out[i] = code
         return out
 
-    async def _store_fixes(self, batch: np.ndarray, pages: np.ndarray, profiles: Sequence[str]) -> list[str]:
+    async def _store_fixes(self, batch: np.ndarray, profiles: Sequence[str]) -> list[str]:
         """The ingest script over fixes (packed), one call per slot of their regions; outcome codes
         in order. `profiles`: the directory's, for fixes moving in (else [])."""
         if not self.cluster:  # one slot: the whole chunk in one call
-            return await self._ingest_call(batch, pages, profiles)
-        regions = self.layout.region_texts(pages)
+            return await self._ingest_call(batch, profiles)
+        regions = [r.decode() for r in batch["region"].tolist()]
         out = [""] * len(batch)
 
         async def call(rows: list[int]) -> None:
             given = [profiles[r] for r in rows] if profiles else []
-            for r, code in zip(rows, await self._ingest_call(batch[rows], pages[rows], given), strict=True):
+            for r, code in zip(rows, await self._ingest_call(batch[rows], given), strict=True):
                 out[r] = code
 
         await self._ready()
-        await asyncio.gather(*map(call, self.layout.by_slot(regions).values()))
+        await gather_limited(map(call, self.layout.by_slot(regions).values()))
         return out
 
-    async def _ingest_call(self, batch: np.ndarray, pages: np.ndarray, profiles: Sequence[str]) -> list[str]:
-        regions = unique(batch["region"].tolist())
-        declared = [self.layout.who_key(r.decode()) for r in regions]
-        declared += self.layout.page_keys(np.unique(pages))
+    async def _ingest_call(self, batch: np.ndarray, profiles: Sequence[str]) -> list[str]:
+        declared = [self.layout.who_key(r.decode()) for r in unique(batch["region"].tolist())]
         args = [self.layout.base, batch.tobytes(), "\n".join(profiles)]
         reply = await self._ingest(keys=declared, args=args)
         if len(reply) != len(batch):  # the script could not read a fix: never silently lost
             raise RuntimeError(f"live store answered {len(reply)} outcomes for {len(batch)} fixes")
         return list(reply)
 
-    async def _move_in(self, batch: np.ndarray, pages: np.ndarray) -> list[str]:
+    async def _move_in(self, batch: np.ndarray) -> list[str]:
         """Outcome codes of fixes their region does not hold: moves between regions, first fixes
         after going on duty or a sweep, and fixes of people off duty. The module docstring gives
         the protocol and what it guarantees."""
@@ -644,7 +652,7 @@ class LiveLocationStore:
                 break
             await self.redis.sadd(self.layout.regions_key, *unique([new[j] for j in moving]))
             rows = [pending[j] for j in moving]
-            codes = await self._store_fixes(batch[rows], pages[rows], [profiles[j] for j in moving])
+            codes = await self._store_fixes(batch[rows], [profiles[j] for j in moving])
             for j, code in zip(moving, codes, strict=True):
                 out[pending[j]] = code
             stored = [j for j, c in zip(moving, codes, strict=True) if c == _OUTCOMES[Outcome.stored]]
@@ -685,11 +693,9 @@ class LiveLocationStore:
         else:
             groups = self.layout.by_slot(self.layout.region_texts(pages))
             await self._ready()
-            replies = await asyncio.gather(
-                *(
-                    self.redis.execute_command("MGET", *(keys[r] for r in rows), **{NEVER_DECODE: []})
-                    for rows in groups.values()
-                )
+            replies = await gather_limited(
+                self.redis.execute_command("MGET", *(keys[r] for r in rows), **{NEVER_DECODE: []})
+                for rows in groups.values()
             )
             blobs = [b for reply in replies for b in reply]
         return np.frombuffer(b"".join(b for b in blobs if b), dtype=RECORD_DTYPE)
@@ -752,9 +758,10 @@ class LiveLocationStore:
             qualified[unsure] = [c is not None and qualified_at(c, at, kinds) for c in certificates]
         keep = np.flatnonzero(near & qualified)
         keep = keep[np.argsort(distance[keep], kind="stable")]
-        if len(np.unique(self.layout.regions_of(pages))) > 1:  # a move between them may be in flight
-            keep = _newest_per_responder(records, keep)
         c = _Columns.of(records[keep])
+        if len(set(c.ids)) < len(c.ids):  # two regions' copies: a move between them in flight
+            keep = _newest_per_responder(records, keep)
+            c = _Columns.of(records[keep])
         return Nearby(c.ids, c.lat, c.lng, c.ts, c.mode, c.accuracy_m, distance[keep].tolist())
 
     async def positions(self, box: Box | None = None) -> list[LivePosition]:
@@ -764,7 +771,7 @@ class LiveLocationStore:
             records = await self._read(box_cells(*box, self.page_resolution))
             records = records[box.holds(records)]
         else:
-            parts = await asyncio.gather(*map(self._region_records, sorted(await self.regions())))
+            parts = await gather_limited(map(self._region_records, sorted(await self.regions())))
             records = np.concatenate([np.frombuffer(b"", dtype=RECORD_DTYPE), *parts])
         return self._positions(records[_newest_per_responder(records, np.arange(len(records)))])
 
@@ -795,7 +802,7 @@ class LiveLocationStore:
     async def sweep(self, now_s: float | None = None, page: int = 1000) -> int:
         """Drop positions past the staleness limit or whose certificates lapsed, in every region;
         returns how many. (Workers sweep region by region under leases: `sweep_region`.)"""
-        swept = await asyncio.gather(*(self.sweep_region(r, now_s, page) for r in await self.regions()))
+        swept = await gather_limited(self.sweep_region(r, now_s, page) for r in await self.regions())
         return sum(swept)
 
     async def sweep_region(self, region: str, now_s: float | None = None, page: int = 1000) -> int:
@@ -817,7 +824,7 @@ def _newest_per_responder(records: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """`rows` (indices into `records`, in their order) keeping one per responder: the newest fix.
     Two rows of one responder are two regions' copies during a move between them."""
     ids = records["id"][rows]
-    if len(np.unique(ids)) == len(ids):
+    if len(set(ids.tolist())) == len(ids):
         return rows
     newest: dict[bytes, int] = {}
     for row, rid, ts in zip(rows.tolist(), ids.tolist(), records["ts_ms"][rows].tolist(), strict=True):
