@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 import websockets
+from prometheus_client import REGISTRY
 
 from core.ratelimit import RateLimits
 from core.redis import Keys, connect_redis
@@ -164,9 +165,16 @@ async def test_workers_share_the_counts_on_one_server_and_on_a_cluster(redis_url
         for c in clients
     ]
     try:
+        # A worker's first check meets a cold client (a cluster client learns the slots and loads
+        # the script) and, on a loaded machine, may pass CHECK_TIMEOUT_S and fail open: not counted.
+        for limits in workers:
+            await limits.storage.check()
+            await limits.check("10.0.0.1", "warm-up")
+        skipped = REGISTRY.get_sample_value("rate_limit_store_errors_total") or 0.0
         token = secrets.token_hex(32)
         by_token = [await workers[i % 2].check(f"10.1.0.{i}", token) for i in range(5)]
-        assert [r is None for r in by_token] == [True, True, True, False, False]
+        failed_open = (REGISTRY.get_sample_value("rate_limit_store_errors_total") or 0.0) - skipped
+        assert [r is None for r in by_token] == [True, True, True, False, False], f"{failed_open} failed open"
         assert by_token[3] is not None and "per token" in by_token[3].limit
         addresses = [f"10.2.{i}.1" for i in range(20)]
         for address in addresses:
