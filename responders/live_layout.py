@@ -26,6 +26,7 @@ from core.redis import Keys
 from geo.cells import cell_texts, parents_of, tagged_cell_keys
 
 T = TypeVar("T")
+H = TypeVar("H", bound=Hashable)
 SINGLE_SLOT = 0
 FAN_OUT_MAX = 16  # calls in flight at once in one fan-out: a cluster client has 64 connections a node
 PAGE_KEYS_MAX = 1 << 18  # page keys remembered (~20 MB): a province's pages at the default resolutions
@@ -121,9 +122,9 @@ class LiveLayout:
         return groups
 
 
-def unique(items: Sequence[T]) -> list[T]:
+def unique(items: Iterable[H]) -> list[H]:
     """The items without repeats, in first-seen order (the keys a script call declares)."""
-    return list(dict.fromkeys(items)) if items and isinstance(items[0], Hashable) else list(items)
+    return list(dict.fromkeys(items))
 
 
 async def gather_limited(calls: Iterable[Awaitable[T]], limit: int = FAN_OUT_MAX) -> list[T]:

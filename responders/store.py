@@ -584,26 +584,24 @@ class LiveLocationStore:
         wins either way. Fixes not held in their region then move in (`_move_in`).
         """
         calls: list[asyncio.Task[list[str]]] = []
+        batches: list[np.ndarray] = []
         for chunk in chunks:
             if len(chunk) > INGEST_CHUNK:
                 raise ValueError(f"a chunk of {len(chunk)} fixes: at most {INGEST_CHUNK} per script call")
             if len(chunk):
-                batch = chunk.packed(self.resolution, self.layout)
-                calls.append(asyncio.create_task(self._ingest_chunk(batch)))
+                batches.append(chunk.packed(self.resolution, self.layout))
+                calls.append(asyncio.create_task(self._store_fixes(batches[-1], [])))
                 await asyncio.sleep(0)  # let the call go out before the next chunk is prepared
-        return [_OUTCOME_CODES[c] for reply in await asyncio.gather(*calls) for c in reply]
+        out = [code for reply in await asyncio.gather(*calls) for code in reply]
+        away = [i for i, code in enumerate(out) if code == _NOT_HERE]
+        if away:  # one move for the whole batch: its round trips are paid once, not per chunk
+            for i, code in zip(away, await self._move_in(np.concatenate(batches)[away]), strict=True):
+                out[i] = code
+        return [_OUTCOME_CODES[c] for c in out]
 
     async def ingest_one(self, fix: PositionFix) -> Outcome:
         """One phone's fix; fixes arriving together from many phones share one script call."""
         return await self._single_fixes.submit(fix)
-
-    async def _ingest_chunk(self, batch: np.ndarray) -> list[str]:
-        out = await self._store_fixes(batch, [])
-        away = [i for i, code in enumerate(out) if code == _NOT_HERE]
-        if away:
-            for i, code in zip(away, await self._move_in(batch[away]), strict=True):
-                out[i] = code
-        return out
 
     async def _store_fixes(self, batch: np.ndarray, profiles: Sequence[str]) -> list[str]:
         """The ingest script over fixes (packed), one call per slot of their regions; outcome codes
@@ -636,6 +634,10 @@ class LiveLocationStore:
         the protocol and what it guarantees."""
         out = [_OUTCOMES[Outcome.stale]] * len(batch)  # for a fix that lost every race: the next fix tries
         pending = list(range(len(batch)))
+        # the sweeper learns of the new regions before they hold anything (an off-duty phone's
+        # region too: sweeping an empty region costs one call), while the directory is read
+        regions = unique(r.decode() for r in batch["region"].tolist())
+        registered = asyncio.create_task(self.redis.sadd(self.layout.regions_key, *regions))
         for _ in range(MOVE_ATTEMPTS):
             ids = decode_ids(batch["id"][pending])
             new = [r.decode() for r in batch["region"][pending].tolist()]
@@ -650,15 +652,15 @@ class LiveLocationStore:
                 out[pending[j]] = _OUTCOMES[Outcome.not_on_duty] if not p else _OUTCOMES[Outcome.stale]
             if not moving:
                 break
-            await self.redis.sadd(self.layout.regions_key, *unique([new[j] for j in moving]))
             rows = [pending[j] for j in moving]
+            await registered
             codes = await self._store_fixes(batch[rows], [profiles[j] for j in moving])
             for j, code in zip(moving, codes, strict=True):
                 out[pending[j]] = code
             stored = [j for j, c in zip(moving, codes, strict=True) if c == _OUTCOMES[Outcome.stored]]
             refused = [j for j, c in zip(moving, codes, strict=True) if c == _OUTCOMES[Outcome.not_qualified]]
-            moved, expected, regions = ([xs[j] for j in stored] for xs in (ids, profiles, new))
-            committed = await self._directory(self._directory_move, moved, expected, regions)
+            moved, expected, targets = ([xs[j] for j in stored] for xs in (ids, profiles, new))
+            committed = await self._directory(self._directory_move, moved, expected, targets)
             lost = [j for j, ok in zip(stored, committed, strict=True) if ok != "1"]
             won = [j for j, ok in zip(stored, committed, strict=True) if ok == "1"]
             # the old region lets go (as it does for a fix that finds the responder unqualified);
@@ -670,6 +672,7 @@ class LiveLocationStore:
             pending = [pending[j] for j in lost]
             if not pending:
                 break
+        await registered
         return out
 
     def page_of(self, lat: float, lng: float) -> str:
