@@ -21,6 +21,16 @@ def test_healthz_reports_both_store_versions(http: httpx.Client) -> None:
     assert body["redis"][0].isdigit() and body["redis"].count(".") >= 1
 
 
+def test_healthz_on_a_cluster_asks_every_primary(app_env: dict[str, str], cluster_url: str) -> None:
+    server = ServerProcess(env={**app_env, "REDIS_URL": cluster_url}).start()
+    try:
+        body = httpx.get(f"{server.url}/healthz", timeout=10).json()
+    finally:
+        server.stop()
+    assert body["status"] == "ok"
+    assert body["redis"].endswith(" (cluster, 3 primaries)") and body["redis"][0].isdigit(), body
+
+
 def _count(text: str, series: str) -> float:
     lines = [line for line in text.splitlines() if line.startswith(series + " ")]
     return float(lines[0].split()[-1]) if lines else 0.0

@@ -25,6 +25,7 @@ import psutil
 import pytest
 from redis import Redis
 
+from core.worker_header import WORKER_HEADER
 from tests.support.server import ROOT, free_port
 
 pytestmark = pytest.mark.integration
@@ -61,6 +62,7 @@ class RunScript:
     pg_port: int = field(default_factory=free_port)
     redis_port: int = field(default_factory=free_port)
     port: int = field(default_factory=free_port)
+    workers: int = 1
     make: subprocess.Popen[bytes] | None = None
     env_dir: Path | None = None
     log: Path = field(init=False)
@@ -84,7 +86,7 @@ class RunScript:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "WATCH_PID")}
         env.update(
             DEMO="0", PORT=str(self.port), PG_PORT=str(self.pg_port), REDIS_PORT=str(self.redis_port),
-            STORES_ENV=f"run-{self.name}",
+            STORES_ENV=f"run-{self.name}", WORKERS=str(self.workers),
         )  # fmt: skip
         self.make = subprocess.Popen(
             ["sh", "-c", "scripts/run.sh; exit $?"], cwd=ROOT, env=env, start_new_session=True,
@@ -175,3 +177,24 @@ def test_when_make_is_killed_the_rest_stops_by_itself(run_script: RunScript) -> 
     run_script.make.wait()
     gone_s = run_script.assert_all_gone(processes, 60)
     print(f"app, stores and helpers gone {gone_s:.1f} s after make was killed")
+
+
+def test_make_passes_workers_and_the_run_serves_with_that_many(run_script: RunScript) -> None:
+    recipe = subprocess.run(
+        ["make", "-n", "run", "WORKERS=3"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert "WORKERS=3 " in recipe.splitlines()[-1], recipe  # the run line, not only setup's
+    run_script.workers = 2
+    run_script.start()
+    seen: set[str] = set()
+
+    def both_answer() -> bool:
+        seen.add(httpx.get(f"{run_script.url}/healthz", timeout=5).headers[WORKER_HEADER])
+        return len(seen) == 2
+
+    _wait_for(both_answer, 60, "two workers answering /healthz")
+    children = {str(p.pid) for p in run_script.app().children()}
+    assert seen <= children  # uvicorn's two worker processes, under the supervised `serve`
+    processes = run_script.processes()
+    run_script.supervisor().send_signal(signal.SIGTERM)
+    run_script.assert_all_gone(processes, 60)
