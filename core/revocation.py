@@ -16,9 +16,10 @@ sockets at once. The guard also re-checks every `ws_token_recheck_s`, and the ca
 expire after `token_cache_ttl_s`, for a revocation nobody announced (Redis unreachable when it was
 made, or a row edited by hand).
 
-Classic PUBLISH/SUBSCRIBE serves a single Redis and a cluster alike: on a cluster a PUBLISH is
-broadcast to every node over the cluster bus, so one subscription on any node hears it; the feed
-subscribes again (on whichever node now serves it) when that node fails.
+The channel is a shard channel (`core.shard_pubsub`, `SPUBLISH`/`SSUBSCRIBE`), the same way the
+fan-out subscribes: on a cluster it costs one shard, not every node, and every way of losing the
+subscription is loud — the node dies, the slot moves (a failover), or the connection goes silent
+(found out by a PING) — so the listeners are always told when they may have missed something.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import weakref
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from redis.asyncio import RedisCluster
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
@@ -41,6 +41,7 @@ from core.auth import ApiToken, take_revoked
 from core.db import Database
 from core.metrics import REVOCATION_RESUBSCRIBED, SOCKETS_CLOSED_REVOKED
 from core.redis import REDIS_DOWN, Keys, RedisClient
+from core.shard_pubsub import ShardSubscription, Subscribed
 from core.token_cache import TokenCache
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ async def announce_revoked(
     if cache is not None:
         cache.drop(ids)
     try:
-        await redis.publish(revocation_channel(keys), json.dumps([str(t) for t in ids]))
+        await redis.spublish(revocation_channel(keys), json.dumps([str(t) for t in ids]))
     except Exception:  # Redis down: the sockets' re-check and the cache's TTL cover it
         log.warning(
             "revocation of %d token(s) not announced; sockets close at the next re-check, other"
@@ -110,7 +111,6 @@ class RevocationFeed:
         self.redis, self.channel, self.listeners = redis, revocation_channel(keys), tuple(listeners)
         self.subscribed = asyncio.Event()
         self._subscribed_before = False
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def _revoked(self, token_ids: list[uuid.UUID]) -> None:
         for listener in self.listeners:
@@ -124,29 +124,19 @@ class RevocationFeed:
             except Exception:  # the database is down for the guard's re-check: its timer retries
                 log.warning("catching up after a revocation-feed gap failed", exc_info=True)
 
-    async def _reconnected(self, _connection: object) -> None:
-        """redis-py reconnected the subscription by itself (and subscribed again underneath)."""
-        task = asyncio.create_task(self._missed())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def run(self) -> None:
         """Listen until cancelled; subscribe again after Redis was lost, telling the listeners."""
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                if isinstance(self.redis, RedisCluster):  # the slot map routes the SUBSCRIBE
-                    await self.redis.initialize()
-                await pubsub.subscribe(self.channel)
-                if self._subscribed_before:
-                    await self._missed()
-                self._subscribed_before = True
-                if pubsub.connection is not None:
-                    pubsub.connection.register_connect_callback(self._reconnected)
-                self.subscribed.set()
-                async for message in pubsub.listen():
-                    if message["type"] == "message":
-                        await self._revoked([uuid.UUID(t) for t in json.loads(message["data"])])
+                async with ShardSubscription(self.redis, self.channel) as subscription:
+                    async for item in subscription.items():
+                        if isinstance(item, Subscribed):
+                            if item.again or self._subscribed_before:
+                                await self._missed()
+                            self._subscribed_before = True
+                            self.subscribed.set()
+                            continue
+                        await self._revoked([uuid.UUID(t) for t in json.loads(item)])
             except asyncio.CancelledError:
                 raise
             except REDIS_DOWN as exc:  # expected during an outage: once a second, no traceback
@@ -155,9 +145,6 @@ class RevocationFeed:
                 log.warning("revocation feed failed; subscribing again", exc_info=True)
             finally:
                 self.subscribed.clear()
-                if pubsub.connection is not None:
-                    pubsub.connection.deregister_connect_callback(self._reconnected)
-                await pubsub.aclose()
             await asyncio.sleep(RESUBSCRIBE_AFTER_S)
 
 
