@@ -121,6 +121,11 @@ class PrivateCluster:
                     return int(primary[1])
         raise LookupError(f"no node serves slot {slot}")
 
+    def keys_on(self, port: int, pattern: str) -> list[str]:
+        """The keys matching `pattern` held by the node on `port`."""
+        with self._node(port) as node:
+            return list(node.scan_iter(match=pattern, count=1000))
+
     def replicas_of(self, primary_port: int) -> list[int]:
         with self._node(primary_port) as node:
             info = node.info("replication")
