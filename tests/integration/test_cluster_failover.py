@@ -33,7 +33,7 @@ import pytest_asyncio
 from core.config import Settings
 from core.redis import Keys, connect_redis
 from responders.store import LiveLocationStore
-from tests.support.cluster import Failover, PrivateCluster
+from tests.support.cluster import Failover, ReplicatedCluster
 from tests.support.inbox import WAIT_S, Inbox, alert_for, event
 from tests.support.people import bearer, iso, on_duty_at
 from tests.support.phones import Console, Phone
@@ -46,8 +46,8 @@ FIGURES: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[PrivateCluster]:
-    private = PrivateCluster(primaries=3, replicas=1).start()
+def cluster() -> Iterator[ReplicatedCluster]:
+    private = ReplicatedCluster(primaries=3, replicas=1).start()
     yield private
     private.stop()
     if FIGURES:
@@ -57,7 +57,7 @@ def cluster() -> Iterator[PrivateCluster]:
 
 
 @pytest.fixture(scope="module")
-def server(cluster: PrivateCluster, app_env: dict[str, str]) -> Iterator[ServerProcess]:
+def server(cluster: ReplicatedCluster, app_env: dict[str, str]) -> Iterator[ServerProcess]:
     env = {
         **app_env,
         "REDIS_URL": cluster.url,  # a seed: the app learns the other nodes and the slots from it
@@ -70,7 +70,7 @@ def server(cluster: PrivateCluster, app_env: dict[str, str]) -> Iterator[ServerP
 
 
 @pytest_asyncio.fixture
-async def store(cluster: PrivateCluster, server: ServerProcess) -> AsyncIterator[LiveLocationStore]:
+async def store(cluster: ReplicatedCluster, server: ServerProcess) -> AsyncIterator[LiveLocationStore]:
     """The live store the app writes, read from the test through a cluster client of its own."""
     redis = connect_redis(cluster.url, cluster=True)
     live = LiveLocationStore(redis, Keys(server.env["DISPATCH_REDIS_PREFIX"]), Settings())
@@ -136,7 +136,7 @@ async def until_alerting(http: httpx.AsyncClient, headers: dict[str, str], lat: 
 
 
 async def test_a_primary_killed_loses_no_alert_and_positions_come_back_within_a_fix(
-    cluster: PrivateCluster,
+    cluster: ReplicatedCluster,
     server: ServerProcess,
     store: LiveLocationStore,
     admin_headers: dict[str, str],

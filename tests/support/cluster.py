@@ -62,14 +62,14 @@ class Failover:
 
 
 @dataclass
-class PrivateCluster:
+class ReplicatedCluster:
     """`primaries` primaries with `replicas` replicas each, started by `start()`; `url` is a seed
     node's address (any node serves: clients learn the rest)."""
 
+    data_dir: Path = field(default_factory=lambda: ROOT / ".data" / f"cluster-{os.getpid()}")
     primaries: int = 3
     replicas: int = 1
     first_port: int = 0  # 0: a free block is chosen
-    directory: Path = field(default_factory=lambda: ROOT / ".data" / f"cluster-{os.getpid()}")
     killed: list[int] = field(default_factory=list)
 
     @property
@@ -83,7 +83,7 @@ class PrivateCluster:
 
     def _script(self, action: str) -> str:
         done = subprocess.run(
-            ["bash", str(SCRIPT), action, str(self.directory), str(self.first_port),
+            ["bash", str(SCRIPT), action, str(self.data_dir), str(self.first_port),
              str(self.primaries), str(self.replicas)],
             cwd=ROOT, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
@@ -91,7 +91,7 @@ class PrivateCluster:
             raise RuntimeError(f"redis-cluster.sh {action} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout.strip()
 
-    def start(self) -> PrivateCluster:
+    def start(self) -> ReplicatedCluster:
         if not self.first_port:
             self.first_port = free_port_block(len(self.ports))
         self._script("start")
@@ -100,7 +100,7 @@ class PrivateCluster:
     def stop(self) -> None:
         """Shut every node down (a killed one is already gone) and delete the cluster's directory."""
         self._script("stop")
-        shutil.rmtree(self.directory, ignore_errors=True)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def alive_ports(self) -> list[int]:
         return [p for p in self.ports if p not in self.killed]
@@ -131,13 +131,18 @@ class PrivateCluster:
             info = node.info("replication")
         return [int(v["port"]) for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
 
+    @staticmethod
+    def kill(port: int) -> None:
+        """Stop one node at once, its data lost (as a crashed machine), without waiting for anything."""
+        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True, timeout=10)
+
     def kill_primary(self, key_or_slot: str | int, timeout_s: float = 30.0) -> Failover:
         """SIGKILL the primary serving a key's slot (a crash: no goodbye to its peers, nothing
         saved), then wait until one of its replicas serves the slot and the cluster is whole."""
         port = self.primary_of(key_or_slot)
         standby = set(self.replicas_of(port))
         assert standby, f"the primary on {port} has no replica to take over"
-        pid = int((self.directory / str(port) / "redis.pid").read_text())
+        pid = int((self.data_dir / str(port) / "redis.pid").read_text())
         os.kill(pid, signal.SIGKILL)
         killed_at = time.monotonic()
         self.killed.append(port)
