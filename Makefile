@@ -1,7 +1,8 @@
 # The two commands: `make run` and `make test`. Both install what is missing, start the project's
 # own PostgreSQL+PostGIS and Redis (unless DATABASE_URL / REDIS_URL point elsewhere), migrate,
-# and stop what they started when they end.
+# and stop what they started when they end. `make run WORKERS=4` serves with four API workers.
 PORT ?= 8000
+WORKERS ?= 1
 PYTEST_ARGS ?=
 
 .PHONY: run test bench lint setup stores-stop clean
@@ -11,7 +12,7 @@ PYTEST_ARGS ?=
 # even by SIGKILL, the supervisor stops everything.
 run:
 	@scripts/setup.sh
-	@PORT=$(PORT) WATCH_PID=$$PPID exec scripts/run.sh
+	@PORT=$(PORT) WORKERS=$(WORKERS) WATCH_PID=$$PPID exec scripts/run.sh
 
 # Browser tests (Playwright's sync API owns an event loop for its whole session) run in their own
 # pytest process, after the rest, so they never share a loop with the async integration tests.

@@ -1,7 +1,9 @@
 """Rate limits per client address and per token, counted in Redis so every worker shares them.
 
-The `limits` library keeps fixed-window counters in Redis (one Lua `INCR`+`EXPIRE` per check,
-through the app's own redis-py pool); a request over a limit gets 429 with `Retry-After`. Both
+The `limits` library keeps fixed-window counters in Redis (one Lua `INCR`+`EXPIRE` per check, on
+one key); a request over a limit gets 429 with `Retry-After`. On a single server it goes through the
+app's own redis-py pool; on a cluster through a cluster client of its own (`limits` cannot take
+ours), each counter on the shard of its key. Both
 checks of a request run concurrently, so a request pays one Redis round trip (~0.1 ms) whatever
 its size: a 5,000-fix gateway batch pays it once. When Redis does not answer the check is skipped
 (fail open): dispatch must keep working without Redis, and the limits only guard capacity.
@@ -28,15 +30,16 @@ import logging
 import math
 import time
 from collections import OrderedDict
+from urllib.parse import urlsplit
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage
+from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import FixedWindowRateLimiter
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.metrics import AUTH_REJECTED_CHEAPLY, RATE_LIMIT_ERRORS, RATE_LIMITED
-from core.redis import Keys
+from core.redis import Keys, RedisClient
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT_S = 0.5  # a hung Redis must not hold requests: past this the check is skipped
@@ -51,22 +54,47 @@ class Limited(Exception):
         self.limit, self.retry_after_s = limit, retry_after_s
 
 
+def counter_storage(redis: RedisClient, redis_url: str, prefix: str) -> RedisStorage:
+    """Where `limits` keeps the counters: over our pool on a single server; on a cluster, a
+    cluster client of its own seeded by the node in `redis_url` (same credentials)."""
+    if not isinstance(redis, RedisCluster):
+        return RedisStorage(
+            "async+redis://",
+            implementation="redispy",
+            key_prefix=prefix,
+            connection_pool=redis.connection_pool,
+        )
+    parts = urlsplit(redis_url)
+    tls: dict[str, bool] = {"ssl": True} if parts.scheme == "rediss" else {}
+    return RedisClusterStorage(
+        f"async+redis+cluster://{parts.netloc}", implementation="redispy", key_prefix=prefix, **tls
+    )
+
+
 class RateLimits:
     """The limits of the settings over a Redis store shared by all workers."""
 
     def __init__(
-        self, redis: Redis, keys: Keys, *, per_address: str, per_token: str, auth_failures: str
+        self,
+        redis: RedisClient,
+        keys: Keys,
+        *,
+        redis_url: str,
+        per_address: str,
+        per_token: str,
+        auth_failures: str,
     ) -> None:
-        storage = RedisStorage(
-            "async+redis://",
-            implementation="redispy",
-            key_prefix=keys("limits"),
-            connection_pool=redis.connection_pool,
-        )
-        self.limiter = FixedWindowRateLimiter(storage)
+        self.storage = counter_storage(redis, redis_url, keys("limits"))
+        self.limiter = FixedWindowRateLimiter(self.storage)
         self.per_address: RateLimitItem = parse(per_address)
         self.per_token: RateLimitItem = parse(per_token)
         self.auth_failures: RateLimitItem = parse(auth_failures)
+
+    async def aclose(self) -> None:
+        """Close the cluster client that `limits` made (our own pool is closed with the app)."""
+        client = self.storage.bridge.get_connection()
+        if isinstance(client, RedisCluster):
+            await client.aclose()
 
     async def _hit(self, name: str, item: RateLimitItem, key: str) -> Limited | None:
         if await self.limiter.hit(item, name, key):

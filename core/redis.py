@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hiredis
 import redis as sync_redis
@@ -14,14 +14,24 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.client import NEVER_DECODE
 from redis.cluster import LoadBalancingStrategy
+from redis.exceptions import ClusterDownError, DataError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+if TYPE_CHECKING:
+    from core.config import Settings
 
 log = logging.getLogger(__name__)
 MAX_CONNECTIONS = 64
-REDIS_DOWN: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
-"""What a command raises when Redis cannot be reached (down, restarting, or still loading)."""
+REDIS_DOWN: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
+)
+"""What a command raises when Redis cannot be reached (down, restarting, or still loading), or a
+cluster cannot serve the key's slot for now (a primary failing over, a slot migrating)."""
 RECONNECT_ATTEMPTS = 2
 """Times a command is sent again on a fresh connection after a connection error."""
 RedisClient = Redis | RedisCluster
@@ -80,6 +90,17 @@ def connect_redis(
     if cluster:
         return connect_cluster(url, max_connections, read_from_replicas=read_from_replicas)
     return connect_single(url, max_connections)
+
+
+def connect_configured(settings: Settings, max_connections: int = MAX_CONNECTIONS) -> RedisClient:
+    """The client every process of the service makes (app workers, the command line), as the
+    settings say: `redis_url`, `redis_cluster`, `redis_read_from_replicas`."""
+    return connect_redis(
+        settings.redis_url,
+        max_connections,
+        cluster=settings.redis_cluster,
+        read_from_replicas=settings.redis_read_from_replicas,
+    )
 
 
 def connect_cluster(url: str, max_connections: int, *, read_from_replicas: bool) -> RedisCluster:

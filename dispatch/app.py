@@ -31,8 +31,9 @@ from core.logging import configure_logging
 from core.metrics import MetricsMiddleware, watch_gc
 from core.openapi import install_openapi
 from core.ratelimit import FailedLookups, RateLimitMiddleware, RateLimits
-from core.redis import Keys, connect_redis
+from core.redis import Keys, connect_configured
 from core.revocation import SocketGuard
+from core.worker_header import WorkerHeaderMiddleware
 from dispatch import health, tokens, ws
 from dispatch import router as incidents
 from dispatch.channels.base import ClosableChannel
@@ -100,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.db = Database(settings.database_url)
-        app.state.redis = connect_redis(settings.redis_url)
+        app.state.redis = connect_configured(settings)
         app.state.keys = Keys(settings.redis_prefix)
         app.state.live_store = LiveLocationStore(app.state.redis, app.state.keys, settings)
         fanout = Fanout(app.state.redis, app.state.keys)
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 RateLimits(
                     app.state.redis,
                     app.state.keys,
+                    redis_url=settings.redis_url,
                     per_address=settings.rate_limit_per_address,
                     per_token=settings.rate_limit_per_token,
                     auth_failures=settings.auth_failures_per_address,
@@ -134,6 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if settings.rate_limit_enabled
                 else None
             )
+            if app.state.rate_limits is not None:
+                stack.push_async_callback(app.state.rate_limits.aclose)
             app.state.failed_lookups = FailedLookups(app.state.rate_limits)
             app.state.socket_guard = SocketGuard(
                 app.state.redis, app.state.keys, app.state.db, settings.ws_token_recheck_s
@@ -176,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BearerGateMiddleware)  # no token, no body read
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, tile_url=settings.tile_url)  # outermost: 429s too
+    app.add_middleware(WorkerHeaderMiddleware)
     install_error_handlers(app)
     cad_outbox.install()  # feedback to emergency centres is written with the incident events
     app.include_router(health.router)

@@ -120,13 +120,13 @@ def token_revoke(token_id: str) -> None:
 
     from core.auth import revoke_token, take_revoked
     from core.db import Database
-    from core.redis import Keys, connect_redis
+    from core.redis import Keys, connect_configured
     from core.revocation import announce_revoked
 
     async def run() -> bool:
         settings = get_settings()
         db = Database(settings.database_url, pool_size=1)
-        redis = connect_redis(settings.redis_url, max_connections=1)
+        redis = connect_configured(settings, max_connections=1)
         try:
             async with db.sessions() as session:
                 ok = await revoke_token(session, uuid.UUID(token_id))

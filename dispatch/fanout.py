@@ -1,15 +1,21 @@
-"""Carrying frames to whichever API worker holds the socket: Redis pub/sub plus a local registry.
+"""Carrying frames to whichever API worker holds the socket: one shard channel plus a local registry.
 
-Each worker subscribes to two channels: one for responder frames (addressed by responder id) and
-one for dispatcher events (broadcast). Publishing is fire-and-forget by design: Postgres already
-holds every alert, and a responder who was not connected anywhere gets it from there on connect.
+Every worker subscribes to one shard channel (`SSUBSCRIBE`, see `core.shard_pubsub`) that carries
+both responder frames (addressed by responder id) and dispatcher events (for every console). One
+channel is one slot, so on a cluster it costs one shard and one connection per worker, and a
+failover or a resharding moves it as a whole. Why not a channel per worker: the frames are few (an
+incident's alerts and events), so each worker filtering all of them is cheap, while addressing a
+worker would need a routing table of who holds which socket, racing with phones that reconnect.
+Publishing is fire-and-forget by design: Postgres already holds every alert, and a responder who
+was not connected anywhere gets it from there on connect.
 
-Publishing never raises: a frame that cannot be published (Redis down) waits in an outbox, in
-order, and goes out when Redis answers again, so a committed change is never turned into an error
-for whoever made it (a phone's accept must still reach the dispatchers). Frames published while
-this worker's subscription was down never arrive here, so every time the relay is subscribed
-again (by this loop, or by redis-py reconnecting underneath) each attached socket is asked to
-`resync`: to fetch from Postgres what it may have missed.
+Publishing never raises: a frame that cannot be published (Redis down, a cluster failing over) waits
+in an outbox, in order, and goes out when Redis answers again, so a committed change is never
+turned into an error for whoever made it (a phone's accept must still reach the dispatchers).
+Frames published while this worker's subscription was down never arrive here, so every time the
+relay is subscribed again (by this loop, after an outage or a failover, or by redis-py reconnecting
+underneath) each attached socket is asked to `resync`: to fetch from Postgres what it may have
+missed.
 """
 
 from __future__ import annotations
@@ -18,18 +24,21 @@ import asyncio
 import json
 import logging
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from redis.asyncio import Redis
+from redis.exceptions import RedisClusterException, RedisError
 
-from core.redis import REDIS_DOWN, Keys
+from core.redis import REDIS_DOWN, Keys, RedisClient
+from core.shard_pubsub import ShardSubscription, Subscribed
 
 log = logging.getLogger(__name__)
 OUTBOX_LIMIT = 10_000
 """Most frames kept while Redis is down; beyond it the oldest go (Postgres and `resync` still
 have them)."""
 OUTBOX_RETRY_S = 0.5
+NOT_PUBLISHED: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
+"""Whatever stops a publication (down, loading, a cluster failing over, a slot not covered yet):
+the frame waits in the outbox."""
 
 
 class Connection(Protocol):
@@ -42,37 +51,36 @@ class Connection(Protocol):
 class Fanout:
     """This worker's sockets, and the relay that feeds them from every worker's publications."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
         self.redis = redis
-        self.responder_channel = keys("ch", "responders")
-        self.dispatch_channel = keys("ch", "dispatch")
+        self.channel = keys("ch", "fanout")
         self.responders: dict[str, set[Connection]] = defaultdict(set)
         self.dispatchers: set[Connection] = set()
         self.ready = asyncio.Event()
-        self.outbox: deque[tuple[str, str]] = deque()
+        self.outbox: deque[str] = deque()
         self._queued = asyncio.Event()
         self._relayed_before = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- publishing (any worker) ------------------------------------------------------------
     async def to_responder(self, responder_id: str, frame: dict[str, Any]) -> None:
-        await self._publish(self.responder_channel, json.dumps({"to": responder_id, "frame": frame}))
+        await self._publish(json.dumps({"to": responder_id, "frame": frame}))
 
     async def to_dispatchers(self, frame: dict[str, Any]) -> None:
-        await self._publish(self.dispatch_channel, json.dumps(frame))
+        await self._publish(json.dumps({"frame": frame}))
 
-    async def _publish(self, channel: str, data: str) -> None:
+    async def _publish(self, data: str) -> None:
         """Publish now, or queue behind frames already waiting (order kept); never raises."""
         if not self.outbox:
             try:
-                await self.redis.publish(channel, data)
+                await self.redis.spublish(self.channel, data)
                 return
-            except REDIS_DOWN as exc:
+            except NOT_PUBLISHED as exc:
                 log.warning("publishing deferred until Redis answers: %s", exc)
         if len(self.outbox) >= OUTBOX_LIMIT:
             self.outbox.popleft()
             log.warning("outbox full: the oldest frame is dropped (Postgres keeps the record)")
-        self.outbox.append((channel, data))
+        self.outbox.append(data)
         self._queued.set()
 
     async def drain_outbox(self) -> None:
@@ -80,10 +88,9 @@ class Fanout:
         while True:
             await self._queued.wait()
             while self.outbox:
-                channel, data = self.outbox[0]
                 try:
-                    await self.redis.publish(channel, data)
-                except REDIS_DOWN:
+                    await self.redis.spublish(self.channel, self.outbox[0])
+                except NOT_PUBLISHED:
                     await asyncio.sleep(OUTBOX_RETRY_S)
                     continue
                 self.outbox.popleft()
@@ -119,58 +126,49 @@ class Fanout:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _reconnected(self, _connection: object) -> None:
-        """redis-py reconnected the subscription by itself (and subscribed again): frames
-        published meanwhile never came."""
-        self._resync_all()
-
-    async def _on_message(self, channel: str, data: str) -> None:
+    async def _on_message(self, data: str) -> None:
         payload = json.loads(data)
-        if channel == self.responder_channel:
+        if "to" in payload:
             targets = list(self.responders.get(payload["to"], ()))
             if targets:
                 await self._deliver(targets, payload["frame"])
         else:
-            await self._deliver(list(self.dispatchers), payload)
+            await self._deliver(list(self.dispatchers), payload["frame"])
 
-    async def run(self, on_connected: Callable[[], Awaitable[None]] | None = None) -> None:
+    def _subscribed(self, confirmation: Subscribed) -> None:
+        """Redis confirmed the subscription. Any confirmation but the very first of this worker
+        (this loop subscribing again after an outage or a failover, or redis-py reconnecting
+        underneath) follows a gap in which frames were lost: the sockets catch up."""
+        if confirmation.again or self._relayed_before:
+            self._resync_all()
+        self._relayed_before = True
+        self.ready.set()
+
+    async def run(self) -> None:
         """Relay until cancelled; resubscribes after a Redis outage, and drains the outbox."""
         drain = asyncio.create_task(self.drain_outbox())
         try:
-            await self._relay(on_connected)
+            await self._relay()
         finally:
             drain.cancel()
 
-    async def _relay(self, on_connected: Callable[[], Awaitable[None]] | None) -> None:
+    async def _relay(self) -> None:
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.responder_channel, self.dispatch_channel)
-                if self._relayed_before:  # subscribed again by this loop after an outage
-                    self._resync_all()
-                self._relayed_before = True
-                if pubsub.connection is not None:
-                    pubsub.connection.register_connect_callback(self._reconnected)
-                self.ready.set()
-                if on_connected is not None:
-                    await on_connected()
-                async for message in pubsub.listen():
-                    if message["type"] == "message":
+                async with ShardSubscription(self.redis, self.channel) as subscription:
+                    async for item in subscription.items():
+                        if isinstance(item, Subscribed):
+                            self._subscribed(item)
+                            continue
                         try:
-                            await self._on_message(message["channel"], message["data"])
+                            await self._on_message(item)
                         except Exception:  # one bad frame must not stop the relay for everyone
                             log.exception("could not relay a frame")
             except asyncio.CancelledError:
                 raise
-            except REDIS_DOWN as exc:  # expected during an outage: once a second, no traceback
+            except REDIS_DOWN as exc:  # expected during an outage or a failover: no traceback
                 log.warning("pub/sub relay lost Redis (%s); resubscribing", exc)
-                self.ready.clear()
-                await asyncio.sleep(1.0)
             except Exception:
                 log.exception("pub/sub relay lost Redis; resubscribing")
-                self.ready.clear()
-                await asyncio.sleep(1.0)
-            finally:
-                if pubsub.connection is not None:  # the connection goes back to the pool
-                    pubsub.connection.deregister_connect_callback(self._reconnected)
-                await pubsub.aclose()
+            self.ready.clear()
+            await asyncio.sleep(1.0)

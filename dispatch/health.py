@@ -8,6 +8,7 @@ import hmac
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from redis.asyncio import RedisCluster
 from sqlalchemy import text
 
 from core.metrics import metrics_response
@@ -38,8 +39,15 @@ async def _postgis_version(request: Request) -> str:
 
 
 async def _redis_version(request: Request) -> str:
-    info = await request.app.state.redis.info("server")
-    return str(info["redis_version"])
+    """The server's version; on a cluster every primary must answer (each holds a share of the
+    slots), and the answer says how many did."""
+    redis = request.app.state.redis
+    if not isinstance(redis, RedisCluster):
+        return str((await redis.info("server"))["redis_version"])
+    primaries = redis.get_primaries()
+    infos = await asyncio.gather(*(redis.info("server", target_nodes=node) for node in primaries))
+    versions = sorted({str(info["redis_version"]) for info in infos})
+    return f"{'/'.join(versions)} (cluster, {len(infos)} primaries)"
 
 
 @router.get("/healthz", responses={200: {"model": Healthy}, 503: {"model": StoresDown}})

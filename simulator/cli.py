@@ -47,12 +47,12 @@ async def _with_stores(work: Callable[[Any, Any, Any], Awaitable[T]]) -> T:
     """Run `work(session, live_store, settings)` against the configured database and Redis."""
     from core.config import get_settings
     from core.db import Database
-    from core.redis import Keys, connect_redis
+    from core.redis import Keys, connect_configured
     from responders.store import LiveLocationStore
 
     settings = get_settings()
     db = Database(settings.database_url, pool_size=2)
-    redis = connect_redis(settings.redis_url)
+    redis = connect_configured(settings)
     store = LiveLocationStore(redis, Keys(settings.redis_prefix), settings)
     try:
         async with db.sessions() as session:

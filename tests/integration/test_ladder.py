@@ -310,20 +310,24 @@ async def test_skips_errors_and_the_end_of_an_alert_are_logged_and_never_sent_tw
     assert "attempt" not in kinds and "attempt_skipped" not in kinds
 
 
-async def test_socket_presence_is_counted_across_workers_in_redis(store_env: dict[str, str]) -> None:
-    """Two sockets of one responder (say on two workers): attached until both closed."""
-    redis = connect_redis(store_env["REDIS_URL"])
+async def test_socket_presence_is_counted_across_workers_in_redis(redis_url_each: str) -> None:
+    """Two sockets of one responder (say on two workers): attached until both closed. Asked about
+    many responders at once (their counts in many slots on a cluster), each is answered."""
+    redis = connect_redis(redis_url_each)
     try:
         keys = Keys("rcpresence" + secrets.token_hex(3))
         one, two = Presence(redis, keys), Presence(redis, keys)  # two workers
         rid, other = str(uuid.uuid4()), str(uuid.uuid4())
-        assert await one.attached([rid, other]) == set()
+        crowd = [str(uuid.uuid4()) for _ in range(60)]
+        assert await one.attached([rid, other, *crowd]) == set()
         await one.attach(rid)
         await two.attach(rid)
+        for held in crowd[::2]:
+            await two.attach(held)
         await one.detach(rid)
-        assert await two.attached([rid, other]) == {rid}
+        assert await two.attached([rid, other, *crowd]) == {rid, *crowd[::2]}
         await two.detach(rid)
-        assert await one.attached([rid, other]) == set()
+        assert await one.attached([rid, other, *crowd]) == set(crowd[::2])
         assert 0 < await redis.ttl(keys("sockets", rid)) <= 3600  # a dead worker's count runs out
     finally:
         await redis.aclose()

@@ -13,6 +13,8 @@ import httpx
 import pytest
 import websockets
 
+from core.ratelimit import RateLimits
+from core.redis import Keys, connect_redis
 from tests.support.people import bearer
 from tests.support.server import ServerProcess
 
@@ -141,3 +143,36 @@ def test_a_valid_token_is_not_locked_out_by_its_address(app_env, admin_headers) 
         )
     assert still == [200] * 10
     assert incident.status_code == 201, incident.text
+
+
+async def test_workers_share_the_counts_on_one_server_and_on_a_cluster(redis_url_each: str) -> None:
+    """Two workers' limits over the same Redis (on a cluster, counters of many addresses spread
+    over the shards): a token's and each address's requests are counted together."""
+    keys = Keys("rclimits" + secrets.token_hex(3))
+    clients = [connect_redis(redis_url_each) for _ in range(2)]
+    workers = [
+        RateLimits(
+            c,
+            keys,
+            redis_url=redis_url_each,
+            per_address="4/minute",
+            per_token="3/minute",
+            auth_failures="2/minute",
+        )
+        for c in clients
+    ]
+    try:
+        token = secrets.token_hex(32)
+        by_token = [await workers[i % 2].check(f"10.1.0.{i}", token) for i in range(5)]
+        assert [r is None for r in by_token] == [True, True, True, False, False]
+        assert by_token[3] is not None and "per token" in by_token[3].limit
+        addresses = [f"10.2.{i}.1" for i in range(20)]
+        for address in addresses:
+            answers = [await workers[i % 2].check(address, None) for i in range(5)]
+            assert [r is None for r in answers] == [True] * 4 + [False], address
+        failures = [await workers[i % 2].failed_lookup("10.3.0.1") for i in range(3)]
+        assert [r is None for r in failures] == [True, True, False]
+    finally:
+        for limits, client in zip(workers, clients, strict=True):
+            await limits.aclose()
+            await client.aclose()

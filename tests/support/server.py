@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from core.worker_header import WORKER_HEADER
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -23,7 +25,10 @@ def free_port() -> int:
 
 @dataclass
 class ServerProcess:
-    """One uvicorn process of the app; `url` is its base address."""
+    """One uvicorn server of the app (`workers` processes behind one port); `url` is its address.
+
+    With several workers, `start` waits until each of them has answered `/healthz` (each new
+    connection goes to one worker, chosen by the kernel), and `pids` are the workers seen."""
 
     env: dict[str, str]
     port: int = field(default_factory=free_port)
@@ -31,6 +36,7 @@ class ServerProcess:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     log_level: str = "warning"  # "info" writes uvicorn's access log and socket handshakes too
+    pids: set[str] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -58,10 +64,12 @@ class ServerProcess:
             try:
                 r = httpx.get(f"{self.url}/healthz", timeout=1.0)
                 if r.status_code == 200 or (not wait_healthy and r.status_code == 503):
-                    return self
+                    self.pids.add(r.headers[WORKER_HEADER])
+                    if len(self.pids) >= self.workers:
+                        return self
             except httpx.HTTPError:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"server did not become healthy:\n{self.log_path.read_text()[-3000:]}")
 
