@@ -91,6 +91,17 @@ class Settings(BaseSettings):
     live_page_levels: int = Field(1, ge=0, le=2)
     """Each Redis key of the cell index holds the cells of the H3 ancestor this many resolutions
     up (0: a key per cell)."""
+    live_region_resolution: int = Field(5, ge=0, le=15)
+    """H3 resolution of the live index's regions (res 5: ~250 km², ~8 km across). Every key of a
+    region carries it as a Redis Cluster hash tag, so one script changes a region atomically and a
+    2 km query reads ~1.8 regions' slots; a fix crossing into another region takes a three-step move
+    (`responders.store`). Coarser: fewer moves, less even spread over shards."""
+    live_directory_parts: int = Field(16, ge=1, le=4096)
+    """The directory of record (responder → duty profile and region) is split into this many hashes
+    by a CRC of the id, each in its own slot: millions of profiles spread over a cluster's shards."""
+    live_map_pages_max: int = Field(20_000, ge=1)
+    """Most pages of the live index a map view (`GET /v1/responders/live?bbox=`) may read: at the
+    default resolutions ~15,000 km², a province's city; wider views get 422 (zoom in)."""
     staleness_s: float = 120.0
     """A position older than this is never used for dispatch."""
     max_clock_skew_s: float = 60.0

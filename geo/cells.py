@@ -209,6 +209,20 @@ def cell_keys(prefix: str, ids: np.ndarray) -> list[bytes]:
     return keys.view(f"S{keys.shape[1]}").ravel().tolist()
 
 
+def tagged_cell_keys(base: str, tags: np.ndarray, infix: str, ids: np.ndarray) -> list[bytes]:
+    """`base{<tag cell>}<infix><cell>` for each pair of cells (hex strings), as bytes keys formatted
+    by numpy all at once: a key carrying a coarser cell as its Redis Cluster hash tag."""
+    head = np.frombuffer((base + "{").encode(), dtype=np.uint8)
+    middle = np.frombuffer(("}" + infix).encode(), dtype=np.uint8)
+    at = len(head) + 15
+    keys = np.empty((len(ids), at + len(middle) + 15), dtype=np.uint8)
+    keys[:, : len(head)] = head
+    keys[:, len(head) : at] = _hex_ids(tags)
+    keys[:, at : at + len(middle)] = middle
+    keys[:, at + len(middle) :] = _hex_ids(ids)
+    return keys.view(f"S{keys.shape[1]}").ravel().tolist()
+
+
 def polygon_cells(geometry: Any, res: int) -> set[str]:
     """Cells whose centres lie inside a shapely (Multi)Polygon (H3's polyfill semantics).
 
@@ -229,3 +243,21 @@ def cell_center(cell: str) -> tuple[float, float]:
     """(lat, lng) of the cell's centre."""
     lat, lng = h3.cell_to_latlng(cell)
     return lat, lng
+
+
+def box_area_cells(south: float, west: float, north: float, east: float, res: int) -> float:
+    """About how many cells at `res` a box (WGS-84 degrees) covers: its area over a cell's. Cheap,
+    so an absurd map view is refused before any cell of it is worked out."""
+    mid = math.radians((south + north) / 2)
+    area_m2 = (north - south) * 111_195.0 * (east - west) * 111_195.0 * math.cos(mid)
+    return area_m2 / h3.average_hexagon_area(res, unit="m^2")
+
+
+def box_cells(south: float, west: float, north: float, east: float, res: int) -> np.ndarray:
+    """Every cell at `res` (integer ids, uint64) that overlaps the box, so a position anywhere in it
+    lies in one of them: the pages a map's view reads. A box with no area still gets the cell of
+    its corner."""
+    box = h3.LatLngPoly([(south, west), (south, east), (north, east), (north, west)])
+    cells = {h3.str_to_int(c) for c in h3.h3shape_to_cells_experimental(box, res, contain="overlap")}
+    cells.add(h3.str_to_int(cell_of(south, west, res)))
+    return np.array(sorted(cells), dtype=np.uint64)

@@ -1,12 +1,16 @@
 """The Lua scripts behind every change to the live store: each change is one atomic script.
 
-A move between pages is one script, so nobody is ever in two pages or none; an out-of-order fix
-never overwrites a newer one; going off duty removes the profile and the position in one step.
-Reads (`nearby`, `positions`) need no script: one native `MGET` of whole pages, nothing per person.
+A move between pages of one region is one script, so nobody is ever in two pages or none there; an
+out-of-order fix never overwrites a newer one; going off duty removes the position in one step.
+A move between regions is three steps across slots (`responders.store` explains the protocol).
+Reads (`nearby`, `positions`) need no script: one native `MGET` of whole pages per slot.
 
-Keys (see `responders.store`): KEYS[1] is the profile hash `who`; ARGV[1] is the prefix of the
-page keys (`<prefix><h3 page>` → the records of that page's cells, `responders.records`). The
-scripts touch page keys they compute themselves, which is fine on a single Redis (not Cluster).
+Keys (`responders.live_layout`): ARGV[1] is the live index's base name; every other key a script
+touches is built from it and a hash tag the arguments name (a region's H3 index, a directory part's
+tag). Each script declares in KEYS the profile hashes it touches and the pages fixes land in; a
+record's old page, named by the profile's `<page>@<slot>` hint, is in the same region, so under the
+same hash tag: on a cluster every key of a call sits in one slot (the server refuses otherwise),
+and the caller groups its items by slot so that holds. On a single server one call may span regions.
 """
 
 from __future__ import annotations
@@ -123,36 +127,63 @@ local function locate(prefix, key, where)
   if not at then return pagekey end
   return pagekey, blob, at, string.sub(blob, at, at + REC - 1), false
 end
+-- Key names, as `responders.live_layout.LiveLayout` builds them: `base` is ARGV[1] (`<prefix>:live:`).
+local function who_key(base, region)
+  return base .. '{' .. region .. '}:who'
+end
+local function pages_of(base, region)
+  return base .. '{' .. region .. '}:page:'
+end
 local function where_at(page, at)
   return page .. '@' .. ((at - 1) / REC)
 end
 """
 )
 
-# ARGV[2]: the fixes, `responders.records.FIX_DTYPE` back to back: the script slices them at fixed
-# offsets (no text to parse, nothing to pack but the certificate summary). The reply is one string
-# with an outcome digit per fix: 1 stored, 2 stale (not newer than the kept one), 3 not on duty,
-# 4 not qualified at its time.
+
+# KEYS: the profile hashes of the fixes' regions, the pages they land in. ARGV[2]: the fixes,
+# `responders.records.FIX_DTYPE` back to back: the script slices them at fixed offsets (no text to
+# parse, nothing to pack but the certificate summary). ARGV[3]: "" for fixes from phones; or, for
+# fixes moving in from another region, the directory's profile of each (`<region>|<mode>|...`, ""
+# when off duty), newline-separated. The reply is one string with an outcome digit per fix: 1
+# stored, 2 stale (not newer than the kept one), 3 not on duty, 4 not qualified at its time, 5 not
+# held in this region (ask the directory: moving in, first fix, or off duty).
 INGEST = (
     _COMMON
     + """
-local who, prefix, batch = KEYS[1], ARGV[1], ARGV[2]
+local base, batch = ARGV[1], ARGV[2]
+local given = nil
+if ARGV[3] ~= '' then
+  given = {}
+  for p in string.gmatch(ARGV[3] .. '\\n', '([^\\n]*)\\n') do given[#given + 1] = p end
+end
 local out = {}
-local BODY = FIX - ID_BYTES - PAGE_CHARS
+local BODY = FIX - ID_BYTES - 2 * PAGE_CHARS
+local n = 0
 for o = 1, #batch, FIX do
+  n = n + 1
   local key = string.sub(batch, o, o + ID_BYTES - 1)
   local rid = string.match(key, '^[^%z]*')
+  local region = string.sub(batch, o + ID_BYTES, o + ID_BYTES + PAGE_CHARS - 1)
+  local who = who_key(base, region)
+  local prefix = pages_of(base, region)
   local p = redis.call('HGET', who, rid)
+  local oldwhere = nil
+  if p then
+    oldwhere = profile(p)
+  elseif given and given[n] ~= '' then
+    p, oldwhere = given[n], ''
+  end
   if not p then
-    out[#out + 1] = '3'
+    out[#out + 1] = given and '3' or '5'
   else
-    local b = o + ID_BYTES + PAGE_CHARS  -- where the fix's record body starts in the batch
+    local b = o + ID_BYTES + 2 * PAGE_CHARS  -- where the fix's record body starts in the batch
     local ts = struct.unpack('<d', batch, b + TS_AT - ID_BYTES - 1)
-    local oldwhere, pmode, homes, certs = profile(p)
+    local _, pmode, homes, certs = profile(p)
     local oldkey, blob, at, rec, hinted = locate(prefix, key, oldwhere)
     if not valid_at(certs, ts / 1000) then
       if at then drop(oldkey, blob, at) end
-      if oldwhere ~= '' then redis.call('HSET', who, rid, tail(pmode, homes, certs)) end
+      redis.call('HDEL', who, rid)
       out[#out + 1] = '4'
     elseif at and struct.unpack('<d', rec, TS_AT) >= ts then
       out[#out + 1] = '2'
@@ -161,7 +192,7 @@ for o = 1, #batch, FIX do
       if string.byte(body, BODY) == PROFILE_MODE then
         body = string.sub(body, 1, BODY - 1) .. string.char(MODES[pmode] or 0)
       end
-      local page = string.sub(batch, o + ID_BYTES, b - 1)
+      local page = string.sub(batch, o + ID_BYTES + PAGE_CHARS, b - 1)
       if at and page_of(oldwhere) == page then
         -- same page: the record's summary (certificates, homes) is already the profile's
         -- (SET_PROFILE keeps it so), only the position, time, accuracy and mode change
@@ -185,64 +216,175 @@ return table.concat(out)
 """
 )
 
-# ARGV: prefix, id, mode, certificates, now (s), homes ("0"/"1"). On duty, or new mode, certificates
-# or tier: the position is kept (with the new summary) only while a certificate is valid now.
+# KEYS: the regions' profile hashes. ARGV[2..]: (region, id) pairs. The time (ms, as text) of each
+# responder's record in that region, "" when it holds none: a fix moving out must be newer.
+TIMES = (
+    _COMMON
+    + """
+local base, out = ARGV[1], {}
+for i = 2, #ARGV, 2 do
+  local region, rid = ARGV[i], ARGV[i + 1]
+  local p = redis.call('HGET', who_key(base, region), rid)
+  local ts = ''
+  if p then
+    local _, _, at, rec = locate(pages_of(base, region), pad(rid), (profile(p)))
+    if at then ts = string.format('%.0f', struct.unpack('<d', rec, TS_AT)) end
+  end
+  out[#out + 1] = ts
+end
+return out
+"""
+)
+
+# KEYS: the regions' profile hashes. ARGV[2..]: (region, id, time) triples: the responder's record
+# and profile in that region go, if the record's time (ms) is `time`, or whatever it is for "".
+# The reply: "1" per triple dropped, "0" where nothing was held or the record had moved on.
+DROP = (
+    _COMMON
+    + """
+local base, out = ARGV[1], {}
+for i = 2, #ARGV, 3 do
+  local region, rid, when = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local who = who_key(base, region)
+  local p = redis.call('HGET', who, rid)
+  local done = '0'
+  if p then
+    local pagekey, blob, at, rec = locate(pages_of(base, region), pad(rid), (profile(p)))
+    if when == '' or (at and struct.unpack('<d', rec, TS_AT) == tonumber(when)) then
+      if at then drop(pagekey, blob, at) end
+      redis.call('HDEL', who, rid)
+      done = '1'
+    end
+  end
+  out[#out + 1] = done
+end
+return out
+"""
+)
+
+# KEYS: the regions' profile hashes. ARGV[2]: now (s); ARGV[3..]: (region, id, directory profile)
+# triples. New mode, certificates or tier reach the region holding the position: the record is
+# kept (with the new summary) only while a certificate is valid now. Nothing held: nothing to do.
 SET_PROFILE = (
     _COMMON
     + """
-local who, prefix, rid, mode, certs, homes = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
-local where = ''
-local p = redis.call('HGET', who, rid)
-if p then
-  local oldwhere = profile(p)
-  local pagekey, blob, at = locate(prefix, pad(rid), oldwhere)
-  if at and valid_at(certs, tonumber(ARGV[5])) then
-    redis.call('SETRANGE', pagekey, at - 1 + CERTS_AT, summary(certs, homes))
-    where = where_at(page_of(oldwhere), at)
-  elseif at then
-    drop(pagekey, blob, at)
+local base, now, out = ARGV[1], tonumber(ARGV[2]), {}
+for i = 3, #ARGV, 3 do
+  local region, rid = ARGV[i], ARGV[i + 1]
+  local _, mode, homes, certs = profile(ARGV[i + 2])
+  local who = who_key(base, region)
+  local p = redis.call('HGET', who, rid)
+  if p then
+    local oldwhere = profile(p)
+    local pagekey, blob, at = locate(pages_of(base, region), pad(rid), oldwhere)
+    if at and valid_at(certs, now) then
+      redis.call('SETRANGE', pagekey, at - 1 + CERTS_AT, summary(certs, homes))
+      redis.call('HSET', who, rid, where_at(page_of(oldwhere), at) .. tail(mode, homes, certs))
+    else
+      if at then drop(pagekey, blob, at) end
+      redis.call('HDEL', who, rid)
+    end
   end
+  out[#out + 1] = '1'
 end
-redis.call('HSET', who, rid, where .. tail(mode, homes, certs))
-return 1
+return out
 """
 )
 
-# ARGV: prefix, id. Off duty or deactivated: forget the profile and the position.
-REMOVE = (
-    _COMMON
-    + """
-local p = redis.call('HGET', KEYS[1], ARGV[2])
-if not p then return 0 end
-local pagekey, blob, at = locate(ARGV[1], pad(ARGV[2]), (profile(p)))
-if at then drop(pagekey, blob, at) end
-redis.call('HDEL', KEYS[1], ARGV[2])
-return 1
-"""
-)
-
-# ARGV: prefix, cursor, count, oldest ts ms, now s. One HSCAN step of the sweeper: positions past
-# the staleness limit, or whose certificates lapsed, are dropped (the profile stays: still on duty).
+# KEYS: one region's profile hash. ARGV: base, region, cursor, count, oldest ts ms, now s. One
+# HSCAN step of the sweeper: positions past the staleness limit, or whose certificates lapsed, go
+# (the directory keeps the duty profile: the next fix is welcome).
 SWEEP = (
     _COMMON
     + """
-local who, prefix = KEYS[1], ARGV[1]
-local scan = redis.call('HSCAN', who, ARGV[2], 'COUNT', ARGV[3])
+local base, region = ARGV[1], ARGV[2]
+local who, prefix = who_key(base, region), pages_of(base, region)
+local scan = redis.call('HSCAN', who, ARGV[3], 'COUNT', ARGV[4])
 local removed = 0
 local entries = scan[2]
 for j = 1, #entries, 2 do
   local rid = entries[j]
-  local where, pmode, homes, certs = profile(entries[j + 1])
-  if where ~= '' then
-    local pagekey, blob, at, rec = locate(prefix, pad(rid), where)
-    local ts = at and struct.unpack('<d', rec, TS_AT)
-    if not ts or ts < tonumber(ARGV[4]) or not valid_at(certs, tonumber(ARGV[5])) then
-      if at then drop(pagekey, blob, at) end
-      redis.call('HSET', who, rid, tail(pmode, homes, certs))
-      removed = removed + 1
-    end
+  local where, _, _, certs = profile(entries[j + 1])
+  local pagekey, blob, at, rec = locate(prefix, pad(rid), where)
+  local ts = at and struct.unpack('<d', rec, TS_AT)
+  if not ts or ts < tonumber(ARGV[5]) or not valid_at(certs, tonumber(ARGV[6])) then
+    if at then drop(pagekey, blob, at) end
+    redis.call('HDEL', who, rid)
+    removed = removed + 1
   end
 end
 return {scan[1], removed}
 """
 )
+
+# The directory of record: responder id -> "<region>|<mode>|<homes>|<certificates>", the duty
+# profile and the region holding the position ("" while none). KEYS: the directory parts named.
+
+# ARGV[2..]: (tag, id) pairs. Each profile, "" when off duty.
+DIRECTORY_GET = """
+local base, out = ARGV[1], {}
+for i = 2, #ARGV, 2 do
+  out[#out + 1] = redis.call('HGET', directory_key(base, ARGV[i]), ARGV[i + 1]) or ''
+end
+return out
+"""
+
+# ARGV[2..]: (tag, id, "|<mode>|<homes>|<certificates>") triples. On duty or a new profile: the
+# region is kept. The reply: each new profile, as the regions are to apply it.
+DIRECTORY_SET = """
+local base, out = ARGV[1], {}
+for i = 2, #ARGV, 3 do
+  local key, rid = directory_key(base, ARGV[i]), ARGV[i + 1]
+  local old = redis.call('HGET', key, rid)
+  local new = (old and string.match(old, '^[^|]*') or '') .. ARGV[i + 2]
+  redis.call('HSET', key, rid, new)
+  out[#out + 1] = new
+end
+return out
+"""
+
+# ARGV[2..]: (tag, id) pairs. Off duty: the profile goes; the reply is each old one ("" if none).
+DIRECTORY_DELETE = """
+local base, out = ARGV[1], {}
+for i = 2, #ARGV, 2 do
+  local key, rid = directory_key(base, ARGV[i]), ARGV[i + 1]
+  out[#out + 1] = redis.call('HGET', key, rid) or ''
+  redis.call('HDEL', key, rid)
+end
+return out
+"""
+
+# ARGV[2..]: (tag, id, expected profile, new region) quadruples. A move between regions commits:
+# the profile names the new region only if it is still exactly the one the move read ("1"), else
+# "0" (off duty, a new profile, or another move came first).
+DIRECTORY_MOVE = """
+local base, out = ARGV[1], {}
+for i = 2, #ARGV, 4 do
+  local key, rid, expected = directory_key(base, ARGV[i]), ARGV[i + 1], ARGV[i + 2]
+  if redis.call('HGET', key, rid) == expected then
+    redis.call('HSET', key, rid, ARGV[i + 3] .. string.sub(expected, #string.match(expected, '^[^|]*') + 1))
+    out[#out + 1] = '1'
+  else
+    out[#out + 1] = '0'
+  end
+end
+return out
+"""
+_DIRECTORY_KEYS = """
+local function directory_key(base, tag)
+  return base .. '{' .. tag .. '}:dir'
+end
+"""
+DIRECTORY_GET, DIRECTORY_SET, DIRECTORY_DELETE, DIRECTORY_MOVE = (
+    _DIRECTORY_KEYS + script for script in (DIRECTORY_GET, DIRECTORY_SET, DIRECTORY_DELETE, DIRECTORY_MOVE)
+)
+
+# KEYS: one marker tag's generation, epoch and warming keys. ARGV: the rebuild's token, warm-up ms.
+# A rebuild is recorded only where the epoch it began with is still there: a shard that lost its
+# data during the rebuild lost the epoch too, and still reads as lost.
+MARK_REBUILT = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+if tonumber(ARGV[2]) > 0 then redis.call('SET', KEYS[3], '1', 'PX', ARGV[2]) end
+return 1
+"""

@@ -48,14 +48,16 @@ RECORD_DTYPE = np.dtype(
 )
 RECORD_BYTES = RECORD_DTYPE.itemsize
 
-# A fix on its way to the ingest script: the responder's padded id, its page (the H3 cell whose key
-# keeps it), then exactly the bytes of a record from `lat` to `mode` (mode `PROFILE_MODE` = the
+# A fix on its way to the ingest script: the responder's padded id, its region (the H3 ancestor
+# whose hash tag its keys carry, `responders.live_layout`), its page (the H3 cell whose key keeps
+# it), then exactly the bytes of a record from `lat` to `mode` (mode `PROFILE_MODE` = the
 # profile's). Packed by numpy for a whole batch; the script slices it at fixed offsets.
 PROFILE_MODE = 255
 PAGE_CHARS = 15  # an H3 index in hex, at any resolution
 FIX_DTYPE = np.dtype(
     [
         ("id", f"S{ID_BYTES}"),
+        ("region", f"S{PAGE_CHARS}"),
         ("page", f"S{PAGE_CHARS}"),
         ("lat", "<f8"),
         ("lng", "<f8"),
@@ -69,7 +71,7 @@ CERTS_LUA_FORMAT = "<" + "I4I4" * len(KINDS) + "B"
 TS_OFFSET = RECORD_DTYPE.fields["ts_ms"][1]
 CERTS_OFFSET = RECORD_DTYPE.fields["valid"][1]
 assert ID_BYTES + 3 * 8 + 4 + 1 + len(KINDS) * 8 + 1 + 1 == RECORD_BYTES  # packed, as Lua writes it
-assert FIX_DTYPE.itemsize == ID_BYTES + PAGE_CHARS + CERTS_OFFSET - ID_BYTES  # a record's body, sliced
+assert FIX_DTYPE.itemsize == ID_BYTES + 2 * PAGE_CHARS + CERTS_OFFSET - ID_BYTES  # a record's body, sliced
 
 
 def lua_tables() -> str:

@@ -1,41 +1,77 @@
-"""The live location store: each on-duty responder's last position, H3-indexed in Redis.
+"""The live location store: each on-duty responder's last position, H3-indexed in Redis, on a
+single server or a Redis Cluster (the same code; `responders.live_layout` names the keys).
 
-Layout (every key under the deployment's prefix, see `core.redis.Keys`):
+Layout (every key under the deployment's prefix; `{R}` is a region: the H3 ancestor of the
+position at `live_region_resolution`, a Redis Cluster hash tag, so a region's keys share a slot):
 
-* `live:who` — HASH responder id → `"<page>@<slot>|<profile mode>|<homes>|<certificates>"`. A field
-  exists exactly while the responder is active and on duty; `<page>@<slot>` (the page holding the
-  position and a hint of the record's place in it) is empty until the first position arrives or
-  after the position was swept; `<homes>` is 1 when their tier allows alerts in homes. The
+* `live:{dir-<k>}:dir` — the directory of record, split into `live_directory_parts` HASHes by a
+  CRC of the id: responder id → `"<region>|<profile mode>|<homes>|<certificates>"`. A field exists
+  exactly while the responder is active and on duty; `<region>` names the region holding the
+  position ("" before the first). `<homes>` is 1 when their tier allows alerts in homes; the
   certificates use the compact form of `responders.availability.encode_certificates`.
-* `live:page:<h3 page>` — STRING: the records of the dispatchable responders in the cells of one
-  page, back to back (`responders.records`: position, time, accuracy, mode, certificate summary,
-  tier). Before tiers the records were a byte shorter, under `live:rec:`: those keys are dropped at
-  start-up (`drop_legacy_cells`) and each position comes back with the phone's next fix.
-* `live:generation` — STRING: the `run_id` of the Redis server the profiles were last rebuilt on.
-  Missing (flushed, restarted) or naming another run (restarted during the rebuild): the profiles
-  are lost and are rebuilt, whatever wrote to `live:who` since (a duty change recreates the hash).
-* `live:warming` — STRING, expiring a while (`live_warmup_s`) after a rebuild that found the data lost:
-  positions are still streaming back, so the dispatcher re-plans promptly.
+* `live:{R}:who` — HASH, the region's profiles: id → `"<page>@<slot>|<mode>|<homes>|<certificates>"`
+  for each responder whose position the region holds (the page and a hint of the record's place
+  in it). The ingest reads the profile here, in the fix's own slot: a fix that stays in its region
+  (nearly all of them: ~8 km across at res 5) never touches the directory.
+* `live:{R}:page:<h3 page>` — STRING: the records of the dispatchable responders in the cells of
+  one page, back to back (`responders.records`).
+* `live:regions` — SET of the regions ever written: what the sweeper walks.
+* `live:{mark-<i>}:generation`, `:epoch`, `:warming` — loss markers, one set per shard (a single
+  server is one). A rebuild writes a fresh token to every epoch, rebuilds the directory from
+  Postgres, then sets each generation to the token where the epoch still holds it. A shard that
+  lost its data (restarted without persistence, flushed) lost its marker: `profiles_lost()` is true
+  when ANY shard's generation is missing or differs from its epoch, so a loss of the shard holding
+  some directory parts or some regions' positions is repaired, and `warming()` tells the dispatcher
+  that positions are streaming back. A failover to a replica keeps the data and the marker: no
+  needless rebuild. Pages of earlier layouts (`live:page:`, `live:rec:`, `live:cell:`, `live:who`)
+  are dropped at start-up (`drop_legacy_cells`); positions come back with the phones' next fixes.
 
 The cell index is at `h3_resolution` (9 by default): a responder's cell is the H3 cell of its stored
-position. A page is that cell's ancestor `live_page_levels` resolutions up by the H3 hierarchy (the
-7 res-9 children of a res-8 cell by default). A query reads the pages of every cell that can hold a
-point of its disk (`geo.cells.page_cover_ids`) with one `MGET` on the store's own connection
-(`core.redis.ReadConnection`) and filters them with numpy. Pages, because Redis pays about a
-microsecond for every key it looks up (measured: an `MGET` of the ~150 res-9 cells of a 2 km disk
-took ~110 µs of Redis time, of their ~30 parents ~40 µs), and that was half of a query's time.
+position. A page is that cell's ancestor `live_page_levels` resolutions up (the 7 res-9 children of
+a res-8 cell by default). A query reads the pages of every cell that can hold a point of its disk
+(`geo.cells.page_cover_ids`) with one `MGET` per slot, in parallel (on a single server one `MGET` on
+the store's own connection, `core.redis.ReadConnection`), and filters them with numpy. Pages,
+because Redis pays about a microsecond for every key it looks up.
 
-Every change runs as one Lua script (`responders.live_scripts`), so a move between pages is atomic
-(nobody is ever in two pages or none), an out-of-order update never overwrites a newer one, and
-going off duty removes both the profile and the position in one step. Staleness is enforced on read
-(a query never returns a position older than the limit, whatever the sweeper's lag); the sweeper
-only bounds memory.
+Guarantees. Within a region every change is one Lua script (`responders.live_scripts`): a move
+between pages is atomic, an out-of-order fix never overwrites a newer one, going off duty removes
+the profile and the position in one step. A fix landing in another region (or the first after
+going on duty or being swept) moves the responder in three steps across slots:
+
+1. read the directory (profile, old region) and the old record's time: a fix not newer is stale;
+2. insert the position in the new region with the directory's profile;
+3. compare-and-set the directory to the new region, only if the profile is still exactly the one
+   read; then delete the record from the old region. If the directory changed meanwhile (off duty,
+   a new profile, another move), the move takes back its own copy (only if still the one it wrote)
+   and starts again from step 1, up to `MOVE_ATTEMPTS` times.
+
+So, restated honestly for moves between regions:
+
+* Never twice: for the moment between steps 2 and 3 two regions hold the responder; every query
+  keeps one row per responder, the newest fix (`_newest_per_responder`), so a reader sees them at
+  their position before or after the move, never both.
+* Never none: the new copy exists before the old one goes. On a single server a query is one
+  atomic `MGET`, so this is exact. On a cluster the slots are read in parallel, at instants a
+  fraction of a millisecond apart: a query whose two reads straddle a whole move (three round
+  trips) could miss that responder once; the next query finds them.
+* Out-of-order dropped: a fix is checked against the kept record in its region, and a moving fix
+  against the old region's record before it moves. Two fixes of one phone in flight together, one
+  staying and one leaving, can overtake each other across regions (the older may win until the
+  phone's next fix, seconds later).
+* Off duty wins: going off duty deletes the directory entry first, then the position in the
+  region it named; a racing move then fails its compare-and-set and takes back its copy, or, if
+  it committed first, its region is the one the removal cleans. A worker dying mid-move can leave
+  a copy behind: it is never fresher than the staleness limit for long (queries ignore it after
+  `staleness_s`) and the sweeper drops it.
+* Staleness on read: a query never returns a position older than the limit, whatever the
+  sweeper's lag; the sweeper (once per region per period, under a lease) only bounds memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import secrets
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,14 +80,17 @@ from itertools import repeat
 from typing import NamedTuple, Protocol
 
 import numpy as np
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
+from redis.client import NEVER_DECODE
+from redis.commands.core import AsyncScript
 
 from core.coalesce import Coalescer
-from core.redis import Keys, ReadConnection
-from geo.cells import cell_ids, cell_keys, cell_of, cell_texts, cells_of, page_cover_ids, parents_of
+from core.redis import Keys, ReadConnection, RedisClient
+from geo.cells import box_cells, cell_ids, cell_of, cell_texts, cells_of, page_cover_ids, parents_of
 from geo.distance import haversine_m_np
 from responders import live_scripts
 from responders.availability import CertificatePeriod, decode_certificates, encode_certificates, qualified_at
+from responders.live_layout import LiveLayout, cluster_slot, single_slot, unique
 from responders.records import (
     FIX_DTYPE,
     MODE_CODES,
@@ -68,6 +107,8 @@ from responders.records import (
 class StoreSettings(Protocol):
     h3_resolution: int
     live_page_levels: int
+    live_region_resolution: int
+    live_directory_parts: int
     staleness_s: float
 
 
@@ -86,7 +127,10 @@ _OUTCOME_CODES = {
     "3": Outcome.not_on_duty,
     "4": Outcome.not_qualified,
 }
+_OUTCOMES = {outcome: code for code, outcome in _OUTCOME_CODES.items()}
+_NOT_HERE = "5"  # the ingest script's answer for a fix its region does not hold: ask the directory
 INGEST_CHUNK = 1000  # fixes per script call: ~10 ms of Redis time, so queries interleave
+MOVE_ATTEMPTS = 3  # a move between regions that keeps losing races is retried this often
 
 
 class LiveProfile(NamedTuple):
@@ -114,6 +158,19 @@ class PositionFix:
 def _page(profile: str) -> str:
     """The page named by a profile (`"<page>@<slot>|<mode>|<certificates>"`), or ""."""
     return profile.split("|", 1)[0].split("@", 1)[0]
+
+
+class Box(NamedTuple):
+    """A map's view in WGS-84 degrees."""
+
+    south: float
+    west: float
+    north: float
+    east: float
+
+    def holds(self, records: np.ndarray) -> np.ndarray:
+        lat, lng = records["lat"], records["lng"]
+        return (self.south <= lat) & (lat <= self.north) & (self.west <= lng) & (lng <= self.east)
 
 
 def _page_ids(lat: np.ndarray, lng: np.ndarray, resolution: int, page_resolution: int) -> np.ndarray:
@@ -175,20 +232,22 @@ class FixColumns:
     def part(self, rows: slice) -> FixColumns:
         return FixColumns(*(getattr(self, name)[rows] for name in self.__slots__))
 
-    def packed(self, resolution: int, page_resolution: int) -> bytes:
-        """The fixes as the ingest script reads them (`records.FIX_DTYPE`), each with the page of
-        its H3 cell. The cell is that of the position as stored, so a record's cell is a function
-        of the record alone."""
+    def packed(self, resolution: int, layout: LiveLayout) -> tuple[np.ndarray, np.ndarray]:
+        """The fixes as the ingest script reads them (`records.FIX_DTYPE`), each with the region and
+        the page of its H3 cell, and the pages as integer ids. The cell is that of the position as
+        stored, so a record's cell is a function of the record alone."""
         lat, lng = np.round(self.lat, 6), np.round(self.lng, 6)  # ~0.1 m: what a phone's fix can claim
+        pages = _page_ids(lat, lng, resolution, layout.page_resolution)
         batch = np.empty(len(self), dtype=FIX_DTYPE)
         batch["id"] = self.ids
-        batch["page"] = cell_texts(_page_ids(lat, lng, resolution, page_resolution))
+        batch["region"] = cell_texts(layout.regions_of(pages))
+        batch["page"] = cell_texts(pages)
         batch["lat"] = lat
         batch["lng"] = lng
         batch["ts_ms"] = np.floor(self.ts * 1000)
         batch["accuracy_m"] = np.where(np.isnan(self.accuracy_m), NO_ACCURACY, np.round(self.accuracy_m))
         batch["mode"] = self.mode
-        return batch.tobytes()
+        return batch, pages
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,27 +341,86 @@ class _Columns(NamedTuple):
 class LiveLocationStore:
     """Last positions of on-duty responders and the H3 index the dispatcher's matching walks."""
 
-    def __init__(self, redis: Redis, keys: Keys, settings: StoreSettings) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, settings: StoreSettings) -> None:
         self.redis = redis
+        self.cluster = isinstance(redis, RedisCluster)
         self.resolution = settings.h3_resolution
         self.page_resolution = max(0, settings.h3_resolution - settings.live_page_levels)
         self.staleness_s = settings.staleness_s
-        self.who_key = keys("live", "who")
-        self.page_prefix = keys("live", "page", "")
-        self.legacy_cell_prefix = keys("live", "cell", "")  # the text-per-person hashes before records
-        self.legacy_record_prefix = keys("live", "rec", "")  # the records before tiers, a byte shorter
-        self.generation_key = keys("live", "generation")
-        self.warming_key = keys("live", "warming")
+        self.layout = LiveLayout(
+            keys,
+            page_resolution=self.page_resolution,
+            region_resolution=settings.live_region_resolution,
+            directory_parts=settings.live_directory_parts,
+            slot_of=cluster_slot if self.cluster else single_slot,
+        )
+        # earlier layouts, dropped at start-up: a hash per cell, records before tiers, pages and
+        # profiles before regions
+        self.legacy_prefixes = [keys("live", name, "") for name in ("cell", "rec", "page")]
+        self.legacy_keys = [keys("live", name) for name in ("who", "generation", "warming")]
         self._ingest = redis.register_script(live_scripts.INGEST)
+        self._times = redis.register_script(live_scripts.TIMES)
+        self._drop = redis.register_script(live_scripts.DROP)
         self._set_profile = redis.register_script(live_scripts.SET_PROFILE)
-        self._remove = redis.register_script(live_scripts.REMOVE)
         self._sweep = redis.register_script(live_scripts.SWEEP)
+        self._directory_get = redis.register_script(live_scripts.DIRECTORY_GET)
+        self._directory_set = redis.register_script(live_scripts.DIRECTORY_SET)
+        self._directory_delete = redis.register_script(live_scripts.DIRECTORY_DELETE)
+        self._directory_move = redis.register_script(live_scripts.DIRECTORY_MOVE)
+        self._mark_rebuilt = redis.register_script(live_scripts.MARK_REBUILT)
         self._single_fixes: Coalescer[PositionFix, Outcome] = Coalescer(self.ingest, INGEST_CHUNK)
-        self._pages = ReadConnection(redis)
+        # the hot MGET on a connection of its own; a cluster client routes by slot itself
+        self._pages = None if isinstance(redis, RedisCluster) else ReadConnection(redis)
 
     async def aclose(self) -> None:
         """Close the store's own read connection (the shared client is its owner's to close)."""
-        await self._pages.aclose()
+        if self._pages is not None:
+            await self._pages.aclose()
+
+    # --- calls grouped by slot ---------------------------------------------------------------
+    async def _per_slot(
+        self,
+        script: AsyncScript,
+        tags: Sequence[str],
+        keys: Sequence[str],
+        items: Sequence[Sequence[str]],
+        head: Sequence[str | int] = (),
+    ) -> list[str]:
+        """Run `script` over items (the i-th under hash tag `tags[i]`, touching key `keys[i]`): one
+        call per slot, concurrently (a cluster pipeline cannot carry EVALSHA). The reply has one
+        entry per item, in order; each call gets `base, *head, *its items' arguments`."""
+
+        async def call(rows: list[int]) -> tuple[list[int], Sequence[str]]:
+            args = [self.layout.base, *head, *(a for r in rows for a in items[r])]
+            return rows, await script(keys=unique([keys[r] for r in rows]), args=args)
+
+        out = [""] * len(tags)
+        await self._ready()
+        for rows, reply in await asyncio.gather(*map(call, self.layout.by_slot(tags).values())):
+            for r, value in zip(rows, reply, strict=True):
+                out[r] = value
+        return out
+
+    async def _ready(self) -> None:
+        """A cluster client learns the slots on first use; several first uses at once (a fan-out)
+        each start that and break each other's connections (redis-py 8.1), so learn them first."""
+        if isinstance(self.redis, RedisCluster):
+            await self.redis.initialize()
+
+    async def _directory(self, script: AsyncScript, ids: Sequence[str], *extra: Sequence[str]) -> list[str]:
+        """A directory script over responders (each item: tag, id, then `extra`'s i-th values)."""
+        tags = [self.layout.directory_tag(r) for r in ids]
+        keys = [self.layout.directory_key(t) for t in tags]
+        items = [[t, r, *(e[i] for e in extra)] for i, (t, r) in enumerate(zip(tags, ids, strict=True))]
+        return await self._per_slot(script, tags, keys, items)
+
+    async def _in_regions(
+        self, script: AsyncScript, regions: Sequence[str], ids: Sequence[str], *extra: Sequence[str], head=()
+    ) -> list[str]:
+        """A region script over responders (each item: region, id, then `extra`'s i-th values)."""
+        keys = [self.layout.who_key(g) for g in regions]
+        items = [[g, r, *(e[i] for e in extra)] for i, (g, r) in enumerate(zip(regions, ids, strict=True))]
+        return await self._per_slot(script, regions, keys, items, head)
 
     # --- duty and profile ------------------------------------------------------------------
     async def set_profile(
@@ -323,57 +441,118 @@ class LiveLocationStore:
         profiles: Sequence[LiveProfile | tuple[str, str, Sequence[CertificatePeriod]]],
         now_s: float | None = None,
     ) -> None:
-        """`set_profile` for many (start-up resync, bulk duty changes), pipelined in pages. A
-        profile given as (id, mode, certificates) is for public places only."""
+        """`set_profile` for many (start-up resync, bulk duty changes), a thousand per call. A
+        profile given as (id, mode, certificates) is for public places only.
+
+        The directory is written first, then the region holding the position applies what the
+        directory now says. Two changes of one responder at once could reach the region in the
+        other order, so the directory is read again after applying and what differs is applied
+        again: the last writer always applies the last profile."""
         now = int(time.time() if now_s is None else now_s)
         for start in range(0, len(profiles), 1000):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for profile in profiles[start : start + 1000]:
-                    responder_id, mode, certificates, homes = LiveProfile(*profile)
-                    padded_id(responder_id)  # refuse an id a record cannot carry, before storing
-                    certs = encode_certificates(certificates)
-                    args = [self.page_prefix, responder_id, mode, certs, now, "1" if homes else "0"]
-                    await self._set_profile(keys=[self.who_key], args=args, client=pipe)
-                await pipe.execute()
+            ids, tails = [], []
+            for profile in profiles[start : start + 1000]:
+                responder_id, mode, certificates, homes = LiveProfile(*profile)
+                padded_id(responder_id)  # refuse an id a record cannot carry, before storing
+                ids.append(responder_id)
+                tails.append(f"|{mode}|{'1' if homes else '0'}|{encode_certificates(certificates)}")
+            applied = await self._directory(self._directory_set, ids, tails)
+            while ids:
+                await self._apply_profiles(ids, applied, now)
+                current = await self._directory(self._directory_get, ids)
+                changed = [i for i, (a, c) in enumerate(zip(applied, current, strict=True)) if c and a != c]
+                ids, applied = [ids[i] for i in changed], [current[i] for i in changed]
+
+    async def _apply_profiles(self, ids: Sequence[str], profiles: Sequence[str], now: int) -> None:
+        """Directory profiles applied to the regions holding the positions (none: nothing to do)."""
+        held = [i for i, p in enumerate(profiles) if not p.startswith("|")]
+        if held:
+            regions = [profiles[i].split("|", 1)[0] for i in held]
+            await self._in_regions(
+                self._set_profile, regions, [ids[i] for i in held], [profiles[i] for i in held], head=[now]
+            )
 
     async def remove(self, responder_id: str) -> bool:
-        """Off duty, deactivated: the profile and the position go at once (positions are private)."""
-        return bool(await self._remove(keys=[self.who_key], args=[self.page_prefix, responder_id]))
+        """Off duty, deactivated: the profile and the position go at once (positions are private).
+        The directory first, so a racing move between regions fails and takes its copy back."""
+        (old,) = await self._directory(self._directory_delete, [responder_id])
+        region = old.split("|", 1)[0]
+        if region:
+            await self._in_regions(self._drop, [region], [responder_id], [""])
+        return bool(old)
 
     async def is_on_duty(self, responder_id: str) -> bool:
-        return bool(await self.redis.hexists(self.who_key, responder_id))
+        tag = self.layout.directory_tag(responder_id)
+        return bool(await self.redis.hexists(self.layout.directory_key(tag), responder_id))
 
     async def on_duty_count(self) -> int:
-        return int(await self.redis.hlen(self.who_key))
+        keys = map(self.layout.directory_key, self.layout.directory_tags())
+        await self._ready()
+        return sum(await asyncio.gather(*(self.redis.hlen(k) for k in keys)))
 
-    async def server_run(self) -> str:
-        """The Redis server's run id: a new one after every restart."""
-        return str((await self.redis.info("server"))["run_id"])
+    async def profile(self, responder_id: str) -> str | None:
+        """The directory's profile of an on-duty responder: `"<region>|<mode>|<homes>|<certs>"`."""
+        (value,) = await self._directory(self._directory_get, [responder_id])
+        return value or None
+
+    # --- loss markers ----------------------------------------------------------------------
+    async def markers(self) -> list[str]:
+        """The hash tags of the loss markers: one per primary, in a slot it serves (a single
+        server: one). After a resharding a primary may have none yet: it then reads as lost and
+        the next rebuild marks it, which is safe (a rebuild is idempotent)."""
+        if not isinstance(self.redis, RedisCluster):
+            return ["mark-0"]
+        await self._ready()
+        primaries = {node.name for node in self.redis.get_primaries()}
+        slots, owners = self.redis.nodes_manager.slots_cache, dict[str, str]()
+        for i in range(1 << 16):
+            nodes = slots.get(cluster_slot(f"mark-{i}"))
+            if nodes and nodes[0].name in primaries:
+                owners.setdefault(nodes[0].name, f"mark-{i}")
+            if len(owners) == len(primaries):
+                break
+        return sorted(owners.values())
+
+    async def _marker_values(self, names: tuple[int, int]) -> list[tuple[str | None, str | None]]:
+        """Two of each marker's keys (0 generation, 1 epoch, 2 warming), per shard in parallel."""
+
+        async def read(tag: str) -> tuple[str | None, str | None]:
+            keys = self.layout.marker_keys(tag)
+            first, second = await self.redis.mget(keys[names[0]], keys[names[1]])
+            return first, second
+
+        return list(await asyncio.gather(*map(read, await self.markers())))
 
     async def profiles_lost(self) -> bool:
-        """True when Redis lost the profiles since the last rebuild (restart, flush): resync.
+        """True when Redis lost data since the last rebuild (a shard restarted or was flushed): resync.
 
-        Judged by the generation marker, not by the profile hash: a duty change after a restart
-        recreates the hash with one profile, and every other responder's fix was then refused.
+        Judged by the markers, not by the profile hashes: a duty change after a restart recreates
+        a directory part with one profile, and every other responder's fix was then refused.
         """
-        marker = await self.redis.get(self.generation_key)
-        return marker is None or marker != await self.server_run()
+        return any(gen is None or gen != epoch for gen, epoch in await self._marker_values((0, 1)))
 
-    async def mark_rebuilt(self, run: str, *, warmup_s: float = 0.0) -> None:
-        """Record a finished rebuild done on server run `run` (read before it began, so a restart
-        during the rebuild still reads as lost); for `warmup_s` positions count as streaming back."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self.generation_key, run)
-            if warmup_s > 0:
-                pipe.set(self.warming_key, "1", px=math.ceil(warmup_s * 1000))
-            await pipe.execute()
+    async def begin_rebuild(self) -> str:
+        """Start a rebuild: a fresh epoch on every shard; returns it for `mark_rebuilt`."""
+        token = secrets.token_hex(8)
+        tags = await self.markers()
+        await asyncio.gather(*(self.redis.set(self.layout.marker_keys(t)[1], token) for t in tags))
+        return token
+
+    async def mark_rebuilt(self, token: str, *, warmup_s: float = 0.0) -> None:
+        """Record a finished rebuild begun with `token` (a shard that lost its data meanwhile lost
+        the epoch too and still reads as lost); for `warmup_s` positions count as streaming back."""
+        warmup_ms = math.ceil(warmup_s * 1000)
+        tags = await self.markers()
+        await asyncio.gather(
+            *(self._mark_rebuilt(keys=self.layout.marker_keys(t), args=[token, warmup_ms]) for t in tags)
+        )
 
     async def warming(self) -> bool:
         """True while positions are not all here after Redis lost them: the loss is not repaired
-        yet (no generation marker), or it was repaired less than `live_warmup_s` ago and phones
-        are still sending them again. An empty answer then does not mean nobody is there."""
-        generation, warming = await self.redis.mget(self.generation_key, self.warming_key)
-        return generation is None or warming is not None
+        yet (a shard without its generation marker), or it was repaired less than `live_warmup_s`
+        ago and phones are still sending them again. An empty answer then does not mean nobody
+        is there."""
+        return any(gen is None or warm is not None for gen, warm in await self._marker_values((0, 2)))
 
     # --- positions ---------------------------------------------------------------------------
     async def ingest(self, fixes: Sequence[PositionFix]) -> list[Outcome]:
@@ -387,19 +566,20 @@ class LiveLocationStore:
     async def ingest_chunks(self, chunks: Iterable[FixColumns]) -> list[Outcome]:
         """Store fixes arriving in chunks of at most `INGEST_CHUNK`; one outcome per fix, in order.
 
-        Each chunk is one script call, atomic on the server, sent as soon as the chunk is packed:
-        Redis stores one chunk while this process prepares the next (`chunks` may be a generator
-        that validates or converts as it goes), so a 5,000-fix gateway batch costs about as long
-        as the slower of the two sides. Two fixes of one responder in different chunks may land in
-        either order: the newer timestamp wins either way.
+        Each chunk is one script call per slot (one on a single server), atomic on the server,
+        sent as soon as the chunk is packed: Redis stores one chunk while this process prepares
+        the next (`chunks` may be a generator that validates or converts as it goes), so a
+        5,000-fix gateway batch costs about as long as the slower of the two sides. Two fixes of
+        one responder in different chunks or slots may land in either order: the newer timestamp
+        wins either way. Fixes not held in their region then move in (`_move_in`).
         """
-        calls: list[asyncio.Task[str]] = []
+        calls: list[asyncio.Task[list[str]]] = []
         for chunk in chunks:
             if len(chunk) > INGEST_CHUNK:
                 raise ValueError(f"a chunk of {len(chunk)} fixes: at most {INGEST_CHUNK} per script call")
             if len(chunk):
-                packed = chunk.packed(self.resolution, self.page_resolution)
-                calls.append(asyncio.create_task(self._ingest_chunk(len(chunk), packed)))
+                batch, pages = chunk.packed(self.resolution, self.layout)
+                calls.append(asyncio.create_task(self._ingest_chunk(batch, pages)))
                 await asyncio.sleep(0)  # let the call go out before the next chunk is prepared
         return [_OUTCOME_CODES[c] for reply in await asyncio.gather(*calls) for c in reply]
 
@@ -407,29 +587,119 @@ class LiveLocationStore:
         """One phone's fix; fixes arriving together from many phones share one script call."""
         return await self._single_fixes.submit(fix)
 
-    async def _ingest_chunk(self, count: int, packed: bytes) -> str:
-        reply = await self._ingest(keys=[self.who_key], args=[self.page_prefix, packed])
-        if len(reply) != count:  # the script could not read a fix: never silently lost
-            raise RuntimeError(f"live store answered {len(reply)} outcomes for {count} fixes")
-        return str(reply)
+    async def _ingest_chunk(self, batch: np.ndarray, pages: np.ndarray) -> list[str]:
+        out = await self._store_fixes(batch, pages, [])
+        away = [i for i, code in enumerate(out) if code == _NOT_HERE]
+        if away:
+            for i, code in zip(away, await self._move_in(batch[away], pages[away]), strict=True):
+                out[i] = code
+        return out
+
+    async def _store_fixes(self, batch: np.ndarray, pages: np.ndarray, profiles: Sequence[str]) -> list[str]:
+        """The ingest script over fixes (packed), one call per slot of their regions; outcome codes
+        in order. `profiles`: the directory's, for fixes moving in (else [])."""
+        if not self.cluster:  # one slot: the whole chunk in one call
+            return await self._ingest_call(batch, pages, profiles)
+        regions = self.layout.region_texts(pages)
+        out = [""] * len(batch)
+
+        async def call(rows: list[int]) -> None:
+            given = [profiles[r] for r in rows] if profiles else []
+            for r, code in zip(rows, await self._ingest_call(batch[rows], pages[rows], given), strict=True):
+                out[r] = code
+
+        await self._ready()
+        await asyncio.gather(*map(call, self.layout.by_slot(regions).values()))
+        return out
+
+    async def _ingest_call(self, batch: np.ndarray, pages: np.ndarray, profiles: Sequence[str]) -> list[str]:
+        regions = unique(batch["region"].tolist())
+        declared = [self.layout.who_key(r.decode()) for r in regions]
+        declared += self.layout.page_keys(np.unique(pages))
+        args = [self.layout.base, batch.tobytes(), "\n".join(profiles)]
+        reply = await self._ingest(keys=declared, args=args)
+        if len(reply) != len(batch):  # the script could not read a fix: never silently lost
+            raise RuntimeError(f"live store answered {len(reply)} outcomes for {len(batch)} fixes")
+        return list(reply)
+
+    async def _move_in(self, batch: np.ndarray, pages: np.ndarray) -> list[str]:
+        """Outcome codes of fixes their region does not hold: moves between regions, first fixes
+        after going on duty or a sweep, and fixes of people off duty. The module docstring gives
+        the protocol and what it guarantees."""
+        out = [_OUTCOMES[Outcome.stale]] * len(batch)  # for a fix that lost every race: the next fix tries
+        pending = list(range(len(batch)))
+        for _ in range(MOVE_ATTEMPTS):
+            ids = decode_ids(batch["id"][pending])
+            new = [r.decode() for r in batch["region"][pending].tolist()]
+            ts = [f"{t:.0f}" for t in batch["ts_ms"][pending].tolist()]
+            profiles = await self._directory(self._directory_get, ids)
+            old = [p.split("|", 1)[0] for p in profiles]
+            leaving = [j for j, p in enumerate(profiles) if p and old[j] and old[j] != new[j]]
+            times = await self._in_regions(self._times, [old[j] for j in leaving], [ids[j] for j in leaving])
+            newer_there = {j for j, t in zip(leaving, times, strict=True) if t and float(t) >= float(ts[j])}
+            moving = [j for j, p in enumerate(profiles) if p and j not in newer_there]
+            for j, p in enumerate(profiles):
+                out[pending[j]] = _OUTCOMES[Outcome.not_on_duty] if not p else _OUTCOMES[Outcome.stale]
+            if not moving:
+                break
+            await self.redis.sadd(self.layout.regions_key, *unique([new[j] for j in moving]))
+            rows = [pending[j] for j in moving]
+            codes = await self._store_fixes(batch[rows], pages[rows], [profiles[j] for j in moving])
+            for j, code in zip(moving, codes, strict=True):
+                out[pending[j]] = code
+            stored = [j for j, c in zip(moving, codes, strict=True) if c == _OUTCOMES[Outcome.stored]]
+            refused = [j for j, c in zip(moving, codes, strict=True) if c == _OUTCOMES[Outcome.not_qualified]]
+            moved, expected, regions = ([xs[j] for j in stored] for xs in (ids, profiles, new))
+            committed = await self._directory(self._directory_move, moved, expected, regions)
+            lost = [j for j, ok in zip(stored, committed, strict=True) if ok != "1"]
+            won = [j for j, ok in zip(stored, committed, strict=True) if ok == "1"]
+            # the old region lets go (as it does for a fix that finds the responder unqualified);
+            # a move that lost its race takes back its own copy, if still the one it wrote
+            drops = [(old[j], ids[j], "") for j in won + refused if old[j] and old[j] != new[j]]
+            drops += [(new[j], ids[j], ts[j]) for j in lost]
+            if drops:
+                await self._in_regions(self._drop, *map(list, zip(*drops, strict=True)))
+            pending = [pending[j] for j in lost]
+            if not pending:
+                break
+        return out
 
     def page_of(self, lat: float, lng: float) -> str:
         """The page (an H3 cell at `page_resolution`) where a position is kept."""
         lats, lngs = np.round([lat], 6), np.round([lng], 6)
         return f"{int(_page_ids(lats, lngs, self.resolution, self.page_resolution)[0]):x}"
 
+    def page_key_of(self, lat: float, lng: float) -> str:
+        """The Redis key of the page where a position is kept."""
+        page = self.page_of(lat, lng)
+        return self.layout.page_keys(cell_ids([page]))[0].decode()
+
     async def _read(self, pages: np.ndarray) -> np.ndarray:
-        """The records of the given pages (integer H3 ids), one structured array: one native MGET,
-        never decoded."""
+        """The records of the given pages (integer H3 ids), one structured array: one native MGET
+        per slot, in parallel, never decoded."""
         if not len(pages):
             return np.frombuffer(b"", dtype=RECORD_DTYPE)
-        blobs = await self._pages.execute("MGET", *cell_keys(self.page_prefix, pages))
+        keys = self.layout.page_keys(pages)
+        if self._pages is not None:
+            blobs = await self._pages.execute("MGET", *keys)
+        else:
+            groups = self.layout.by_slot(self.layout.region_texts(pages))
+            await self._ready()
+            replies = await asyncio.gather(
+                *(
+                    self.redis.execute_command("MGET", *(keys[r] for r in rows), **{NEVER_DECODE: []})
+                    for rows in groups.values()
+                )
+            )
+            blobs = [b for reply in replies for b in reply]
         return np.frombuffer(b"".join(b for b in blobs if b), dtype=RECORD_DTYPE)
 
     async def get(self, responder_id: str) -> LivePosition | None:
         """The last position kept for a responder (possibly stale: callers judge freshness)."""
-        profile = await self.redis.hget(self.who_key, responder_id)
-        page = _page(profile) if profile else ""
+        profile = await self.profile(responder_id)
+        region = profile.split("|", 1)[0] if profile else ""
+        where = await self.redis.hget(self.layout.who_key(region), responder_id) if region else None
+        page = _page(where) if where else ""
         if not page:
             return None
         records = await self._read(cell_ids([page]))
@@ -477,51 +747,81 @@ class LiveLocationStore:
         unsure = np.flatnonzero(near & (records["check_profile"] == 1))
         if len(unsure):  # certificates the summary cannot describe: the profile decides
             ids = decode_ids(records["id"][unsure])
-            profiles = await self.redis.hmget(self.who_key, ids)
-            qualified[unsure] = [
-                p is not None and qualified_at(decode_certificates(p.rsplit("|", 1)[1]), at, kinds)
-                for p in profiles
-            ]
+            profiles = await self._directory(self._directory_get, ids)
+            certificates = [decode_certificates(p.rsplit("|", 1)[1]) if p else None for p in profiles]
+            qualified[unsure] = [c is not None and qualified_at(c, at, kinds) for c in certificates]
         keep = np.flatnonzero(near & qualified)
         keep = keep[np.argsort(distance[keep], kind="stable")]
+        if len(np.unique(self.layout.regions_of(pages))) > 1:  # a move between them may be in flight
+            keep = _newest_per_responder(records, keep)
         c = _Columns.of(records[keep])
         return Nearby(c.ids, c.lat, c.lng, c.ts, c.mode, c.accuracy_m, distance[keep].tolist())
 
-    async def positions(self) -> list[LivePosition]:
-        """Every kept position, fresh or not yet swept (the dispatcher's map)."""
-        page_by_id = {
-            rid: _page(profile)
-            async for rid, profile in self.redis.hscan_iter(self.who_key, count=1000)
-            if not profile.startswith("|")
-        }
-        pages = sorted(set(page_by_id.values()))
-        out: list[LivePosition] = []
-        for start in range(0, len(pages), 1000):
-            records = await self._read(cell_ids(pages[start : start + 1000]))
-            # a record written after the profile scan has no page here yet: the next map refresh shows it
-            known = np.array([i in page_by_id for i in decode_ids(records["id"])], dtype=bool)
-            out += self._positions(records[known])
-        return out
+    async def positions(self, box: Box | None = None) -> list[LivePosition]:
+        """Every kept position, fresh or not yet swept (the dispatcher's map); within `box` only the
+        pages in view are read (`geo.cells.box_cells`; `ValueError` past `pages_max`)."""
+        if box is not None:
+            records = await self._read(box_cells(*box, self.page_resolution))
+            records = records[box.holds(records)]
+        else:
+            parts = await asyncio.gather(*map(self._region_records, sorted(await self.regions())))
+            records = np.concatenate([np.frombuffer(b"", dtype=RECORD_DTYPE), *parts])
+        return self._positions(records[_newest_per_responder(records, np.arange(len(records)))])
+
+    async def _region_records(self, region: str) -> np.ndarray:
+        """Every record a region holds, read by the pages its profiles name."""
+        who = self.layout.who_key(region)
+        pages = sorted({_page(where) async for _, where in self.redis.hscan_iter(who, count=1000)})
+        parts = [await self._read(cell_ids(pages[i : i + 1000])) for i in range(0, len(pages), 1000)]
+        return np.concatenate([np.frombuffer(b"", dtype=RECORD_DTYPE), *parts])
+
+    async def regions(self) -> set[str]:
+        """The regions that ever held a position (what the sweeper walks)."""
+        return set(await self.redis.smembers(self.layout.regions_key))
 
     async def drop_legacy_cells(self) -> int:
         """Delete the keys of earlier layouts (left by an upgrade with Redis kept): the cell hashes
-        before records, and the pages of records before tiers. Nothing reads them any more, and
-        their positions come back with the phones' next fixes."""
+        before records, the pages of records before tiers, the pages and profile hash before
+        regions. Nothing reads them any more, the profiles are rebuilt from Postgres (the new
+        markers are missing), and positions come back with the phones' next fixes."""
         dropped = 0
-        for prefix in (self.legacy_cell_prefix, self.legacy_record_prefix):
+        for prefix in self.legacy_prefixes:
             async for key in self.redis.scan_iter(match=prefix + "*", count=1000):
                 dropped += int(await self.redis.unlink(key))
+        for key in self.legacy_keys:
+            dropped += int(await self.redis.unlink(key))
         return dropped
 
     async def sweep(self, now_s: float | None = None, page: int = 1000) -> int:
-        """Drop positions past the staleness limit or whose certificates lapsed; returns how many."""
+        """Drop positions past the staleness limit or whose certificates lapsed, in every region;
+        returns how many. (Workers sweep region by region under leases: `sweep_region`.)"""
+        swept = await asyncio.gather(*(self.sweep_region(r, now_s, page) for r in await self.regions()))
+        return sum(swept)
+
+    async def sweep_region(self, region: str, now_s: float | None = None, page: int = 1000) -> int:
+        """`sweep` for one region: one script call per `page` profiles, atomic in the region's slot."""
         now_s = time.time() if now_s is None else now_s
         oldest_ms = math.floor((now_s - self.staleness_s) * 1000)
         cursor, removed = "0", 0
         while True:
             cursor, n = await self._sweep(
-                keys=[self.who_key], args=[self.page_prefix, cursor, page, oldest_ms, int(now_s)]
+                keys=[self.layout.who_key(region)],
+                args=[self.layout.base, region, cursor, page, oldest_ms, int(now_s)],
             )
             removed += int(n)
             if str(cursor) == "0":
                 return removed
+
+
+def _newest_per_responder(records: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`rows` (indices into `records`, in their order) keeping one per responder: the newest fix.
+    Two rows of one responder are two regions' copies during a move between them."""
+    ids = records["id"][rows]
+    if len(np.unique(ids)) == len(ids):
+        return rows
+    newest: dict[bytes, int] = {}
+    for row, rid, ts in zip(rows.tolist(), ids.tolist(), records["ts_ms"][rows].tolist(), strict=True):
+        if rid not in newest or ts > records["ts_ms"][newest[rid]]:
+            newest[rid] = row
+    kept = set(newest.values())
+    return np.array([r for r in rows.tolist() if r in kept], dtype=rows.dtype)

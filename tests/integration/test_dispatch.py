@@ -373,7 +373,7 @@ async def test_any_worker_steps_an_incident_on_the_schedule_it_opened_with(store
     keys = Keys("rctest-escalation-" + secrets.token_hex(4))
     store = LiveLocationStore(redis_client, keys, settings)
     ctx = DispatchContext.build(settings, db, store, Fanout(redis_client, keys))
-    await store.mark_rebuilt(await store.server_run())  # as a worker's upkeep does at start
+    await store.mark_rebuilt(await store.begin_rebuild())  # as a worker's upkeep does at start
     lat, lng = remote_spot()
     try:
         async with db.sessions() as session:

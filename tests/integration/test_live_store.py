@@ -1,4 +1,6 @@
-"""The live location store against a real Redis: exactness, atomic moves, ordering, staleness, duty."""
+"""The live location store against a real Redis, and again against a real 3-primary Redis Cluster
+(`redis_url_each`): exactness, atomic moves, moves between regions, ordering, staleness, duty.
+Running on the cluster also proves each script's keys sit in one slot: the server refuses otherwise."""
 
 from __future__ import annotations
 
@@ -9,18 +11,19 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import h3
 import numpy as np
 import pytest
 import pytest_asyncio
-from redis.asyncio import Redis
 from redis.client import NEVER_DECODE
+from redis.exceptions import ResponseError
 
-from core.redis import Keys
+from core.redis import Keys, RedisClient, connect_redis
 from geo.cells import cell_of
 from geo.distance import haversine_m_np
 from responders.availability import CertificatePeriod
 from responders.records import RECORD_DTYPE, decode_ids
-from responders.store import INGEST_CHUNK, LiveLocationStore, Outcome, PositionFix
+from responders.store import INGEST_CHUNK, FixColumns, LiveLocationStore, Outcome, PositionFix
 
 DAY = 86_400
 SZ = (22.45, 22.85, 113.75, 114.60)  # Shenzhen's bounding box: lat_min, lat_max, lng_min, lng_max
@@ -31,6 +34,8 @@ class _Settings:
     h3_resolution: int = 9
     staleness_s: float = 120.0
     live_page_levels: int = 1
+    live_region_resolution: int = 5
+    live_directory_parts: int = 16
 
 
 def valid_now(kind: str = "cpr") -> list[CertificatePeriod]:
@@ -38,15 +43,27 @@ def valid_now(kind: str = "cpr") -> list[CertificatePeriod]:
     return [CertificatePeriod(kind, now - 365 * DAY, now + 365 * DAY)]
 
 
+@pytest_asyncio.fixture
+async def live_redis(redis_url_each: str) -> AsyncIterator[RedisClient]:
+    """The app's kind of client for the single Redis, then for the cluster."""
+    client = connect_redis(redis_url_each)
+    yield client
+    await client.aclose()
+
+
+async def _drop_namespace(redis: RedisClient, keys: Keys) -> None:
+    async for key in redis.scan_iter(match=keys("*"), count=1000):
+        await redis.delete(key)
+
+
 @pytest_asyncio.fixture(params=[1, 0], ids=["pages", "key-per-cell"])
-async def store(redis_client: Redis, request: pytest.FixtureRequest) -> AsyncIterator[LiveLocationStore]:
+async def store(live_redis: RedisClient, request: pytest.FixtureRequest) -> AsyncIterator[LiveLocationStore]:
     """Both layouts a deployment may choose (`live_page_levels`): parents of 7 cells, and a key per cell."""
     keys = Keys("rctest-live-" + secrets.token_hex(4))
-    store = LiveLocationStore(redis_client, keys, _Settings(live_page_levels=request.param))
+    store = LiveLocationStore(live_redis, keys, _Settings(live_page_levels=request.param))
     yield store
     await store.aclose()
-    async for key in redis_client.scan_iter(match=keys("*"), count=1000):
-        await redis_client.delete(key)
+    await _drop_namespace(live_redis, keys)
 
 
 async def test_nearby_equals_brute_force_on_10000_random_responders(store: LiveLocationStore) -> None:
@@ -113,21 +130,22 @@ async def test_per_mode_radii_equal_brute_force_on_mixed_modes(store: LiveLocati
 
 
 async def test_moving_updates_the_cell_index_atomically(
-    store: LiveLocationStore, redis_client: Redis
+    store: LiveLocationStore, live_redis: RedisClient
 ) -> None:
     await store.set_profile("mover", "ebike", valid_now())
     t = time.time() - 50
-    path = [(22.54 + 0.003 * k, 114.05 + 0.004 * k) for k in range(20)]  # crosses many res-9 cells
+    path = [(22.54 + 0.0015 * k, 114.05 + 0.002 * k) for k in range(20)]  # crosses many res-9 cells
+    keys = sorted({store.page_key_of(lat, lng) for lat, lng in path})
+    assert len(keys) > 5  # the path crosses pages, not only cells within one
+    assert len({k.split("{")[1].split("}")[0] for k in keys}) == 1  # in one region: one slot
 
     async def holds(*keys: str) -> int:
         """How many records of the mover the cells hold, read in ONE command (a consistent snapshot)."""
-        blobs = await redis_client.execute_command("MGET", *keys, **{NEVER_DECODE: []})
+        blobs = await live_redis.execute_command("MGET", *keys, **{NEVER_DECODE: []})
         records = np.frombuffer(b"".join(b for b in blobs if b), dtype=RECORD_DTYPE)
         return decode_ids(records["id"]).count("mover")
 
     async def count_cells() -> list[int]:
-        keys = sorted({store.page_prefix + store.page_of(lat, lng) for lat, lng in path})
-        assert len(keys) > 5  # the path crosses pages, not only cells within one
         return [await holds(*keys) for _ in range(200)]
 
     async def move() -> None:
@@ -138,9 +156,9 @@ async def test_moving_updates_the_cell_index_atomically(
     seen, _ = await asyncio.gather(count_cells(), move())
     # every snapshot of all the cells on the path holds the mover exactly once: never in two or none
     assert set(seen) == {1}
-    pages = [k async for k in redis_client.scan_iter(match=store.page_prefix + "*")]
+    pages = [k async for k in live_redis.scan_iter(match=store.layout.base + "*:page:*")]
     holders = [c for c in pages if await holds(c)]
-    assert holders == [store.page_prefix + store.page_of(*path[-1])]
+    assert holders == [store.page_key_of(*path[-1])]
     position = await store.get("mover")
     assert position is not None and position.cell == cell_of(*path[-1], 9)  # the cell, not the page
 
@@ -305,52 +323,58 @@ async def test_certificate_periods_decide_at_the_moment_asked_even_when_the_summ
     assert await found(now + 5, {"aed"}) == set()
 
 
-async def test_an_upgrade_with_redis_kept_drops_the_earlier_layout_and_recovers_on_the_next_fix(
-    store: LiveLocationStore, redis_client: Redis
+async def test_an_upgrade_with_redis_kept_drops_the_earlier_layouts_and_recovers_on_the_next_fix(
+    store: LiveLocationStore, live_redis: RedisClient
 ) -> None:
-    """Before records, each cell was a hash of text positions: those keys are deleted at start-up,
-    and a profile still naming a cell takes the phone's next fix as a fresh position."""
+    """Earlier layouts (a hash of text positions per cell, records before tiers, the pages and the one
+    profile hash before regions) are deleted at start-up; the profiles come back from the registry
+    (the loss markers are missing, so the upkeep rebuilds) and positions with the phones' next fixes."""
     now = time.time()
     cell = cell_of(22.54, 114.05, 9)
     certs = f"cpr:{int(now) - DAY}:{int(now) + DAY}"
-    await redis_client.hset(store.who_key, "veteran", f"{cell}|walk|{certs}")
-    legacy = f"22.54,114.05,{int(now * 1000)},5,walk"
-    await redis_client.hset(store.legacy_cell_prefix + cell, "veteran", legacy)
-    assert await store.drop_legacy_cells() == 1
-    assert not await redis_client.exists(store.legacy_cell_prefix + cell)
+    cell_prefix, record_prefix, page_prefix = store.legacy_prefixes
+    legacy = [cell_prefix + cell, record_prefix + store.page_of(22.54, 114.05), page_prefix + cell]
+    await live_redis.hset(legacy[0], "veteran", f"22.54,114.05,{int(now * 1000)},5,walk")
+    await live_redis.set(legacy[1], b"\1" * (RECORD_DTYPE.itemsize - 1))
+    await live_redis.set(legacy[2], b"\1" * RECORD_DTYPE.itemsize)
+    await live_redis.hset(store.legacy_keys[0], "veteran", f"{cell}@0|walk|{certs}")
+    assert await store.profiles_lost()
+    assert await store.drop_legacy_cells() == 4
+    assert not any([await live_redis.exists(key) for key in [*legacy, store.legacy_keys[0]]])
     assert await store.get("veteran") is None and not await store.nearby(22.54, 114.05, 50, at=now)
+    await store.set_profile("veteran", "walk", valid_now())  # the rebuild from the registry
     assert await store.ingest([PositionFix("veteran", 22.54, 114.05, now + 1)]) == [Outcome.stored]
     assert [r.responder_id for r in await store.nearby(22.54, 114.05, 50, at=now + 1)] == ["veteran"]
 
 
-async def test_changing_the_page_size_with_redis_kept_drains_the_old_keys(redis_client: Redis) -> None:
+async def test_changing_the_page_size_with_redis_kept_drains_the_old_keys(live_redis: RedisClient) -> None:
     """A deployment going from a key per cell to pages (or back) keeps Redis: each responder moves
     to its new page with its next fix, going off duty still removes the old record, and the sweeper
     drains the silent ones. Nobody is ever kept twice."""
     keys = Keys("rctest-live-" + secrets.token_hex(4))
-    per_cell = LiveLocationStore(redis_client, keys, _Settings(live_page_levels=0))
-    paged = LiveLocationStore(redis_client, keys, _Settings(live_page_levels=1))
+    per_cell = LiveLocationStore(live_redis, keys, _Settings(live_page_levels=0))
+    paged = LiveLocationStore(live_redis, keys, _Settings(live_page_levels=1))
     now = time.time()
     where = {"moving": (22.5400, 114.0500), "leaving": (22.5410, 114.0520), "silent": (22.5420, 114.0540)}
     try:
         await per_cell.set_profiles([(rid, "walk", valid_now()) for rid in where])
         await per_cell.ingest([PositionFix(rid, *at, now - 100) for rid, at in where.items()])
-        old_keys = {per_cell.page_prefix + per_cell.page_of(*at) for at in where.values()}
+        old_keys = {per_cell.page_key_of(*at) for at in where.values()}
 
         assert await paged.ingest([PositionFix("moving", *where["moving"], now)]) == [Outcome.stored]
         assert await paged.remove("leaving")
         found = await paged.nearby(22.541, 114.052, 1000, at=now)
         assert [r.responder_id for r in found] == ["moving"]  # the silent one waits for its next fix
         assert await paged.sweep(now_s=now + 60) == 1  # its position aged past the limit: drained
-        live = {k async for k in redis_client.scan_iter(match=paged.page_prefix + "*")}
-        assert not live & old_keys and live == {paged.page_prefix + paged.page_of(*where["moving"])}
+        live = {k async for k in live_redis.scan_iter(match=paged.layout.base + "*:page:*")}
+        assert not live & old_keys and live == {paged.page_key_of(*where["moving"])}
         position = await paged.get("moving")
         assert position is not None and position.cell == cell_of(*where["moving"], 9)
     finally:
         await per_cell.aclose()
         await paged.aclose()
-        async for key in redis_client.scan_iter(match=keys("*"), count=1000):
-            await redis_client.delete(key)
+        async for key in live_redis.scan_iter(match=keys("*"), count=1000):
+            await live_redis.delete(key)
 
 
 async def test_random_moves_duty_changes_and_sweeps_keep_every_cell_exact(store: LiveLocationStore) -> None:
@@ -414,23 +438,27 @@ async def test_random_moves_duty_changes_and_sweeps_keep_every_cell_exact(store:
         assert got == [rid for _, rid in expected]
 
 
-async def test_a_loss_is_told_by_the_generation_marker_not_by_the_profile_hash(
-    store: LiveLocationStore, redis_client: Redis
+async def test_a_loss_is_told_by_the_markers_not_by_the_profile_hashes(
+    store: LiveLocationStore, live_redis: RedisClient
 ) -> None:
     assert await store.profiles_lost() and await store.warming()  # never rebuilt in this namespace
-    run = await store.server_run()
-    await store.mark_rebuilt(run)
+    await store.mark_rebuilt(await store.begin_rebuild())
     assert not await store.profiles_lost() and not await store.warming()
-    # Redis restarts or is flushed, and a duty change recreates the profile hash before the check
-    async for key in redis_client.scan_iter(match=store.who_key.rsplit(":", 2)[0] + ":*"):
-        await redis_client.delete(key)
+    # Redis restarts or is flushed, and a duty change recreates a profile hash before the check
+    await _drop_namespace(live_redis, Keys(store.layout.base.removesuffix(":live:")))
     await store.set_profile("clocked-on", "walk", valid_now())
     assert await store.profiles_lost() and await store.warming()
-    # rebuilt on a server that restarted meanwhile: the marker names another run
-    await redis_client.set(store.generation_key, "a-run-before-the-restart")
+    # a shard loses its data during the rebuild: its epoch went too, so the rebuild cannot mark it
+    token = await store.begin_rebuild()
+    generation, epoch, _ = store.layout.marker_keys((await store.markers())[-1])
+    await live_redis.delete(epoch)
+    await store.mark_rebuilt(token, warmup_s=30)
     assert await store.profiles_lost()
-    await store.mark_rebuilt(run, warmup_s=30)
+    await store.mark_rebuilt(await store.begin_rebuild(), warmup_s=30)
     assert not await store.profiles_lost() and await store.warming()  # positions streaming back
+    # one shard of several restarted: its marker is gone, and that alone reads as a loss
+    await live_redis.delete(generation)
+    assert await store.profiles_lost()
 
 
 async def test_the_tier_rides_in_the_record_through_moves_fixes_profile_changes_and_sweeps(
@@ -467,22 +495,181 @@ async def test_the_tier_rides_in_the_record_through_moves_fixes_profile_changes_
     assert [r.responder_id for r in fresh] == ["public-only"]
 
 
-async def test_a_profile_from_before_tiers_reads_as_public_only(
-    store: LiveLocationStore, redis_client: Redis
+# --- moves between regions (the hash tags of the cluster layout) ---------------------------------
+WEST, EAST = (22.5400, 114.0840), (22.5400, 114.0880)  # ~400 m apart, either side of a region border
+
+
+def region(lat: float, lng: float) -> str:
+    """The region of a position: the res-5 ancestor of its res-9 cell (H3 ancestors are not the
+    res-5 cells the points lie in: children stick out of their parents)."""
+    return h3.cell_to_parent(cell_of(lat, lng, 9), 5)
+
+
+def test_the_two_spots_lie_in_different_regions() -> None:
+    assert region(*WEST) != region(*EAST)
+
+
+async def test_a_responder_walking_across_a_region_border_is_never_twice_and_never_none(
+    store: LiveLocationStore, live_redis: RedisClient
 ) -> None:
-    """An upgrade with Redis kept: the pages of shorter records are dropped at start-up, a profile
-    without the tier field is public only until the start-up resync rewrites it, and fixes land."""
+    """Back and forth across the border while queries covering both sides run: each query finds the
+    walker once, at a position they reported, and in the end exactly one region holds them."""
+    await store.set_profile("walker", "walk", valid_now())
+    t0 = time.time() - 100
+    stop = asyncio.Event()
+    counts: list[int] = []
+    await store.ingest([PositionFix("walker", *WEST, t0 - 1)])
+
+    async def reader() -> None:
+        while not stop.is_set():
+            found = await store.nearby(22.54, 114.086, 1000)
+            counts.append(sum(r.responder_id == "walker" for r in found))
+            assert all((r.lat, r.lng) in (WEST, EAST) for r in found)
+
+    async def walker() -> None:
+        for k in range(200):
+            fix = PositionFix("walker", *(EAST if k % 2 == 0 else WEST), t0 + k * 0.1)
+            assert await store.ingest([fix]) == [Outcome.stored]
+        stop.set()
+
+    await asyncio.gather(reader(), reader(), walker())
+    assert len(counts) > 20 and max(counts) == 1  # never twice
+    if not store.cluster:  # one MGET reads both regions at one instant: never none either
+        assert set(counts) == {1}
+    else:  # parallel reads of two slots: a miss needs a whole move between them (the docstring)
+        assert counts.count(0) <= len(counts) // 100
+    holders = [k async for k in live_redis.scan_iter(match=store.layout.base + "*:page:*")]
+    assert holders == [store.page_key_of(*WEST)]  # the last fix (k = 199) was in the west
+    position = await store.get("walker")
+    assert position is not None and (position.lat, position.lng) == WEST
+    assert [p.responder_id for p in await store.positions()] == ["walker"]
+
+
+async def test_an_out_of_order_fix_from_another_region_is_dropped(store: LiveLocationStore) -> None:
+    await store.set_profile("phone", "walk", valid_now())
+    t = time.time() - 10
+    assert await store.ingest([PositionFix("phone", *WEST, t)]) == [Outcome.stored]
+    assert await store.ingest([PositionFix("phone", *EAST, t - 5)]) == [Outcome.stale]
+    assert await store.ingest([PositionFix("phone", *EAST, t)]) == [Outcome.stale]
+    position = await store.get("phone")
+    assert position is not None and (position.lat, position.lng) == WEST
+    assert await store.ingest([PositionFix("phone", *EAST, t + 1)]) == [Outcome.stored]
+    assert [(p.lat, p.lng) for p in await store.positions()] == [EAST]
+
+
+async def test_going_off_duty_wins_over_a_racing_move_between_regions(
+    store: LiveLocationStore, live_redis: RedisClient
+) -> None:
+    """Off duty lands between a move's insert in the new region and its directory commit: the move
+    must fail its compare-and-set and take its copy back, leaving nothing of the position anywhere.
+    Then the same race left to chance, many times."""
+    removed: list[bool] = []
+    original = store._store_fixes
+
+    async def insert_then_clock_off(batch: np.ndarray, pages: np.ndarray, profiles: list[str]) -> list[str]:
+        codes = await original(batch, pages, profiles)
+        if profiles and not removed:  # the move's step 2 is done: the responder goes off duty now
+            removed.append(await store.remove("leaver"))
+        return codes
+
+    await store.set_profile("leaver", "walk", valid_now())
     now = time.time()
-    certs = f"cpr:{int(now) - DAY}:{int(now) + DAY}"
-    page = store.page_of(22.54, 114.05)
-    await redis_client.set(store.legacy_record_prefix + page, b"\1" * (RECORD_DTYPE.itemsize - 1))
-    await redis_client.hset(store.who_key, "veteran", f"{page}@0|walk|{certs}")
-    assert await store.drop_legacy_cells() == 1
-    assert not await redis_client.exists(store.legacy_record_prefix + page)
-    assert await store.ingest([PositionFix("veteran", 22.54, 114.05, now)]) == [Outcome.stored]
-    assert [r.responder_id for r in await store.nearby(22.54, 114.05, 50, at=now)] == ["veteran"]
-    assert not await store.nearby(22.54, 114.05, 50, at=now, in_homes=True)
-    await store.set_profile("veteran", "walk", valid_now(), homes=True)
-    assert [r.responder_id for r in await store.nearby(22.54, 114.05, 50, at=now, in_homes=True)] == [
-        "veteran"
-    ]
+    await store.ingest([PositionFix("leaver", *WEST, now - 2)])
+    store._store_fixes = insert_then_clock_off  # type: ignore[method-assign]
+    try:
+        await store.ingest([PositionFix("leaver", *EAST, now - 1)])
+    finally:
+        del store._store_fixes
+    assert removed == [True]
+    assert not await store.is_on_duty("leaver") and await store.get("leaver") is None
+    assert not [k async for k in live_redis.scan_iter(match=store.layout.base + "*:page:*")]
+    assert not await store.nearby(22.54, 114.086, 1000)
+
+    rng = random.Random(3)
+    for k in range(60):
+        rid = f"racer{k}"
+        await store.set_profile(rid, "walk", valid_now())
+        await store.ingest([PositionFix(rid, *WEST, now - 2)])
+        fix = store.ingest([PositionFix(rid, *EAST, now - 1)])
+        off = store.remove(rid)
+        await asyncio.gather(*((fix, off) if rng.random() < 0.5 else (off, fix)))
+        assert not await store.is_on_duty(rid) and await store.get(rid) is None
+    assert not await store.nearby(22.54, 114.086, 1000)
+    assert not [k async for k in live_redis.scan_iter(match=store.layout.base + "*:page:*")]
+    assert await store.positions() == []
+
+
+async def test_a_profile_change_during_a_move_reaches_the_new_region(store: LiveLocationStore) -> None:
+    """A new profile lands between a move's insert and its commit: the commit fails, the move starts
+    again with the new profile, and the record carries it (here: the tier)."""
+    changed: list[bool] = []
+    original = store._store_fixes
+
+    async def insert_then_opt_in(batch: np.ndarray, pages: np.ndarray, profiles: list[str]) -> list[str]:
+        codes = await original(batch, pages, profiles)
+        if profiles and not changed:
+            changed.append(True)
+            await store.set_profile("opting", "walk", valid_now(), homes=True)
+        return codes
+
+    await store.set_profile("opting", "walk", valid_now())
+    now = time.time()
+    await store.ingest([PositionFix("opting", *WEST, now - 2)])
+    store._store_fixes = insert_then_opt_in  # type: ignore[method-assign]
+    try:
+        assert await store.ingest([PositionFix("opting", *EAST, now - 1)]) == [Outcome.stored]
+    finally:
+        del store._store_fixes
+    found = await store.nearby(*EAST, 100, at=now, in_homes=True)
+    assert [r.responder_id for r in found] == ["opting"] and changed
+    assert [(p.lat, p.lng) for p in await store.positions()] == [EAST]
+    profile = await store.profile("opting")
+    assert profile is not None and profile.startswith(region(*EAST) + "|walk|1|")
+
+
+async def test_a_batch_of_fixes_moving_every_which_way_matches_a_model(store: LiveLocationStore) -> None:
+    """Hundreds of responders each take a random walk over four regions in gateway batches: every
+    fix's outcome and the final positions (each held once) are what a plain model says."""
+    rng = random.Random(11)
+    now = time.time() - 100
+    ids = [f"w{i:03d}" for i in range(300)]
+    await store.set_profiles([(rid, "walk", valid_now()) for rid in ids])
+    model: dict[str, tuple[float, float, float]] = {}
+    for step in range(8):
+        fixes = []
+        for rid in rng.sample(ids, 200):
+            lat, lng = 22.50 + rng.uniform(0, 0.12), 114.03 + rng.uniform(0, 0.12)
+            ts = now + step - (5 if rid in model and rng.random() < 0.1 else 0)
+            fixes.append(PositionFix(rid, lat, lng, ts))
+        outcomes = await store.ingest(fixes)
+        for fix, outcome in zip(fixes, outcomes, strict=True):
+            newer = fix.responder_id not in model or model[fix.responder_id][2] < fix.ts
+            assert outcome is (Outcome.stored if newer else Outcome.stale)
+            if newer:
+                model[fix.responder_id] = (round(fix.lat, 6), round(fix.lng, 6), fix.ts)
+    assert len({region(lat, lng) for lat, lng, _ in model.values()}) >= 3
+    kept = [(p.responder_id, (p.lat, p.lng)) for p in await store.positions()]
+    assert len(kept) == len(dict(kept)) and dict(kept) == {rid: p[:2] for rid, p in model.items()}
+    regions = {(await store.profile(rid) or "").split("|")[0] for rid in model}
+    assert regions == {region(lat, lng) for lat, lng, _ in model.values()}
+
+
+async def test_on_a_cluster_a_script_touching_another_slot_is_refused(
+    store: LiveLocationStore, live_redis: RedisClient
+) -> None:
+    """What the grouping by slot is for: the cluster refuses a script whose keys span slots, even
+    keys it derives rather than declares. (On a single server there are no slots to check.)"""
+    if not store.cluster:
+        pytest.skip("a single server has no slots")
+    await store.set_profile("spanner", "walk", valid_now())
+    west = _packed([PositionFix("spanner", *WEST, time.time())], store)
+    east = store.layout.who_key(region(*EAST))
+    assert store.layout.slot_of(region(*EAST)) != store.layout.slot_of(region(*WEST))
+    # declared: the east region's key; touched: the west region's
+    with pytest.raises(ResponseError, match=r"non local key|same slot"):
+        await store._ingest(keys=[east], args=[store.layout.base, west, ""])
+
+
+def _packed(fixes: list[PositionFix], store: LiveLocationStore) -> bytes:
+    batch, _ = FixColumns.of(fixes).packed(store.resolution, store.layout)
+    return batch.tobytes()

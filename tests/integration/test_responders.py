@@ -379,8 +379,8 @@ async def test_a_resync_never_undoes_a_change_made_while_it_ran(
             await resync_live_profiles(session, store, settings)
         assert await store.is_on_duty(staying["id"])
         assert not await store.is_on_duty(leaving["id"])
-        profiles = await redis_client.hmget(store.who_key, [switching["id"], staying["id"]])
-        assert [p.split("|")[1] for p in profiles] == ["ebike", "walk"]
+        profiles = [await store.profile(switching["id"]), await store.profile(staying["id"])]
+        assert [p.split("|")[1] for p in profiles if p] == ["ebike", "walk"]
     finally:
         await db.dispose()
         async for key in redis_client.scan_iter(match=keys("*"), count=1000):
