@@ -88,19 +88,32 @@ def node_name(node: Redis) -> str:
     return f":{node.connection_pool.connection_kwargs['port']}"
 
 
-async def redis_usec(side: Side) -> np.ndarray:
-    """Microseconds each primary has spent in commands since its statistics were reset."""
-    totals = []
+async def command_totals(side: Side) -> tuple[np.ndarray, np.ndarray]:
+    """Microseconds each primary has spent in commands (a script's own commands count in its
+    time), and how many scripts it ran, since its start."""
+    usec, calls = [], []
     for node in side.nodes:
         stats = await node.info("commandstats")
-        totals.append(sum(v["usec"] for k, v in stats.items() if k.startswith("cmdstat_")))
-    return np.array(totals, dtype=np.float64)
+        usec.append(sum(v["usec"] for k, v in stats.items() if k.startswith("cmdstat_")))
+        calls.append(sum(stats.get(k, {}).get("calls", 0) for k in ("cmdstat_evalsha", "cmdstat_eval")))
+    return np.array(usec, dtype=np.float64), np.array(calls, dtype=np.float64)
+
+
+async def redis_usec(side: Side) -> np.ndarray:
+    """Microseconds each primary has spent in commands since its start."""
+    return (await command_totals(side))[0]
 
 
 async def drop(side: Side) -> None:
+    """Delete the side's keys, node by node: one UNLINK per key (a cluster refuses one naming keys
+    of several slots), pipelined."""
     for node in side.nodes:
-        async for key in node.scan_iter(match=side.keys("*"), count=5000):
-            await node.unlink(key)
+        async with node.pipeline(transaction=False) as pipe:
+            async for key in node.scan_iter(match=side.keys("*"), count=5000):
+                pipe.unlink(key)
+                if len(pipe) >= 5000:
+                    await pipe.execute()
+            await pipe.execute()
 
 
 @dataclass
@@ -210,6 +223,9 @@ class Footprint:
     keys_added: list[int]
     responders: list[int]
     biggest_slot_share: float
+    ingest_s: float  # everyone's next fix, in province-wide gateway batches
+    ingest_usec: np.ndarray  # by primary
+    ingest_calls: np.ndarray  # script calls, by primary
 
 
 async def _memory(side: Side) -> tuple[list[int], list[int]]:
@@ -232,14 +248,17 @@ async def shard_ranges(side: Side) -> list[tuple[int, int, int]]:
     return [(int(a), int(b), ports.index(int(owner[1]))) for a, b, owner, *_ in reply]
 
 
-async def footprint(
-    side: Side, people: Population, region_resolution: int, page_resolution: int
-) -> Footprint:
+async def footprint(side: Side, people: Population, settings: Settings) -> Footprint:
     used0, keys0 = await _memory(side)
     await populate(side, people)
     used1, keys1 = await _memory(side)
-    pages = parents_of(cells_of(np.round(people.lat, 6), np.round(people.lng, 6), 9), page_resolution)
-    regions, per_region = np.unique(parents_of(pages, region_resolution), return_counts=True)
+    usec0, calls0 = await command_totals(side)
+    people.lat, people.lng = province.moved(people.lat, people.lng, STEP_M, np.random.default_rng(7))
+    ingest_s = await ingest(side, people, time.time())
+    usec1, calls1 = await command_totals(side)
+    cells = cells_of(np.round(people.lat, 6), np.round(people.lng, 6), settings.h3_resolution)
+    regions = parents_of(cells, settings.live_region_resolution)  # a page's region is its cell's
+    regions, per_region = np.unique(regions, return_counts=True)
     slots = region_slots(regions)
     held = [0] * len(side.nodes)
     for first, last, owner in await shard_ranges(side):
@@ -251,6 +270,9 @@ async def footprint(
         [b - a for a, b in zip(keys0, keys1, strict=True)],
         held,
         float(by_slot.max() / len(people.names)),
+        ingest_s,
+        usec1 - usec0,
+        calls1 - calls0,
     )
 
 
@@ -336,6 +358,19 @@ def footprint_table(prints: dict[str, Footprint], n: int) -> str:
     return table(["Redis", "node", "MiB added", "keys added", "responders", "bytes per responder"], rows)
 
 
+def province_ingest_table(prints: dict[str, Footprint], n: int) -> str:
+    rates = {name: n / f.ingest_s for name, f in prints.items()}
+    rows = [
+        [name, rates[name], f"{rates[name] / rates['single']:.2f}", f"{f.ingest_usec.sum() / n:.1f}",
+         " / ".join(f"{u / n:.1f}" for u in f.ingest_usec), _shares(f.ingest_usec),
+         f"{n / max(1.0, f.ingest_calls.sum()):.0f}"]
+        for name, f in prints.items()
+    ]  # fmt: skip
+    headers = ["Redis", "fixes/s", "vs single", "Redis µs per fix", "by shard", "shard shares"]
+    headers.append("fixes per script call")
+    return table(headers, rows)
+
+
 def shape_tables(settings: Settings) -> tuple[str, str]:
     """The fan-out per query by radius, and the share of fixes that change page and region."""
     lat, lng = province.people(200_000, seed=3)
@@ -398,9 +433,8 @@ async def _run() -> str:
         gc.unfreeze()
         crowd = Population.of(*province.people(PROVINCE, seed=20), seed=2)
         prints = {}
-        page_resolution = max(0, settings.h3_resolution - settings.live_page_levels)
         for side in sides[::-1]:  # the cluster first: it is the one that must be measured
-            prints[side.name] = await footprint(side, crowd, settings.live_region_resolution, page_resolution)
+            prints[side.name] = await footprint(side, crowd, settings)
             await drop(side)
     finally:
         for side in sides:
@@ -409,7 +443,8 @@ async def _run() -> str:
     ingest_md, rates = ingest_table(sides, timings)
     query_md, p99s = query_table(sides, timings)
     return report(settings, ingest_md, rates, query_md, p99s, query_usec_table(sides, timings),
-                  footprint_table(prints, PROVINCE), prints, fan_table, move_table)  # fmt: skip
+                  footprint_table(prints, PROVINCE), province_ingest_table(prints, PROVINCE), prints,
+                  fan_table, move_table)  # fmt: skip
 
 
 def report(
@@ -420,6 +455,7 @@ def report(
     p99s: dict[tuple[str, float], float],
     query_usec_md: str,
     footprint_md: str,
+    province_md: str,
     prints: dict[str, Footprint],
     fan_md: str,
     move_md: str,
@@ -469,6 +505,12 @@ def report(
             "",
             f"The most crowded region (one slot, which no resharding can split) holds"
             f" {100 * prints['cluster'].biggest_slot_share:.1f}% of the province's responders.",
+            "",
+            f"Then everyone's next fix ({STEP_M:.0f} m on), in gateway batches of {BATCH:,} as they come"
+            " from a province: a batch's fixes are spread over hundreds of regions, so on the cluster"
+            " each chunk of 1,000 becomes one script call per slot it touches, a few fixes each:",
+            "",
+            province_md,
             "",
             "**Fan-out per query** (pure: the page cover of 2,000 points where the province's people are,"
             f" each page's res-{settings.live_region_resolution} region and the slot of its tag; shards as"
