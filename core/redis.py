@@ -152,9 +152,14 @@ class ReadConnection:
     reply is ever read as the next one; the next read reconnects, and a read that finds the
     connection broken (Redis restarted) is sent again through the pool and its retries. Replies are
     never decoded.
+
+    A single server's: a cluster client has a pool per node and routes each command by slot, so
+    the live store reads a cluster through that client instead (one `MGET` per slot).
     """
 
     def __init__(self, redis: Redis, timeout_s: float = 5.0) -> None:
+        if not isinstance(redis, Redis):
+            raise TypeError("ReadConnection reads a single server: a cluster client routes by slot itself")
         pool = redis.connection_pool
         self._redis = redis
         self._connection: Connection = pool.connection_class(

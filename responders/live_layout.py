@@ -26,6 +26,7 @@ from geo.cells import cell_texts, parents_of, tagged_cell_keys
 
 T = TypeVar("T")
 SINGLE_SLOT = 0
+PAGE_KEYS_MAX = 1 << 18  # page keys remembered (~20 MB): a province's pages at the default resolutions
 
 
 @lru_cache(maxsize=1 << 16)
@@ -58,6 +59,7 @@ class LiveLayout:
         self.slot_of = slot_of
         self.regions_key = keys("live", "regions")  # SET of regions ever written: what the sweep walks
         self.rebuild_lease_key = keys("live", "rebuild-lease")
+        self._page_keys: dict[int, bytes] = {}
 
     # --- regions and pages --------------------------------------------------------------------
     def regions_of(self, pages: np.ndarray) -> np.ndarray:
@@ -68,8 +70,19 @@ class LiveLayout:
         return [t.decode() for t in cell_texts(self.regions_of(pages)).tolist()]
 
     def page_keys(self, pages: np.ndarray) -> list[bytes]:
-        """The keys of pages (integer H3 ids), formatted all at once."""
-        return tagged_cell_keys(self.base, self.regions_of(pages), ":page:", pages)
+        """The keys of pages (integer H3 ids). Remembered: a city has a few thousand pages and every
+        query names dozens of them, and looking a key up costs a tenth of formatting it (numpy,
+        all the misses at once)."""
+        known = self._page_keys
+        ids = pages.tolist()
+        missing = [i for i in ids if i not in known]
+        if missing:
+            if len(known) + len(missing) > PAGE_KEYS_MAX:
+                known.clear()
+            fresh = np.array(missing, dtype=np.uint64)
+            formatted = tagged_cell_keys(self.base, self.regions_of(fresh), ":page:", fresh)
+            known.update(zip(missing, formatted, strict=True))
+        return [known[i] for i in ids]
 
     def page_key(self, region: str, page: str) -> str:
         return f"{self.base}{{{region}}}:page:{page}"

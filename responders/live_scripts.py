@@ -7,10 +7,12 @@ Reads (`nearby`, `positions`) need no script: one native `MGET` of whole pages p
 
 Keys (`responders.live_layout`): ARGV[1] is the live index's base name; every other key a script
 touches is built from it and a hash tag the arguments name (a region's H3 index, a directory part's
-tag). Each script declares in KEYS the profile hashes it touches and the pages fixes land in; a
-record's old page, named by the profile's `<page>@<slot>` hint, is in the same region, so under the
-same hash tag: on a cluster every key of a call sits in one slot (the server refuses otherwise),
-and the caller groups its items by slot so that holds. On a single server one call may span regions.
+tag). Each script declares in KEYS the hashes it touches (a region's profile hash, a directory
+part), one per tag; the pages it derives (a fix's page, a record's old page named by the profile's
+`<page>@<slot>` hint) carry the same region's tag, so on a cluster every key of a call sits in the
+declared keys' slot: the server checks each key a script touches and refuses one of another slot
+(tested), and the caller groups its items by slot so that holds. On a single server one call may
+span regions.
 """
 
 from __future__ import annotations
@@ -141,7 +143,9 @@ end
 )
 
 
-# KEYS: the profile hashes of the fixes' regions, the pages they land in. ARGV[2]: the fixes,
+# KEYS: the profile hashes of the fixes' regions (one key per region: it routes the call and pins
+# the slot; the pages are not listed: naming the ~1,000 pages of a chunk cost Redis ~2 µs per fix,
+# measured, and a record's old page is only known once the profile is read). ARGV[2]: the fixes,
 # `responders.records.FIX_DTYPE` back to back: the script slices them at fixed offsets (no text to
 # parse, nothing to pack but the certificate summary). ARGV[3]: "" for fixes from phones; or, for
 # fixes moving in from another region, the directory's profile of each (`<region>|<mode>|...`, ""
@@ -157,7 +161,7 @@ if ARGV[3] ~= '' then
   given = {}
   for p in string.gmatch(ARGV[3] .. '\\n', '([^\\n]*)\\n') do given[#given + 1] = p end
 end
-local out = {}
+local out, names = {}, {}  -- names: each region's profile hash and page prefix, built once
 local BODY = FIX - ID_BYTES - 2 * PAGE_CHARS
 local n = 0
 for o = 1, #batch, FIX do
@@ -165,21 +169,22 @@ for o = 1, #batch, FIX do
   local key = string.sub(batch, o, o + ID_BYTES - 1)
   local rid = string.match(key, '^[^%z]*')
   local region = string.sub(batch, o + ID_BYTES, o + ID_BYTES + PAGE_CHARS - 1)
-  local who = who_key(base, region)
-  local prefix = pages_of(base, region)
-  local p = redis.call('HGET', who, rid)
-  local oldwhere = nil
-  if p then
-    oldwhere = profile(p)
-  elseif given and given[n] ~= '' then
-    p, oldwhere = given[n], ''
+  local named = names[region]
+  if not named then
+    named = {who_key(base, region), pages_of(base, region)}
+    names[region] = named
   end
+  local who, prefix = named[1], named[2]
+  local p = redis.call('HGET', who, rid)
+  local held = p ~= false
+  if not held and given and given[n] ~= '' then p = given[n] end  -- moving in: the directory's
   if not p then
     out[#out + 1] = given and '3' or '5'
   else
     local b = o + ID_BYTES + 2 * PAGE_CHARS  -- where the fix's record body starts in the batch
     local ts = struct.unpack('<d', batch, b + TS_AT - ID_BYTES - 1)
-    local _, pmode, homes, certs = profile(p)
+    local oldwhere, pmode, homes, certs = profile(p)
+    if not held then oldwhere = '' end
     local oldkey, blob, at, rec, hinted = locate(prefix, key, oldwhere)
     if not valid_at(certs, ts / 1000) then
       if at then drop(oldkey, blob, at) end

@@ -23,6 +23,7 @@ from core.config import Settings
 from core.deps import get_app_settings, get_session
 from core.openapi import errors, json_body
 from core.revocation import announce_revoked
+from geo.cells import box_area_cells
 from geo.crs import Crs, from_wgs84, to_wgs84
 from responders import service
 from responders.acceptance_store import AcceptanceStore
@@ -42,7 +43,7 @@ from responders.schemas import (
     ResponderUpdate,
     TokenOut,
 )
-from responders.store import LiveLocationStore
+from responders.store import Box, LiveLocationStore
 
 router = APIRouter(prefix="/v1/responders", tags=["responders"])
 locations_router = APIRouter(prefix="/v1/locations", tags=["locations"])
@@ -124,7 +125,12 @@ async def import_csv(
 
 @router.get("/live")
 async def live_positions(
-    bbox: str | None = Query(None, description="min_lat,min_lng,max_lat,max_lng in `crs`"),
+    bbox: str | None = Query(
+        None,
+        description="min_lat,min_lng,max_lat,max_lng in `crs`: only the positions in this view, reading "
+        "only the pages of the live index under it (at most `live_map_pages_max` of them: a wider box "
+        "is refused with 422). Without it, every position.",
+    ),
     crs: Crs = Crs.wgs84,
     _: Principal = Depends(dispatch_readers),
     session: AsyncSession = Depends(get_session),
@@ -132,10 +138,8 @@ async def live_positions(
     store: LiveLocationStore = Depends(live_store),
 ) -> dict[str, Any]:
     """Live on-duty positions as GeoJSON, for the dispatcher's map."""
-    box = _parse_bbox(bbox, crs) if bbox else None
-    positions = await store.positions()
-    if box is not None:
-        positions = [p for p in positions if box[0] <= p.lat <= box[2] and box[1] <= p.lng <= box[3]]
+    box = _parse_bbox(bbox, crs, store, settings.live_map_pages_max) if bbox else None
+    positions = await store.positions(box)
     categories: dict[str, str] = {}
     ids = [uuid.UUID(p.responder_id) for p in positions]
     for start in range(0, len(ids), 5000):
@@ -157,7 +161,9 @@ async def live_positions(
     return {"type": "FeatureCollection", "crs_name": crs.value, "features": features}
 
 
-def _parse_bbox(text: str, crs: Crs) -> tuple[float, float, float, float]:
+def _parse_bbox(text: str, crs: Crs, store: LiveLocationStore, pages_max: int) -> Box:
+    """The map's view in WGS-84, refused (422) when malformed or when it would read more than
+    `pages_max` pages of the live index (a province zoomed out: the client zooms in)."""
     try:
         min_lat, min_lng, max_lat, max_lng = (float(v) for v in text.split(","))
     except ValueError:
@@ -166,7 +172,12 @@ def _parse_bbox(text: str, crs: Crs) -> tuple[float, float, float, float]:
         raise fail(422, "bbox", "must be ordered min ≤ max within [-90, 90] and [-180, 180]")
     lo = to_wgs84(min_lat, min_lng, crs)
     hi = to_wgs84(max_lat, max_lng, crs)
-    return lo[0], lo[1], hi[0], hi[1]
+    box = Box(lo[0], lo[1], hi[0], hi[1])
+    pages = box_area_cells(*box, store.page_resolution)
+    if pages > pages_max:
+        rule = f"covers about {pages:,.0f} pages of the live index"
+        raise fail(422, "bbox", f"{rule}, more than live_map_pages_max ({pages_max:,}): zoom in")
+    return box
 
 
 @router.get("/{responder_id}", response_model=ResponderOut)

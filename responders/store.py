@@ -232,10 +232,10 @@ class FixColumns:
     def part(self, rows: slice) -> FixColumns:
         return FixColumns(*(getattr(self, name)[rows] for name in self.__slots__))
 
-    def packed(self, resolution: int, layout: LiveLayout) -> tuple[np.ndarray, np.ndarray]:
+    def packed(self, resolution: int, layout: LiveLayout) -> np.ndarray:
         """The fixes as the ingest script reads them (`records.FIX_DTYPE`), each with the region and
-        the page of its H3 cell, and the pages as integer ids. The cell is that of the position as
-        stored, so a record's cell is a function of the record alone."""
+        the page of its H3 cell. The cell is that of the position as stored, so a record's cell is
+        a function of the record alone."""
         lat, lng = np.round(self.lat, 6), np.round(self.lng, 6)  # ~0.1 m: what a phone's fix can claim
         pages = _page_ids(lat, lng, resolution, layout.page_resolution)
         batch = np.empty(len(self), dtype=FIX_DTYPE)
@@ -247,7 +247,7 @@ class FixColumns:
         batch["ts_ms"] = np.floor(self.ts * 1000)
         batch["accuracy_m"] = np.where(np.isnan(self.accuracy_m), NO_ACCURACY, np.round(self.accuracy_m))
         batch["mode"] = self.mode
-        return batch, pages
+        return batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,7 +415,12 @@ class LiveLocationStore:
         return await self._per_slot(script, tags, keys, items)
 
     async def _in_regions(
-        self, script: AsyncScript, regions: Sequence[str], ids: Sequence[str], *extra: Sequence[str], head=()
+        self,
+        script: AsyncScript,
+        regions: Sequence[str],
+        ids: Sequence[str],
+        *extra: Sequence[str],
+        head: Sequence[str | int] = (),
     ) -> list[str]:
         """A region script over responders (each item: region, id, then `extra`'s i-th values)."""
         keys = [self.layout.who_key(g) for g in regions]
@@ -578,8 +583,8 @@ class LiveLocationStore:
             if len(chunk) > INGEST_CHUNK:
                 raise ValueError(f"a chunk of {len(chunk)} fixes: at most {INGEST_CHUNK} per script call")
             if len(chunk):
-                batch, pages = chunk.packed(self.resolution, self.layout)
-                calls.append(asyncio.create_task(self._ingest_chunk(batch, pages)))
+                batch = chunk.packed(self.resolution, self.layout)
+                calls.append(asyncio.create_task(self._ingest_chunk(batch)))
                 await asyncio.sleep(0)  # let the call go out before the next chunk is prepared
         return [_OUTCOME_CODES[c] for reply in await asyncio.gather(*calls) for c in reply]
 
@@ -587,42 +592,40 @@ class LiveLocationStore:
         """One phone's fix; fixes arriving together from many phones share one script call."""
         return await self._single_fixes.submit(fix)
 
-    async def _ingest_chunk(self, batch: np.ndarray, pages: np.ndarray) -> list[str]:
-        out = await self._store_fixes(batch, pages, [])
+    async def _ingest_chunk(self, batch: np.ndarray) -> list[str]:
+        out = await self._store_fixes(batch, [])
         away = [i for i, code in enumerate(out) if code == _NOT_HERE]
         if away:
-            for i, code in zip(away, await self._move_in(batch[away], pages[away]), strict=True):
+            for i, code in zip(away, await self._move_in(batch[away]), strict=True):
                 out[i] = code
         return out
 
-    async def _store_fixes(self, batch: np.ndarray, pages: np.ndarray, profiles: Sequence[str]) -> list[str]:
+    async def _store_fixes(self, batch: np.ndarray, profiles: Sequence[str]) -> list[str]:
         """The ingest script over fixes (packed), one call per slot of their regions; outcome codes
         in order. `profiles`: the directory's, for fixes moving in (else [])."""
         if not self.cluster:  # one slot: the whole chunk in one call
-            return await self._ingest_call(batch, pages, profiles)
-        regions = self.layout.region_texts(pages)
+            return await self._ingest_call(batch, profiles)
+        regions = [r.decode() for r in batch["region"].tolist()]
         out = [""] * len(batch)
 
         async def call(rows: list[int]) -> None:
             given = [profiles[r] for r in rows] if profiles else []
-            for r, code in zip(rows, await self._ingest_call(batch[rows], pages[rows], given), strict=True):
+            for r, code in zip(rows, await self._ingest_call(batch[rows], given), strict=True):
                 out[r] = code
 
         await self._ready()
         await asyncio.gather(*map(call, self.layout.by_slot(regions).values()))
         return out
 
-    async def _ingest_call(self, batch: np.ndarray, pages: np.ndarray, profiles: Sequence[str]) -> list[str]:
-        regions = unique(batch["region"].tolist())
-        declared = [self.layout.who_key(r.decode()) for r in regions]
-        declared += self.layout.page_keys(np.unique(pages))
+    async def _ingest_call(self, batch: np.ndarray, profiles: Sequence[str]) -> list[str]:
+        declared = [self.layout.who_key(r.decode()) for r in unique(batch["region"].tolist())]
         args = [self.layout.base, batch.tobytes(), "\n".join(profiles)]
         reply = await self._ingest(keys=declared, args=args)
         if len(reply) != len(batch):  # the script could not read a fix: never silently lost
             raise RuntimeError(f"live store answered {len(reply)} outcomes for {len(batch)} fixes")
         return list(reply)
 
-    async def _move_in(self, batch: np.ndarray, pages: np.ndarray) -> list[str]:
+    async def _move_in(self, batch: np.ndarray) -> list[str]:
         """Outcome codes of fixes their region does not hold: moves between regions, first fixes
         after going on duty or a sweep, and fixes of people off duty. The module docstring gives
         the protocol and what it guarantees."""
@@ -644,7 +647,7 @@ class LiveLocationStore:
                 break
             await self.redis.sadd(self.layout.regions_key, *unique([new[j] for j in moving]))
             rows = [pending[j] for j in moving]
-            codes = await self._store_fixes(batch[rows], pages[rows], [profiles[j] for j in moving])
+            codes = await self._store_fixes(batch[rows], [profiles[j] for j in moving])
             for j, code in zip(moving, codes, strict=True):
                 out[pending[j]] = code
             stored = [j for j, c in zip(moving, codes, strict=True) if c == _OUTCOMES[Outcome.stored]]
@@ -752,9 +755,10 @@ class LiveLocationStore:
             qualified[unsure] = [c is not None and qualified_at(c, at, kinds) for c in certificates]
         keep = np.flatnonzero(near & qualified)
         keep = keep[np.argsort(distance[keep], kind="stable")]
-        if len(np.unique(self.layout.regions_of(pages))) > 1:  # a move between them may be in flight
-            keep = _newest_per_responder(records, keep)
         c = _Columns.of(records[keep])
+        if len(set(c.ids)) < len(c.ids):  # two regions' copies: a move between them in flight
+            keep = _newest_per_responder(records, keep)
+            c = _Columns.of(records[keep])
         return Nearby(c.ids, c.lat, c.lng, c.ts, c.mode, c.accuracy_m, distance[keep].tolist())
 
     async def positions(self, box: Box | None = None) -> list[LivePosition]:
@@ -817,7 +821,7 @@ def _newest_per_responder(records: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """`rows` (indices into `records`, in their order) keeping one per responder: the newest fix.
     Two rows of one responder are two regions' copies during a move between them."""
     ids = records["id"][rows]
-    if len(np.unique(ids)) == len(ids):
+    if len(set(ids.tolist())) == len(ids):
         return rows
     newest: dict[bytes, int] = {}
     for row, rid, ts in zip(rows.tolist(), ids.tolist(), records["ts_ms"][rows].tolist(), strict=True):

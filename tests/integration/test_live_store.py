@@ -566,8 +566,8 @@ async def test_going_off_duty_wins_over_a_racing_move_between_regions(
     removed: list[bool] = []
     original = store._store_fixes
 
-    async def insert_then_clock_off(batch: np.ndarray, pages: np.ndarray, profiles: list[str]) -> list[str]:
-        codes = await original(batch, pages, profiles)
+    async def insert_then_clock_off(batch: np.ndarray, profiles: list[str]) -> list[str]:
+        codes = await original(batch, profiles)
         if profiles and not removed:  # the move's step 2 is done: the responder goes off duty now
             removed.append(await store.remove("leaver"))
         return codes
@@ -605,8 +605,8 @@ async def test_a_profile_change_during_a_move_reaches_the_new_region(store: Live
     changed: list[bool] = []
     original = store._store_fixes
 
-    async def insert_then_opt_in(batch: np.ndarray, pages: np.ndarray, profiles: list[str]) -> list[str]:
-        codes = await original(batch, pages, profiles)
+    async def insert_then_opt_in(batch: np.ndarray, profiles: list[str]) -> list[str]:
+        codes = await original(batch, profiles)
         if profiles and not changed:
             changed.append(True)
             await store.set_profile("opting", "walk", valid_now(), homes=True)
@@ -671,5 +671,4 @@ async def test_on_a_cluster_a_script_touching_another_slot_is_refused(
 
 
 def _packed(fixes: list[PositionFix], store: LiveLocationStore) -> bytes:
-    batch, _ = FixColumns.of(fixes).packed(store.resolution, store.layout)
-    return batch.tobytes()
+    return FixColumns.of(fixes).packed(store.resolution, store.layout).tobytes()

@@ -87,3 +87,14 @@ async def test_a_dropped_connection_is_read_again_through_the_pool(
         assert await reader.execute("GET", key) == values[key]  # and the next one reconnects
     finally:
         await reader.aclose()
+
+
+async def test_a_cluster_client_is_refused_as_it_routes_by_slot_itself(cluster_url: str) -> None:
+    """The live store reads a cluster through the cluster client (one MGET per slot): a connection
+    of its own would reach one node only."""
+    cluster = connect_redis(cluster_url)
+    try:
+        with pytest.raises(TypeError, match="single server"):
+            ReadConnection(cluster)  # type: ignore[arg-type]
+    finally:
+        await cluster.aclose()

@@ -385,3 +385,30 @@ async def test_a_resync_never_undoes_a_change_made_while_it_ran(
         await db.dispose()
         async for key in redis_client.scan_iter(match=keys("*"), count=1000):
             await redis_client.delete(key)
+
+
+def test_the_live_map_reads_only_the_view_it_is_given(http, admin_headers, token_for) -> None:
+    """`bbox` returns exactly the positions inside the view (on both sides of a region border), a
+    view too wide to read at once is refused naming the field and the rule, and without a box
+    everyone comes back as before."""
+    inside = [(22.6000, 114.0840), (22.6010, 114.0880), (22.6040, 114.0860)]  # across a region border
+    outside = [(22.6100, 114.0860), (22.6000, 114.1000)]
+    people = [on_duty_at(http, admin_headers, lat, lng) for lat, lng in inside + outside]
+    ids = [p["id"] for p in people]
+    dispatcher = token_for("dispatcher")
+    live = http.get(
+        "/v1/responders/live", params={"bbox": "22.5990,114.0800,22.6050,114.0900"}, headers=dispatcher
+    )
+    assert live.status_code == 200, live.text
+    found = {f["properties"]["id"]: f["geometry"]["coordinates"] for f in live.json()["features"]}
+    assert set(ids) & set(found) == set(ids[:3])
+    for rid, (lat, lng) in zip(ids[:3], inside, strict=True):
+        assert found[rid] == pytest.approx([lng, lat], abs=1e-6)
+    everyone = {
+        f["properties"]["id"] for f in http.get("/v1/responders/live", headers=dispatcher).json()["features"]
+    }
+    assert set(ids) <= everyone
+    province = http.get("/v1/responders/live", params={"bbox": "20.0,109.0,25.5,117.5"}, headers=dispatcher)
+    assert province.status_code == 422
+    detail = province.json()["detail"]
+    assert detail.startswith("bbox:") and "live_map_pages_max" in detail

@@ -16,7 +16,7 @@ const CATEGORY_STYLE = {
   other: ["#37474f", "O"],
 };
 const $ = (id) => document.getElementById(id);
-const state = { token: null, config: null, map: null, selected: null, socket: null, names: new Map(), resolved: new Map(), considered: new Map(), retry: 0, aedAsk: 0, shown: null };
+const state = { token: null, config: null, map: null, selected: null, socket: null, names: new Map(), resolved: new Map(), considered: new Map(), retry: 0, aedAsk: 0, responderAsk: 0, shown: null };
 // Below this zoom a whole city's AEDs (23,000 in the demo) would bury the map and the responders
 // under pins, and one answer could only hold an arbitrary part of them: the console asks for AEDs
 // from street level up, and clusters them until they can be told apart.
@@ -50,7 +50,7 @@ function setUpMap() {
   layers.incidents = L.layerGroup().addTo(map);
   layers.draft = L.layerGroup().addTo(map);
   map.on("click", (e) => placeDraft(e.latlng.lat, e.latlng.lng));
-  map.on("moveend", () => refreshAeds().catch(fail));
+  map.on("moveend", () => Promise.all([refreshResponders(), refreshAeds()]).catch(fail));
   $("show-responders").addEventListener("change", (e) => toggle(layers.responders, e.target.checked));
   $("show-aeds").addEventListener("change", (e) => toggle(layers.aeds, e.target.checked));
   $("legend").innerHTML = Object.entries(CATEGORY_STYLE)
@@ -72,7 +72,20 @@ function placeDraft(lat, lng) {
 }
 
 async function refreshResponders() {
-  const data = await call(`/v1/responders/live?crs=${crs()}`);
+  const ask = ++state.responderAsk; // only the latest view's answer is drawn
+  // only the view: the service reads just the pages of its live index under it
+  const b = state.map.getBounds();
+  const bbox = [b.getSouth(), b.getWest(), b.getNorth(), b.getEast()].map((v) => v.toFixed(6)).join(",");
+  let data;
+  try {
+    data = await call(`/v1/responders/live?bbox=${bbox}&crs=${crs()}`);
+  } catch (err) {
+    if (err.status !== 422 || ask !== state.responderAsk) throw err;
+    layers.responders.clearLayers(); // a view wider than the service reads at once (a province)
+    $("responder-count").textContent = "zoom in to see them";
+    return;
+  }
+  if (ask !== state.responderAsk) return;
   layers.responders.clearLayers();
   for (const f of data.features) {
     const [lng, lat] = f.geometry.coordinates;
