@@ -13,8 +13,9 @@ single server every key is in "slot 0", so a batch stays one call, as fast as be
 
 from __future__ import annotations
 
+import asyncio
 import zlib
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from functools import lru_cache
 from typing import TypeVar
 
@@ -26,6 +27,7 @@ from geo.cells import cell_texts, parents_of, tagged_cell_keys
 
 T = TypeVar("T")
 SINGLE_SLOT = 0
+FAN_OUT_MAX = 16  # calls in flight at once in one fan-out: a cluster client has 64 connections a node
 PAGE_KEYS_MAX = 1 << 18  # page keys remembered (~20 MB): a province's pages at the default resolutions
 
 
@@ -122,3 +124,16 @@ class LiveLayout:
 def unique(items: Sequence[T]) -> list[T]:
     """The items without repeats, in first-seen order (the keys a script call declares)."""
     return list(dict.fromkeys(items)) if items and isinstance(items[0], Hashable) else list(items)
+
+
+async def gather_limited(calls: Iterable[Awaitable[T]], limit: int = FAN_OUT_MAX) -> list[T]:
+    """`asyncio.gather` with at most `limit` calls in flight. A province's batch or sweep touches
+    hundreds of regions' slots; sent all at once they would take more connections than a cluster
+    client's pool per node holds (it refuses, it does not queue)."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with gate:
+            return await call
+
+    return list(await asyncio.gather(*map(one, calls)))

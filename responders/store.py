@@ -60,9 +60,14 @@ So, restated honestly for moves between regions:
   phone's next fix, seconds later).
 * Off duty wins: going off duty deletes the directory entry first, then the position in the
   region it named; a racing move then fails its compare-and-set and takes back its copy, or, if
-  it committed first, its region is the one the removal cleans. A worker dying mid-move can leave
-  a copy behind: it is never fresher than the staleness limit for long (queries ignore it after
-  `staleness_s`) and the sweeper drops it.
+  it committed first, its region is the one the removal cleans. The exception: a worker dying
+  between steps 2 and 3 leaves a copy in a region the directory does not name. Queries keep the
+  newest copy, the phone's next fixes in that region refresh it, and once the phone leaves it ages
+  past `staleness_s` (never returned after that) and the sweeper drops it. Should the responder
+  go off duty meanwhile, the removal cleans only the region the directory names: that copy stays
+  until it ages out, and fixes an off-duty phone still sends from that region refresh it (that
+  region's profile hash still knows them). Closing this needs the move to record its target in
+  the directory before step 2 (one more round trip per move), not built yet.
 * Staleness on read: a query never returns a position older than the limit, whatever the
   sweeper's lag; the sweeper (once per region per period, under a lease) only bounds memory.
 """
@@ -90,7 +95,7 @@ from geo.cells import box_cells, cell_ids, cell_of, cell_texts, cells_of, page_c
 from geo.distance import haversine_m_np
 from responders import live_scripts
 from responders.availability import CertificatePeriod, decode_certificates, encode_certificates, qualified_at
-from responders.live_layout import LiveLayout, cluster_slot, single_slot, unique
+from responders.live_layout import LiveLayout, cluster_slot, gather_limited, single_slot, unique
 from responders.records import (
     FIX_DTYPE,
     MODE_CODES,
@@ -396,7 +401,7 @@ class LiveLocationStore:
 
         out = [""] * len(tags)
         await self._ready()
-        for rows, reply in await asyncio.gather(*map(call, self.layout.by_slot(tags).values())):
+        for rows, reply in await gather_limited(map(call, self.layout.by_slot(tags).values())):
             for r, value in zip(rows, reply, strict=True):
                 out[r] = value
         return out
@@ -614,7 +619,7 @@ class LiveLocationStore:
                 out[r] = code
 
         await self._ready()
-        await asyncio.gather(*map(call, self.layout.by_slot(regions).values()))
+        await gather_limited(map(call, self.layout.by_slot(regions).values()))
         return out
 
     async def _ingest_call(self, batch: np.ndarray, profiles: Sequence[str]) -> list[str]:
@@ -688,11 +693,9 @@ class LiveLocationStore:
         else:
             groups = self.layout.by_slot(self.layout.region_texts(pages))
             await self._ready()
-            replies = await asyncio.gather(
-                *(
-                    self.redis.execute_command("MGET", *(keys[r] for r in rows), **{NEVER_DECODE: []})
-                    for rows in groups.values()
-                )
+            replies = await gather_limited(
+                self.redis.execute_command("MGET", *(keys[r] for r in rows), **{NEVER_DECODE: []})
+                for rows in groups.values()
             )
             blobs = [b for reply in replies for b in reply]
         return np.frombuffer(b"".join(b for b in blobs if b), dtype=RECORD_DTYPE)
@@ -768,7 +771,7 @@ class LiveLocationStore:
             records = await self._read(box_cells(*box, self.page_resolution))
             records = records[box.holds(records)]
         else:
-            parts = await asyncio.gather(*map(self._region_records, sorted(await self.regions())))
+            parts = await gather_limited(map(self._region_records, sorted(await self.regions())))
             records = np.concatenate([np.frombuffer(b"", dtype=RECORD_DTYPE), *parts])
         return self._positions(records[_newest_per_responder(records, np.arange(len(records)))])
 
@@ -799,7 +802,7 @@ class LiveLocationStore:
     async def sweep(self, now_s: float | None = None, page: int = 1000) -> int:
         """Drop positions past the staleness limit or whose certificates lapsed, in every region;
         returns how many. (Workers sweep region by region under leases: `sweep_region`.)"""
-        swept = await asyncio.gather(*(self.sweep_region(r, now_s, page) for r in await self.regions()))
+        swept = await gather_limited(self.sweep_region(r, now_s, page) for r in await self.regions())
         return sum(swept)
 
     async def sweep_region(self, region: str, now_s: float | None = None, page: int = 1000) -> int:

@@ -23,6 +23,7 @@ from core.config import Settings
 from core.db import Database
 from core.lease import Lease
 from core.outage import log_failed_round
+from responders.live_layout import gather_limited
 from responders.service import resync_live_profiles
 from responders.store import LiveLocationStore
 
@@ -59,7 +60,7 @@ async def sweep_regions(store: LiveLocationStore, period_s: float) -> int:
             return 0  # another worker swept it in this period
         return await store.sweep_region(region)
 
-    return sum(await asyncio.gather(*map(sweep, sorted(await store.regions()))))
+    return sum(await gather_limited(map(sweep, sorted(await store.regions()))))
 
 
 async def upkeep_once(

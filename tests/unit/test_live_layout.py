@@ -3,13 +3,15 @@ the pages' ancestors, and items are grouped by slot as a cluster needs."""
 
 from __future__ import annotations
 
+import asyncio
+
 import h3
 import numpy as np
 from redis.crc import key_slot
 
 from core.redis import Keys
 from geo.cells import box_area_cells, box_cells, cell_ids, cell_of, tagged_cell_keys
-from responders.live_layout import LiveLayout, cluster_slot, single_slot
+from responders.live_layout import LiveLayout, cluster_slot, gather_limited, single_slot
 
 
 def layout(slot_of=cluster_slot) -> LiveLayout:  # type: ignore[no-untyped-def]
@@ -53,3 +55,18 @@ def test_a_box_reads_every_page_a_position_inside_can_be_in() -> None:
     assert held <= pages
     assert 0.5 < len(pages) / box_area_cells(south, west, north, east, 8) < 2.5
     assert len(box_cells(22.5, 114.0, 22.5, 114.0, 8)) == 1  # a point still reads its page
+
+
+async def test_a_fan_out_keeps_order_and_never_has_more_calls_in_flight_than_allowed() -> None:
+    in_flight, most = 0, 0
+
+    async def call(i: int) -> int:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.001 * (i % 3))
+        in_flight -= 1
+        return i
+
+    assert await gather_limited((call(i) for i in range(100)), limit=7) == list(range(100))
+    assert most == 7
