@@ -48,10 +48,6 @@ STEP_M = 50.0  # an e-bike's fix every 10 s: most fixes stay in their page, some
 SPEEDS = {"walking (1.4 m/s)": 1.4, "e-bike (5 m/s)": 5.0}
 FIX_INTERVAL_S = 10.0
 GOAL_P99_MS, GOAL_P99_RATIO, GOAL_INGEST_RATIO = 2.0, 1.5, 0.7
-POOL = 4096
-"""Connections per node. A cluster client's pool refuses a command past its size (redis-py's
-`MaxConnectionsError`) where the single server's waits, and the store sends one script call per
-slot per chunk at once: a province-wide batch of 5,000 fixes makes thousands."""
 
 
 @dataclass
@@ -74,7 +70,7 @@ class Side:
 
 async def open_side(name: str, url: str, settings: Settings) -> Side:
     keys = Keys("bench" + secrets.token_hex(3))
-    redis = connect_redis(url, POOL)
+    redis = connect_redis(url)  # as the app connects: its pool size, cluster detected
     if isinstance(redis, RedisCluster):
         await redis.initialize()
         nodes = [Redis(host=n.host, port=n.port) for n in redis.get_primaries()]
