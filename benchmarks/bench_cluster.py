@@ -48,6 +48,10 @@ STEP_M = 50.0  # an e-bike's fix every 10 s: most fixes stay in their page, some
 SPEEDS = {"walking (1.4 m/s)": 1.4, "e-bike (5 m/s)": 5.0}
 FIX_INTERVAL_S = 10.0
 GOAL_P99_MS, GOAL_P99_RATIO, GOAL_INGEST_RATIO = 2.0, 1.5, 0.7
+POOL = 4096
+"""Connections per node. A cluster client's pool refuses a command past its size (redis-py's
+`MaxConnectionsError`) where the single server's waits; with the app's 64, populating the province
+(first fixes: every chunk moves its people in, chunks in parallel) still ran out."""
 
 
 @dataclass
@@ -70,7 +74,7 @@ class Side:
 
 async def open_side(name: str, url: str, settings: Settings) -> Side:
     keys = Keys("bench" + secrets.token_hex(3))
-    redis = connect_redis(url)  # as the app connects: its pool size, cluster detected
+    redis = connect_redis(url, POOL)
     if isinstance(redis, RedisCluster):
         await redis.initialize()
         nodes = [Redis(host=n.host, port=n.port) for n in redis.get_primaries()]
