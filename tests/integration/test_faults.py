@@ -11,7 +11,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +21,13 @@ import pytest_asyncio
 import redis
 import websockets
 
+from tests.support.inbox import WAIT_S, Inbox, alert_for, event
 from tests.support.people import bearer, iso, on_duty_at
 from tests.support.phones import Console, Phone
 from tests.support.server import ROOT, ServerProcess
 from tests.support.stores import PrivateStores
 
 pytestmark = pytest.mark.integration
-WAIT_S = 30.0  # generous for a loaded 2-core machine
 FIGURES: dict[str, float] = {}
 
 
@@ -79,31 +79,6 @@ async def http(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-class Inbox:
-    """Every frame a socket receives, read in the background, so a test can wait for any of them."""
-
-    def __init__(self, ws: Any) -> None:
-        self.ws, self.frames = ws, []
-        self.task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        async for raw in self.ws:
-            self.frames.append(json.loads(raw))
-
-    @property
-    def open(self) -> bool:
-        return not self.task.done()
-
-    async def wait(self, match: Callable[[dict[str, Any]], bool], timeout: float = WAIT_S) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while True:
-                found = next((f for f in self.frames if match(f)), None)
-                if found is not None:
-                    return found
-                assert self.open, f"the socket closed; frames: {self.frames[-5:]}"
-                await asyncio.sleep(0.05)
-
-
 async def stream(phone: Phone, lat: float, lng: float) -> None:
     """A phone on duty: a fix every second, whatever the answers."""
     while True:
@@ -153,14 +128,6 @@ async def timeline_if_late(
     except TimeoutError:
         detail = (await http.get(f"/v1/incidents/{incident_id}", headers=headers)).json()
         raise AssertionError(f"late; the incident's events: {detail['events']}") from None
-
-
-def alert_for(incident_id: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda f: f["type"] == "alert" and f["incident_id"] == incident_id
-
-
-def event(incident_id: str, kind: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda f: f.get("incident_id") == incident_id and f.get("kind") == kind
 
 
 @dataclass
