@@ -51,7 +51,8 @@ GOAL_P99_MS, GOAL_P99_RATIO, GOAL_INGEST_RATIO = 2.0, 1.5, 0.7
 POOL = 4096
 """Connections per node. A cluster client's pool refuses a command past its size (redis-py's
 `MaxConnectionsError`) where the single server's waits; with the app's 64, populating the province
-(first fixes: every chunk moves its people in, chunks in parallel) still ran out."""
+(first fixes: every chunk moves its people in, chunks in parallel) still ran out; the app now opens
+up to `core.redis.CLUSTER_CONNECTIONS_PER_NODE` (512) per node."""
 
 
 @dataclass

@@ -103,13 +103,20 @@ def connect_configured(settings: Settings, max_connections: int = MAX_CONNECTION
     )
 
 
+CLUSTER_CONNECTIONS_PER_NODE = 512
+"""Least pool per cluster node. redis-py's cluster pool refuses a command past its size
+(`MaxConnectionsError`) where the single server's pool waits: a province's gateway batch, its
+fixes spread over hundreds of regions and so hundreds of slots, ran out at 64
+(tests/integration/test_live_store_province.py). Connections are opened only when needed."""
+
+
 def connect_cluster(url: str, max_connections: int, *, read_from_replicas: bool) -> RedisCluster:
     """A cluster client: a bounded pool per node, commands routed by slot, MOVED/ASK followed and
     the slot map refreshed after a failover. `read_from_replicas` spreads reads over replicas."""
     return RedisCluster.from_url(
         url,
         decode_responses=True,
-        max_connections=max_connections,
+        max_connections=max(max_connections, CLUSTER_CONNECTIONS_PER_NODE),
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 6),
         socket_connect_timeout=5,
         require_full_coverage=False,
