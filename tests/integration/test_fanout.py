@@ -127,14 +127,15 @@ def replicated_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rep
         cluster.stop()
 
 
-async def test_after_a_failover_the_relay_follows_the_new_primary_and_resyncs(
-    replicated_cluster: ReplicatedCluster,
-) -> None:
-    """The primary that owns the channel's slot dies: its replica takes over, publishing never
-    raises (frames wait in the outbox), and the worker subscribed there resubscribes on the new
-    primary and asks its sockets to catch up; frames flow again."""
-    keys = Keys("rcfailover" + secrets.token_hex(3))
-    one, two = connect_redis(replicated_cluster.url), connect_redis(replicated_cluster.url)
+@contextlib.asynccontextmanager
+async def sender_and_holder(
+    sender_url: str, holder_url: str, prefix: str
+) -> AsyncIterator[tuple[Fanout, Fanout, Socket, RedisClient]]:
+    """Two workers' relays, each on its own client: one publishing, one holding the phone of
+    responder r-1; both running and subscribed, one frame already delivered; closed afterwards.
+    Yields the sender, the holder, the phone and the holder's client."""
+    keys = Keys(prefix + secrets.token_hex(3))
+    one, two = connect_redis(sender_url), connect_redis(holder_url)
     sender, holder = Fanout(one, keys), Fanout(two, keys)
     tasks = [asyncio.create_task(f.run()) for f in (sender, holder)]
     phone = Socket()
@@ -144,6 +145,25 @@ async def test_after_a_failover_the_relay_follows_the_new_primary_and_resyncs(
             await holder.ready.wait()
         await sender.to_responder("r-1", {"type": "alert", "alert_id": "before"})
         await until(lambda: len(phone.frames) == 1)
+        yield sender, holder, phone, two
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_after_a_failover_the_relay_follows_the_new_primary_and_resyncs(
+    replicated_cluster: ReplicatedCluster,
+) -> None:
+    """The primary that owns the channel's slot dies: its replica takes over, publishing never
+    raises (frames wait in the outbox), and the worker subscribed there resubscribes on the new
+    primary and asks its sockets to catch up; frames flow again."""
+    url = replicated_cluster.url
+    async with sender_and_holder(url, url, "rcfailover") as (sender, holder, phone, two):
+        assert isinstance(two, RedisCluster)
         owner = two.get_node_from_key(holder.channel)
         ReplicatedCluster.kill(int(owner.port))
         started = time.monotonic()
@@ -155,13 +175,6 @@ async def test_after_a_failover_the_relay_follows_the_new_primary_and_resyncs(
         await sender.to_responder("r-1", {"type": "alert", "alert_id": "after"})
         await until(lambda: phone.frames[-1:] == [{"type": "alert", "alert_id": "after"}], timeout_s=10)
         print(f"resubscribed and resynced {resynced_s:.1f} s after the primary died")
-    finally:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await one.aclose()
-        await two.aclose()
 
 
 async def test_a_subscription_gone_silent_is_found_out_and_the_sockets_resync(
@@ -173,32 +186,19 @@ async def test_a_subscription_gone_silent_is_found_out_and_the_sockets_resync(
     monkeypatch.setattr(shard_pubsub, "SUBSCRIBE_TIMEOUT_S", 1.0)
     redis_port = int(store_env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
     hole = await Blackhole(redis_port).start()
-    keys = Keys("rcsilent" + secrets.token_hex(3))
-    direct, through_hole = connect_redis(store_env["REDIS_URL"]), connect_redis(hole.url)
-    sender, holder = Fanout(direct, keys), Fanout(through_hole, keys)
-    tasks = [asyncio.create_task(f.run()) for f in (sender, holder)]
-    phone = Socket()
-    holder.attach_responder("r-1", phone)
     try:
-        async with asyncio.timeout(10):
-            await holder.ready.wait()
-        await sender.to_responder("r-1", {"type": "alert", "alert_id": "before"})
-        await until(lambda: len(phone.frames) == 1)
-        hole.swallow()
-        started = time.monotonic()
-        await sender.to_responder("r-1", {"type": "alert", "alert_id": "lost"})  # into the silence
-        await until(lambda: phone.resyncs >= 1, timeout_s=15)
-        found_s = time.monotonic() - started
-        await until(lambda: holder.ready.is_set())
-        await sender.to_responder("r-1", {"type": "alert", "alert_id": "after"})
-        await until(lambda: phone.frames[-1:] == [{"type": "alert", "alert_id": "after"}])
-        assert {"type": "alert", "alert_id": "lost"} not in phone.frames  # resync brings it from the record
-        print(f"silent subscription found out and resynced after {found_s:.1f} s (ping after 0.5 s)")
+        relays = sender_and_holder(store_env["REDIS_URL"], hole.url, "rcsilent")
+        async with relays as (sender, holder, phone, _):
+            hole.swallow()
+            started = time.monotonic()
+            await sender.to_responder("r-1", {"type": "alert", "alert_id": "lost"})  # into the silence
+            await until(lambda: phone.resyncs >= 1, timeout_s=15)
+            found_s = time.monotonic() - started
+            await until(lambda: holder.ready.is_set())
+            await sender.to_responder("r-1", {"type": "alert", "alert_id": "after"})
+            await until(lambda: phone.frames[-1:] == [{"type": "alert", "alert_id": "after"}])
+            # the frame published into the silence comes back by resync, from the record
+            assert {"type": "alert", "alert_id": "lost"} not in phone.frames
+            print(f"silent subscription found out and resynced after {found_s:.1f} s (ping after 0.5 s)")
     finally:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await direct.aclose()
-        await through_hole.aclose()
         await hole.aclose()
