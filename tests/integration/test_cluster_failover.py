@@ -35,7 +35,7 @@ from core.config import Settings
 from core.redis import Keys, connect_redis
 from responders.store import LiveLocationStore
 from tests.support.cluster import Failover, ReplicatedCluster
-from tests.support.inbox import WAIT_S, Inbox, alert_for, event
+from tests.support.inbox import WAIT_S, Inbox, alert_for, event, until_alerting
 from tests.support.people import bearer, iso, on_duty_at
 from tests.support.phones import Console, Phone
 from tests.support.server import ROOT, ServerProcess
@@ -133,19 +133,6 @@ async def fresh_positions(
                 await asyncio.sleep(0.05)
     except TimeoutError:
         raise AssertionError(f"no fresh positions since {since:.2f}; the last query saw {seen!r}") from None
-
-
-async def until_alerting(http: httpx.AsyncClient, headers: dict[str, str], lat: float, lng: float) -> dict:
-    """Open incidents until one alerts someone at once (the dispatcher's view of "dispatch works")."""
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            r = await http.post(
-                "/v1/incidents", json={"lat": lat, "lng": lng, "category": "cardiac_arrest"}, headers=headers
-            )
-            if r.status_code == 201 and r.json()["alerts"]:
-                return r.json()
-            assert r.status_code in (201, 503), r.text
-            await asyncio.sleep(0.5)
 
 
 async def test_a_primary_killed_loses_no_alert_and_positions_come_back_within_a_fix(

@@ -21,7 +21,7 @@ import pytest_asyncio
 import redis
 import websockets
 
-from tests.support.inbox import WAIT_S, Inbox, alert_for, event
+from tests.support.inbox import WAIT_S, Inbox, alert_for, event, until_alerting
 from tests.support.people import bearer, iso, on_duty_at
 from tests.support.phones import Console, Phone
 from tests.support.server import ROOT, ServerProcess
@@ -98,19 +98,6 @@ async def open_incident(http: httpx.AsyncClient, headers: dict[str, str], lat: f
     )
     assert r.status_code == 201, r.text
     return r.json()
-
-
-async def until_alerting(http: httpx.AsyncClient, headers: dict[str, str], lat: float, lng: float) -> dict:
-    """Open incidents until one alerts someone at once (the dispatcher's view of "dispatch works")."""
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            r = await http.post(
-                "/v1/incidents", json={"lat": lat, "lng": lng, "category": "cardiac_arrest"}, headers=headers
-            )
-            if r.status_code == 201 and r.json()["alerts"]:
-                return r.json()
-            assert r.status_code in (201, 503), r.text
-            await asyncio.sleep(0.5)
 
 
 def drop_subscriptions(stores: PrivateStores) -> None:
