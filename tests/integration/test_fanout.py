@@ -20,6 +20,7 @@ from core.redis import Keys, RedisClient, connect_redis
 from dispatch.fanout import Fanout
 from tests.support.blackhole import Blackhole
 from tests.support.cluster import ReplicatedCluster
+from tests.support.stores import cut_subscriptions
 
 pytestmark = pytest.mark.integration
 
@@ -95,15 +96,6 @@ async def test_many_frames_arrive_once_each_and_in_order(workers: list[Fanout]) 
     assert [f["alert_id"] for f in phone.frames] == [str(i) for i in range(200)]
 
 
-async def _cut_subscriptions(redis: RedisClient) -> None:
-    """Close every subscriber connection on the server (on a cluster, on every node), as a
-    network cut or a restarted proxy would."""
-    if isinstance(redis, RedisCluster):
-        await redis.execute_command("CLIENT KILL", "TYPE", "pubsub", target_nodes=RedisCluster.ALL_NODES)
-    else:
-        await redis.execute_command("CLIENT KILL", "TYPE", "pubsub")
-
-
 async def test_a_worker_whose_subscription_was_cut_resyncs_its_sockets_and_relays_again(
     workers: list[Fanout],
 ) -> None:
@@ -111,7 +103,7 @@ async def test_a_worker_whose_subscription_was_cut_resyncs_its_sockets_and_relay
     phone, console = Socket(), Socket()
     two.attach_responder("r-1", phone)
     two.dispatchers.add(console)
-    await _cut_subscriptions(one.redis)
+    await cut_subscriptions(one.redis)
     await until(lambda: phone.resyncs >= 1 and console.resyncs >= 1)
     await until(lambda: two.ready.is_set())
     await one.to_responder("r-1", {"type": "alert", "alert_id": "after"})

@@ -6,15 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import websockets
 
+from tests.support.db import revoke_unannounced
 from tests.support.people import bearer, on_duty_at, register
 from tests.support.phones import Console, Phone
 from tests.support.server import ServerProcess
@@ -117,14 +116,7 @@ async def test_a_missed_announcement_is_caught_by_the_periodic_recheck(
         person = register(http, admin_headers)
         async with Phone(server.ws_url, person["token"]) as phone:
             await alive(phone.ws)
-            conn = await asyncpg.connect(store_env["DATABASE_URL"].replace("+asyncpg", ""))
-            try:
-                await conn.execute(
-                    "UPDATE api_tokens SET revoked_at = now() WHERE responder_id = $1",
-                    uuid.UUID(person["id"]),
-                )
-            finally:
-                await conn.close()
+            await revoke_unannounced(store_env["DATABASE_URL"], person["id"])
             code, reason, _ = await closed_code(phone.ws, timeout=10)
             assert (code, reason) == (4401, "token revoked")
     finally:

@@ -10,17 +10,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 
-import asyncpg
 import httpx
 import pytest
-from redis.asyncio import RedisCluster
 
 from core.redis import Keys, connect_redis
 from core.revocation import RevocationFeed, announce_revoked
 from tests.integration.test_cli import dispatch_cli
 from tests.integration.test_limits import metric
+from tests.support.db import revoke_unannounced
 from tests.support.people import bearer, register
 from tests.support.server import ServerProcess
+from tests.support.stores import cut_subscriptions
 
 pytestmark = pytest.mark.integration
 AT_ONCE_S = 2.0  # "at once": a small fraction of the 600 s TTL these servers run with (measured: the
@@ -111,13 +111,9 @@ def test_a_responders_old_token_is_refused_by_the_other_worker_at_once(pair, adm
 
 
 async def _kill_subscriptions(url: str) -> None:
-    """Cut every pub/sub connection of this Redis (each node of a cluster), as a restart would."""
     redis = connect_redis(url)
     try:
-        if isinstance(redis, RedisCluster):
-            await redis.execute_command("CLIENT KILL", "TYPE", "pubsub", target_nodes=RedisCluster.ALL_NODES)
-        else:
-            await redis.execute_command("CLIENT KILL", "TYPE", "pubsub")
+        await cut_subscriptions(redis)
     finally:
         await redis.aclose()
 
@@ -131,14 +127,7 @@ async def test_a_worker_whose_feed_was_cut_forgets_its_cache(app_env, store_env,
             person = register(http, admin_headers)
             phone = bearer(person["token"])
             assert http.get(SESSION, headers=phone).status_code == 200
-            conn = await asyncpg.connect(store_env["DATABASE_URL"].replace("+asyncpg", ""))
-            try:  # revoked, and nobody told the worker
-                await conn.execute(
-                    "UPDATE api_tokens SET revoked_at = now() WHERE responder_id = $1",
-                    uuid.UUID(person["id"]),
-                )
-            finally:
-                await conn.close()
+            await revoke_unannounced(store_env["DATABASE_URL"], person["id"])  # nobody told the worker
             assert http.get(SESSION, headers=phone).status_code == 200  # served from the cache
             gaps = metric(http, "revocation_feed_resubscribed_total")
             await _kill_subscriptions(store_env["REDIS_URL"])
@@ -155,18 +144,7 @@ def test_without_an_announcement_the_ttl_still_ends_a_token(app_env, store_env, 
             person = register(http, admin_headers)
             phone = bearer(person["token"])
             assert http.get(SESSION, headers=phone).status_code == 200
-
-            async def revoke_unannounced() -> None:
-                conn = await asyncpg.connect(store_env["DATABASE_URL"].replace("+asyncpg", ""))
-                try:
-                    await conn.execute(
-                        "UPDATE api_tokens SET revoked_at = now() WHERE responder_id = $1",
-                        uuid.UUID(person["id"]),
-                    )
-                finally:
-                    await conn.close()
-
-            asyncio.run(revoke_unannounced())
+            asyncio.run(revoke_unannounced(store_env["DATABASE_URL"], person["id"]))
             assert refused_within(server.url, phone, 5.0) < 5.0  # TTL 1 s, plus a busy machine
     finally:
         server.stop()

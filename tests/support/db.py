@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +28,14 @@ async def fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
         return await conn.fetch(sql, *args)
     finally:
         await conn.close()
+
+
+async def revoke_unannounced(url: str, responder_id: str) -> None:
+    """Revoke a responder's tokens straight in PostgreSQL, as a hand edit would: no worker is told,
+    so only the re-checks and expiries can find out."""
+    await fetch(
+        url, "UPDATE api_tokens SET revoked_at = now() WHERE responder_id = $1", uuid.UUID(responder_id)
+    )
 
 
 async def execute(dsn: str, sql: str) -> None:

@@ -11,6 +11,9 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
+from redis.asyncio import RedisCluster
+
+from core.redis import RedisClient
 from tests.support.server import ROOT, free_port
 
 SCRIPT = ROOT / "scripts" / "stores.sh"
@@ -57,3 +60,12 @@ class PrivateStores:
         """Start what was stopped; returns the monotonic time at which it answers again."""
         self._script("start", "fault")
         return time.monotonic()
+
+
+async def cut_subscriptions(redis: RedisClient) -> None:
+    """Close every subscriber connection on the server (on a cluster, on every node), as a
+    network cut or a restarted proxy would."""
+    if isinstance(redis, RedisCluster):
+        await redis.execute_command("CLIENT KILL", "TYPE", "pubsub", target_nodes=RedisCluster.ALL_NODES)
+    else:
+        await redis.execute_command("CLIENT KILL", "TYPE", "pubsub")
