@@ -9,6 +9,7 @@ more and a 90 % level, three people in reach are alerted first (P(at least 2 of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from tests.integration.test_dispatch import dispatcher, offset, remote_spot
+from tests.support.db import stores_of_its_own
 from tests.support.people import bearer, on_duty_at, pinned_acceptance
 from tests.support.phones import Console, Phone
 from tests.support.server import ROOT, ServerProcess
@@ -26,36 +28,46 @@ pytestmark = pytest.mark.integration
 REPLACED_WITHIN_S = 1.0
 
 
-def policy_env(app_env: dict[str, str], **extra: str) -> dict[str, str]:
-    return {**app_env, **pinned_acceptance(0.9), **extra}
+@contextlib.contextmanager
+def policy_server(
+    app_env: dict[str, str], store_env: dict[str, str], **extra: str
+) -> Iterator[ServerProcess]:
+    """A server with acceptance pinned at 0.9 and `extra` settings, on stores of its own: its
+    incidents are stepped by its own clock only."""
+    with stores_of_its_own(store_env["DATABASE_URL"], "circle") as own:
+        server = ServerProcess(env={**app_env, **own, **pinned_acceptance(0.9), **extra}).start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 @pytest.fixture(scope="module")
-def phased(app_env: dict[str, str]) -> Iterator[ServerProcess]:
+def phased(app_env: dict[str, str], store_env: dict[str, str]) -> Iterator[ServerProcess]:
     """Answers decide; the clock stays out of the way (30 s answer timeout, 60 s escalation);
     the ladder's first rung (push) is due 3 s after an alert a socket took without a receipt."""
-    env = policy_env(app_env, DISPATCH_ESCALATION_INTERVAL_S="60", DISPATCH_RECEIPT_TIMEOUT_S="3")
-    server = ServerProcess(env=env).start()
-    yield server
-    server.stop()
+    with policy_server(
+        app_env, store_env, DISPATCH_ESCALATION_INTERVAL_S="60", DISPATCH_RECEIPT_TIMEOUT_S="3"
+    ) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
-def impatient(app_env: dict[str, str]) -> Iterator[ServerProcess]:
+def impatient(app_env: dict[str, str], store_env: dict[str, str]) -> Iterator[ServerProcess]:
     """An answer is overdue after 1.5 s; escalation far away (60 s)."""
-    env = policy_env(app_env, DISPATCH_ANSWER_TIMEOUT_S="1.5", DISPATCH_ESCALATION_INTERVAL_S="60")
-    server = ServerProcess(env=env).start()
-    yield server
-    server.stop()
+    with policy_server(
+        app_env, store_env, DISPATCH_ANSWER_TIMEOUT_S="1.5", DISPATCH_ESCALATION_INTERVAL_S="60"
+    ) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
-def widening(app_env: dict[str, str]) -> Iterator[ServerProcess]:
+def widening(app_env: dict[str, str], store_env: dict[str, str]) -> Iterator[ServerProcess]:
     """Escalation every second, 60 s of reach a step; answers get 30 s."""
-    env = policy_env(app_env, DISPATCH_ESCALATION_INTERVAL_S="1", DISPATCH_ESCALATION_STEP_S="60")
-    server = ServerProcess(env=env).start()
-    yield server
-    server.stop()
+    with policy_server(
+        app_env, store_env, DISPATCH_ESCALATION_INTERVAL_S="1", DISPATCH_ESCALATION_STEP_S="60"
+    ) as server:
+        yield server
 
 
 class Scene:

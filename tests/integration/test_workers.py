@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from core.worker_header import WORKER_HEADER
+from tests.support.db import stores_of_its_own
 from tests.support.people import bearer, on_duty_at, pinned_acceptance
 from tests.support.phones import Console, Phone
 from tests.support.server import ServerProcess
@@ -42,20 +43,22 @@ def four_workers(
     redis_url = (
         store_env["REDIS_URL"] if request.param == "single" else request.getfixturevalue("cluster_url")
     )
-    env = {
-        **app_env,
-        **pinned_acceptance(0.05),  # nobody is likely to accept: everyone in reach is alerted
-        "REDIS_URL": redis_url,
-        "DISPATCH_ALERT_CAP": str(NEAR + FAR + 4),
-        "DISPATCH_ESCALATION_INTERVAL_S": "1",
-        "DISPATCH_ESCALATION_STEP_S": "60",
-    }
-    env.pop("DISPATCH_REDIS_CLUSTER", None)
-    server = ServerProcess(env=env, workers=WORKERS).start(timeout_s=120)
-    try:
-        yield server
-    finally:
-        server.stop()
+    with stores_of_its_own(store_env["DATABASE_URL"], "workers") as own:
+        env = {
+            **app_env,
+            **own,
+            **pinned_acceptance(0.05),  # nobody is likely to accept: everyone in reach is alerted
+            "REDIS_URL": redis_url,
+            "DISPATCH_ALERT_CAP": str(NEAR + FAR + 4),
+            "DISPATCH_ESCALATION_INTERVAL_S": "1",
+            "DISPATCH_ESCALATION_STEP_S": "60",
+        }
+        env.pop("DISPATCH_REDIS_CLUSTER", None)
+        server = ServerProcess(env=env, workers=WORKERS).start(timeout_s=120)
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 def worker_of(socket: Phone | Console) -> str:

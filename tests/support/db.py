@@ -64,3 +64,15 @@ def fresh_database(url: str, label: str) -> Iterator[str]:
         yield fresh
     finally:
         asyncio.run(execute(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@contextmanager
+def stores_of_its_own(url: str, label: str) -> Iterator[dict[str, str]]:
+    """Environment for a server whose dispatch clock must see only its own incidents: a fresh
+    database and a Redis prefix nobody else uses.
+
+    Every server on a database runs the clock over every open incident, with its own settings: the
+    session's server (alert cap 20, default acceptance) would otherwise now and then take a step of
+    an incident opened by a server configured otherwise, and decide it differently."""
+    with fresh_database(url, label) as fresh:
+        yield {"DATABASE_URL": fresh, "DISPATCH_REDIS_PREFIX": f"{label}{secrets.token_hex(3)}"}
