@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     """Structured JSON logs (one object per line)."""
     log_level: str = "INFO"
     """Log level."""
+    log_routine_requests: bool = False
+    """Also write an access-log line for each successful position batch (`POST /v1/locations`) and
+    duty change: off, they are counted in `/metrics` only, and a gateway or the demo's mover sending
+    thousands of them does not bury the lines an operator reads."""
     timezone: str = "Asia/Shanghai"
     """City time zone: opening hours, certificate dates."""
     tile_url: str | None = None  # base-map tiles for the web console; None = outlines only

@@ -57,7 +57,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
-def configure_logging(json_lines: bool, level: str = "INFO") -> None:
+class RoutineRequests(logging.Filter):
+    """Drops uvicorn's access line of a successful routine request: a position batch or a duty
+    change. A city's gateways and the demo's mover send thousands a minute; `/metrics` counts
+    them, and their failures (any status but 2xx) are still written."""
+
+    ROUTINE = re.compile(r"^(POST /v1/locations|PUT /v1/responders/[^/?]+/duty)(\?.*)?$")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if not (isinstance(args, tuple) and len(args) == 5):  # (client, method, path, version, status)
+            return True
+        _, method, path, _, status = args
+        return not (200 <= int(status) < 300 and bool(self.ROUTINE.match(f"{method} {path}")))
+
+
+def configure_logging(json_lines: bool, level: str = "INFO", *, routine_requests: bool = False) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
         JsonFormatter() if json_lines else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -70,3 +85,7 @@ def configure_logging(json_lines: bool, level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, TokenScrubber) for f in logger.filters):
             logger.addFilter(TokenScrubber())
+    access = logging.getLogger("uvicorn.access")
+    access.filters[:] = [f for f in access.filters if not isinstance(f, RoutineRequests)]
+    if not routine_requests:
+        access.addFilter(RoutineRequests())

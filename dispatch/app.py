@@ -97,7 +97,7 @@ def _channels(settings: Settings, push: ClosableChannel) -> dict[str, ClosableCh
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; `settings` defaults to the environment's."""
     settings = settings or get_settings()
-    configure_logging(settings.log_json, settings.log_level)
+    configure_logging(settings.log_json, settings.log_level, routine_requests=settings.log_routine_requests)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

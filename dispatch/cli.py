@@ -54,6 +54,7 @@ def run(
     from dispatch.run import run as run_all
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the start-up block's requests: not news
     options = RunOptions(host, port, workers, demo, seed, stores_env, watch_pid or None)
     raise typer.Exit(code=run_all(options))
 

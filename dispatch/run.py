@@ -17,11 +17,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
+from dispatch import welcome
 from dispatch.supervisor import Child, Shutdown, Supervisor
 
 log = logging.getLogger("dispatch.run")
 ROOT = Path(__file__).resolve().parent.parent
 CLI = (sys.executable, "-m", "dispatch.cli")
+WELCOME_WAIT_S = 90.0  # for the server to answer, then for the mover to have someone on duty
 
 
 @dataclass(frozen=True)
@@ -57,13 +61,23 @@ def _start_stores(sup: Supervisor, stores_env: str) -> None:
     sup.add(Child("stores", ["scripts/stores.sh", "hold", stores_env, started], grace_s=60.0))
 
 
-def _print_demo_tokens(sup: Supervisor) -> None:
-    """Sign-in tokens for the demo's screens (only their hashes are stored)."""
-    tokens = {}
-    for role in ("dispatcher", "planner", "admin"):
-        create = [*CLI, "token", "create", "--role", role, "--label", "make run"]
-        tokens[role] = sup.step(f"creating the {role} token", create, capture=True).strip()
-    print("demo tokens: " + "\n             ".join(f"{r:<10} {t}" for r, t in tokens.items()), flush=True)
+def _welcome(sup: Supervisor, options: RunOptions, url: str) -> None:
+    """Print the start-up block once the server answers: with the demo, tokens for every role (an
+    admin token from the CLI, the rest through the API with it)."""
+    if not welcome.wait_until_serving(url, WELCOME_WAIT_S):
+        log.warning("%s did not answer /healthz within %.0f s", url, WELCOME_WAIT_S)
+        return
+    tokens: dict[str, str] = {}
+    responder = None
+    if options.demo:
+        create = [*CLI, "token", "create", "--role", "admin", "--label", "make run"]
+        admin = sup.step("creating the admin token", create, capture=True).strip()
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=30) as http:
+            tokens = welcome.staff_tokens(http, "make run")
+            responder = welcome.demo_responder(http, wait_s=WELCOME_WAIT_S)
+        tokens["admin"] = admin
+    block = welcome.startup_block(url, tokens, responder, demo=options.demo, workers=options.workers)
+    print(block, flush=True)
 
 
 def run(options: RunOptions) -> int:
@@ -82,8 +96,7 @@ def run(options: RunOptions) -> int:
         sup.add(Child("app", [*serve, "--workers", str(options.workers)]))
         if options.demo:
             sup.add(Child("mover", [*CLI, "sim", "live", "--url", url, "--seed", str(options.seed)]))
-            _print_demo_tokens(sup)
-        print(f"serving on {url} (console /, responder app /responder, planner /planner)", flush=True)
+        _welcome(sup, options, url)
         sup.keep_alive()
     except Shutdown:
         code = 128 + sup.signum if sup.signum else 0

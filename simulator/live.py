@@ -13,7 +13,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -26,6 +28,7 @@ from simulator.population import SimResponder, shift_at
 log = logging.getLogger(__name__)
 PATROL_SPEED_MPS = {"walk": 1.1, "ebike": 3.5}  # patrolling, not racing to a patient
 REPORT_EVERY_S = (10.0, 15.0)
+SUMMARY_EVERY_S = 10.0
 TURN_PER_S = 1 / 90  # on average a turn every minute and a half
 HEADINGS = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
 
@@ -98,6 +101,42 @@ def updates(crowd: Crowd, idx: np.ndarray, registry_ids: Mapping[str, str], now:
     ]
 
 
+@dataclass
+class MoverTally:
+    """What became of the fixes the mover sent since the last summary: one log line every few
+    seconds instead of an access-log line per request, which buried `make run`'s start-up block."""
+
+    sent: int = 0
+    stored: int = 0
+    stale: int = 0
+    not_on_duty: int = 0
+    not_qualified: int = 0
+    rejected: int = 0
+    refused: int = 0  # in batches the service answered with an error
+
+    def count(self, sent: int, status: int, answer: Mapping[str, Any]) -> None:
+        """One batch of `sent` fixes and the service's answer (`IngestResult` when status is 200)."""
+        self.sent += sent
+        if status != 200:
+            self.refused += sent
+            return
+        self.stored += int(answer.get("stored", 0))
+        self.stale += int(answer.get("stale", 0))
+        self.not_on_duty += int(answer.get("not_on_duty", 0))
+        self.not_qualified += int(answer.get("not_qualified", 0))
+        self.rejected += len(answer.get("rejected", []))
+
+    def line(self, on_duty: int, window_s: float) -> str:
+        """The summary, e.g. `demo mover: 5,601 on duty; last 10 s: 4,480 fixes sent, 4,470 stored,
+        10 stale`; kinds that did not happen are left out."""
+        kinds = ", ".join(
+            f"{getattr(self, f.name):,} {f.name.replace('_', ' ')}"
+            for f in fields(self)[1:]
+            if getattr(self, f.name) or f.name == "stored"
+        )
+        return f"demo mover: {on_duty:,} on duty; last {window_s:.0f} s: {self.sent:,} fixes sent, {kinds}"
+
+
 async def set_duty(
     client: httpx.AsyncClient, ids: Sequence[str], on_duty: bool, parallel: int = 16
 ) -> list[bool]:
@@ -134,9 +173,11 @@ async def stream_crowd(
     batch_max: int = 5000,
     tick_s: float = 1.0,
     report_every_s: tuple[float, float] = REPORT_EVERY_S,
+    summary_every_s: float = SUMMARY_EVERY_S,
     until: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Keep the shift on duty and moving until `until()` says stop (or forever)."""
+    """Keep the shift on duty and moving until `until()` says stop (or forever); log a summary of
+    what became of the fixes every `summary_every_s`."""
     known = [p for p in people if p.responder_id in registry_ids]
     shift = shift_at(datetime.now(tz).hour)
     crowd = Crowd(city, [p for p in known if p.shift == shift], seed, report_every_s=report_every_s)
@@ -144,7 +185,8 @@ async def stream_crowd(
     tasks = {asyncio.create_task(clock_in(client, crowd, registry_ids))}
     off = [registry_ids[p.responder_id] for p in known if p.shift != shift]
     tasks.add(asyncio.create_task(set_duty(client, off, False, parallel=4)))  # left over from a restart
-    last = time.time()
+    last = summarised = time.time()
+    tally = MoverTally()
     while not until():
         await asyncio.sleep(tick_s)
         now = time.time()
@@ -152,9 +194,14 @@ async def stream_crowd(
         last = now
         body = updates(crowd, crowd.due(now), registry_ids, now)
         for start in range(0, len(body), batch_max):
-            r = await client.post("/v1/locations", json={"updates": body[start : start + batch_max]})
+            batch = body[start : start + batch_max]
+            r = await client.post("/v1/locations", json={"updates": batch})
+            tally.count(len(batch), r.status_code, r.json() if r.status_code == 200 else {})
             if r.status_code != 200:
                 log.warning("demo: location batch refused: %s %s", r.status_code, r.text[:200])
+        if now - summarised >= summary_every_s:
+            log.info("%s", tally.line(int(crowd.on_duty.sum()), now - summarised))
+            tally, summarised = MoverTally(), now
         if shift_at(datetime.now(tz).hour) != shift:  # shift change: hand over, start a new crowd
             leaving = [registry_ids[i] for i in crowd.ids]
             shift = shift_at(datetime.now(tz).hour)

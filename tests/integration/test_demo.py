@@ -4,7 +4,9 @@ the service's own ingest path so the console sees responders move."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import re
 import secrets
 import time
 from datetime import datetime
@@ -67,7 +69,10 @@ async def test_loading_the_demo_twice_changes_nothing(store_env, http, admin_hea
         await db.dispose()
 
 
-async def test_the_mover_clocks_the_shift_in_and_streams_moving_positions(live_server, admin_headers) -> None:
+async def test_the_mover_clocks_the_shift_in_and_streams_moving_positions(
+    live_server, admin_headers, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="simulator.live")
     rng = random.Random(secrets.randbits(32))
     lat, lng = rng.uniform(-40, 40), rng.uniform(-170, 170)
     city = City("Tiny", (District("Only", 20_000, box(lng - 0.02, lat - 0.01, lng + 0.02, lat + 0.01)),))
@@ -83,7 +88,7 @@ async def test_the_mover_clocks_the_shift_in_and_streams_moving_positions(live_s
     stop_at = time.monotonic() + 6
     async with httpx.AsyncClient(base_url=live_server.url, headers=admin_headers) as client:
         await stream_crowd(
-            client, city, people, ids, tz=tz, tick_s=0.5, report_every_s=(1.0, 1.5),
+            client, city, people, ids, tz=tz, tick_s=0.5, report_every_s=(1.0, 1.5), summary_every_s=2.0,
             until=lambda: time.monotonic() > stop_at,
         )  # fmt: skip
         first = await _positions(client, lat, lng)
@@ -99,6 +104,12 @@ async def test_the_mover_clocks_the_shift_in_and_streams_moving_positions(live_s
     assert set(first) == working == set(second)  # the shift on duty and reporting, the other one not
     assert {rid for rid, on in duty.items() if on} == working
     assert all(first[rid] != second[rid] for rid in working)  # and they move
+    # a summary every 2 s instead of a line per request: the fixes of the shift, all stored
+    summaries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("demo mover:")]
+    assert len(summaries) >= 2, summaries
+    sent_stored = [re.search(r"(\d+) fixes sent, (\d+) stored$", line) for line in summaries]
+    assert all(m is not None and m[1] == m[2] for m in sent_stored), summaries
+    assert sum(int(m[1]) for m in sent_stored if m) >= len(working) * 2, summaries
 
 
 async def _positions(client: httpx.AsyncClient, lat: float, lng: float) -> dict[str, tuple[float, float]]:
