@@ -46,7 +46,9 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 30.0, wait_healthy: bool = True) -> ServerProcess:
+    def start(self, timeout_s: float = 90.0, wait_healthy: bool = True) -> ServerProcess:
+        """Start and wait until every worker answered `/healthz`. The default wait is long: on a
+        shared, loaded 2-core machine importing the app alone took over 30 s."""
         env = {**os.environ, **self.env}
         logs = ROOT / "test-artifacts" / "server-logs"
         logs.mkdir(parents=True, exist_ok=True)
