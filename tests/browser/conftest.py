@@ -49,6 +49,8 @@ def new_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
     opened: list[BrowserContext] = []
 
     def open_context(viewport: dict[str, int] = DESK, **options: object) -> BrowserContext:
+        # the pages take their language from the browser: English unless a test asks for another
+        options.setdefault("locale", "en-US")
         context = browser.new_context(viewport=viewport, **options)  # type: ignore[arg-type]
         context.set_default_timeout(15_000)
         opened.append(context)

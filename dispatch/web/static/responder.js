@@ -568,9 +568,10 @@ async function signOut() {
 async function main() {
   await loadLanguage();
   translatePage();
-  // the service worker words its notifications in the language this page shows (keep.js: IndexedDB)
-  mountLanguageSwitch(document.querySelector("header.top"), (lang) => keep.put("lang", lang).catch(() => {}));
-  mountHelp(document.querySelector("header.top"), "responder");
+  // At the foot, not in the header: on a phone the token field must be the first thing a Tab reaches.
+  // The service worker words its notifications in the language this page shows (keep.js: IndexedDB).
+  mountLanguageSwitch($("settings"), (lang) => keep.put("lang", lang).catch(() => {}));
+  mountHelp($("settings"), "responder");
   keep.put("lang", language()).catch(() => {});
   state.config = await loadConfig();
   useTimeZone(state.config.timezone);

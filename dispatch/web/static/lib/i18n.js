@@ -98,7 +98,8 @@ export function mountLanguageSwitch(container, onChosen = () => {}) {
   container.append(group);
 }
 
-// The "what am I looking at" panel: a ? button in the header opens a few lines about the page.
+// The "what am I looking at" panel: a ? button opens a few lines about the page, shown just below
+// the button's bar.
 export function mountHelp(container, page) {
   const button = document.createElement("button");
   button.type = "button";
@@ -129,11 +130,12 @@ export function mountHelp(container, page) {
   const show = (open) => {
     panel.classList.toggle("hidden", !open);
     button.setAttribute("aria-expanded", String(open));
+    if (open) panel.scrollIntoView({ block: "nearest" });
   };
   button.addEventListener("click", () => show(panel.classList.contains("hidden")));
   close.addEventListener("click", () => show(false));
   container.append(button);
-  document.body.insertBefore(panel, document.querySelector("main"));
+  container.after(panel);
 }
 
 // --- times, numbers, distances, durations ----------------------------------------------------------
