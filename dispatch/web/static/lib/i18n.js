@@ -169,11 +169,12 @@ export function distance(m) {
   return m >= 1000 ? t("unit.km", { n: number(m / 1000, 1) }) : t("unit.m", { n: number(Math.round(m)) });
 }
 
-// "3 min 20 s" / "3 分 20 秒"; under a minute just the seconds
+// "3 min 20 s" / "3 分 20 秒"; under a minute just the seconds, whole minutes just the minutes
 export function duration(seconds) {
   if (seconds === null || seconds === undefined) return "—";
   const s = Math.round(seconds);
   if (s < 60) return t("unit.s", { s: number(s) });
+  if (s % 60 === 0) return t("unit.min", { min: number(s / 60) });
   return t("unit.min_s", { min: number(Math.floor(s / 60)), s: number(s % 60) });
 }
 
