@@ -3,6 +3,7 @@
 // it happens over the dispatcher websocket.
 
 import { api, checkToken, onSubmit, shortId, storedToken, storeToken, openSocket } from "./lib/api.js";
+import { escapeHtml } from "./lib/html.js";
 import { clock, distance, duration, loadLanguage, mountHelp, mountLanguageSwitch, t, term, translatePage, useTimeZone } from "./lib/i18n.js";
 import { createMap, drawDistricts, loadConfig, pinIcon } from "./lib/map.js";
 
@@ -126,10 +127,6 @@ async function refreshAeds() {
   layers.aeds.clearLayers();
   layers.aeds.addLayers(markers);
   $("aed-count").textContent = data.features.length;
-}
-
-function escapeHtml(text) {
-  return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
 // --- incidents ----------------------------------------------------------------------------------

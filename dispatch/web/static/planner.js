@@ -2,6 +2,7 @@
 // ETAs and the per-district shares, and ask where k new AEDs or recruits would help most.
 
 import { api, checkToken, onSubmit, storedToken, storeToken } from "./lib/api.js";
+import { escapeHtml } from "./lib/html.js";
 import { cityTimeToIso, duration, loadLanguage, mountHelp, mountLanguageSwitch, number, percent, t, translatePage, useTimeZone } from "./lib/i18n.js";
 import { fromWgs84, geojsonFromWgs84 } from "./lib/datum.js";
 import { createMap, drawDistricts, loadConfig, pinIcon } from "./lib/map.js";
@@ -24,10 +25,6 @@ const fail = (err) => ($("error").textContent = err instanceof Error ? err.messa
 const clearError = () => ($("error").textContent = "");
 const call = (path, opts = {}) => api(path, { ...opts, token: state.token });
 const pct = percent;
-
-function escapeHtml(text) {
-  return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-}
 
 function colour(eta) {
   if (eta === null || eta === undefined) return BANDS[BANDS.length - 1][1];
