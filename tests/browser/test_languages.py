@@ -5,7 +5,8 @@ in the page's language, and times are Shenzhen's 24-hour clock even on a browser
 
 Expected words are read from the catalogues themselves, so the tests check that each page shows the
 right message in the right place, not a second copy of the translation. One screenshot per page and
-language (and its help) is kept in `test-artifacts/browser/<test>/`.
+language (and its help) is kept in `test-artifacts/browser/<test>/`, and each page in each language
+under a stable name in `test-artifacts/screenshots/<page>-<lang>.png`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from dispatch.web.router import STATIC_DIR
-from tests.browser.conftest import DESK, PHONE, console_errors
+from tests.browser.conftest import DESK, PHONE, SCREENSHOTS, console_errors
 from tests.browser.test_app import deliver_push, notifications, pushed_payload, wait_for
 from tests.browser.test_story import offset, remote_spot
 from tests.support.people import on_duty_at, register
@@ -71,6 +72,8 @@ def test_each_page_speaks_the_browsers_language_and_says_what_it_shows(
     expect(page.locator(f'.lang-switch button[data-lang="{lang}"]')).to_have_attribute("aria-pressed", "true")
     sign_in_as(page, words, screen, token_of(screen, http, admin_headers, token_for))
     shot(page, f"{screen}-{lang}")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{screen}-{lang}.png"), full_page=True)
 
     help_panel = page.locator("#help")
     expect(help_panel).to_be_hidden()
