@@ -71,6 +71,10 @@ def test_each_page_speaks_the_browsers_language_and_says_what_it_shows(
     expect(page.locator("h1")).to_have_text(words[f"{screen}.heading"])
     expect(page.locator(f'.lang-switch button[data-lang="{lang}"]')).to_have_attribute("aria-pressed", "true")
     sign_in_as(page, words, screen, token_of(screen, http, admin_headers, token_for))
+    if screen != "responder":  # the picture once the districts are drawn and the map has settled
+        expect(page.locator("#map .leaflet-overlay-pane path").first).to_be_visible()
+        expect(page.locator("#map .leaflet-zoom-anim")).to_have_count(0)
+        page.wait_for_timeout(400)  # the last tiles' and outlines' fade-in (CSS, no event to wait on)
     shot(page, f"{screen}-{lang}")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{screen}-{lang}.png"), full_page=True)
