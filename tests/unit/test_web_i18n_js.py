@@ -23,7 +23,7 @@ globalThis.localStorage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v
 Object.defineProperty(globalThis, "navigator", { value: { languages, language: languages[0] } });
 globalThis.document = { documentElement: {} };
 const fromDisk = async (path) => JSON.parse(await readFile(STATIC + path.replace("/static", ""), "utf8"));
-globalThis.fetch = async (path) => ({ json: () => fromDisk(path) });
+globalThis.fetch = async (path) => ({ ok: true, json: () => fromDisk(path) });
 const i18n = await import(STATIC + "/lib/i18n.js");
 await i18n.loadLanguage();
 i18n.useTimeZone("Asia/Shanghai");

@@ -26,11 +26,18 @@ export function chosenLanguage() {
 
 export const language = () => current.lang;
 
-// Load the chosen language's catalogue and mark the document with it (`<html lang>`).
+// Load the chosen language's catalogue and mark the document with it (`<html lang>`). A catalogue
+// that cannot be read (no network, nothing kept) leaves the keys showing: a page that still works,
+// with its words missing, is better than a dead one in an emergency.
 export async function loadLanguage() {
   current.lang = chosenLanguage();
-  const res = await fetch(`/static/i18n/${current.lang}.json`);
-  current.messages = await res.json();
+  try {
+    const res = await fetch(`/static/i18n/${current.lang}.json`);
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    current.messages = await res.json();
+  } catch (err) {
+    console.warn(`i18n: the ${current.lang} catalogue could not be read (${err.message})`);
+  }
   document.documentElement.lang = current.lang;
   return current.lang;
 }
