@@ -109,8 +109,11 @@ def map_datum(settings: Settings) -> Crs:
 
 @router.get("/v1/web/config")
 async def web_config(settings: Settings = Depends(get_app_settings)) -> dict[str, Any]:
-    """What the pages need before sign-in: the base map and the choices the forms offer."""
+    """What the pages need before sign-in: the base map, the choices the forms offer, and the city's
+    time zone (pages show the city's clock, not the browser's: a dispatcher's laptop may be set
+    to another zone)."""
     return {
+        "timezone": settings.timezone,
         "tile_url": settings.tile_url,
         "tile_crs": settings.tile_crs,
         "map_crs": map_datum(settings).value,

@@ -27,6 +27,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
+# one picture per page and language under a stable name (for the README and a reviewer's quick look)
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESK = {"width": 1366, "height": 860}
 
@@ -49,6 +51,8 @@ def new_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
     opened: list[BrowserContext] = []
 
     def open_context(viewport: dict[str, int] = DESK, **options: object) -> BrowserContext:
+        # the pages take their language from the browser: English unless a test asks for another
+        options.setdefault("locale", "en-US")
         context = browser.new_context(viewport=viewport, **options)  # type: ignore[arg-type]
         context.set_default_timeout(15_000)
         opened.append(context)

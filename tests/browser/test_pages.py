@@ -279,12 +279,13 @@ def test_console_clusters_responders_at_city_zoom_and_splits_them_up_close(
     page = new_context().new_page()
     page.goto(live_server.url + "/")
     sign_in(page, token_for("dispatcher")["Authorization"].removeprefix("Bearer "))
+    expect(page.locator("#who")).to_be_visible()  # signed in before the incident is opened
     page.get_by_label("Latitude").fill(f"{lat:.7f}")
     page.get_by_label("Longitude").fill(f"{lng:.7f}")
     page.get_by_role("button", name="Open incident").click()
     expect(page.locator("#incident-summary")).to_be_visible()  # the map moved there, at street zoom
     for person in crowd:  # up close every responder has its own pin
-        pin = page.locator(f'.leaflet-marker-icon[title^="sanitation_worker {person["id"][:8]}"]')
+        pin = page.locator(f'.leaflet-marker-icon[title^="sanitation worker {person["id"][:8]}"]')
         expect(pin).to_be_visible()
     shot(page, "street-zoom")
     page.locator("#map").focus()
@@ -295,7 +296,7 @@ def test_console_clusters_responders_at_city_zoom_and_splits_them_up_close(
         if cluster.count():
             break
     expect(cluster).to_have_count(1)
-    expect(page.locator('.leaflet-marker-icon[title^="sanitation_worker"]')).to_have_count(0)
+    expect(page.locator('.leaflet-marker-icon[title^="sanitation worker"]')).to_have_count(0)
     shot(page, "city-zoom-cluster")
     page.get_by_role("button", name="Close incident").click()
     expect(page.locator("#incident-summary")).to_contain_text("— closed")

@@ -116,7 +116,7 @@ def test_dispatcher_alerts_responder_who_accepts_live(
     expect(desk.locator("#open-list")).to_contain_text("North gate of the park")
     expect(desk.locator("#incident-aeds")).to_contain_text(aed_name)
     # the map moved to the incident: the responder (by category) and the open AED are drawn there
-    expect(desk.locator(f'.leaflet-marker-icon[title^="park_security {person["id"][:8]}"]')).to_have_count(1)
+    expect(desk.locator(f'.leaflet-marker-icon[title^="park security {person["id"][:8]}"]')).to_have_count(1)
     aed_pin = desk.locator(f'.leaflet-marker-icon[title="AED {aed_name}"]')
     expect(aed_pin).to_have_class(re.compile("aed-open"))
     shot(desk, "dispatcher-incident-opened")

@@ -2,7 +2,9 @@
 // map, the alerted responders with roles and ETAs, and every acceptance, arrival and escalation as
 // it happens over the dispatcher websocket.
 
-import { api, checkToken, metres, minutes, onSubmit, shortId, storedToken, storeToken, openSocket } from "./lib/api.js";
+import { api, checkToken, onSubmit, shortId, storedToken, storeToken, openSocket } from "./lib/api.js";
+import { escapeHtml } from "./lib/html.js";
+import { clock, distance, duration, loadLanguage, mountHelp, mountLanguageSwitch, t, term, translatePage, useTimeZone } from "./lib/i18n.js";
 import { createMap, drawDistricts, loadConfig, pinIcon } from "./lib/map.js";
 
 const SCREEN = "dispatcher";
@@ -54,7 +56,7 @@ function setUpMap() {
   $("show-responders").addEventListener("change", (e) => toggle(layers.responders, e.target.checked));
   $("show-aeds").addEventListener("change", (e) => toggle(layers.aeds, e.target.checked));
   $("legend").innerHTML = Object.entries(CATEGORY_STYLE)
-    .map(([name, [color, letter]]) => `<li><span class="pin" style="background:${color}">${letter}</span>${name.replace("_", " ")}</li>`)
+    .map(([name, [color, letter]]) => `<li><span class="pin" style="background:${color}">${letter}</span>${escapeHtml(term("responder_category", name))}</li>`)
     .join("");
 }
 
@@ -67,7 +69,7 @@ function placeDraft(lat, lng) {
   $("lat").value = lat.toFixed(6);
   $("lng").value = lng.toFixed(6);
   layers.draft.clearLayers();
-  L.marker([lat, lng], { icon: pinIcon("incident", "+"), title: "new incident", keyboard: false }).addTo(layers.draft);
+  L.marker([lat, lng], { icon: pinIcon("incident", "+"), title: t("console.pin_new"), keyboard: false }).addTo(layers.draft);
   $("category").focus();
 }
 
@@ -82,7 +84,7 @@ async function refreshResponders() {
   } catch (err) {
     if (err.status !== 422 || ask !== state.responderAsk) throw err;
     layers.responders.clearLayers(); // a view wider than the service reads at once (a province)
-    $("responder-count").textContent = "zoom in to see them";
+    $("responder-count").textContent = t("console.zoom_in");
     return;
   }
   if (ask !== state.responderAsk) return;
@@ -92,8 +94,10 @@ async function refreshResponders() {
     const p = f.properties;
     const [color, letter] = CATEGORY_STYLE[p.category] || CATEGORY_STYLE.other;
     const icon = L.divIcon({ className: `pin responder${p.dispatchable ? "" : " stale"}`, html: `<span style="background:${color}">${letter}</span>`, iconSize: [20, 20] });
-    const marker = L.marker([lat, lng], { icon, title: `${p.category || "responder"} ${shortId(p.id)} (${p.mode})`, keyboard: false });
-    marker.bindPopup(`${p.category || "responder"} ${shortId(p.id)}<br>${p.mode}${p.dispatchable ? "" : " — position stale"}`);
+    const kind = p.category ? term("responder_category", p.category) : t("role.responder");
+    const mode = term("mode", p.mode);
+    const marker = L.marker([lat, lng], { icon, title: `${kind} ${shortId(p.id)} (${mode})`, keyboard: false });
+    marker.bindPopup(`${escapeHtml(kind)} ${shortId(p.id)}<br>${escapeHtml(mode)}${p.dispatchable ? "" : ` — ${escapeHtml(t("console.position_stale"))}`}`);
     layers.responders.addLayer(marker);
   }
   $("responder-count").textContent = data.features.length;
@@ -104,7 +108,7 @@ async function refreshAeds() {
   const ask = ++state.aedAsk; // only the latest view's answer is drawn
   if (state.map.getZoom() < AED_MIN_ZOOM) {
     layers.aeds.clearLayers();
-    $("aed-count").textContent = "zoom in to see them";
+    $("aed-count").textContent = t("console.zoom_in");
     return;
   }
   const b = state.map.getBounds();
@@ -116,17 +120,13 @@ async function refreshAeds() {
     const [lng, lat] = f.geometry.coordinates;
     const p = f.properties;
     const open = p.open_now !== false && p.status === "active";
-    const marker = L.marker([lat, lng], { icon: pinIcon(open ? "aed-open" : "aed-closed", "A"), title: `AED ${p.name}`, keyboard: false });
-    marker.bindPopup(`<strong>${escapeHtml(p.name)}</strong><br>${open ? "open now" : "closed or unavailable"}<br>${escapeHtml(p.opening_hours || "hours unknown")}`);
+    const marker = L.marker([lat, lng], { icon: pinIcon(open ? "aed-open" : "aed-closed", "A"), title: t("console.aed_title", { name: p.name }), keyboard: false });
+    marker.bindPopup(`<strong>${escapeHtml(p.name)}</strong><br>${escapeHtml(t(open ? "aed.open_now" : "aed.closed"))}<br>${escapeHtml(p.opening_hours || t("aed.hours_unknown"))}`);
     markers.push(marker);
   }
   layers.aeds.clearLayers();
   layers.aeds.addLayers(markers);
   $("aed-count").textContent = data.features.length;
-}
-
-function escapeHtml(text) {
-  return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
 // --- incidents ----------------------------------------------------------------------------------
@@ -147,7 +147,7 @@ async function openIncident() {
     const incident = await call("/v1/incidents", { method: "POST", body });
     layers.draft.clearLayers();
     state.considered.set(incident.id, incident.aeds || []);
-    say(`Incident opened: ${incident.alerts.length} responder(s) alerted.` + (incident.coverage.covered ? "" : " Nobody can reach the patient in time."));
+    say(t("console.opened", { n: incident.alerts.length }) + (incident.coverage.covered ? "" : ` ${t("console.nobody_in_time")}`));
     await selectIncident(incident.id);
     await refreshOpenList();
   } catch (err) {
@@ -160,7 +160,7 @@ async function openIncident() {
 async function responderName(id) {
   if (!state.names.has(id)) {
     const lookup = call(`/v1/responders/${id}`)
-      .then((r) => `${r.name} (${r.category.replace("_", " ")})`)
+      .then((r) => `${r.name} (${term("responder_category", r.category)})`)
       .catch(() => shortId(id))
       .then((name) => {
         state.resolved.set(id, name);
@@ -182,30 +182,30 @@ async function selectIncident(id) {
 async function renderIncident(incident) {
   $("incident").classList.remove("hidden");
   $("no-incident").classList.add("hidden");
-  const when = new Date(incident.created_at).toLocaleTimeString();
-  $("incident-summary").textContent = `${incident.category.replace("_", " ")} at ${incident.address || `${incident.lat.toFixed(5)}, ${incident.lng.toFixed(5)}`} — opened ${when} — ${incident.status}`;
+  const where = incident.address || `${incident.lat.toFixed(5)}, ${incident.lng.toFixed(5)}`;
+  $("incident-summary").textContent = t("console.summary", { category: term("category", incident.category), where, time: clock(incident.created_at), status: term("incident_status", incident.status) });
   renderOrigin(incident);
   const c = incident.coverage;
   $("incident-coverage").textContent = c.covered
-    ? `Covered: first responder in ${minutes(c.fastest_eta_s)}, AED in ${minutes(c.aed_eta_s)} (reach ${Math.round(incident.reach_s)} s).`
-    : `Nobody in reach within ${Math.round(incident.reach_s)} s.`;
+    ? t("console.covered", { responder: duration(c.fastest_eta_s), aed: duration(c.aed_eta_s), reach: duration(incident.reach_s) })
+    : t("console.not_covered", { reach: duration(incident.reach_s) });
   const rows = await Promise.all(
     incident.alerts.map(async (a) => {
       const name = await responderName(a.responder_id);
-      const status = a.cancel_reason === "enough_responders" ? "stood down" : a.status.replace("_", " ");
-      return `<tr data-alert="${a.alert_id}"><td>${escapeHtml(name)}</td><td>${roleText(a)}</td><td>${minutes(a.eta_s)}</td><td>${metres(a.distance_m)}</td><td class="st-${a.status}">${status}</td>${reachedCell(a)}</tr>`;
+      const status = a.cancel_reason === "enough_responders" ? t("alert_status.stood_down") : term("alert_status", a.status);
+      return `<tr data-alert="${a.alert_id}"><td>${escapeHtml(name)}</td><td>${escapeHtml(roleText(a))}</td><td>${duration(a.eta_s)}</td><td>${distance(a.distance_m)}</td><td class="st-${a.status}">${escapeHtml(status)}</td>${reachedCell(a)}</tr>`;
     }),
   );
   // The AEDs matched at opening come only with the opening's answer; remembered per incident.
   const aeds = incident.aeds?.length ? incident.aeds : state.considered.get(incident.id);
   if (aeds === undefined) $("incident-aeds").textContent = "";
-  else if (aeds.length === 0) $("incident-aeds").textContent = "No usable AED was found nearby.";
-  else $("incident-aeds").textContent = `AEDs: ${aeds.map((a) => `${a.name} (${metres(a.distance_m)}${a.open_now ? "" : ", closed"})`).join("; ")}.`;
-  $("alerts").innerHTML = rows.join("") || `<tr><td colspan="6">No responder alerted.</td></tr>`;
+  else if (aeds.length === 0) $("incident-aeds").textContent = t("console.no_aed");
+  else $("incident-aeds").textContent = t("console.aeds", { list: aeds.map((a) => t(a.open_now ? "console.aed_item" : "console.aed_item_closed", { name: a.name, distance: distance(a.distance_m) })).join(t("list.sep")) });
+  $("alerts").innerHTML = rows.join("") || `<tr><td colspan="6">${escapeHtml(t("console.none_alerted"))}</td></tr>`;
   $("events").innerHTML = (incident.events || []).map((e) => `<li>${describeEvent(e)}</li>`).join("");
   $("close-incident").disabled = incident.status !== "open";
   layers.incidents.clearLayers();
-  L.marker([incident.lat, incident.lng], { icon: pinIcon("incident", "!"), title: "incident", keyboard: false }).addTo(layers.incidents);
+  L.marker([incident.lat, incident.lng], { icon: pinIcon("incident", "!"), title: t("console.pin_incident"), keyboard: false }).addTo(layers.incidents);
   // Go to an incident when it is first shown at city zoom (where AEDs are not drawn) or off the map.
   const first = state.shown !== incident.id;
   state.shown = incident.id;
@@ -217,26 +217,26 @@ async function renderIncident(incident) {
 // How the alert reached the phone: the channel of its receipt (only a receipt counts; a socket
 // write or a provider's "sent" may never have been seen) and what was tried so far, in order.
 function reachedCell(a) {
-  const tried = (a.attempts || []).filter((t) => t.outcome !== "skipped").map((t) => (t.outcome === "sent" ? t.channel : `${t.channel} (${t.outcome.replace("_", " ")})`));
-  const confirmed = a.delivered_via ? `✓ ${a.delivered_via}` : "not confirmed";
-  const title = (a.attempts || []).map((t) => `${new Date(t.at).toLocaleTimeString()} ${t.channel}: ${t.outcome}${t.detail ? ` — ${t.detail}` : ""}`).join("\n");
-  return `<td class="reached" title="${escapeHtml(title)}">${escapeHtml(confirmed)}${tried.length ? ` · tried ${escapeHtml(tried.join(", "))}` : ""}</td>`;
+  const attempts = a.attempts || [];
+  const tried = attempts.filter((x) => x.outcome !== "skipped").map((x) => (x.outcome === "sent" ? x.channel : `${x.channel} (${term("outcome", x.outcome)})`));
+  const confirmed = a.delivered_via ? `✓ ${a.delivered_via}` : t("console.not_confirmed");
+  const title = attempts.map((x) => `${clock(x.at)} ${x.channel}: ${term("outcome", x.outcome)}${x.detail ? ` — ${x.detail}` : ""}`).join("\n");
+  const triedText = tried.length ? ` · ${t("console.tried", { channels: tried.join(t("list.sep")) })}` : "";
+  return `<td class="reached" title="${escapeHtml(title)}">${escapeHtml(confirmed)}${escapeHtml(triedText)}</td>`;
 }
 
 // Roles are decided when a responder accepts: until then an alert says whether it may be an AED run.
 function roleText(a) {
-  if (a.role === "fetch_aed") return "fetch AED";
-  if (a.role === "cpr") return "CPR";
-  return a.may_fetch_aed ? "not decided (may fetch AED)" : "not decided";
+  if (a.role === "fetch_aed" || a.role === "cpr") return t(`role_short.${a.role}`);
+  return t(a.may_fetch_aed ? "role_short.undecided_may_fetch" : "role_short.undecided");
 }
 
 function describeEvent(e) {
-  const t = new Date(e.ts).toLocaleTimeString();
   const d = e.data || {};
   const who = d.responder_id ? ` ${escapeHtml(state.resolved.get(d.responder_id) || shortId(d.responder_id))}` : "";
   const role = d.role && d.role !== "undecided" ? ` (${roleText(d)})` : "";
-  const via = d.channel ? ` — ${escapeHtml(d.channel)} ${escapeHtml(String(d.outcome || "").replaceAll("_", " "))}` : d.delivered_via ? ` via ${escapeHtml(d.delivered_via)}` : "";
-  return `${t} ${escapeHtml(e.kind.replaceAll("_", " "))}${who}${role}${via}`;
+  const via = d.channel ? ` — ${escapeHtml(d.channel)} ${escapeHtml(term("outcome", d.outcome))}` : d.delivered_via ? ` ${escapeHtml(t("console.via", { channel: d.delivered_via }))}` : "";
+  return `${clock(e.ts)} ${escapeHtml(term("event", e.kind))}${who}${escapeHtml(role)}${via}`;
 }
 
 async function closeIncident() {
@@ -244,7 +244,7 @@ async function closeIncident() {
   clearError();
   try {
     await call(`/v1/incidents/${state.selected}/close`, { method: "POST", body: { reason: "closed from the console" } });
-    say("Incident closed; responders on the way were told.");
+    say(t("console.closed"));
     await selectIncident(state.selected);
     await refreshOpenList();
   } catch (err) {
@@ -252,19 +252,6 @@ async function closeIncident() {
   }
 }
 
-// What an emergency centre's update may change, in a dispatcher's words (cad.eido.Eido.fields).
-const CENTRE_FACTS = {
-  location: "place",
-  uncertainty_m: "accuracy",
-  shape: "location shape",
-  civic: "address",
-  reference: "location link",
-  type_codes: "type",
-  status: "status",
-  note: "notes",
-  agency: "agency",
-  call_taker: "call-taker",
-};
 
 // Which centre an incident came from, its tracking id, how exact its place is, and the facts the
 // centre changed on its last update, each marked.
@@ -272,11 +259,12 @@ function renderOrigin(incident) {
   const origin = $("incident-origin");
   origin.classList.toggle("hidden", !incident.tracking_id);
   if (!incident.tracking_id) return (origin.textContent = "");
-  const accuracy = incident.location_uncertainty_m == null ? "" : ` · place within ${metres(incident.location_uncertainty_m)}`;
-  const changed = (incident.centre_changed || []).map((f) => `<mark data-changed="${escapeHtml(f)}">${escapeHtml(CENTRE_FACTS[f] || f)}</mark>`);
+  const accuracy = incident.location_uncertainty_m == null ? "" : ` · ${escapeHtml(t("console.place_within", { distance: distance(incident.location_uncertainty_m) }))}`;
+  // what the centre's update may change, in a dispatcher's words (cad.eido.Eido.fields)
+  const changed = (incident.centre_changed || []).map((f) => `<mark data-changed="${escapeHtml(f)}">${escapeHtml(term("centre_fact", f))}</mark>`);
   origin.innerHTML =
-    `From centre <strong>${escapeHtml(incident.agency)}</strong> · tracking id <code>${escapeHtml(incident.tracking_id)}</code>${accuracy}` +
-    (changed.length ? ` · changed on its last update: ${changed.join(" ")}` : "");
+    `${escapeHtml(t("console.from_centre"))} <strong>${escapeHtml(incident.agency)}</strong> · ${escapeHtml(t("console.tracking_id"))} <code>${escapeHtml(incident.tracking_id)}</code>${accuracy}` +
+    (changed.length ? ` · ${escapeHtml(t("console.changed"))} ${changed.join(" ")}` : "");
 }
 
 async function refreshOpenList() {
@@ -286,10 +274,11 @@ async function refreshOpenList() {
       .map((i) => {
         const accepted = i.alerts.filter((a) => ["accepted", "en_route", "on_scene"].includes(a.status)).length;
         const centre = i.agency ? `[${escapeHtml(i.agency)}] ` : "";
-        const label = `${centre}${new Date(i.created_at).toLocaleTimeString()} ${i.category.replace("_", " ")} — ${escapeHtml(i.address || "no address")} — ${accepted}/${i.alerts.length} accepted`;
+        const counts = t("console.accepted_of", { accepted, alerted: i.alerts.length });
+        const label = `${centre}${clock(i.created_at)} ${escapeHtml(term("category", i.category))} — ${escapeHtml(i.address || t("console.no_address"))} — ${escapeHtml(counts)}`;
         return `<li><button type="button" class="secondary" data-id="${i.id}" aria-current="${i.id === state.selected}">${label}</button></li>`;
       })
-      .join("") || "<li>None.</li>";
+      .join("") || `<li>${escapeHtml(t("console.none_open"))}</li>`;
 }
 
 // --- live feed ----------------------------------------------------------------------------------
@@ -301,22 +290,22 @@ function setLive(kind, text) {
 
 function connect() {
   if (!state.token) return;
-  setLive("connecting", "Live feed: connecting…");
+  setLive("connecting", t("live.connecting"));
   const socket = openSocket("/v1/ws/dispatch", {}, state.token);
   state.socket = socket;
   socket.onopen = () => {
     state.retry = 0;
-    setLive("online", "Live feed: on");
+    setLive("online", t("live.on"));
   };
   socket.onmessage = (msg) => onEvent(JSON.parse(msg.data)).catch(fail);
   socket.onclose = (e) => {
     if (state.socket !== socket) return;
     if (e.code === 4401 || e.code === 4403) {
-      setLive("offline", "Live feed: refused");
-      fail(`Live feed refused (${e.code}): ${e.reason}`);
+      setLive("offline", t("live.refused"));
+      fail(t("live.refused_why", { code: e.code, reason: e.reason }));
       return;
     }
-    setLive("offline", "Live feed: offline, retrying");
+    setLive("offline", t("live.retrying"));
     state.retry = Math.min(state.retry + 1, 5);
     setTimeout(connect, 500 * 2 ** state.retry);
   };
@@ -329,7 +318,7 @@ let refreshTimer = null;
 // and redraw once per burst rather than once per event.
 async function onEvent(frame) {
   if (frame.type !== "incident_event") return;
-  if (ANNOUNCED.includes(frame.kind)) say(`Incident ${shortId(frame.incident_id)}: ${describeEvent(frame)}`);
+  if (ANNOUNCED.includes(frame.kind)) say(`${t("console.incident_id", { id: shortId(frame.incident_id) })}: ${describeEvent(frame)}`);
   clearTimeout(refreshTimer);
   refreshTimer = setTimeout(() => {
     const work = [refreshOpenList()];
@@ -345,12 +334,12 @@ async function start(token) {
   state.token = token;
   storeToken(SCREEN, token);
   $("signin").classList.add("hidden");
-  $("who").textContent = `Signed in: ${who.label || who.role}`;
+  $("who").textContent = t("signin.as", { who: who.label || t(`role.${who.role}`) });
   $("who").classList.remove("hidden");
   $("signout").classList.remove("hidden");
   connect(); // the live feed first: drawing a big city's layers must not delay it
   const { error } = await drawDistricts(state.map, state.config, token);
-  if (error) say(`No city outline: ${error.message}`);
+  if (error) say(t("map.no_outline", { reason: error.message }));
   await Promise.all([refreshResponders(), refreshAeds(), refreshOpenList()]);
   setInterval(() => refreshResponders().catch(fail), 10000);
 }
@@ -361,10 +350,15 @@ function signOut() {
 }
 
 async function main() {
+  await loadLanguage();
+  translatePage();
+  mountLanguageSwitch(document.querySelector("header.top"));
+  mountHelp(document.querySelector("header.top"), "console");
   state.config = await loadConfig();
+  useTimeZone(state.config.timezone);
   $("datum").textContent = state.config.map_crs.toUpperCase();
-  $("category").innerHTML = state.config.incident_categories.map((c) => `<option value="${c}">${c.replace("_", " ")}</option>`).join("");
-  $("reach").placeholder = `${state.config.reach_s} (default)`;
+  $("category").innerHTML = state.config.incident_categories.map((c) => `<option value="${c}">${escapeHtml(term("category", c))}</option>`).join("");
+  $("reach").placeholder = t("console.reach_default", { s: state.config.reach_s });
   $("reach").min = state.config.reach_min_s;
   $("reach").max = state.config.reach_max_s;
   setUpMap();

@@ -4,12 +4,15 @@
 // page open. The push payload is `dispatch.frames.alert_frame` (category, distance, ETA, approximate
 // place): the exact place is never in it, and the notification never shows more than the payload.
 //
+// Language: the notification speaks the language the page shows (the page keeps its choice in
+// IndexedDB as "lang", see responder.js), from the same catalogues as the pages (/static/i18n/).
+//
 // Authentication: the worker answers with the responder's token, which the page keeps in IndexedDB
 // when the person signs in (see keep.js), or with the alert's one-time code when the payload has one.
 
 importScripts("/static/keep.js");
 
-const CACHE = "rescue-responder-shell-v1";
+const CACHE = "rescue-responder-shell-v2";
 const PAGE = "/responder";
 const SHELL = [
   PAGE,
@@ -22,6 +25,9 @@ const SHELL = [
   "/static/lib/api.js",
   "/static/lib/datum.js",
   "/static/lib/map.js",
+  "/static/lib/i18n.js",
+  "/static/i18n/zh-CN.json",
+  "/static/i18n/en.json",
   "/static/vendor/leaflet/leaflet.css",
   "/static/vendor/leaflet/leaflet.js",
   "/static/icons/responder-192.png",
@@ -30,13 +36,7 @@ const SHELL = [
 ];
 const NETWORK_WAIT_MS = 3000; // a phone in a lift: after this, show the kept copy rather than wait
 const VIBRATE = [500, 200, 500, 200, 1000, 400, 500, 200, 500];
-const CATEGORY = {
-  cardiac_arrest: "Cardiac arrest",
-  unconscious: "Unconscious person",
-  choking: "Choking",
-  severe_bleeding: "Severe bleeding",
-  other_medical: "Medical emergency",
-};
+const LANGUAGES = ["zh-CN", "en"];
 
 // --- the app shell ------------------------------------------------------------------------------
 self.addEventListener("install", (event) => {
@@ -103,28 +103,43 @@ async function tellPages(message) {
   for (const page of pages) page.postMessage(message);
 }
 
-// --- push: show the alert, then confirm it was shown -----------------------------------------
-function distance(m) {
-  return m >= 1000 ? `${(m / 1000).toFixed(1)} km` : `${Math.round(m)} m`;
+// --- words: the page's language, the pages' catalogues --------------------------------------------
+// The worker cannot import the pages' lib/i18n.js (a classic worker, for keep.js), so it fills the
+// same catalogues' {placeholders} here; the catalogue comes from the kept shell when offline.
+async function catalogue() {
+  const kept = await self.rescueKeep.get("lang").catch(() => null);
+  const lang = LANGUAGES.includes(kept) ? kept : "en";
+  const path = `/static/i18n/${lang}.json`;
+  // the kept copy first: a ringing phone must not wait on the network (pages' fetches refresh it)
+  const response = (await caches.match(path)) || (await fetch(path));
+  const messages = await response.json();
+  const number = (value, digits = 0) => new Intl.NumberFormat(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(value);
+  const t = (key, params = {}) => (messages[key] ?? key).replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+  const distance = (m) => (m >= 1000 ? t("unit.km", { n: number(m / 1000, 1) }) : t("unit.m", { n: number(Math.round(m)) }));
+  const term = (group, code) => messages[`${group}.${code}`] ?? String(code).replaceAll("_", " ");
+  return { t, number, distance, term };
 }
 
-function alertWords(frame) {
-  const what = CATEGORY[frame.category] || String(frame.category).replaceAll("_", " ");
-  const minutes = Math.max(1, Math.round(frame.eta_s / 60));
+// --- push: show the alert, then confirm it was shown -----------------------------------------
+const capitalised = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+
+function alertWords(words, frame) {
+  const { t, number, distance, term } = words;
+  const quoted = (aed) => (aed ? ` “${aed.name}”` : "");
   // roles are decided at the accept: before it, the AED is a maybe (alerts decided at sending say it)
   const task =
     frame.role === "fetch_aed"
-      ? `Fetch the AED${frame.aed ? ` “${frame.aed.name}”` : ""}, then go to the patient.`
+      ? t("task.fetch_aed", { aed: quoted(frame.aed) })
       : frame.role !== "cpr" && frame.may_fetch_aed
-        ? `You may be asked to bring the AED${frame.aed_option ? ` “${frame.aed_option.name}”` : ""}.`
-        : "Do CPR: go straight to the patient.";
+        ? t("task.may_fetch_aed", { aed: quoted(frame.aed_option) })
+        : t("task.cpr");
   return {
-    title: `${what} — ${distance(frame.distance_m)} from you`,
-    body: `About ${minutes} min away. ${task} The exact address comes when you accept.`,
+    title: t("push.title", { category: capitalised(term("category", frame.category)), distance: distance(frame.distance_m) }),
+    body: t("push.body", { minutes: number(Math.max(1, Math.round(frame.eta_s / 60))), task }),
   };
 }
 
-function alertOptions(frame, body) {
+function alertOptions(words, frame, body) {
   return {
     body,
     tag: frame.alert_id, // a resend replaces the notification instead of stacking a second one
@@ -136,16 +151,17 @@ function alertOptions(frame, body) {
     timestamp: Date.now(),
     data: { kind: "alert", frame },
     actions: [
-      { action: "accept", title: "Accept" },
-      { action: "decline", title: "Decline" },
+      { action: "accept", title: words.t("push.accept") },
+      { action: "decline", title: words.t("push.decline") },
     ],
   };
 }
 
 async function onPushedAlert(frame) {
   await self.rescueKeep.putAlert(frame);
-  const words = alertWords(frame);
-  await self.registration.showNotification(words.title, alertOptions(frame, words.body));
+  const words = await catalogue();
+  const text = alertWords(words, frame);
+  await self.registration.showNotification(text.title, alertOptions(words, frame, text.body));
   await tellPages({ type: "alert", frame });
   await post(`/v1/alerts/${frame.alert_id}/received`, frame, { channel: "push" }).catch((err) =>
     console.warn(`receipt for ${frame.alert_id} not sent: ${err.message}`),
@@ -162,7 +178,8 @@ async function onPush(frame) {
   if (frame && frame.type === "alert" && new Date(frame.expires_at) > Date.now()) return onPushedAlert(frame);
   if (frame && frame.type === "cancel") return onPushedCancel(frame);
   // a push must show something (browsers penalise silent pushes): say it, without detail
-  return self.registration.showNotification("Rescue circle", { body: "An alert ended before it reached you.", tag: "rescue-info", icon: "/static/icons/responder-192.png" });
+  const { t } = await catalogue();
+  return self.registration.showNotification(t("responder.heading"), { body: t("push.ended"), tag: "rescue-info", icon: "/static/icons/responder-192.png" });
 }
 
 self.addEventListener("push", (event) => {
@@ -187,13 +204,14 @@ async function openAlert(alertId) {
 }
 
 async function answer(notification, frame, response) {
+  const words = await catalogue();
   let result;
   try {
     result = await post(`/v1/alerts/${frame.alert_id}/answer`, frame, { response });
   } catch (err) {
     // keep the buttons: the person can try again (or open the app) — the alert is not answered
-    const words = alertWords(frame);
-    return self.registration.showNotification(words.title, alertOptions(frame, `Not sent: ${err.message}. Try again or open the app. ${words.body}`));
+    const text = alertWords(words, frame);
+    return self.registration.showNotification(text.title, alertOptions(words, frame, words.t("push.not_sent", { reason: err.message, body: text.body })));
   }
   await self.rescueKeep.dropAlert(frame.alert_id);
   notification.close();
@@ -202,8 +220,8 @@ async function answer(notification, frame, response) {
   if (response !== "accept" || !incident) return undefined;
   await self.rescueKeep.put("mission", incident);
   const where = incident.address || `${incident.lat.toFixed(5)}, ${incident.lng.toFixed(5)}`;
-  return self.registration.showNotification(`Go now: ${where}`, {
-    body: incident.role === "fetch_aed" && incident.aed ? `Fetch the AED “${incident.aed.name}” first. Tap for the map.` : "Go straight to the patient. Tap for the map.",
+  return self.registration.showNotification(words.t("push.go_now", { where }), {
+    body: incident.role === "fetch_aed" && incident.aed ? words.t("push.go_fetch", { name: incident.aed.name }) : words.t("push.go_patient"),
     tag: frame.alert_id,
     requireInteraction: true,
     icon: "/static/icons/responder-192.png",

@@ -8,7 +8,8 @@
 // Web Push notifications the worker shows and answers. An SMS link `?alert=<id>&code=<code>` opens
 // one alert to accept or decline with its one-time code, without signing in.
 
-import { api, checkToken, metres, minutes, onSubmit, storedToken, storeToken, openSocket } from "./lib/api.js";
+import { api, checkToken, onSubmit, storedToken, storeToken, openSocket } from "./lib/api.js";
+import { clock, distance, duration, language, loadLanguage, localisedFields, mountHelp, mountLanguageSwitch, t, term, translatePage, useTimeZone } from "./lib/i18n.js";
 import { fromWgs84 } from "./lib/datum.js";
 import { createMap, loadConfig, pinIcon } from "./lib/map.js";
 
@@ -27,7 +28,6 @@ const say = (text) => ($("status").textContent = text);
 const fail = (err) => ($("error").textContent = err instanceof Error ? err.message : String(err));
 const clearError = () => ($("error").textContent = "");
 const call = (path, opts = {}) => api(path, { ...opts, token: state.token });
-const human = (s) => String(s || "").replaceAll("_", " ");
 
 // --- connection ---------------------------------------------------------------------------------
 function setConnection(kind, text) {
@@ -38,12 +38,12 @@ function setConnection(kind, text) {
 
 function connect() {
   if (!state.token) return;
-  setConnection("connecting", "Connecting…");
+  setConnection("connecting", t("connection.connecting"));
   const socket = openSocket("/v1/ws/responder", { crs: state.config.map_crs }, state.token);
   state.socket = socket;
   socket.onopen = () => {
     state.retry = 0;
-    setConnection("online", "Online");
+    setConnection("online", t("connection.online"));
     keep.forget().catch(() => {}); // the socket sends every pending alert and mission again now
     refreshProfile().catch(() => {});
     if (state.onDuty && state.fix) sendFix();
@@ -52,11 +52,11 @@ function connect() {
   socket.onclose = (e) => {
     if (state.socket !== socket) return;
     if (e.code === 4401 || e.code === 4403) {
-      setConnection("offline", "Refused");
-      fail(`Connection refused (${e.code}): ${e.reason}`);
+      setConnection("offline", t("connection.refused"));
+      fail(t("connection.refused_why", { code: e.code, reason: e.reason }));
       return;
     }
-    setConnection("offline", "Offline — reconnecting");
+    setConnection("offline", t("connection.reconnecting"));
     state.retry = Math.min(state.retry + 1, 4);
     setTimeout(connect, 500 * 2 ** state.retry);
   };
@@ -64,7 +64,7 @@ function connect() {
 
 function send(frame) {
   if (!state.socket || state.socket.readyState !== WebSocket.OPEN) {
-    fail("Offline: not sent. The app reconnects by itself; try again in a moment.");
+    fail(t("connection.not_sent"));
     return false;
   }
   state.socket.send(JSON.stringify(frame));
@@ -76,7 +76,7 @@ function onFrame(frame) {
   else if (frame.type === "incident") onMission(frame);
   else if (frame.type === "cancel") onCancel(frame);
   else if (frame.type === "error") {
-    fail(`Refused (${frame.code}): ${frame.message}`);
+    fail(t("connection.frame_refused", { code: frame.code, message: frame.message }));
     setAnswerButtons(false);
   }
 }
@@ -120,23 +120,23 @@ function confirmShown(frame) {
 // whether they may be asked to bring an AED, and which (alerts decided at sending still say it).
 function alertTask(frame) {
   const where = (aed) => (aed ? ` “${aed.name}”${aed.location_detail ? ` (${aed.location_detail})` : ""}` : "");
-  if (frame.role === "fetch_aed") return `Fetch the AED${where(frame.aed)}, then go to the patient`;
-  if (frame.role === "cpr" || !frame.may_fetch_aed) return "Do CPR: go straight to the patient";
-  return `You may be asked to bring the AED${where(frame.aed_option)} first; you will know when you accept`;
+  if (frame.role === "fetch_aed") return t("task.fetch_aed", { aed: where(frame.aed) });
+  if (frame.role === "cpr" || !frame.may_fetch_aed) return t("task.cpr");
+  return t("task.may_fetch_aed", { aed: where(frame.aed_option) });
 }
 
 function showAlert(frame) {
   state.current = frame;
-  const title = `${human(frame.category)} — ${metres(frame.distance_m)} away`;
+  const title = t("alert.title", { category: term("category", frame.category), distance: distance(frame.distance_m) });
   $("alert-title").textContent = title;
   $("alert-role").textContent = alertTask(frame);
-  $("alert-facts").textContent = `You can be there in about ${minutes(frame.eta_s)}. Approximate area only; the exact address comes when you accept.`;
+  $("alert-facts").textContent = t("alert.facts", { eta: duration(frame.eta_s) });
   $("alert").classList.remove("hidden");
   setAnswerButtons(false);
   $("accept").focus();
   ring();
   confirmShown(frame);
-  say(`Alert: ${title}. Accept or decline.`);
+  say(t("alert.say", { title }));
   tickExpiry();
 }
 
@@ -159,11 +159,11 @@ function tickExpiry() {
   if (!frame) return;
   const left = Math.round((new Date(frame.expires_at) - Date.now()) / 1000);
   if (left <= 0) {
-    say("The alert expired.");
+    say(t("alert.expired"));
     dropAlert(frame.alert_id);
     return;
   }
-  $("alert-expiry").textContent = `Answer within ${left} s.`;
+  $("alert-expiry").textContent = t("alert.answer_within", { left: duration(left) });
   expiryTimer = setTimeout(tickExpiry, 1000);
 }
 
@@ -193,10 +193,10 @@ function answer(response) {
   else answerOverHttp(frame, response);
   setAnswerButtons(true);
   if (response === "decline") {
-    say("Declined. Thank you.");
+    say(t("alert.declined"));
     dropAlert(frame.alert_id);
   } else {
-    say("Accepted. Getting the exact location…");
+    say(t("alert.accepted"));
   }
 }
 
@@ -231,17 +231,15 @@ function onMission(incident) {
   keep.put("mission", frame).catch(() => {});
   dropAlert(frame.alert_id);
   $("mission").classList.remove("hidden");
-  $("mission-title").textContent = frame.role === "fetch_aed" ? "Your role: fetch the AED, then go to the patient" : "Your role: go straight to the patient now";
-  $("mission-where").textContent = frame.address || `Patient at ${frame.lat.toFixed(5)}, ${frame.lng.toFixed(5)}`;
-  $("mission-note").textContent = frame.note ? `Note: ${frame.note}` : "";
-  $("mission-aed").textContent = frame.aed ? `AED: ${frame.aed.name}${frame.aed.location_detail ? ` — ${frame.aed.location_detail}` : ""}` : "";
-  $("mission-state").textContent = state.token
-    ? `Status: ${human(frame.status)}`
-    : "Accepted: the dispatcher sees that you are coming. Sign in to report en route and on scene.";
+  $("mission-title").textContent = t(frame.role === "fetch_aed" ? "mission.role_fetch_aed" : "mission.role_cpr");
+  $("mission-where").textContent = frame.address || t("mission.patient_at", { lat: frame.lat.toFixed(5), lng: frame.lng.toFixed(5) });
+  $("mission-note").textContent = frame.note ? t("mission.note", { note: frame.note }) : "";
+  $("mission-aed").textContent = frame.aed ? t("mission.aed", { name: frame.aed.name, where: frame.aed.location_detail ? ` — ${frame.aed.location_detail}` : "" }) : "";
+  $("mission-state").textContent = state.token ? t("mission.status", { status: term("alert_status", frame.status) }) : t("mission.sign_in_to_report");
   $("en-route").disabled = !state.token;
   $("on-scene").disabled = !state.token;
   drawMission();
-  say("Accepted: the exact location is shown. Tap En route when you leave.");
+  say(t("mission.say"));
   $("en-route").focus();
 }
 
@@ -256,14 +254,14 @@ function drawMission() {
   const line = [];
   if (state.fix) {
     const me = fromWgs84(state.fix.lat, state.fix.lng, state.config.map_crs);
-    L.marker(me, { icon: pinIcon("me", "me"), title: "you" }).addTo(map);
+    L.marker(me, { icon: pinIcon("me", t("mission.pin_me")), title: t("mission.you") }).addTo(map);
     line.push(me);
   }
   if (frame.aed) {
-    L.marker([frame.aed.lat, frame.aed.lng], { icon: pinIcon("aed-target", "A"), title: "AED" }).addTo(map);
+    L.marker([frame.aed.lat, frame.aed.lng], { icon: pinIcon("aed-target", "A"), title: t("mission.pin_aed") }).addTo(map);
     line.push([frame.aed.lat, frame.aed.lng]);
   }
-  L.marker([frame.lat, frame.lng], { icon: pinIcon("patient", "!"), title: "patient" }).addTo(map);
+  L.marker([frame.lat, frame.lng], { icon: pinIcon("patient", "!"), title: t("mission.pin_patient") }).addTo(map);
   line.push([frame.lat, frame.lng]);
   const path = L.polyline(line, { color: "#0b4f8a", weight: 5, dashArray: "8 6" }).addTo(map);
   map.invalidateSize();
@@ -275,8 +273,8 @@ function reportStatus(status) {
   if (!state.mission) return;
   clearError();
   if (send({ type: "status", alert_id: state.mission.alert_id, status })) {
-    $("mission-state").textContent = `Status: ${human(status)}`;
-    say(status === "on_scene" ? "On scene: the dispatcher sees you have arrived." : "En route: the dispatcher sees you are on the way.");
+    $("mission-state").textContent = t("mission.status", { status: term("alert_status", status) });
+    say(t(`mission.say_${status}`));
   }
 }
 
@@ -287,28 +285,20 @@ function onCancel(frame) {
     keep.remove("mission").catch(() => {});
     $("mission").classList.add("hidden");
   }
-  const why = STAND_DOWN_WHY[frame.reason] || frame.reason || "the incident was closed";
-  say(`Stand down: ${why}.`);
+  say(t("stand_down.say", { why: term("stand_down", frame.reason || "closed") }));
 }
 
-// Why a phone is stood down, in the responder's words (the `cancel` frame's reason).
-const STAND_DOWN_WHY = {
-  enough_responders: "enough responders are on the way, thank you",
-  moved_out_of_reach: "the patient is elsewhere, out of your reach",
-  cancelled_by_centre: "the emergency centre cancelled the call",
-  ems_on_scene: "the ambulance crew is with the patient, thank you",
-};
 
 // --- duty and position --------------------------------------------------------------------------
 function renderProfile(profile) {
   keep.put("profile", { ...profile, saved_at: new Date().toISOString() }).catch(() => {});
   state.onDuty = profile.on_duty;
-  $("who").textContent = `${profile.name} — ${human(profile.category)}, ${profile.mode}`;
-  $("duty").textContent = profile.on_duty ? "Go off duty" : "Go on duty";
+  $("who").textContent = t("duty.who", { name: profile.name, category: term("responder_category", profile.category), mode: term("mode", profile.mode) });
+  $("duty").textContent = t(profile.on_duty ? "duty.go_off" : "duty.go_on");
   $("duty").setAttribute("aria-pressed", String(profile.on_duty));
   $("dispatchable").textContent = profile.dispatchable
-    ? "You can receive alerts."
-    : `Not receiving alerts: ${profile.not_dispatchable_because.map(human).join(", ")}.`;
+    ? t("duty.dispatchable")
+    : t("duty.not_dispatchable", { why: profile.not_dispatchable_because.map((r) => term("not_dispatchable", r)).join(t("list.sep")) });
 }
 
 async function refreshProfile() {
@@ -328,7 +318,7 @@ async function toggleDuty() {
   try {
     const profile = await call(`/v1/responders/${state.me}/duty`, { method: "PUT", body: { on_duty: !state.onDuty } });
     renderProfile(profile);
-    say(profile.on_duty ? "On duty. Share your location to receive alerts." : "Off duty: your position was removed.");
+    say(t(profile.on_duty ? "duty.now_on" : "duty.now_off"));
     if (profile.on_duty && state.fix) sendFix();
   } catch (err) {
     fail(err);
@@ -338,7 +328,7 @@ async function toggleDuty() {
 function sendFix() {
   if (!state.fix) return;
   if (!state.onDuty) {
-    $("position").textContent = "Position known; it is sent only while you are on duty.";
+    $("position").textContent = t("position.only_on_duty");
     return;
   }
   const frame = { type: "location", lat: state.fix.lat, lng: state.fix.lng, ts: new Date(state.fix.ts).toISOString(), crs: "wgs84" };
@@ -346,45 +336,45 @@ function sendFix() {
   if (state.fix.mode) frame.mode = state.fix.mode;
   if (state.socket?.readyState === WebSocket.OPEN) {
     state.socket.send(JSON.stringify(frame));
-    $("position").textContent = `Sent ${state.fix.lat.toFixed(5)}, ${state.fix.lng.toFixed(5)} (${state.source}) at ${new Date().toLocaleTimeString()}.`;
+    $("position").textContent = t("position.sent", { lat: state.fix.lat.toFixed(5), lng: state.fix.lng.toFixed(5), source: t(`position.source_${state.source}`), time: clock(Date.now()) });
     scheduleProfileRefresh();
   } else {
-    $("position").textContent = "Offline: the position will be sent when the connection is back.";
+    $("position").textContent = t("position.offline");
   }
   if (state.mission) drawMission();
 }
 
 function shareLocation() {
   if (!navigator.geolocation) {
-    fail("This browser cannot share its location; use a simulated position.");
+    fail(t("position.no_geolocation"));
     return;
   }
   if (state.watch !== null) {
     navigator.geolocation.clearWatch(state.watch);
     state.watch = null;
     $("share").setAttribute("aria-pressed", "false");
-    $("share").textContent = "Share my location";
+    $("share").textContent = t("position.share");
     return;
   }
   state.watch = navigator.geolocation.watchPosition(
     (pos) => {
-      state.source = "GPS";
+      state.source = "gps";
       state.fix = { lat: pos.coords.latitude, lng: pos.coords.longitude, accuracy_m: pos.coords.accuracy, ts: pos.timestamp };
       sendFix();
     },
-    (err) => fail(`Location unavailable: ${err.message}. You can use a simulated position.`),
+    (err) => fail(t("position.unavailable", { reason: err.message })),
     { enableHighAccuracy: true, maximumAge: 10000 },
   );
   $("share").setAttribute("aria-pressed", "true");
-  $("share").textContent = "Stop sharing my location";
+  $("share").textContent = t("position.stop");
 }
 
 function useSimulated() {
   clearError();
   const lat = Number($("sim-lat").value);
   const lng = Number($("sim-lng").value);
-  if ($("sim-lat").value === "" || !Number.isFinite(lat) || lat < -90 || lat > 90) return fail("lat: must be within [-90, 90]");
-  if ($("sim-lng").value === "" || !Number.isFinite(lng) || lng < -180 || lng > 180) return fail("lng: must be within [-180, 180]");
+  if ($("sim-lat").value === "" || !Number.isFinite(lat) || lat < -90 || lat > 90) return fail(localisedFields("lat: must be within [-90, 90]"));
+  if ($("sim-lng").value === "" || !Number.isFinite(lng) || lng < -180 || lng > 180) return fail(localisedFields("lng: must be within [-180, 180]"));
   state.source = "simulated";
   state.fix = { lat, lng, accuracy_m: 5, ts: Date.now(), mode: $("sim-mode").value || null };
   sendFix();
@@ -406,7 +396,7 @@ async function registerWorker() {
   try {
     await navigator.serviceWorker.register("/responder-sw.js", { scope: "/responder" });
   } catch (err) {
-    $("notify-state").textContent = `The app could not be installed on this browser (${err.message}).`;
+    $("notify-state").textContent = t("install.failed", { reason: err.message });
   }
 }
 
@@ -418,7 +408,7 @@ function onWorkerMessage(msg) {
   else if (msg.type === "answered" && msg.incident) onMission(msg.incident);
   else if (msg.type === "answered") {
     dropAlert(msg.alert_id);
-    say("Declined from the notification. Thank you.");
+    say(t("alert.declined_from_notification"));
   }
 }
 
@@ -438,7 +428,7 @@ async function renderNotifyState() {
   const button = $("notify");
   if (!pushable()) {
     button.classList.add("hidden");
-    line.textContent = "This browser cannot show alert notifications: alerts reach you by SMS and voice call. On an iPhone, add this page to the home screen first (see below).";
+    line.textContent = t("notify.unsupported");
     return;
   }
   const push = await keep.get("push");
@@ -446,12 +436,10 @@ async function renderNotifyState() {
   button.classList.toggle("hidden", Boolean(on));
   button.disabled = !state.token;
   line.textContent = on
-    ? `Notifications are on for this phone${installed() ? " (installed app)" : ""}.`
+    ? t(installed() ? "notify.on_installed" : "notify.on")
     : Notification.permission === "denied"
-      ? "Notifications are blocked. Allow them in the browser's site settings (the icon left of the address), then tap Allow notifications."
-      : state.token
-        ? "Notifications are off: alerts only reach you while this page is open. Tap Allow notifications."
-        : "Sign in, then tap Allow notifications.";
+      ? t("notify.blocked")
+      : t(state.token ? "notify.off" : "notify.sign_in_first");
 }
 
 function keyBytes(base64url) {
@@ -485,10 +473,10 @@ async function allowNotifications() {
   try {
     if ((await Notification.requestPermission()) === "granted") {
       await subscribePush();
-      say("Notifications are on: alerts ring on this phone even when it is locked.");
+      say(t("notify.now_on"));
     }
   } catch (err) {
-    fail(`Notifications could not be switched on: ${err.message}`);
+    fail(t("notify.failed", { reason: err.message }));
   }
   await renderNotifyState();
 }
@@ -515,7 +503,7 @@ function offerInstall() {
     state.installPrompt = null;
     $("install").classList.add("hidden");
   });
-  window.addEventListener("appinstalled", () => say("Installed: open Rescue circle from the home screen."));
+  window.addEventListener("appinstalled", () => say(t("install.done")));
 }
 
 // --- an SMS link: one alert, answered with its one-time code --------------------------------------
@@ -524,7 +512,7 @@ async function openByCode(alertId, code) {
   const read = await api(`/v1/alerts/${encodeURIComponent(alertId)}`, { headers: { "X-Alert-Code": code } });
   if (read.incident) onMission(read.incident);
   else if (["sent", "delivered"].includes(read.status) && new Date(read.alert.expires_at) > Date.now()) onAlert(read.alert);
-  else say(`This alert is over (${human(read.status)}). Thank you.`);
+  else say(t("alert.over", { status: term("alert_status", read.status) }));
 }
 
 // --- sign-in ------------------------------------------------------------------------------------
@@ -544,8 +532,8 @@ async function startOffline(token) {
   const mission = await keep.get("mission");
   if (mission) onMission(mission);
   for (const frame of await keep.alerts()) onAlert(frame);
-  setConnection("offline", "Offline — no network");
-  say(`No network: showing what was known at ${new Date(profile.saved_at).toLocaleTimeString()}. The app reconnects by itself.`);
+  setConnection("offline", t("connection.no_network"));
+  say(t("connection.showing_kept", { time: clock(profile.saved_at) }));
   connect();
   return true;
 }
@@ -562,11 +550,11 @@ async function start(token) {
   state.token = token;
   state.me = who.responder_id;
   storeToken(SCREEN, token);
-  await Promise.all([keep.put("token", token), keep.put("me", state.me)]); // for the service worker
+  await Promise.all([keep.put("token", token), keep.put("me", state.me), keep.put("lang", language())]); // for the service worker
   await refreshProfile();
   showSignedIn();
   connect();
-  if (pushable() && Notification.permission === "granted") await subscribePush().catch((err) => fail(`Notifications: ${err.message}`));
+  if (pushable() && Notification.permission === "granted") await subscribePush().catch((err) => fail(t("notify.failed", { reason: err.message })));
   await renderNotifyState();
 }
 
@@ -578,7 +566,15 @@ async function signOut() {
 }
 
 async function main() {
+  await loadLanguage();
+  translatePage();
+  // At the foot, not in the header: on a phone the token field must be the first thing a Tab reaches.
+  // The service worker words its notifications in the language this page shows (keep.js: IndexedDB).
+  mountLanguageSwitch($("settings"), (lang) => keep.put("lang", lang).catch(() => {}));
+  mountHelp($("settings"), "responder");
+  keep.put("lang", language()).catch(() => {});
   state.config = await loadConfig();
+  useTimeZone(state.config.timezone);
   onSubmit($("signin"), () => start($("token").value.trim()).catch(fail));
   $("signout").addEventListener("click", () => signOut().catch(fail));
   $("duty").addEventListener("click", toggleDuty);
@@ -589,7 +585,7 @@ async function main() {
   $("en-route").addEventListener("click", () => reportStatus("en_route"));
   $("on-scene").addEventListener("click", () => reportStatus("on_scene"));
   $("notify").addEventListener("click", allowNotifications);
-  window.addEventListener("offline", () => setConnection("offline", "Offline — no network"));
+  window.addEventListener("offline", () => setConnection("offline", t("connection.no_network")));
   offerInstall();
   await registerWorker();
   resendPeriodically();

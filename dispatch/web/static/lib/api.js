@@ -2,6 +2,8 @@
 // Every refusal from the API becomes one sentence that names the field and the rule (or the role),
 // because a dispatcher under pressure must see at once why the server said no.
 
+import { refusal, t } from "./i18n.js";
+
 export class ApiError extends Error {
   constructor(status, message) {
     super(message);
@@ -20,14 +22,17 @@ export function storeToken(screen, token) {
   else localStorage.removeItem(tokenKey(screen));
 }
 
-// The message of an error body: `{"detail": "field: rule"}` or FastAPI's list of problems.
+// The API's own words of an error body: `{"detail": "field: rule"}` or a list of problems; the page
+// then says it in its language (lib/i18n.js `refusal`).
+export function refusalDetail(body) {
+  if (body && typeof body.detail === "string") return body.detail;
+  if (body && Array.isArray(body.errors)) return body.errors.map((e) => `${e.field}: ${e.rule}`).join("; ");
+  if (body && Array.isArray(body.detail)) return body.detail.map((e) => `${(e.loc || []).join(".")}: ${e.msg}`).join("; ");
+  return "";
+}
+
 export function describeRefusal(status, body) {
-  let text = "";
-  if (body && typeof body.detail === "string") text = body.detail;
-  else if (body && Array.isArray(body.errors)) text = body.errors.map((e) => `${e.field}: ${e.rule}`).join("; ");
-  else if (body && Array.isArray(body.detail)) text = body.detail.map((e) => `${(e.loc || []).join(".")}: ${e.msg}`).join("; ");
-  const prefix = { 401: "Not signed in", 403: "Not allowed", 404: "Not found", 409: "Conflict", 413: "Too large", 422: "Rejected", 503: "Service unavailable" }[status] || `Error ${status}`;
-  return text ? `${prefix} (${status}): ${text}` : `${prefix} (${status})`;
+  return refusal(status, refusalDetail(body));
 }
 
 export async function api(path, { method = "GET", body, token, headers: extra = {} } = {}) {
@@ -38,7 +43,7 @@ export async function api(path, { method = "GET", body, token, headers: extra = 
   try {
     res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (err) {
-    throw new ApiError(0, `The service cannot be reached (${err.message}). Check the connection.`);
+    throw new ApiError(0, refusal(0, err.message));
   }
   const text = await res.text();
   let data = null;
@@ -67,24 +72,14 @@ export function openSocket(path, params, token) {
 export async function checkToken(token, roles) {
   const who = await api("/v1/web/session", { token });
   if (!roles.includes(who.role)) {
-    throw new ApiError(403, `Not allowed (403): this token is a '${who.role}' token; this screen needs ${roles.join(" or ")}`);
+    const needed = roles.map((role) => t(`role.${role}`)).join(t("list.or"));
+    throw new ApiError(403, t("error.wrong_role", { role: t(`role.${who.role}`), roles: needed }));
   }
   return who;
 }
 
 export function shortId(id) {
   return id ? String(id).slice(0, 8) : "—";
-}
-
-export function minutes(seconds) {
-  if (seconds === null || seconds === undefined) return "—";
-  const s = Math.round(seconds);
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")} min`;
-}
-
-export function metres(m) {
-  if (m === null || m === undefined) return "—";
-  return m >= 1000 ? `${(m / 1000).toFixed(1)} km` : `${Math.round(m)} m`;
 }
 
 // Forms are served with their submit buttons disabled and come alive here, once their handler is

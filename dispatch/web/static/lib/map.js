@@ -4,6 +4,7 @@
 
 import { api } from "./api.js";
 import { geojsonFromWgs84 } from "./datum.js";
+import { t } from "./i18n.js";
 
 export const FALLBACK_CENTER = [22.5431, 114.0579]; // Shenzhen Civic Center, when no city is known
 
@@ -12,9 +13,10 @@ export async function loadConfig() {
 }
 
 export function createMap(element, config, options = {}) {
-  const map = L.map(element, { zoomControl: true, keyboard: true, minZoom: 3, maxZoom: 19, ...options });
+  const map = L.map(element, { zoomControl: false, keyboard: true, minZoom: 3, maxZoom: 19, ...options });
+  L.control.zoom({ zoomInTitle: t("map.zoom_in"), zoomOutTitle: t("map.zoom_out") }).addTo(map); // Leaflet's own words are English
   if (config.tile_url) {
-    L.tileLayer(config.tile_url, { maxZoom: 19, attribution: `tiles: ${config.tile_crs}` }).addTo(map);
+    L.tileLayer(config.tile_url, { maxZoom: 19, attribution: t("map.tiles", { crs: config.tile_crs }) }).addTo(map);
   } else {
     element.classList.add("no-tiles");
   }
