@@ -13,9 +13,8 @@ single server every key is in "slot 0", so a batch stays one call, as fast as be
 
 from __future__ import annotations
 
-import asyncio
 import zlib
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from functools import lru_cache
 from typing import TypeVar
 
@@ -25,10 +24,8 @@ from redis.crc import key_slot
 from core.redis import Keys
 from geo.cells import cell_texts, parents_of, tagged_cell_keys
 
-T = TypeVar("T")
 H = TypeVar("H", bound=Hashable)
 SINGLE_SLOT = 0
-FAN_OUT_MAX = 16  # calls in flight at once in one fan-out: a cluster client has 64 connections a node
 PAGE_KEYS_MAX = 1 << 18  # page keys remembered (~20 MB): a province's pages at the default resolutions
 
 
@@ -125,16 +122,3 @@ class LiveLayout:
 def unique(items: Iterable[H]) -> list[H]:
     """The items without repeats, in first-seen order (the keys a script call declares)."""
     return list(dict.fromkeys(items))
-
-
-async def gather_limited(calls: Iterable[Awaitable[T]], limit: int = FAN_OUT_MAX) -> list[T]:
-    """`asyncio.gather` with at most `limit` calls in flight. A province's batch or sweep touches
-    hundreds of regions' slots; sent all at once they would take more connections than a cluster
-    client's pool per node holds (it refuses, it does not queue)."""
-    gate = asyncio.Semaphore(limit)
-
-    async def one(call: Awaitable[T]) -> T:
-        async with gate:
-            return await call
-
-    return list(await asyncio.gather(*map(one, calls)))

@@ -29,8 +29,9 @@ position at `live_region_resolution`, a Redis Cluster hash tag, so a region's ke
 The cell index is at `h3_resolution` (9 by default): a responder's cell is the H3 cell of its stored
 position. A page is that cell's ancestor `live_page_levels` resolutions up (the 7 res-9 children of
 a res-8 cell by default). A query reads the pages of every cell that can hold a point of its disk
-(`geo.cells.page_cover_ids`) with one `MGET` per slot, in parallel (on a single server one `MGET` on
-the store's own connection, `core.redis.ReadConnection`), and filters them with numpy. Pages,
+(`geo.cells.page_cover_ids`) with one `MGET` per slot, on the store's own connections (one on a single
+server, `core.redis.ReadConnection`; one per node on a cluster, `core.cluster_reads`, a node's slots
+pipelined and the nodes in parallel), and filters them with numpy. Pages,
 because Redis pays about a microsecond for every key it looks up.
 
 Guarantees. Within a region every change is one Lua script (`responders.live_scripts`): a move
@@ -86,16 +87,16 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 from redis.asyncio import RedisCluster
-from redis.client import NEVER_DECODE
 from redis.commands.core import AsyncScript
 
+from core.cluster_reads import ClusterReads
 from core.coalesce import Coalescer
-from core.redis import Keys, ReadConnection, RedisClient
+from core.redis import Keys, ReadConnection, RedisClient, gather_limited
 from geo.cells import box_cells, cell_ids, cell_of, cell_texts, cells_of, page_cover_ids, parents_of
 from geo.distance import haversine_m_np
 from responders import live_scripts
 from responders.availability import CertificatePeriod, decode_certificates, encode_certificates, qualified_at
-from responders.live_layout import LiveLayout, cluster_slot, gather_limited, single_slot, unique
+from responders.live_layout import LiveLayout, cluster_slot, single_slot, unique
 from responders.records import (
     FIX_DTYPE,
     MODE_CODES,
@@ -374,13 +375,12 @@ class LiveLocationStore:
         self._directory_move = redis.register_script(live_scripts.DIRECTORY_MOVE)
         self._mark_rebuilt = redis.register_script(live_scripts.MARK_REBUILT)
         self._single_fixes: Coalescer[PositionFix, Outcome] = Coalescer(self.ingest, INGEST_CHUNK)
-        # the hot MGET on a connection of its own; a cluster client routes by slot itself
-        self._pages = None if isinstance(redis, RedisCluster) else ReadConnection(redis)
+        # the hot MGET on connections of its own: one on a single server, one per node on a cluster
+        self._pages = ClusterReads(redis) if isinstance(redis, RedisCluster) else ReadConnection(redis)
 
     async def aclose(self) -> None:
-        """Close the store's own read connection (the shared client is its owner's to close)."""
-        if self._pages is not None:
-            await self._pages.aclose()
+        """Close the store's own read connections (the shared client is its owner's to close)."""
+        await self._pages.aclose()
 
     # --- calls grouped by slot ---------------------------------------------------------------
     async def _per_slot(
@@ -687,19 +687,17 @@ class LiveLocationStore:
 
     async def _read(self, pages: np.ndarray) -> np.ndarray:
         """The records of the given pages (integer H3 ids), one structured array: one native MGET
-        per slot, in parallel, never decoded."""
+        per slot on the store's own connections (`core.cluster_reads`), nodes in parallel, never
+        decoded."""
         if not len(pages):
             return np.frombuffer(b"", dtype=RECORD_DTYPE)
         keys = self.layout.page_keys(pages)
-        if self._pages is not None:
+        if isinstance(self._pages, ReadConnection):
             blobs = await self._pages.execute("MGET", *keys)
         else:
             groups = self.layout.by_slot(self.layout.region_texts(pages))
             await self._ready()
-            replies = await gather_limited(
-                self.redis.execute_command("MGET", *(keys[r] for r in rows), **{NEVER_DECODE: []})
-                for rows in groups.values()
-            )
+            replies = await self._pages.mget({slot: [keys[r] for r in rows] for slot, rows in groups.items()})
             blobs = [b for reply in replies for b in reply]
         return np.frombuffer(b"".join(b for b in blobs if b), dtype=RECORD_DTYPE)
 

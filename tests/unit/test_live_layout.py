@@ -9,9 +9,9 @@ import h3
 import numpy as np
 from redis.crc import key_slot
 
-from core.redis import Keys
+from core.redis import Keys, gather_limited
 from geo.cells import box_area_cells, box_cells, cell_ids, cell_of, tagged_cell_keys
-from responders.live_layout import LiveLayout, cluster_slot, gather_limited, single_slot
+from responders.live_layout import LiveLayout, cluster_slot, single_slot
 
 
 def layout(slot_of=cluster_slot) -> LiveLayout:  # type: ignore[no-untyped-def]
