@@ -59,6 +59,10 @@ class ClusterReads:
 
     async def mget(self, keys_by_slot: Mapping[int, Sequence[bytes]]) -> list[Pages]:
         """One `MGET` per slot of the keys listed under it; the replies in the mapping's order."""
+        if not self._cluster.nodes_manager.slots_cache:
+            # learnt before any fallback: several first uses at once, each learning the slots,
+            # break each other's connections (redis-py 8.1)
+            await self._cluster.initialize()
         slots = list(keys_by_slot)
         shares: dict[ClusterNode | None, list[int]] = {}
         turn = next(self._turns) if self._replicas else 0

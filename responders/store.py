@@ -691,13 +691,10 @@ class LiveLocationStore:
         decoded."""
         if not len(pages):
             return np.frombuffer(b"", dtype=RECORD_DTYPE)
-        keys = self.layout.page_keys(pages)
         if isinstance(self._pages, ReadConnection):
-            blobs = await self._pages.execute("MGET", *keys)
+            blobs = await self._pages.execute("MGET", *self.layout.page_keys(pages))
         else:
-            groups = self.layout.by_slot(self.layout.region_texts(pages))
-            await self._ready()
-            replies = await self._pages.mget({slot: [keys[r] for r in rows] for slot, rows in groups.items()})
+            replies = await self._pages.mget(self.layout.page_keys_by_slot(pages))
             blobs = [b for reply in replies for b in reply]
         return np.frombuffer(b"".join(b for b in blobs if b), dtype=RECORD_DTYPE)
 
