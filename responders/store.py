@@ -79,7 +79,7 @@ import asyncio
 import math
 import secrets
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import repeat
@@ -164,6 +164,47 @@ class PositionFix:
 def _page(profile: str) -> str:
     """The page named by a profile (`"<page>@<slot>|<mode>|<certificates>"`), or ""."""
     return profile.split("|", 1)[0].split("@", 1)[0]
+
+
+class _SlotQueues:
+    """A batch's packed fixes queued by the slot of their region, each with its place in the
+    batch, until a slot holds a full script call (`INGEST_CHUNK` fixes) or the batch ends."""
+
+    def __init__(self, slot_of: Callable[[str], int]) -> None:
+        self._slot_of = slot_of
+        self._rows: dict[int, list[np.ndarray]] = {}
+        self._fixes: dict[int, list[np.ndarray]] = {}
+        self._sizes: dict[int, int] = {}
+
+    def add(self, fixes: np.ndarray, first: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Queue packed fixes, the batch's from `first` on; returns the calls now full, each as
+        (places in the batch, fixes), in the batch's order within a slot."""
+        regions, region_of = np.unique(fixes["region"], return_inverse=True)
+        slots = np.array([self._slot_of(r.decode()) for r in regions.tolist()])[region_of]
+        order = np.argsort(slots, kind="stable")
+        full: list[tuple[np.ndarray, np.ndarray]] = []
+        for part in np.split(order, np.flatnonzero(np.diff(slots[order])) + 1):
+            slot = int(slots[part[0]])
+            self._queue(slot, part + first, fixes[part])
+            if self._sizes[slot] >= INGEST_CHUNK:  # under two calls' worth: a chunk adds at most one
+                rows, queued = self._take(slot)
+                full.append((rows[:INGEST_CHUNK], queued[:INGEST_CHUNK]))
+                if len(rows) > INGEST_CHUNK:
+                    self._queue(slot, rows[INGEST_CHUNK:], queued[INGEST_CHUNK:])
+        return full
+
+    def rest(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """What is still queued: one call per slot (each under `INGEST_CHUNK` fixes)."""
+        return [self._take(slot) for slot in list(self._rows)]
+
+    def _queue(self, slot: int, rows: np.ndarray, fixes: np.ndarray) -> None:
+        self._rows.setdefault(slot, []).append(rows)
+        self._fixes.setdefault(slot, []).append(fixes)
+        self._sizes[slot] = self._sizes.get(slot, 0) + len(rows)
+
+    def _take(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        del self._sizes[slot]
+        return np.concatenate(self._rows.pop(slot)), np.concatenate(self._fixes.pop(slot))
 
 
 class Box(NamedTuple):
@@ -576,23 +617,37 @@ class LiveLocationStore:
     async def ingest_chunks(self, chunks: Iterable[FixColumns]) -> list[Outcome]:
         """Store fixes arriving in chunks of at most `INGEST_CHUNK`; one outcome per fix, in order.
 
-        Each chunk is one script call per slot (one on a single server), atomic on the server,
-        sent as soon as the chunk is packed: Redis stores one chunk while this process prepares
-        the next (`chunks` may be a generator that validates or converts as it goes), so a
-        5,000-fix gateway batch costs about as long as the slower of the two sides. Two fixes of
-        one responder in different chunks or slots may land in either order: the newer timestamp
+        The fixes queue by the slot of their region (`_SlotQueues`, one queue on a single server)
+        and a slot's script call, atomic on the server, goes out as soon as it holds
+        `INGEST_CHUNK` fixes: Redis stores one call while this process prepares the next chunk
+        (`chunks` may be a generator that validates or converts as it goes), so a city's
+        5,000-fix gateway batch costs about as long as the slower of the two sides. What is left
+        goes out when the batch ends, one call per slot: a province's batch spreads over hundreds
+        of regions, and cut into calls chunk by chunk it made calls of a few fixes each. Two
+        fixes of one responder in different calls may land in either order: the newer timestamp
         wins either way. Fixes not held in their region then move in (`_move_in`).
         """
-        calls: list[asyncio.Task[list[str]]] = []
+        out: list[str] = []
         batches: list[np.ndarray] = []
+        queues = _SlotQueues(self.layout.slot_of)
+
+        async def call(rows: np.ndarray, fixes: np.ndarray) -> None:
+            for r, code in zip(rows.tolist(), await self._ingest_call(fixes, []), strict=True):
+                out[r] = code
+
+        await self._ready()
+        full: list[asyncio.Task[None]] = []
         for chunk in chunks:
             if len(chunk) > INGEST_CHUNK:
                 raise ValueError(f"a chunk of {len(chunk)} fixes: at most {INGEST_CHUNK} per script call")
             if len(chunk):
                 batches.append(chunk.packed(self.resolution, self.layout))
-                calls.append(asyncio.create_task(self._store_fixes(batches[-1], [])))
-                await asyncio.sleep(0)  # let the call go out before the next chunk is prepared
-        out = [code for reply in await asyncio.gather(*calls) for code in reply]
+                first = len(out)
+                out.extend([""] * len(chunk))
+                full += [asyncio.create_task(call(*c)) for c in queues.add(batches[-1], first)]
+                await asyncio.sleep(0)  # let the calls go out before the next chunk is prepared
+        await gather_limited(call(*c) for c in queues.rest())
+        await asyncio.gather(*full)
         away = [i for i, code in enumerate(out) if code == _NOT_HERE]
         if away:  # one move for the whole batch: its round trips are paid once, not per chunk
             for i, code in zip(away, await self._move_in(np.concatenate(batches)[away]), strict=True):
