@@ -508,15 +508,16 @@ def report(
             f" {100 * prints['cluster'].biggest_slot_share:.1f}% of the province's responders.",
             "",
             f"Then everyone's next fix ({STEP_M:.0f} m on), in gateway batches of {BATCH:,} as they come"
-            " from a province: a batch's fixes are spread over hundreds of regions, so on the cluster"
-            " each chunk of 1,000 becomes one script call per slot it touches, a few fixes each:",
+            " from a province: a batch's fixes are spread over hundreds of regions; on the cluster they"
+            " queue by slot across the batch's chunks, one script call per slot the batch touches (a"
+            f" slot's call goes out early once it holds {INGEST_CHUNK:,}):",
             "",
             province_md,
             "",
             "**Fan-out per query** (pure: the page cover of 2,000 points where the province's people are,"
             f" each page's res-{settings.live_region_resolution} region and the slot of its tag; shards as"
-            " `redis-cli --cluster create` splits the slots over 3 primaries). One MGET per slot, in"
-            " parallel:",
+            " `redis-cli --cluster create` splits the slots over 3 primaries). One MGET per slot, a"
+            " node's slots sent together on the store's own connection to it, the nodes in parallel:",
             "",
             fan_md,
             "",

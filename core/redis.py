@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import hiredis
 import redis as sync_redis
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from core.config import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MAX_CONNECTIONS = 64
 REDIS_DOWN: tuple[type[Exception], ...] = (
     RedisConnectionError,
@@ -32,10 +34,24 @@ REDIS_DOWN: tuple[type[Exception], ...] = (
 )
 """What a command raises when Redis cannot be reached (down, restarting, or still loading), or a
 cluster cannot serve the key's slot for now (a primary failing over, a slot migrating)."""
+FAN_OUT_MAX = 16  # calls in flight at once in one fan-out: a cluster client has 64 connections a node
 RECONNECT_ATTEMPTS = 2
 """Times a command is sent again on a fresh connection after a connection error."""
 RedisClient = Redis | RedisCluster
 """What the stores are given: one server, or a cluster (`connect_redis` decides which)."""
+
+
+async def gather_limited(calls: Iterable[Awaitable[T]], limit: int = FAN_OUT_MAX) -> list[T]:
+    """`asyncio.gather` with at most `limit` calls in flight. A province's batch or sweep touches
+    hundreds of regions' slots; sent all at once they would take more connections than a cluster
+    client's pool per node holds (it refuses, it does not queue)."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with gate:
+            return await call
+
+    return list(await asyncio.gather(*map(one, calls)))
 
 
 class HiredisPackingConnection(Connection):
@@ -160,8 +176,8 @@ class ReadConnection:
     connection broken (Redis restarted) is sent again through the pool and its retries. Replies are
     never decoded.
 
-    A single server's: a cluster client has a pool per node and routes each command by slot, so
-    the live store reads a cluster through that client instead (one `MGET` per slot).
+    A single server's: a cluster is read on a connection per node, each command sent where the
+    cluster's slot map says (`core.cluster_reads.ClusterReads`).
     """
 
     def __init__(self, redis: Redis, timeout_s: float = 5.0) -> None:

@@ -29,8 +29,9 @@ position at `live_region_resolution`, a Redis Cluster hash tag, so a region's ke
 The cell index is at `h3_resolution` (9 by default): a responder's cell is the H3 cell of its stored
 position. A page is that cell's ancestor `live_page_levels` resolutions up (the 7 res-9 children of
 a res-8 cell by default). A query reads the pages of every cell that can hold a point of its disk
-(`geo.cells.page_cover_ids`) with one `MGET` per slot, in parallel (on a single server one `MGET` on
-the store's own connection, `core.redis.ReadConnection`), and filters them with numpy. Pages,
+(`geo.cells.page_cover_ids`) with one `MGET` per slot, on the store's own connections (one on a single
+server, `core.redis.ReadConnection`; one per node on a cluster, `core.cluster_reads`, a node's slots
+pipelined and the nodes in parallel), and filters them with numpy. Pages,
 because Redis pays about a microsecond for every key it looks up.
 
 Guarantees. Within a region every change is one Lua script (`responders.live_scripts`): a move
@@ -78,7 +79,7 @@ import asyncio
 import math
 import secrets
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import repeat
@@ -86,16 +87,16 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 from redis.asyncio import RedisCluster
-from redis.client import NEVER_DECODE
 from redis.commands.core import AsyncScript
 
+from core.cluster_reads import ClusterReads
 from core.coalesce import Coalescer
-from core.redis import Keys, ReadConnection, RedisClient
+from core.redis import Keys, ReadConnection, RedisClient, gather_limited
 from geo.cells import box_cells, cell_ids, cell_of, cell_texts, cells_of, page_cover_ids, parents_of
 from geo.distance import haversine_m_np
 from responders import live_scripts
 from responders.availability import CertificatePeriod, decode_certificates, encode_certificates, qualified_at
-from responders.live_layout import LiveLayout, cluster_slot, gather_limited, single_slot, unique
+from responders.live_layout import LiveLayout, cluster_slot, single_slot, unique
 from responders.records import (
     FIX_DTYPE,
     MODE_CODES,
@@ -163,6 +164,47 @@ class PositionFix:
 def _page(profile: str) -> str:
     """The page named by a profile (`"<page>@<slot>|<mode>|<certificates>"`), or ""."""
     return profile.split("|", 1)[0].split("@", 1)[0]
+
+
+class _SlotQueues:
+    """A batch's packed fixes queued by the slot of their region, each with its place in the
+    batch, until a slot holds a full script call (`INGEST_CHUNK` fixes) or the batch ends."""
+
+    def __init__(self, slot_of: Callable[[str], int]) -> None:
+        self._slot_of = slot_of
+        self._rows: dict[int, list[np.ndarray]] = {}
+        self._fixes: dict[int, list[np.ndarray]] = {}
+        self._sizes: dict[int, int] = {}
+
+    def add(self, fixes: np.ndarray, first: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Queue packed fixes, the batch's from `first` on; returns the calls now full, each as
+        (places in the batch, fixes), in the batch's order within a slot."""
+        regions, region_of = np.unique(fixes["region"], return_inverse=True)
+        slots = np.array([self._slot_of(r.decode()) for r in regions.tolist()])[region_of]
+        order = np.argsort(slots, kind="stable")
+        full: list[tuple[np.ndarray, np.ndarray]] = []
+        for part in np.split(order, np.flatnonzero(np.diff(slots[order])) + 1):
+            slot = int(slots[part[0]])
+            self._queue(slot, part + first, fixes[part])
+            if self._sizes[slot] >= INGEST_CHUNK:  # under two calls' worth: a chunk adds at most one
+                rows, queued = self._take(slot)
+                full.append((rows[:INGEST_CHUNK], queued[:INGEST_CHUNK]))
+                if len(rows) > INGEST_CHUNK:
+                    self._queue(slot, rows[INGEST_CHUNK:], queued[INGEST_CHUNK:])
+        return full
+
+    def rest(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """What is still queued: one call per slot (each under `INGEST_CHUNK` fixes)."""
+        return [self._take(slot) for slot in list(self._rows)]
+
+    def _queue(self, slot: int, rows: np.ndarray, fixes: np.ndarray) -> None:
+        self._rows.setdefault(slot, []).append(rows)
+        self._fixes.setdefault(slot, []).append(fixes)
+        self._sizes[slot] = self._sizes.get(slot, 0) + len(rows)
+
+    def _take(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        del self._sizes[slot]
+        return np.concatenate(self._rows.pop(slot)), np.concatenate(self._fixes.pop(slot))
 
 
 class Box(NamedTuple):
@@ -374,13 +416,12 @@ class LiveLocationStore:
         self._directory_move = redis.register_script(live_scripts.DIRECTORY_MOVE)
         self._mark_rebuilt = redis.register_script(live_scripts.MARK_REBUILT)
         self._single_fixes: Coalescer[PositionFix, Outcome] = Coalescer(self.ingest, INGEST_CHUNK)
-        # the hot MGET on a connection of its own; a cluster client routes by slot itself
-        self._pages = None if isinstance(redis, RedisCluster) else ReadConnection(redis)
+        # the hot MGET on connections of its own: one on a single server, one per node on a cluster
+        self._pages = ClusterReads(redis) if isinstance(redis, RedisCluster) else ReadConnection(redis)
 
     async def aclose(self) -> None:
-        """Close the store's own read connection (the shared client is its owner's to close)."""
-        if self._pages is not None:
-            await self._pages.aclose()
+        """Close the store's own read connections (the shared client is its owner's to close)."""
+        await self._pages.aclose()
 
     # --- calls grouped by slot ---------------------------------------------------------------
     async def _per_slot(
@@ -576,23 +617,37 @@ class LiveLocationStore:
     async def ingest_chunks(self, chunks: Iterable[FixColumns]) -> list[Outcome]:
         """Store fixes arriving in chunks of at most `INGEST_CHUNK`; one outcome per fix, in order.
 
-        Each chunk is one script call per slot (one on a single server), atomic on the server,
-        sent as soon as the chunk is packed: Redis stores one chunk while this process prepares
-        the next (`chunks` may be a generator that validates or converts as it goes), so a
-        5,000-fix gateway batch costs about as long as the slower of the two sides. Two fixes of
-        one responder in different chunks or slots may land in either order: the newer timestamp
+        The fixes queue by the slot of their region (`_SlotQueues`, one queue on a single server)
+        and a slot's script call, atomic on the server, goes out as soon as it holds
+        `INGEST_CHUNK` fixes: Redis stores one call while this process prepares the next chunk
+        (`chunks` may be a generator that validates or converts as it goes), so a city's
+        5,000-fix gateway batch costs about as long as the slower of the two sides. What is left
+        goes out when the batch ends, one call per slot: a province's batch spreads over hundreds
+        of regions, and cut into calls chunk by chunk it made calls of a few fixes each. Two
+        fixes of one responder in different calls may land in either order: the newer timestamp
         wins either way. Fixes not held in their region then move in (`_move_in`).
         """
-        calls: list[asyncio.Task[list[str]]] = []
+        out: list[str] = []
         batches: list[np.ndarray] = []
+        queues = _SlotQueues(self.layout.slot_of)
+
+        async def call(rows: np.ndarray, fixes: np.ndarray) -> None:
+            for r, code in zip(rows.tolist(), await self._ingest_call(fixes, []), strict=True):
+                out[r] = code
+
+        await self._ready()
+        full: list[asyncio.Task[None]] = []
         for chunk in chunks:
             if len(chunk) > INGEST_CHUNK:
                 raise ValueError(f"a chunk of {len(chunk)} fixes: at most {INGEST_CHUNK} per script call")
             if len(chunk):
                 batches.append(chunk.packed(self.resolution, self.layout))
-                calls.append(asyncio.create_task(self._store_fixes(batches[-1], [])))
-                await asyncio.sleep(0)  # let the call go out before the next chunk is prepared
-        out = [code for reply in await asyncio.gather(*calls) for code in reply]
+                first = len(out)
+                out.extend([""] * len(chunk))
+                full += [asyncio.create_task(call(*c)) for c in queues.add(batches[-1], first)]
+                await asyncio.sleep(0)  # let the calls go out before the next chunk is prepared
+        await gather_limited(call(*c) for c in queues.rest())
+        await asyncio.gather(*full)
         away = [i for i, code in enumerate(out) if code == _NOT_HERE]
         if away:  # one move for the whole batch: its round trips are paid once, not per chunk
             for i, code in zip(away, await self._move_in(np.concatenate(batches)[away]), strict=True):
@@ -687,19 +742,14 @@ class LiveLocationStore:
 
     async def _read(self, pages: np.ndarray) -> np.ndarray:
         """The records of the given pages (integer H3 ids), one structured array: one native MGET
-        per slot, in parallel, never decoded."""
+        per slot on the store's own connections (`core.cluster_reads`), nodes in parallel, never
+        decoded."""
         if not len(pages):
             return np.frombuffer(b"", dtype=RECORD_DTYPE)
-        keys = self.layout.page_keys(pages)
-        if self._pages is not None:
-            blobs = await self._pages.execute("MGET", *keys)
+        if isinstance(self._pages, ReadConnection):
+            blobs = await self._pages.execute("MGET", *self.layout.page_keys(pages))
         else:
-            groups = self.layout.by_slot(self.layout.region_texts(pages))
-            await self._ready()
-            replies = await gather_limited(
-                self.redis.execute_command("MGET", *(keys[r] for r in rows), **{NEVER_DECODE: []})
-                for rows in groups.values()
-            )
+            replies = await self._pages.mget(self.layout.page_keys_by_slot(pages))
             blobs = [b for reply in replies for b in reply]
         return np.frombuffer(b"".join(b for b in blobs if b), dtype=RECORD_DTYPE)
 

@@ -23,7 +23,7 @@ from core.config import Settings
 from core.db import Database
 from core.lease import Lease
 from core.outage import log_failed_round
-from responders.live_layout import gather_limited
+from core.redis import gather_limited
 from responders.service import resync_live_profiles
 from responders.store import LiveLocationStore
 

@@ -15,6 +15,7 @@ import h3
 import numpy as np
 import pytest
 import pytest_asyncio
+from redis.asyncio import RedisCluster
 from redis.client import NEVER_DECODE
 from redis.exceptions import ResponseError
 
@@ -695,6 +696,55 @@ async def test_a_province_wide_batch_is_stored_on_the_apps_cluster_client(cluste
         assert len(await store.regions()) > 50, "the batch was meant to span many regions"
         found = await store.nearby(float(lat[0]), float(lng[0]), 50.0, at=now)
         assert ids[0] in found.responder_id
+    finally:
+        await store.aclose()
+        async for key in redis.scan_iter(match=keys("*"), count=1000):
+            await redis.delete(key)
+        await redis.aclose()
+
+
+async def _script_calls(redis: RedisClient) -> int:
+    """Scripts run so far by every primary (one server: itself)."""
+    info = (
+        await redis.info("commandstats", target_nodes=RedisCluster.PRIMARIES)
+        if isinstance(redis, RedisCluster)
+        else {"": await redis.info("commandstats")}
+    )
+    return sum(stats.get("cmdstat_evalsha", {}).get("calls", 0) for stats in info.values())
+
+
+async def test_a_province_wide_batch_takes_one_call_per_slot_and_answers_in_order(cluster_url: str) -> None:
+    """A gateway batch of people spread over hundreds of regions, cut in chunks: the fixes queue
+    by slot across the chunks, so the batch costs about one script call per slot it touches (it
+    was one per slot per chunk, a few fixes each), and every fix still gets its own outcome."""
+    redis = connect_redis(cluster_url)
+    assert isinstance(redis, RedisCluster)
+    keys = Keys("rctest-slotq-" + secrets.token_hex(4))
+    store = LiveLocationStore(redis, keys, _Settings())
+    try:
+        lat, lng = province_people(6_000, seed=9)
+        now = time.time()
+        ids = [f"q{i:05d}" for i in range(len(lat))]
+        await store.set_profiles([(rid, "walk", valid_now()) for rid in ids], now)
+        first = [PositionFix(rid, float(a), float(o), now) for rid, a, o in zip(ids, lat, lng, strict=True)]
+        assert set(await store.ingest(first)) == {Outcome.stored}
+        # then each one's next fix, where they are: every third one older than the kept one
+        second = [
+            PositionFix(f.responder_id, f.lat, f.lng, now - 1 if i % 3 == 0 else now + 1, accuracy_m=7.0)
+            for i, f in enumerate(first)
+        ]
+        packed = FixColumns.of(second).packed(store.resolution, store.layout)
+        slots = {store.layout.slot_of(r.decode()) for r in packed["region"].tolist()}
+        assert len(slots) > 100, "the batch was meant to span many slots"
+        before = await _script_calls(redis)
+        outcomes = await store.ingest(second)
+        calls = await _script_calls(redis) - before
+        assert outcomes == [Outcome.stale if i % 3 == 0 else Outcome.stored for i in range(len(second))]
+        assert calls <= len(slots) + len(second) // INGEST_CHUNK
+        kept = await store.get(ids[1])
+        assert kept is not None and (kept.ts, kept.accuracy_m) == (pytest.approx(now + 1, abs=1e-3), 7.0)
+        kept = await store.get(ids[0])
+        assert kept is not None and (kept.ts, kept.accuracy_m) == (pytest.approx(now, abs=1e-3), None)
     finally:
         await store.aclose()
         async for key in redis.scan_iter(match=keys("*"), count=1000):

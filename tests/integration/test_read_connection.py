@@ -90,8 +90,8 @@ async def test_a_dropped_connection_is_read_again_through_the_pool(
 
 
 async def test_a_cluster_client_is_refused_as_it_routes_by_slot_itself(cluster_url: str) -> None:
-    """The live store reads a cluster through the cluster client (one MGET per slot): a connection
-    of its own would reach one node only."""
+    """One connection would reach one node only: the live store reads a cluster on a connection
+    per node (`core.cluster_reads`, tests/integration/test_cluster_reads.py)."""
     cluster = connect_redis(cluster_url)
     try:
         with pytest.raises(TypeError, match="single server"):

@@ -9,9 +9,9 @@ import h3
 import numpy as np
 from redis.crc import key_slot
 
-from core.redis import Keys
+from core.redis import Keys, gather_limited
 from geo.cells import box_area_cells, box_cells, cell_ids, cell_of, tagged_cell_keys
-from responders.live_layout import LiveLayout, cluster_slot, gather_limited, single_slot
+from responders.live_layout import LiveLayout, cluster_slot, single_slot
 
 
 def layout(slot_of=cluster_slot) -> LiveLayout:  # type: ignore[no-untyped-def]
@@ -37,6 +37,26 @@ def test_items_are_grouped_by_slot_in_order_and_a_single_server_has_one_group() 
     assert sorted(i for rows in groups.values() for i in rows) == [0, 1, 2, 3]
     assert [0, 3] in groups.values()
     assert layout(single_slot).by_slot(tags) == {0: [0, 1, 2, 3]}
+
+
+def test_page_keys_are_grouped_by_their_slot_as_read_and_as_remembered() -> None:
+    """A cluster read's MGETs: every page's key under its own slot, in order, the first time (keys
+    being formatted) and the next (keys and slots remembered); a single server's all in one."""
+    pages = cell_ids(
+        [h3.cell_to_parent(cell_of(22.5 + i * 0.02, 114.0 + i * 0.027, 9), 8) for i in range(40)]
+    )
+    cluster = layout()
+    keys = layout().page_keys(pages)
+    expected: dict[int, list[bytes]] = {}
+    for key in keys:
+        expected.setdefault(key_slot(key), []).append(key)
+    assert len(expected) > 3
+    assert cluster.page_keys_by_slot(pages[:10]) == {
+        s: [k for k in ks if k in keys[:10]] for s, ks in expected.items() if set(ks) & set(keys[:10])
+    }
+    assert cluster.page_keys_by_slot(pages) == expected  # ten remembered, thirty new
+    assert cluster.page_keys_by_slot(pages) == expected  # all remembered
+    assert layout(single_slot).page_keys_by_slot(pages) == {0: keys}
 
 
 def test_the_directory_part_of_an_id_is_stable_and_spread() -> None:
