@@ -371,7 +371,12 @@ class LiveLocationStore:
         self._directory_get = redis.register_script(live_scripts.DIRECTORY_GET)
         self._directory_set = redis.register_script(live_scripts.DIRECTORY_SET)
         self._directory_delete = redis.register_script(live_scripts.DIRECTORY_DELETE)
-        self._directory_move = redis.register_script(live_scripts.DIRECTORY_MOVE)
+        self._directory_begin_move = redis.register_script(live_scripts.DIRECTORY_BEGIN_MOVE)
+        self._directory_commit = redis.register_script(live_scripts.DIRECTORY_COMMIT)
+        self._directory_unmark = redis.register_script(live_scripts.DIRECTORY_UNMARK)
+        self._directory_stale_marks = redis.register_script(live_scripts.DIRECTORY_STALE_MARKS)
+        self._directory_stale_check = redis.register_script(live_scripts.DIRECTORY_STALE_CHECK)
+        self._confirm = redis.register_script(live_scripts.CONFIRM)
         self._mark_rebuilt = redis.register_script(live_scripts.MARK_REBUILT)
         self._single_fixes: Coalescer[PositionFix, Outcome] = Coalescer(self.ingest, INGEST_CHUNK)
         # the hot MGET on a connection of its own; a cluster client routes by slot itself
@@ -412,12 +417,18 @@ class LiveLocationStore:
         if isinstance(self.redis, RedisCluster):
             await self.redis.initialize()
 
-    async def _directory(self, script: AsyncScript, ids: Sequence[str], *extra: Sequence[str]) -> list[str]:
+    async def _directory(
+        self,
+        script: AsyncScript,
+        ids: Sequence[str],
+        *extra: Sequence[str],
+        head: Sequence[str | int] = (),
+    ) -> list[str]:
         """A directory script over responders (each item: tag, id, then `extra`'s i-th values)."""
         tags = [self.layout.directory_tag(r) for r in ids]
         keys = [self.layout.directory_key(t) for t in tags]
         items = [[t, r, *(e[i] for e in extra)] for i, (t, r) in enumerate(zip(tags, ids, strict=True))]
-        return await self._per_slot(script, tags, keys, items)
+        return await self._per_slot(script, tags, keys, items, head)
 
     async def _in_regions(
         self,
@@ -484,11 +495,15 @@ class LiveLocationStore:
 
     async def remove(self, responder_id: str) -> bool:
         """Off duty, deactivated: the profile and the position go at once (positions are private).
-        The directory first, so a racing move between regions fails and takes its copy back."""
-        (old,) = await self._directory(self._directory_delete, [responder_id])
-        region = old.split("|", 1)[0]
-        if region:
-            await self._in_regions(self._drop, [region], [responder_id], [""])
+        The directory first, so a racing move between regions fails and takes its copy back; then
+        every region that may hold a copy: the one the profile names and those of the moves'
+        marks (a move whose worker died after writing its copy, one whose old region has not let
+        go yet)."""
+        (entry,) = await self._directory(self._directory_delete, [responder_id])
+        old, _, marks = entry.partition("\n")
+        regions = [r for r in unique([old.split("|", 1)[0], *_marked_regions(marks)]) if r]
+        if regions:
+            await self._in_regions(self._drop, regions, [responder_id] * len(regions), [""] * len(regions))
         return bool(old)
 
     async def is_on_duty(self, responder_id: str) -> bool:
@@ -629,9 +644,10 @@ class LiveLocationStore:
         return list(reply)
 
     async def _move_in(self, batch: np.ndarray) -> list[str]:
-        """Outcome codes of fixes their region does not hold: moves between regions, first fixes
-        after going on duty or a sweep, and fixes of people off duty. The module docstring gives
-        the protocol and what it guarantees."""
+        """Outcome codes of fixes their region does not hold (or holds unconfirmed): moves between
+        regions, first fixes after going on duty or a sweep, fixes of people off duty, and the
+        fix after a move whose worker died. The module docstring gives the protocol and what it
+        guarantees."""
         out = [_OUTCOMES[Outcome.stale]] * len(batch)  # for a fix that lost every race: the next fix tries
         pending = list(range(len(batch)))
         # the sweeper learns of the new regions before they hold anything (an off-duty phone's
@@ -639,41 +655,66 @@ class LiveLocationStore:
         regions = unique(r.decode() for r in batch["region"].tolist())
         registered = asyncio.create_task(self.redis.sadd(self.layout.regions_key, *regions))
         for _ in range(MOVE_ATTEMPTS):
-            ids = decode_ids(batch["id"][pending])
-            new = [r.decode() for r in batch["region"][pending].tolist()]
-            ts = [f"{t:.0f}" for t in batch["ts_ms"][pending].tolist()]
-            profiles = await self._directory(self._directory_get, ids)
-            old = [p.split("|", 1)[0] for p in profiles]
-            leaving = [j for j, p in enumerate(profiles) if p and old[j] and old[j] != new[j]]
-            times = await self._in_regions(self._times, [old[j] for j in leaving], [ids[j] for j in leaving])
-            newer_there = {j for j, t in zip(leaving, times, strict=True) if t and float(t) >= float(ts[j])}
-            moving = [j for j, p in enumerate(profiles) if p and j not in newer_there]
-            for j, p in enumerate(profiles):
-                out[pending[j]] = _OUTCOMES[Outcome.not_on_duty] if not p else _OUTCOMES[Outcome.stale]
-            if not moving:
+            pending = await self._move_attempt(batch, pending, out, registered)
+            if not pending:
                 break
-            rows = [pending[j] for j in moving]
+        await registered
+        return out
+
+    async def _move_attempt(
+        self, batch: np.ndarray, pending: list[int], out: list[str], registered: asyncio.Task[int]
+    ) -> list[int]:
+        """One try of the move protocol for the `pending` rows of `batch`; writes their outcome
+        codes into `out` and returns the rows whose commit lost a race (to try again)."""
+        ids = decode_ids(batch["id"][pending])
+        new = [r.decode() for r in batch["region"][pending].tolist()]
+        ts = [f"{t:.0f}" for t in batch["ts_ms"][pending].tolist()]
+        stamp = f"{time.time() * 1000:.0f}"
+        # 1. the directory: profile and old region; a move marks its target before writing there
+        profiles = await self._directory(self._directory_begin_move, ids, new, head=[stamp])
+        old = [p.split("|", 1)[0] for p in profiles]
+        marked = [j for j, p in enumerate(profiles) if p and old[j] != new[j]]
+        leaving = [j for j in marked if old[j]]
+        times = await self._in_regions(self._times, [old[j] for j in leaving], [ids[j] for j in leaving])
+        newer_there = {j for j, t in zip(leaving, times, strict=True) if t and float(t) >= float(ts[j])}
+        moving = [j for j, p in enumerate(profiles) if p and j not in newer_there]
+        for j, p in enumerate(profiles):
+            out[pending[j]] = _OUTCOMES[Outcome.not_on_duty] if not p else _OUTCOMES[Outcome.stale]
+        won: list[int] = []
+        lost: list[int] = []
+        if moving:
+            # 2. the copy in the new region, unconfirmed
             await registered
+            rows = [pending[j] for j in moving]
             codes = await self._store_fixes(batch[rows], [profiles[j] for j in moving])
             for j, code in zip(moving, codes, strict=True):
                 out[pending[j]] = code
             stored = [j for j, c in zip(moving, codes, strict=True) if c == _OUTCOMES[Outcome.stored]]
             refused = [j for j, c in zip(moving, codes, strict=True) if c == _OUTCOMES[Outcome.not_qualified]]
+            # 3. compare-and-set the directory
             moved, expected, targets = ([xs[j] for j in stored] for xs in (ids, profiles, new))
-            committed = await self._directory(self._directory_move, moved, expected, targets)
-            lost = [j for j, ok in zip(stored, committed, strict=True) if ok != "1"]
+            committed = await self._directory(self._directory_commit, moved, expected, targets, head=[stamp])
             won = [j for j, ok in zip(stored, committed, strict=True) if ok == "1"]
-            # the old region lets go (as it does for a fix that finds the responder unqualified);
-            # a move that lost its race takes back its own copy, if still the one it wrote
+            lost = [j for j, ok in zip(stored, committed, strict=True) if ok == "0"]
+            gone = [j for j, ok in zip(stored, committed, strict=True) if ok == "-"]
+            for j in gone:
+                out[pending[j]] = _OUTCOMES[Outcome.not_on_duty]
+            # 4. the old region lets go (as it does for a fix that finds the responder unqualified)
+            # and the new copy is confirmed; a move that lost its race takes back its own copy, if
+            # still the one it wrote (another move may have refreshed it), or whatever is there
+            # once off duty
             drops = [(old[j], ids[j], "") for j in won + refused if old[j] and old[j] != new[j]]
-            drops += [(new[j], ids[j], ts[j]) for j in lost]
-            if drops:
-                await self._in_regions(self._drop, *map(list, zip(*drops, strict=True)))
-            pending = [pending[j] for j in lost]
-            if not pending:
-                break
-        await registered
-        return out
+            drops += [(new[j], ids[j], ts[j]) for j in lost] + [(new[j], ids[j], "") for j in gone]
+            let_go = [self._in_regions(self._drop, *map(list, zip(*drops, strict=True)))] if drops else []
+            confirmed = self._in_regions(self._confirm, [new[j] for j in won], [ids[j] for j in won])
+            await asyncio.gather(confirmed, *let_go)
+        # 5. the finished moves' marks go: a won move's names the region it left (none if it left
+        # none: the commit took it), the others' their target
+        left = {j: old[j] for j in won}
+        unmarks = [(ids[j], f"{left.get(j, new[j])}:{stamp}") for j in marked if left.get(j) != ""]
+        if unmarks:
+            await self._directory(self._directory_unmark, *map(list, zip(*unmarks, strict=True)))
+        return [pending[j] for j in lost]
 
     def page_of(self, lat: float, lng: float) -> str:
         """The page (an H3 cell at `page_resolution`) where a position is kept."""
@@ -821,6 +862,11 @@ class LiveLocationStore:
             removed += int(n)
             if str(cursor) == "0":
                 return removed
+
+
+def _marked_regions(marks: str) -> list[str]:
+    """The regions named by a responder's move marks (`"<region>:<ms> ..."`)."""
+    return [token.split(":", 1)[0] for token in marks.split()]
 
 
 def _newest_per_responder(records: np.ndarray, rows: np.ndarray) -> np.ndarray:
