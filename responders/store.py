@@ -136,6 +136,9 @@ _OUTCOMES = {outcome: code for code, outcome in _OUTCOME_CODES.items()}
 _NOT_HERE = "5"  # the ingest script's answer for a fix its region does not hold: ask the directory
 INGEST_CHUNK = 1000  # fixes per script call: ~10 ms of Redis time, so queries interleave
 MOVE_ATTEMPTS = 3  # a move between regions that keeps losing races is retried this often
+MOVE_MARK_S = 60.0
+"""A move's mark older than this was left by a worker that died mid-move (a move takes
+milliseconds): the sweeper drops the copy it stood for, unless the directory accounts for it."""
 
 
 class LiveProfile(NamedTuple):
@@ -848,6 +851,41 @@ class LiveLocationStore:
         returns how many. (Workers sweep region by region under leases: `sweep_region`.)"""
         swept = await gather_limited(self.sweep_region(r, now_s, page) for r in await self.regions())
         return sum(swept)
+
+    async def sweep_moves(self, tag: str, now_s: float | None = None, page: int = 1000) -> int:
+        """Clear the move marks of one directory part left by workers that died mid-move (older than
+        `MOVE_MARK_S`); returns how many orphan copies went. Each step is ordered so that a move
+        running meanwhile is never undone: the copy's time is read first, then the directory is
+        asked (a fresh move to that region marked it before writing there), and the copy is
+        dropped only if its time is still the one read."""
+        now_s = time.time() if now_s is None else now_s
+        since = f"{(now_s - MOVE_MARK_S) * 1000:.0f}"
+        cursor, dropped = "0", 0
+        while True:
+            key = self.layout.directory_key(tag)
+            cursor, *stale = await self._directory_stale_marks(
+                keys=[key], args=[self.layout.base, tag, cursor, page, since]
+            )
+            if stale:
+                dropped += await self._clear_stale_marks(stale[0::2], stale[1::2], since)
+            if str(cursor) == "0":
+                return dropped
+
+    async def _clear_stale_marks(self, ids: Sequence[str], tokens: Sequence[str], since: str) -> int:
+        regions = _marked_regions(" ".join(tokens))
+        times = await self._in_regions(self._times, regions, ids)
+        held = ["1" if t else "0" for t in times]
+        settled = await self._directory(self._directory_stale_check, ids, tokens, held, head=[since])
+        orphans = [j for j, done in enumerate(settled) if done == "0"]
+        if not orphans:
+            return 0
+        dropped = await self._in_regions(
+            self._drop, [regions[j] for j in orphans], [ids[j] for j in orphans], [times[j] for j in orphans]
+        )
+        gone = [j for j, d in zip(orphans, dropped, strict=True) if d == "1"]  # else: changed, next sweep
+        if gone:
+            await self._directory(self._directory_unmark, [ids[j] for j in gone], [tokens[j] for j in gone])
+        return len(gone)
 
     async def sweep_region(self, region: str, now_s: float | None = None, page: int = 1000) -> int:
         """`sweep` for one region: one script call per `page` profiles, atomic in the region's slot."""

@@ -63,6 +63,18 @@ async def sweep_regions(store: LiveLocationStore, period_s: float) -> int:
     return sum(await gather_limited(map(sweep, sorted(await store.regions()))))
 
 
+async def sweep_moves(store: LiveLocationStore, period_s: float) -> int:
+    """Clear the marks of moves whose worker died, in each directory part whose lease for this
+    period is free; returns how many orphan copies went."""
+
+    async def sweep(tag: str) -> int:
+        if not await Lease(store.redis, store.layout.sweep_lease_key(tag), period_s).acquire():
+            return 0
+        return await store.sweep_moves(tag)
+
+    return sum(await gather_limited(map(sweep, store.layout.directory_tags())))
+
+
 async def upkeep_once(
     db: Database, store: LiveLocationStore, settings: Settings, *, force_resync: bool, sweep: bool = True
 ) -> None:
@@ -75,6 +87,11 @@ async def upkeep_once(
         removed = await sweep_regions(store, sweep_period_s(settings))
         if removed:
             log.info("swept stale live positions", extra={"removed": removed})
+        orphans = await sweep_moves(store, sweep_period_s(settings))
+        if orphans:
+            log.warning(
+                "dropped copies left by moves between regions that never finished", extra={"orphans": orphans}
+            )
 
 
 async def run_upkeep(db: Database, store: LiveLocationStore, settings: Settings) -> None:
