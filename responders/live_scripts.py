@@ -2,14 +2,14 @@
 
 A move between pages of one region is one script, so nobody is ever in two pages or none there; an
 out-of-order fix never overwrites a newer one; going off duty removes the position in one step.
-A move between regions is three steps across slots (`responders.store` explains the protocol).
+A move between regions is five steps across slots (`responders.store` explains the protocol).
 Reads (`nearby`, `positions`) need no script: one native `MGET` of whole pages per slot.
 
 Keys (`responders.live_layout`): ARGV[1] is the live index's base name; every other key a script
 touches is built from it and a hash tag the arguments name (a region's H3 index, a directory part's
 tag). Each script declares in KEYS the hashes it touches (a region's profile hash, a directory
-part), one per tag; the pages it derives (a fix's page, a record's old page named by the profile's
-`<page>@<slot>` hint) carry the same region's tag, so on a cluster every key of a call sits in the
+part), one per tag; the keys it derives (a fix's page, a record's old page named by the profile's
+`<page>@<slot>` hint, a directory part's move marks) carry the same tag, so on a cluster every key of a call sits in the
 declared keys' slot: the server checks each key a script touches and refuses one of another slot
 (tested), and the caller groups its items by slot so that holds. On a single server one call may
 span regions.

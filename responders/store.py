@@ -9,10 +9,14 @@ position at `live_region_resolution`, a Redis Cluster hash tag, so a region's ke
   exactly while the responder is active and on duty; `<region>` names the region holding the
   position ("" before the first). `<homes>` is 1 when their tier allows alerts in homes; the
   certificates use the compact form of `responders.availability.encode_certificates`.
-* `live:{R}:who` — HASH, the region's profiles: id → `"<page>@<slot>|<mode>|<homes>|<certificates>"`
+* `live:{dir-<k>}:moves` — HASH beside each directory part (same slot): id → the marks of its
+  moves between regions, `"<region>:<ms> ..."`: a move's target while it runs, the region it left
+  until that region let go. Every region that may hold a copy is the directory's or a marked one.
+* `live:{R}:who` — HASH, the region's profiles: id → `"<page>@<slot>[!]|<mode>|<homes>|<certs>"`
   for each responder whose position the region holds (the page and a hint of the record's place
-  in it). The ingest reads the profile here, in the fix's own slot: a fix that stays in its region
-  (nearly all of them: ~8 km across at res 5) never touches the directory.
+  in it; `!` while the move that wrote it has not confirmed it). The ingest reads the profile
+  here, in the fix's own slot: a fix that stays in its region (nearly all of them: ~8 km across
+  at res 5) never touches the directory.
 * `live:{R}:page:<h3 page>` — STRING: the records of the dispatchable responders in the cells of
   one page, back to back (`responders.records`).
 * `live:regions` — SET of the regions ever written: what the sweeper walks.
@@ -36,38 +40,56 @@ because Redis pays about a microsecond for every key it looks up.
 Guarantees. Within a region every change is one Lua script (`responders.live_scripts`): a move
 between pages is atomic, an out-of-order fix never overwrites a newer one, going off duty removes
 the profile and the position in one step. A fix landing in another region (or the first after
-going on duty or being swept) moves the responder in three steps across slots:
+going on duty or being swept) moves the responder in steps across slots:
 
-1. read the directory (profile, old region) and the old record's time: a fix not newer is stale;
-2. insert the position in the new region with the directory's profile;
+1. mark the move's target in the directory's marks, and read the directory (profile, old region)
+   in the same call; then the old record's time: a fix not newer is stale;
+2. insert the position in the new region with the directory's profile, flagged unconfirmed: the
+   phone's fixes in that region are then sent to the directory (step 1) rather than stored in
+   place, until the move confirms it;
 3. compare-and-set the directory to the new region, only if the profile is still exactly the one
-   read; then delete the record from the old region. If the directory changed meanwhile (off duty,
-   a new profile, another move), the move takes back its own copy (only if still the one it wrote)
-   and starts again from step 1, up to `MOVE_ATTEMPTS` times.
+   read; the mark now names the region left. If the directory changed meanwhile (a new profile,
+   another move), the move takes back its own copy (only if still the one it wrote) and starts
+   again from step 1, up to `MOVE_ATTEMPTS` times; if the responder went off duty, it takes back
+   whatever the new region holds;
+4. the old region drops its record and the new copy is confirmed (in parallel);
+5. the mark goes.
+
+Going on duty's first fix is the same without an old region (four round trips: the commit takes
+the mark). A fix staying in its region is one script call in its own slot and touches neither
+the directory nor the marks: the marks cost nothing there. A move pays six round trips, one more
+than before the marks (step 5), for the few fixes that cross a region border.
 
 So, restated honestly for moves between regions:
 
-* Never twice: for the moment between steps 2 and 3 two regions hold the responder; every query
-  keeps one row per responder, the newest fix (`_newest_per_responder`), so a reader sees them at
-  their position before or after the move, never both.
+* Never twice: while a move runs two regions hold the responder; every query keeps one row per
+  responder, the newest fix (`_newest_per_responder`), so a reader sees them at their position
+  before or after the move, never both.
 * Never none: the new copy exists before the old one goes. On a single server a query is one
   atomic `MGET`, so this is exact. On a cluster the slots are read in parallel, at instants a
-  fraction of a millisecond apart: a query whose two reads straddle a whole move (three round
+  fraction of a millisecond apart: a query whose two reads straddle a whole move (several round
   trips) could miss that responder once; the next query finds them.
 * Out-of-order dropped: a fix is checked against the kept record in its region, and a moving fix
   against the old region's record before it moves. Two fixes of one phone in flight together, one
   staying and one leaving, can overtake each other across regions (the older may win until the
   phone's next fix, seconds later).
-* Off duty wins: going off duty deletes the directory entry first, then the position in the
-  region it named; a racing move then fails its compare-and-set and takes back its copy, or, if
-  it committed first, its region is the one the removal cleans. The exception: a worker dying
-  between steps 2 and 3 leaves a copy in a region the directory does not name. Queries keep the
-  newest copy, the phone's next fixes in that region refresh it, and once the phone leaves it ages
-  past `staleness_s` (never returned after that) and the sweeper drops it. Should the responder
-  go off duty meanwhile, the removal cleans only the region the directory names: that copy stays
-  until it ages out, and fixes an off-duty phone still sends from that region refresh it (that
-  region's profile hash still knows them). Closing this needs the move to record its target in
-  the directory before step 2 (one more round trip per move), not built yet.
+* Off duty wins: going off duty deletes the directory entry and the marks in one call, then drops
+  the responder from the region the entry named and from every marked region. A move racing it
+  either began after it (finds no profile: stores nothing), or marked its target before it (the
+  removal drops there; a copy written after that fails the compare-and-set, "off duty", and is
+  taken back), or committed before it (its region is the one the removal cleans, and the region
+  it left is still marked). A worker dying anywhere in a move leaves its mark, so a later removal
+  still cleans every copy; its unconfirmed copy keeps the phone's fixes going through the
+  directory (refused once off duty, never stored in place), and the phone's next fix finishes the
+  move. What remains: a worker dying between its insert and its commit at the very moment the
+  removal runs between its mark and its insert (the removal dropped nothing there yet, and then
+  deleted the mark): that copy stays until it ages past `staleness_s` (queries never return it
+  after that; the sweeper then drops it), and the phone's fixes cannot refresh it (unconfirmed).
+* Dead workers: a mark older than `MOVE_MARK_S` (60 s; a move takes milliseconds) was left by a
+  worker that died. The sweeper (`sweep_moves`, per directory part under a lease) reads the copy's
+  time in the marked region, then asks the directory, and drops the copy (only if unchanged) when
+  the directory neither names that region nor has a fresh move to it; the mark then goes. Until
+  then the older of the two copies is never picked by a query.
 * Staleness on read: a query never returns a position older than the limit, whatever the
   sweeper's lag; the sweeper (once per region per period, under a lease) only bounds memory.
 """
