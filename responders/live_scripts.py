@@ -9,10 +9,10 @@ Keys (`responders.live_layout`): ARGV[1] is the live index's base name; every ot
 touches is built from it and a hash tag the arguments name (a region's H3 index, a directory part's
 tag). Each script declares in KEYS the hashes it touches (a region's profile hash, a directory
 part), one per tag; the keys it derives (a fix's page, a record's old page named by the profile's
-`<page>@<slot>` hint, a directory part's move marks) carry the same tag, so on a cluster every key of a call sits in the
-declared keys' slot: the server checks each key a script touches and refuses one of another slot
-(tested), and the caller groups its items by slot so that holds. On a single server one call may
-span regions.
+`<page>@<slot>` hint, a directory part's move marks) carry the same tag, so on a cluster every
+key of a call sits in the declared keys' slot: the server checks each key a script touches and
+refuses one of another slot (tested), and the caller groups its items by slot so that holds. On
+a single server one call may span regions.
 """
 
 from __future__ import annotations
