@@ -430,13 +430,13 @@ class LiveLocationStore:
             return rows, await script(keys=unique([keys[r] for r in rows]), args=args)
 
         out = [""] * len(tags)
-        await self._ready()
+        await self.ready()
         for rows, reply in await gather_limited(map(call, self.layout.by_slot(tags).values())):
             for r, value in zip(rows, reply, strict=True):
                 out[r] = value
         return out
 
-    async def _ready(self) -> None:
+    async def ready(self) -> None:
         """A cluster client learns the slots on first use; several first uses at once (a fan-out)
         each start that and break each other's connections (redis-py 8.1), so learn them first."""
         if isinstance(self.redis, RedisCluster):
@@ -537,7 +537,7 @@ class LiveLocationStore:
 
     async def on_duty_count(self) -> int:
         keys = map(self.layout.directory_key, self.layout.directory_tags())
-        await self._ready()
+        await self.ready()
         return sum(await asyncio.gather(*(self.redis.hlen(k) for k in keys)))
 
     async def profile(self, responder_id: str) -> str | None:
@@ -552,7 +552,7 @@ class LiveLocationStore:
         the next rebuild marks it, which is safe (a rebuild is idempotent)."""
         if not isinstance(self.redis, RedisCluster):
             return ["mark-0"]
-        await self._ready()
+        await self.ready()
         primaries = {node.name for node in self.redis.get_primaries()}
         slots, owners = self.redis.nodes_manager.slots_cache, dict[str, str]()
         for i in range(1 << 16):
@@ -656,7 +656,7 @@ class LiveLocationStore:
             for r, code in zip(rows, await self._ingest_call(batch[rows], given), strict=True):
                 out[r] = code
 
-        await self._ready()
+        await self.ready()
         await gather_limited(map(call, self.layout.by_slot(regions).values()))
         return out
 
@@ -761,7 +761,7 @@ class LiveLocationStore:
             blobs = await self._pages.execute("MGET", *keys)
         else:
             groups = self.layout.by_slot(self.layout.region_texts(pages))
-            await self._ready()
+            await self.ready()
             replies = await gather_limited(
                 self.redis.execute_command("MGET", *(keys[r] for r in rows), **{NEVER_DECODE: []})
                 for rows in groups.values()

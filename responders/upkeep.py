@@ -72,6 +72,7 @@ async def sweep_moves(store: LiveLocationStore, period_s: float) -> int:
             return 0
         return await store.sweep_moves(tag)
 
+    await store.ready()  # the leases go out at once: a cluster client must know the slots first
     return sum(await gather_limited(map(sweep, store.layout.directory_tags())))
 
 
