@@ -4,7 +4,10 @@ The sweeper bounds Redis memory by dropping positions past the staleness limit o
 certificates lapsed (queries already ignore them). It runs region by region, each region under a
 lease that lasts the sweep period and is not released: with N workers each region is swept once
 per period, by whichever worker comes first (and on a cluster the sweeps of different regions run
-on their own shards). At start-up, keys of earlier live-store layouts are deleted. When Redis lost
+on their own shards). The directory parts' move marks are swept the same way, each part under a
+lease: a mark older than `MOVE_MARK_S` was left by a worker that died mid-move, and the copy it
+stood for goes unless the directory accounts for it. At start-up, keys of earlier live-store
+layouts are deleted. When Redis lost
 data — a shard restarted or was flushed, told by the store's loss markers, not by whether a
 profile hash exists — the duty profiles are rebuilt from Postgres so phones' next fixes are
 accepted again, once, under a lease renewed while the rebuild runs: a worker that finds it held
