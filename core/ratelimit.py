@@ -6,7 +6,10 @@ app's own redis-py pool; on a cluster through a cluster client of its own (`limi
 ours), each counter on the shard of its key. Both
 checks of a request run concurrently, so a request pays one Redis round trip (~0.1 ms) whatever
 its size: a 5,000-fix gateway batch pays it once. When Redis does not answer the check is skipped
-(fail open): dispatch must keep working without Redis, and the limits only guard capacity.
+(fail open): dispatch must keep working without Redis, and the limits only guard capacity. The
+same on a single server and on a cluster, at a cold start too (workers up before Redis, the
+cluster client not knowing the slots yet): each check fails open, and counting starts with the
+first check after Redis answers (tested).
 
 Guessed tokens are refused cheaply (`FailedLookups`): a token PostgreSQL did not know is
 remembered for a minute in the worker, and an address whose failed lookups pass
@@ -40,7 +43,7 @@ from redis.asyncio import RedisCluster
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.metrics import AUTH_REJECTED_CHEAPLY, RATE_LIMIT_ERRORS, RATE_LIMITED
-from core.redis import Keys, RedisClient
+from core.redis import COMMAND_TIMEOUT_S, Keys, RedisClient
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT_S = 0.5  # a hung Redis must not hold requests: past this the check is skipped
@@ -68,7 +71,12 @@ def counter_storage(redis: RedisClient, redis_url: str, prefix: str) -> RedisSto
     parts = urlsplit(redis_url)
     tls: dict[str, bool] = {"ssl": True} if parts.scheme == "rediss" else {}
     return RedisClusterStorage(
-        f"async+redis+cluster://{parts.netloc}", implementation="redispy", key_prefix=prefix, **tls
+        f"async+redis+cluster://{parts.netloc}",
+        implementation="redispy",
+        key_prefix=prefix,
+        socket_connect_timeout=COMMAND_TIMEOUT_S,
+        socket_timeout=COMMAND_TIMEOUT_S,
+        **tls,
     )
 
 

@@ -39,6 +39,11 @@ RECONNECT_ATTEMPTS = 2
 """Times a command is sent again on a fresh connection after a connection error."""
 RedisClient = Redis | RedisCluster
 """What the stores are given: one server, or a cluster (`connect_redis` decides which)."""
+COMMAND_TIMEOUT_S = 5.0
+"""Longest wait for a connection, for Redis to accept one, and for a reply, on a single server and
+on every node of a cluster alike: a hung server or node (a stopped process, a machine gone silent
+behind a NAT) must fail a request, not hold it forever. No command of the service runs longer
+than a few milliseconds; the shard subscriptions wait with their own timeout."""
 
 
 async def gather_limited(calls: Iterable[Awaitable[T]], limit: int = FAN_OUT_MAX) -> list[T]:
@@ -75,7 +80,7 @@ class HiredisPackingConnection(Connection):
             raise DataError(str(exc)) from exc
 
 
-def is_cluster(url: str, timeout_s: float = 5.0) -> bool | None:
+def is_cluster(url: str, timeout_s: float = COMMAND_TIMEOUT_S) -> bool | None:
     """Whether the server at `url` is a node of a Redis Cluster (`INFO cluster`), or None when it
     cannot be asked (down at start-up)."""
     try:
@@ -126,21 +131,35 @@ fixes spread over hundreds of regions and so hundreds of slots, ran out at 64
 (tests/integration/test_live_store_province.py). Connections are opened only when needed."""
 
 
-def connect_cluster(url: str, max_connections: int, *, read_from_replicas: bool) -> RedisCluster:
+CLUSTER_RETRIES = 6
+"""Times a cluster command is sent again after a connection error, a timeout or a slot without a
+serving primary: enough to ride out a failover (2-5 s with a replica)."""
+
+
+def connect_cluster(
+    url: str, max_connections: int, *, read_from_replicas: bool, timeout_s: float = COMMAND_TIMEOUT_S
+) -> RedisCluster:
     """A cluster client: a bounded pool per node, commands routed by slot, MOVED/ASK followed and
-    the slot map refreshed after a failover. `read_from_replicas` spreads reads over replicas."""
+    the slot map refreshed after a failover. `read_from_replicas` spreads reads over replicas
+    (round robin over a slot's primary and replicas; writes and scripts go to the primary).
+
+    The same timeouts as a single server's (`COMMAND_TIMEOUT_S`): a hung node fails each attempt
+    within `timeout_s`, and a command within its `CLUSTER_RETRIES` retries (tested)."""
     return RedisCluster.from_url(
         url,
         decode_responses=True,
         max_connections=max(max_connections, CLUSTER_CONNECTIONS_PER_NODE),
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 6),
-        socket_connect_timeout=5,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), CLUSTER_RETRIES),
+        socket_connect_timeout=timeout_s,
+        socket_timeout=timeout_s,
         require_full_coverage=False,
         load_balancing_strategy=LoadBalancingStrategy.ROUND_ROBIN if read_from_replicas else None,
     )
 
 
-def connect_single(url: str, max_connections: int = MAX_CONNECTIONS) -> Redis:
+def connect_single(
+    url: str, max_connections: int = MAX_CONNECTIONS, *, timeout_s: float = COMMAND_TIMEOUT_S
+) -> Redis:
     """A client over a shared, bounded pool; responses decoded to `str`.
 
     The pool blocks (up to 5 s) when every connection is busy instead of failing: a burst of
@@ -149,17 +168,19 @@ def connect_single(url: str, max_connections: int = MAX_CONNECTIONS) -> Redis:
     A command that meets a dead connection is sent again on a fresh one (`RECONNECT_ATTEMPTS`, a
     short backoff): after Redis restarts every pooled connection is dead, and without this each
     of them failed one command (a phone's accept, an event's publication) before being replaced.
-    When Redis is really down, the command still fails within a fraction of a second.
+    When Redis is really down, the command still fails within a fraction of a second; when it hangs
+    (accepts, never answers), each attempt within `timeout_s`.
     """
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
-        timeout=5,
+        timeout=timeout_s,
         decode_responses=True,
         health_check_interval=30,
         connection_class=HiredisPackingConnection,
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), RECONNECT_ATTEMPTS),
-        socket_connect_timeout=5,
+        socket_connect_timeout=timeout_s,
+        socket_timeout=timeout_s,
     )
     return Redis(connection_pool=pool)
 
@@ -180,7 +201,7 @@ class ReadConnection:
     cluster's slot map says (`core.cluster_reads.ClusterReads`).
     """
 
-    def __init__(self, redis: Redis, timeout_s: float = 5.0) -> None:
+    def __init__(self, redis: Redis, timeout_s: float = COMMAND_TIMEOUT_S) -> None:
         if not isinstance(redis, Redis):
             raise TypeError("ReadConnection reads a single server: a cluster client routes by slot itself")
         pool = redis.connection_pool

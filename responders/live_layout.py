@@ -104,8 +104,9 @@ class LiveLayout:
         responder whose position it holds."""
         return f"{self.base}{{{region}}}:who"
 
-    def sweep_lease_key(self, region: str) -> str:
-        return f"{self.base}{{{region}}}:sweep-lease"
+    def sweep_lease_key(self, tag: str) -> str:
+        """The lease of one sweep of a region, or of a directory part's move marks."""
+        return f"{self.base}{{{tag}}}:sweep-lease"
 
     # --- the directory of record ----------------------------------------------------------
     def directory_tag(self, responder_id: str) -> str:
@@ -114,6 +115,10 @@ class LiveLayout:
 
     def directory_key(self, tag: str) -> str:
         return f"{self.base}{{{tag}}}:dir"
+
+    def moves_key(self, tag: str) -> str:
+        """The marks of moves between regions in flight, beside the directory part (same slot)."""
+        return f"{self.base}{{{tag}}}:moves"
 
     def directory_tags(self) -> list[str]:
         return [f"dir-{k}" for k in range(self.directory_parts)]

@@ -2,17 +2,17 @@
 
 A move between pages of one region is one script, so nobody is ever in two pages or none there; an
 out-of-order fix never overwrites a newer one; going off duty removes the position in one step.
-A move between regions is three steps across slots (`responders.store` explains the protocol).
+A move between regions is five steps across slots (`responders.store` explains the protocol).
 Reads (`nearby`, `positions`) need no script: one native `MGET` of whole pages per slot.
 
 Keys (`responders.live_layout`): ARGV[1] is the live index's base name; every other key a script
 touches is built from it and a hash tag the arguments name (a region's H3 index, a directory part's
 tag). Each script declares in KEYS the hashes it touches (a region's profile hash, a directory
-part), one per tag; the pages it derives (a fix's page, a record's old page named by the profile's
-`<page>@<slot>` hint) carry the same region's tag, so on a cluster every key of a call sits in the
-declared keys' slot: the server checks each key a script touches and refuses one of another slot
-(tested), and the caller groups its items by slot so that holds. On a single server one call may
-span regions.
+part), one per tag; the keys it derives (a fix's page, a record's old page named by the profile's
+`<page>@<slot>` hint, a directory part's move marks) carry the same tag, so on a cluster every
+key of a call sits in the declared keys' slot: the server checks each key a script touches and
+refuses one of another slot (tested), and the caller groups its items by slot so that holds. On
+a single server one call may span regions.
 """
 
 from __future__ import annotations
@@ -31,11 +31,17 @@ from responders.records import lua_tables
 _COMMON = (
     lua_tables()
     + """
+-- A region's profile: `<where>` ends with UNCONFIRMED while a move into the region has not
+-- committed (its copy is there, the directory may still name another region); the fifth value
+-- is that flag ('' or UNCONFIRMED), stripped from `where`.
+local UNCONFIRMED = '!'
 local function profile(p)
   local where, mode, rest = string.match(p, '^([^|]*)|([^|]*)|(.*)$')
+  local flag = ''
+  if string.byte(where, -1) == 33 then where, flag = string.sub(where, 1, -2), UNCONFIRMED end
   local homes, certs = string.match(rest, '^([01])|(.*)$')
-  if not homes then return where, mode, '0', rest end
-  return where, mode, homes, certs
+  if not homes then return where, mode, '0', rest, flag end
+  return where, mode, homes, certs, flag
 end
 -- A profile's fields after `<where>`, as the hash keeps them.
 local function tail(mode, homes, certs)
@@ -178,13 +184,15 @@ for o = 1, #batch, FIX do
   local p = redis.call('HGET', who, rid)
   local held = p ~= false
   if not held and given and given[n] ~= '' then p = given[n] end  -- moving in: the directory's
-  if not p then
+  local oldwhere, pmode, homes, certs, flag
+  if p then oldwhere, pmode, homes, certs, flag = profile(p) end
+  if not held then oldwhere, flag = '', UNCONFIRMED end  -- a copy moving in: unconfirmed till the commit
+  if not p or (flag ~= '' and not given) then
+    -- nobody here, or a copy whose move never committed (its worker died): the directory decides
     out[#out + 1] = given and '3' or '5'
   else
     local b = o + ID_BYTES + 2 * PAGE_CHARS  -- where the fix's record body starts in the batch
     local ts = struct.unpack('<d', batch, b + TS_AT - ID_BYTES - 1)
-    local oldwhere, pmode, homes, certs = profile(p)
-    if not held then oldwhere = '' end
     local oldkey, blob, at, rec, hinted = locate(prefix, key, oldwhere)
     if not valid_at(certs, ts / 1000) then
       if at then drop(oldkey, blob, at) end
@@ -203,7 +211,7 @@ for o = 1, #batch, FIX do
         -- (SET_PROFILE keeps it so), only the position, time, accuracy and mode change
         redis.call('SETRANGE', oldkey, at - 1 + ID_BYTES, body)
         if not hinted then
-          redis.call('HSET', who, rid, where_at(page, at) .. tail(pmode, homes, certs))
+          redis.call('HSET', who, rid, where_at(page, at) .. flag .. tail(pmode, homes, certs))
         end
       else
         if at then drop(oldkey, blob, at) end
@@ -211,7 +219,7 @@ for o = 1, #batch, FIX do
         local pagekey = prefix .. page
         local current = redis.call('GET', pagekey) or ''
         redis.call('SET', pagekey, current .. key .. body .. summary(certs, homes))
-        redis.call('HSET', who, rid, where_at(page, #current + 1) .. tail(pmode, homes, certs))
+        redis.call('HSET', who, rid, where_at(page, #current + 1) .. flag .. tail(pmode, homes, certs))
       end
       out[#out + 1] = '1'
     end
@@ -267,6 +275,25 @@ return out
 """
 )
 
+# KEYS: the regions' profile hashes. ARGV[2..]: (region, id) pairs. A move into these regions
+# committed: its copy is confirmed, and the phone's next fixes there are stored in place again.
+CONFIRM = (
+    _COMMON
+    + """
+local base, out = ARGV[1], {}
+for i = 2, #ARGV, 2 do
+  local who, rid = who_key(base, ARGV[i]), ARGV[i + 1]
+  local p = redis.call('HGET', who, rid)
+  if p then
+    local where, mode, homes, certs, flag = profile(p)
+    if flag ~= '' then redis.call('HSET', who, rid, where .. tail(mode, homes, certs)) end
+  end
+  out[#out + 1] = '1'
+end
+return out
+"""
+)
+
 # KEYS: the regions' profile hashes. ARGV[2]: now (s); ARGV[3..]: (region, id, directory profile)
 # triples. New mode, certificates or tier reach the region holding the position: the record is
 # kept (with the new summary) only while a certificate is valid now. Nothing held: nothing to do.
@@ -280,11 +307,11 @@ for i = 3, #ARGV, 3 do
   local who = who_key(base, region)
   local p = redis.call('HGET', who, rid)
   if p then
-    local oldwhere = profile(p)
+    local oldwhere, _, _, _, flag = profile(p)
     local pagekey, blob, at = locate(pages_of(base, region), pad(rid), oldwhere)
     if at and valid_at(certs, now) then
       redis.call('SETRANGE', pagekey, at - 1 + CERTS_AT, summary(certs, homes))
-      redis.call('HSET', who, rid, where_at(page_of(oldwhere), at) .. tail(mode, homes, certs))
+      redis.call('HSET', who, rid, where_at(page_of(oldwhere), at) .. flag .. tail(mode, homes, certs))
     else
       if at then drop(pagekey, blob, at) end
       redis.call('HDEL', who, rid)
@@ -323,7 +350,48 @@ return {scan[1], removed}
 )
 
 # The directory of record: responder id -> "<region>|<mode>|<homes>|<certificates>", the duty
-# profile and the region holding the position ("" while none). KEYS: the directory parts named.
+# profile and the region holding the position ("" while none). Beside it, in the same slot, the
+# moves' marks: id -> "<region>:<ms>" tokens, space-separated, one per move between regions in
+# flight (its target region) or just committed (the region it left, until that region let go),
+# so that going off duty can clean every region that may hold a copy. KEYS: the directory parts
+# named (a part's marks share its tag, so its slot).
+_DIRECTORY_COMMON = """
+local function directory_key(base, tag)
+  return base .. '{' .. tag .. '}:dir'
+end
+local function moves_key(base, tag)
+  return base .. '{' .. tag .. '}:moves'
+end
+local function region_of(p)
+  return (string.match(p, '^[^|]*'))
+end
+local function mark(key, rid, token)
+  local m = redis.call('HGET', key, rid)
+  redis.call('HSET', key, rid, m and (m .. ' ' .. token) or token)
+end
+-- One occurrence of `token` goes (two moves of one phone may have written the same one).
+local function unmark(key, rid, token)
+  local m = redis.call('HGET', key, rid)
+  if not m then return end
+  local kept, found = {}, false
+  for t in string.gmatch(m, '%S+') do
+    if t == token and not found then found = true else kept[#kept + 1] = t end
+  end
+  if #kept == 0 then
+    redis.call('HDEL', key, rid)
+  else
+    redis.call('HSET', key, rid, table.concat(kept, ' '))
+  end
+end
+-- A mark to `region` made at or after `since` (ms): a move that may still be running.
+local function fresh_mark(key, rid, region, since)
+  for t in string.gmatch(redis.call('HGET', key, rid) or '', '%S+') do
+    local r, ms = string.match(t, '^([^:]*):(%d+)$')
+    if r == region and tonumber(ms) >= since then return true end
+  end
+  return false
+end
+"""
 
 # ARGV[2..]: (tag, id) pairs. Each profile, "" when off duty.
 DIRECTORY_GET = """
@@ -341,33 +409,106 @@ local base, out = ARGV[1], {}
 for i = 2, #ARGV, 3 do
   local key, rid = directory_key(base, ARGV[i]), ARGV[i + 1]
   local old = redis.call('HGET', key, rid)
-  local new = (old and string.match(old, '^[^|]*') or '') .. ARGV[i + 2]
+  local new = (old and region_of(old) or '') .. ARGV[i + 2]
   redis.call('HSET', key, rid, new)
   out[#out + 1] = new
 end
 return out
 """
 
-# ARGV[2..]: (tag, id) pairs. Off duty: the profile goes; the reply is each old one ("" if none).
+# ARGV[2..]: (tag, id) pairs. Off duty: the profile and the marks go; the reply is each old profile
+# and the marks, "<profile>\n<marks>" ("\n" if none): every region that may hold a copy.
 DIRECTORY_DELETE = """
 local base, out = ARGV[1], {}
 for i = 2, #ARGV, 2 do
-  local key, rid = directory_key(base, ARGV[i]), ARGV[i + 1]
-  out[#out + 1] = redis.call('HGET', key, rid) or ''
+  local key, moves, rid = directory_key(base, ARGV[i]), moves_key(base, ARGV[i]), ARGV[i + 1]
+  out[#out + 1] = (redis.call('HGET', key, rid) or '') .. '\\n' .. (redis.call('HGET', moves, rid) or '')
   redis.call('HDEL', key, rid)
+  redis.call('HDEL', moves, rid)
 end
 return out
 """
 
-# ARGV[2..]: (tag, id, expected profile, new region) quadruples. A move between regions commits:
-# the profile names the new region only if it is still exactly the one the move read ("1"), else
-# "0" (off duty, a new profile, or another move came first).
-DIRECTORY_MOVE = """
+# ARGV[2]: the move's stamp (ms); ARGV[3..]: (tag, id, target region) triples. A move between
+# regions begins: each profile ("" when off duty), and, for a responder on duty whose profile
+# names another region, the mark "<target>:<stamp>", before anything is written in the target.
+DIRECTORY_BEGIN_MOVE = """
+local base, stamp, out = ARGV[1], ARGV[2], {}
+for i = 3, #ARGV, 3 do
+  local tag, rid, target = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local p = redis.call('HGET', directory_key(base, tag), rid)
+  if p and region_of(p) ~= target then mark(moves_key(base, tag), rid, target .. ':' .. stamp) end
+  out[#out + 1] = p or ''
+end
+return out
+"""
+
+# ARGV[2]: the move's stamp; ARGV[3..]: (tag, id, expected profile, new region) quadruples. A move
+# commits: the profile names the new region only if it is still exactly the one the move read
+# ("1"); its mark then names the region left (the caller unmarks it once that region let go), or
+# goes when none was left. Else "0" (a new profile or another move came first) or "-" (off duty).
+DIRECTORY_COMMIT = """
+local base, stamp, out = ARGV[1], ARGV[2], {}
+for i = 3, #ARGV, 4 do
+  local tag, rid, expected, target = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local key = directory_key(base, tag)
+  local p = redis.call('HGET', key, rid)
+  if p == expected then
+    local old = region_of(expected)
+    redis.call('HSET', key, rid, target .. string.sub(expected, #old + 1))
+    if old ~= target then
+      local moves = moves_key(base, tag)
+      unmark(moves, rid, target .. ':' .. stamp)
+      if old ~= '' then mark(moves, rid, old .. ':' .. stamp) end
+    end
+    out[#out + 1] = '1'
+  else
+    out[#out + 1] = p and '0' or '-'
+  end
+end
+return out
+"""
+
+# ARGV[2..]: (tag, id, token) triples: a finished move's mark goes.
+DIRECTORY_UNMARK = """
 local base, out = ARGV[1], {}
-for i = 2, #ARGV, 4 do
-  local key, rid, expected = directory_key(base, ARGV[i]), ARGV[i + 1], ARGV[i + 2]
-  if redis.call('HGET', key, rid) == expected then
-    redis.call('HSET', key, rid, ARGV[i + 3] .. string.sub(expected, #string.match(expected, '^[^|]*') + 1))
+for i = 2, #ARGV, 3 do
+  unmark(moves_key(base, ARGV[i]), ARGV[i + 1], ARGV[i + 2])
+  out[#out + 1] = '1'
+end
+return out
+"""
+
+# KEYS: one directory part. ARGV: base, tag, cursor, count, since (ms). One HSCAN step over the
+# part's marks: {next cursor, id, token, id, token, ...} for each mark older than `since`, left by
+# a worker that died mid-move (a move takes milliseconds).
+DIRECTORY_STALE_MARKS = """
+local base, tag, since = ARGV[1], ARGV[2], tonumber(ARGV[5])
+local scan = redis.call('HSCAN', moves_key(base, tag), ARGV[3], 'COUNT', ARGV[4])
+local out, entries = {scan[1]}, scan[2]
+for j = 1, #entries, 2 do
+  for t in string.gmatch(entries[j + 1], '%S+') do
+    if tonumber(string.match(t, ':(%d+)$')) < since then
+      out[#out + 1] = entries[j]
+      out[#out + 1] = t
+    end
+  end
+end
+return out
+"""
+
+# ARGV[2]: since (ms); ARGV[3..]: (tag, id, stale token, "1" if its region holds a copy) quadruples,
+# asked after reading the copies. A stale mark whose region holds nothing, or whose copy the
+# directory accounts for (it names that region, or a fresh move goes there), just goes ("1"); else
+# the copy is an orphan ("0"): the caller drops it (if unchanged since read), then unmarks.
+DIRECTORY_STALE_CHECK = """
+local base, since, out = ARGV[1], tonumber(ARGV[2]), {}
+for i = 3, #ARGV, 4 do
+  local tag, rid, token, held = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local region, moves = string.match(token, '^([^:]*)'), moves_key(base, tag)
+  local p = redis.call('HGET', directory_key(base, tag), rid)
+  if held == '0' or (p and region_of(p) == region) or fresh_mark(moves, rid, region, since) then
+    unmark(moves, rid, token)
     out[#out + 1] = '1'
   else
     out[#out + 1] = '0'
@@ -375,13 +516,27 @@ for i = 2, #ARGV, 4 do
 end
 return out
 """
-_DIRECTORY_KEYS = """
-local function directory_key(base, tag)
-  return base .. '{' .. tag .. '}:dir'
-end
-"""
-DIRECTORY_GET, DIRECTORY_SET, DIRECTORY_DELETE, DIRECTORY_MOVE = (
-    _DIRECTORY_KEYS + script for script in (DIRECTORY_GET, DIRECTORY_SET, DIRECTORY_DELETE, DIRECTORY_MOVE)
+(
+    DIRECTORY_GET,
+    DIRECTORY_SET,
+    DIRECTORY_DELETE,
+    DIRECTORY_BEGIN_MOVE,
+    DIRECTORY_COMMIT,
+    DIRECTORY_UNMARK,
+    DIRECTORY_STALE_MARKS,
+    DIRECTORY_STALE_CHECK,
+) = (
+    _DIRECTORY_COMMON + script
+    for script in (
+        DIRECTORY_GET,
+        DIRECTORY_SET,
+        DIRECTORY_DELETE,
+        DIRECTORY_BEGIN_MOVE,
+        DIRECTORY_COMMIT,
+        DIRECTORY_UNMARK,
+        DIRECTORY_STALE_MARKS,
+        DIRECTORY_STALE_CHECK,
+    )
 )
 
 # KEYS: one marker tag's generation, epoch and warming keys. ARGV: the rebuild's token, warm-up ms.

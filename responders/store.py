@@ -9,10 +9,14 @@ position at `live_region_resolution`, a Redis Cluster hash tag, so a region's ke
   exactly while the responder is active and on duty; `<region>` names the region holding the
   position ("" before the first). `<homes>` is 1 when their tier allows alerts in homes; the
   certificates use the compact form of `responders.availability.encode_certificates`.
-* `live:{R}:who` — HASH, the region's profiles: id → `"<page>@<slot>|<mode>|<homes>|<certificates>"`
+* `live:{dir-<k>}:moves` — HASH beside each directory part (same slot): id → the marks of its
+  moves between regions, `"<region>:<ms> ..."`: a move's target while it runs, the region it left
+  until that region let go. Every region that may hold a copy is the directory's or a marked one.
+* `live:{R}:who` — HASH, the region's profiles: id → `"<page>@<slot>[!]|<mode>|<homes>|<certs>"`
   for each responder whose position the region holds (the page and a hint of the record's place
-  in it). The ingest reads the profile here, in the fix's own slot: a fix that stays in its region
-  (nearly all of them: ~8 km across at res 5) never touches the directory.
+  in it; `!` while the move that wrote it has not confirmed it). The ingest reads the profile
+  here, in the fix's own slot: a fix that stays in its region (nearly all of them: ~8 km across
+  at res 5) never touches the directory.
 * `live:{R}:page:<h3 page>` — STRING: the records of the dispatchable responders in the cells of
   one page, back to back (`responders.records`).
 * `live:regions` — SET of the regions ever written: what the sweeper walks.
@@ -37,38 +41,56 @@ because Redis pays about a microsecond for every key it looks up.
 Guarantees. Within a region every change is one Lua script (`responders.live_scripts`): a move
 between pages is atomic, an out-of-order fix never overwrites a newer one, going off duty removes
 the profile and the position in one step. A fix landing in another region (or the first after
-going on duty or being swept) moves the responder in three steps across slots:
+going on duty or being swept) moves the responder in steps across slots:
 
-1. read the directory (profile, old region) and the old record's time: a fix not newer is stale;
-2. insert the position in the new region with the directory's profile;
+1. mark the move's target in the directory's marks, and read the directory (profile, old region)
+   in the same call; then the old record's time: a fix not newer is stale;
+2. insert the position in the new region with the directory's profile, flagged unconfirmed: the
+   phone's fixes in that region are then sent to the directory (step 1) rather than stored in
+   place, until the move confirms it;
 3. compare-and-set the directory to the new region, only if the profile is still exactly the one
-   read; then delete the record from the old region. If the directory changed meanwhile (off duty,
-   a new profile, another move), the move takes back its own copy (only if still the one it wrote)
-   and starts again from step 1, up to `MOVE_ATTEMPTS` times.
+   read; the mark now names the region left. If the directory changed meanwhile (a new profile,
+   another move), the move takes back its own copy (only if still the one it wrote) and starts
+   again from step 1, up to `MOVE_ATTEMPTS` times; if the responder went off duty, it takes back
+   whatever the new region holds;
+4. the old region drops its record and the new copy is confirmed (in parallel);
+5. the mark goes.
+
+Going on duty's first fix is the same without an old region (four round trips: the commit takes
+the mark). A fix staying in its region is one script call in its own slot and touches neither
+the directory nor the marks: the marks cost nothing there. A move pays six round trips, one more
+than before the marks (step 5), for the few fixes that cross a region border.
 
 So, restated honestly for moves between regions:
 
-* Never twice: for the moment between steps 2 and 3 two regions hold the responder; every query
-  keeps one row per responder, the newest fix (`_newest_per_responder`), so a reader sees them at
-  their position before or after the move, never both.
+* Never twice: while a move runs two regions hold the responder; every query keeps one row per
+  responder, the newest fix (`_newest_per_responder`), so a reader sees them at their position
+  before or after the move, never both.
 * Never none: the new copy exists before the old one goes. On a single server a query is one
   atomic `MGET`, so this is exact. On a cluster the slots are read in parallel, at instants a
-  fraction of a millisecond apart: a query whose two reads straddle a whole move (three round
+  fraction of a millisecond apart: a query whose two reads straddle a whole move (several round
   trips) could miss that responder once; the next query finds them.
 * Out-of-order dropped: a fix is checked against the kept record in its region, and a moving fix
   against the old region's record before it moves. Two fixes of one phone in flight together, one
   staying and one leaving, can overtake each other across regions (the older may win until the
   phone's next fix, seconds later).
-* Off duty wins: going off duty deletes the directory entry first, then the position in the
-  region it named; a racing move then fails its compare-and-set and takes back its copy, or, if
-  it committed first, its region is the one the removal cleans. The exception: a worker dying
-  between steps 2 and 3 leaves a copy in a region the directory does not name. Queries keep the
-  newest copy, the phone's next fixes in that region refresh it, and once the phone leaves it ages
-  past `staleness_s` (never returned after that) and the sweeper drops it. Should the responder
-  go off duty meanwhile, the removal cleans only the region the directory names: that copy stays
-  until it ages out, and fixes an off-duty phone still sends from that region refresh it (that
-  region's profile hash still knows them). Closing this needs the move to record its target in
-  the directory before step 2 (one more round trip per move), not built yet.
+* Off duty wins: going off duty deletes the directory entry and the marks in one call, then drops
+  the responder from the region the entry named and from every marked region. A move racing it
+  either began after it (finds no profile: stores nothing), or marked its target before it (the
+  removal drops there; a copy written after that fails the compare-and-set, "off duty", and is
+  taken back), or committed before it (its region is the one the removal cleans, and the region
+  it left is still marked). A worker dying anywhere in a move leaves its mark, so a later removal
+  still cleans every copy; its unconfirmed copy keeps the phone's fixes going through the
+  directory (refused once off duty, never stored in place), and the phone's next fix finishes the
+  move. What remains: a worker dying between its insert and its commit at the very moment the
+  removal runs between its mark and its insert (the removal dropped nothing there yet, and then
+  deleted the mark): that copy stays until it ages past `staleness_s` (queries never return it
+  after that; the sweeper then drops it), and the phone's fixes cannot refresh it (unconfirmed).
+* Dead workers: a mark older than `MOVE_MARK_S` (60 s; a move takes milliseconds) was left by a
+  worker that died. The sweeper (`sweep_moves`, per directory part under a lease) reads the copy's
+  time in the marked region, then asks the directory, and drops the copy (only if unchanged) when
+  the directory neither names that region nor has a fresh move to it; the mark then goes. Until
+  then the older of the two copies is never picked by a query.
 * Staleness on read: a query never returns a position older than the limit, whatever the
   sweeper's lag; the sweeper (once per region per period, under a lease) only bounds memory.
 """
@@ -137,6 +159,9 @@ _OUTCOMES = {outcome: code for code, outcome in _OUTCOME_CODES.items()}
 _NOT_HERE = "5"  # the ingest script's answer for a fix its region does not hold: ask the directory
 INGEST_CHUNK = 1000  # fixes per script call: ~10 ms of Redis time, so queries interleave
 MOVE_ATTEMPTS = 3  # a move between regions that keeps losing races is retried this often
+MOVE_MARK_S = 60.0
+"""A move's mark older than this was left by a worker that died mid-move (a move takes
+milliseconds): the sweeper drops the copy it stood for, unless the directory accounts for it."""
 
 
 class LiveProfile(NamedTuple):
@@ -413,7 +438,12 @@ class LiveLocationStore:
         self._directory_get = redis.register_script(live_scripts.DIRECTORY_GET)
         self._directory_set = redis.register_script(live_scripts.DIRECTORY_SET)
         self._directory_delete = redis.register_script(live_scripts.DIRECTORY_DELETE)
-        self._directory_move = redis.register_script(live_scripts.DIRECTORY_MOVE)
+        self._directory_begin_move = redis.register_script(live_scripts.DIRECTORY_BEGIN_MOVE)
+        self._directory_commit = redis.register_script(live_scripts.DIRECTORY_COMMIT)
+        self._directory_unmark = redis.register_script(live_scripts.DIRECTORY_UNMARK)
+        self._directory_stale_marks = redis.register_script(live_scripts.DIRECTORY_STALE_MARKS)
+        self._directory_stale_check = redis.register_script(live_scripts.DIRECTORY_STALE_CHECK)
+        self._confirm = redis.register_script(live_scripts.CONFIRM)
         self._mark_rebuilt = redis.register_script(live_scripts.MARK_REBUILT)
         self._single_fixes: Coalescer[PositionFix, Outcome] = Coalescer(self.ingest, INGEST_CHUNK)
         # the hot MGET on connections of its own: one on a single server, one per node on a cluster
@@ -441,24 +471,30 @@ class LiveLocationStore:
             return rows, await script(keys=unique([keys[r] for r in rows]), args=args)
 
         out = [""] * len(tags)
-        await self._ready()
+        await self.ready()
         for rows, reply in await gather_limited(map(call, self.layout.by_slot(tags).values())):
             for r, value in zip(rows, reply, strict=True):
                 out[r] = value
         return out
 
-    async def _ready(self) -> None:
+    async def ready(self) -> None:
         """A cluster client learns the slots on first use; several first uses at once (a fan-out)
         each start that and break each other's connections (redis-py 8.1), so learn them first."""
         if isinstance(self.redis, RedisCluster):
             await self.redis.initialize()
 
-    async def _directory(self, script: AsyncScript, ids: Sequence[str], *extra: Sequence[str]) -> list[str]:
+    async def _directory(
+        self,
+        script: AsyncScript,
+        ids: Sequence[str],
+        *extra: Sequence[str],
+        head: Sequence[str | int] = (),
+    ) -> list[str]:
         """A directory script over responders (each item: tag, id, then `extra`'s i-th values)."""
         tags = [self.layout.directory_tag(r) for r in ids]
         keys = [self.layout.directory_key(t) for t in tags]
         items = [[t, r, *(e[i] for e in extra)] for i, (t, r) in enumerate(zip(tags, ids, strict=True))]
-        return await self._per_slot(script, tags, keys, items)
+        return await self._per_slot(script, tags, keys, items, head)
 
     async def _in_regions(
         self,
@@ -525,11 +561,15 @@ class LiveLocationStore:
 
     async def remove(self, responder_id: str) -> bool:
         """Off duty, deactivated: the profile and the position go at once (positions are private).
-        The directory first, so a racing move between regions fails and takes its copy back."""
-        (old,) = await self._directory(self._directory_delete, [responder_id])
-        region = old.split("|", 1)[0]
-        if region:
-            await self._in_regions(self._drop, [region], [responder_id], [""])
+        The directory first, so a racing move between regions fails and takes its copy back; then
+        every region that may hold a copy: the one the profile names and those of the moves'
+        marks (a move whose worker died after writing its copy, one whose old region has not let
+        go yet)."""
+        (entry,) = await self._directory(self._directory_delete, [responder_id])
+        old, _, marks = entry.partition("\n")
+        regions = [r for r in unique([old.split("|", 1)[0], *_marked_regions(marks)]) if r]
+        if regions:
+            await self._in_regions(self._drop, regions, [responder_id] * len(regions), [""] * len(regions))
         return bool(old)
 
     async def is_on_duty(self, responder_id: str) -> bool:
@@ -538,7 +578,7 @@ class LiveLocationStore:
 
     async def on_duty_count(self) -> int:
         keys = map(self.layout.directory_key, self.layout.directory_tags())
-        await self._ready()
+        await self.ready()
         return sum(await asyncio.gather(*(self.redis.hlen(k) for k in keys)))
 
     async def profile(self, responder_id: str) -> str | None:
@@ -553,7 +593,7 @@ class LiveLocationStore:
         the next rebuild marks it, which is safe (a rebuild is idempotent)."""
         if not isinstance(self.redis, RedisCluster):
             return ["mark-0"]
-        await self._ready()
+        await self.ready()
         primaries = {node.name for node in self.redis.get_primaries()}
         slots, owners = self.redis.nodes_manager.slots_cache, dict[str, str]()
         for i in range(1 << 16):
@@ -635,7 +675,7 @@ class LiveLocationStore:
             for r, code in zip(rows.tolist(), await self._ingest_call(fixes, []), strict=True):
                 out[r] = code
 
-        await self._ready()
+        await self.ready()
         full: list[asyncio.Task[None]] = []
         for chunk in chunks:
             if len(chunk) > INGEST_CHUNK:
@@ -671,7 +711,7 @@ class LiveLocationStore:
             for r, code in zip(rows, await self._ingest_call(batch[rows], given), strict=True):
                 out[r] = code
 
-        await self._ready()
+        await self.ready()
         await gather_limited(map(call, self.layout.by_slot(regions).values()))
         return out
 
@@ -684,9 +724,10 @@ class LiveLocationStore:
         return list(reply)
 
     async def _move_in(self, batch: np.ndarray) -> list[str]:
-        """Outcome codes of fixes their region does not hold: moves between regions, first fixes
-        after going on duty or a sweep, and fixes of people off duty. The module docstring gives
-        the protocol and what it guarantees."""
+        """Outcome codes of fixes their region does not hold (or holds unconfirmed): moves between
+        regions, first fixes after going on duty or a sweep, fixes of people off duty, and the
+        fix after a move whose worker died. The module docstring gives the protocol and what it
+        guarantees."""
         out = [_OUTCOMES[Outcome.stale]] * len(batch)  # for a fix that lost every race: the next fix tries
         pending = list(range(len(batch)))
         # the sweeper learns of the new regions before they hold anything (an off-duty phone's
@@ -694,41 +735,66 @@ class LiveLocationStore:
         regions = unique(r.decode() for r in batch["region"].tolist())
         registered = asyncio.create_task(self.redis.sadd(self.layout.regions_key, *regions))
         for _ in range(MOVE_ATTEMPTS):
-            ids = decode_ids(batch["id"][pending])
-            new = [r.decode() for r in batch["region"][pending].tolist()]
-            ts = [f"{t:.0f}" for t in batch["ts_ms"][pending].tolist()]
-            profiles = await self._directory(self._directory_get, ids)
-            old = [p.split("|", 1)[0] for p in profiles]
-            leaving = [j for j, p in enumerate(profiles) if p and old[j] and old[j] != new[j]]
-            times = await self._in_regions(self._times, [old[j] for j in leaving], [ids[j] for j in leaving])
-            newer_there = {j for j, t in zip(leaving, times, strict=True) if t and float(t) >= float(ts[j])}
-            moving = [j for j, p in enumerate(profiles) if p and j not in newer_there]
-            for j, p in enumerate(profiles):
-                out[pending[j]] = _OUTCOMES[Outcome.not_on_duty] if not p else _OUTCOMES[Outcome.stale]
-            if not moving:
+            pending = await self._move_attempt(batch, pending, out, registered)
+            if not pending:
                 break
-            rows = [pending[j] for j in moving]
+        await registered
+        return out
+
+    async def _move_attempt(
+        self, batch: np.ndarray, pending: list[int], out: list[str], registered: asyncio.Task[int]
+    ) -> list[int]:
+        """One try of the move protocol for the `pending` rows of `batch`; writes their outcome
+        codes into `out` and returns the rows whose commit lost a race (to try again)."""
+        ids = decode_ids(batch["id"][pending])
+        new = [r.decode() for r in batch["region"][pending].tolist()]
+        ts = [f"{t:.0f}" for t in batch["ts_ms"][pending].tolist()]
+        stamp = f"{time.time() * 1000:.0f}"
+        # 1. the directory: profile and old region; a move marks its target before writing there
+        profiles = await self._directory(self._directory_begin_move, ids, new, head=[stamp])
+        old = [p.split("|", 1)[0] for p in profiles]
+        marked = [j for j, p in enumerate(profiles) if p and old[j] != new[j]]
+        leaving = [j for j in marked if old[j]]
+        times = await self._in_regions(self._times, [old[j] for j in leaving], [ids[j] for j in leaving])
+        newer_there = {j for j, t in zip(leaving, times, strict=True) if t and float(t) >= float(ts[j])}
+        moving = [j for j, p in enumerate(profiles) if p and j not in newer_there]
+        for j, p in enumerate(profiles):
+            out[pending[j]] = _OUTCOMES[Outcome.not_on_duty] if not p else _OUTCOMES[Outcome.stale]
+        won: list[int] = []
+        lost: list[int] = []
+        if moving:
+            # 2. the copy in the new region, unconfirmed
             await registered
+            rows = [pending[j] for j in moving]
             codes = await self._store_fixes(batch[rows], [profiles[j] for j in moving])
             for j, code in zip(moving, codes, strict=True):
                 out[pending[j]] = code
             stored = [j for j, c in zip(moving, codes, strict=True) if c == _OUTCOMES[Outcome.stored]]
             refused = [j for j, c in zip(moving, codes, strict=True) if c == _OUTCOMES[Outcome.not_qualified]]
+            # 3. compare-and-set the directory
             moved, expected, targets = ([xs[j] for j in stored] for xs in (ids, profiles, new))
-            committed = await self._directory(self._directory_move, moved, expected, targets)
-            lost = [j for j, ok in zip(stored, committed, strict=True) if ok != "1"]
+            committed = await self._directory(self._directory_commit, moved, expected, targets, head=[stamp])
             won = [j for j, ok in zip(stored, committed, strict=True) if ok == "1"]
-            # the old region lets go (as it does for a fix that finds the responder unqualified);
-            # a move that lost its race takes back its own copy, if still the one it wrote
+            lost = [j for j, ok in zip(stored, committed, strict=True) if ok == "0"]
+            gone = [j for j, ok in zip(stored, committed, strict=True) if ok == "-"]
+            for j in gone:
+                out[pending[j]] = _OUTCOMES[Outcome.not_on_duty]
+            # 4. the old region lets go (as it does for a fix that finds the responder unqualified)
+            # and the new copy is confirmed; a move that lost its race takes back its own copy, if
+            # still the one it wrote (another move may have refreshed it), or whatever is there
+            # once off duty
             drops = [(old[j], ids[j], "") for j in won + refused if old[j] and old[j] != new[j]]
-            drops += [(new[j], ids[j], ts[j]) for j in lost]
-            if drops:
-                await self._in_regions(self._drop, *map(list, zip(*drops, strict=True)))
-            pending = [pending[j] for j in lost]
-            if not pending:
-                break
-        await registered
-        return out
+            drops += [(new[j], ids[j], ts[j]) for j in lost] + [(new[j], ids[j], "") for j in gone]
+            let_go = [self._in_regions(self._drop, *map(list, zip(*drops, strict=True)))] if drops else []
+            confirmed = self._in_regions(self._confirm, [new[j] for j in won], [ids[j] for j in won])
+            await asyncio.gather(confirmed, *let_go)
+        # 5. the finished moves' marks go: a won move's names the region it left (none if it left
+        # none: the commit took it), the others' their target
+        left = {j: old[j] for j in won}
+        unmarks = [(ids[j], f"{left.get(j, new[j])}:{stamp}") for j in marked if left.get(j) != ""]
+        if unmarks:
+            await self._directory(self._directory_unmark, *map(list, zip(*unmarks, strict=True)))
+        return [pending[j] for j in lost]
 
     def page_of(self, lat: float, lng: float) -> str:
         """The page (an H3 cell at `page_resolution`) where a position is kept."""
@@ -858,6 +924,41 @@ class LiveLocationStore:
         swept = await gather_limited(self.sweep_region(r, now_s, page) for r in await self.regions())
         return sum(swept)
 
+    async def sweep_moves(self, tag: str, now_s: float | None = None, page: int = 1000) -> int:
+        """Clear the move marks of one directory part left by workers that died mid-move (older than
+        `MOVE_MARK_S`); returns how many orphan copies went. Each step is ordered so that a move
+        running meanwhile is never undone: the copy's time is read first, then the directory is
+        asked (a fresh move to that region marked it before writing there), and the copy is
+        dropped only if its time is still the one read."""
+        now_s = time.time() if now_s is None else now_s
+        since = f"{(now_s - MOVE_MARK_S) * 1000:.0f}"
+        cursor, dropped = "0", 0
+        while True:
+            key = self.layout.directory_key(tag)
+            cursor, *stale = await self._directory_stale_marks(
+                keys=[key], args=[self.layout.base, tag, cursor, page, since]
+            )
+            if stale:
+                dropped += await self._clear_stale_marks(stale[0::2], stale[1::2], since)
+            if str(cursor) == "0":
+                return dropped
+
+    async def _clear_stale_marks(self, ids: Sequence[str], tokens: Sequence[str], since: str) -> int:
+        regions = _marked_regions(" ".join(tokens))
+        times = await self._in_regions(self._times, regions, ids)
+        held = ["1" if t else "0" for t in times]
+        settled = await self._directory(self._directory_stale_check, ids, tokens, held, head=[since])
+        orphans = [j for j, done in enumerate(settled) if done == "0"]
+        if not orphans:
+            return 0
+        dropped = await self._in_regions(
+            self._drop, [regions[j] for j in orphans], [ids[j] for j in orphans], [times[j] for j in orphans]
+        )
+        gone = [j for j, d in zip(orphans, dropped, strict=True) if d == "1"]  # else: changed, next sweep
+        if gone:
+            await self._directory(self._directory_unmark, [ids[j] for j in gone], [tokens[j] for j in gone])
+        return len(gone)
+
     async def sweep_region(self, region: str, now_s: float | None = None, page: int = 1000) -> int:
         """`sweep` for one region: one script call per `page` profiles, atomic in the region's slot."""
         now_s = time.time() if now_s is None else now_s
@@ -871,6 +972,11 @@ class LiveLocationStore:
             removed += int(n)
             if str(cursor) == "0":
                 return removed
+
+
+def _marked_regions(marks: str) -> list[str]:
+    """The regions named by a responder's move marks (`"<region>:<ms> ..."`)."""
+    return [token.split(":", 1)[0] for token in marks.split()]
 
 
 def _newest_per_responder(records: np.ndarray, rows: np.ndarray) -> np.ndarray:

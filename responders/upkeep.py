@@ -4,7 +4,10 @@ The sweeper bounds Redis memory by dropping positions past the staleness limit o
 certificates lapsed (queries already ignore them). It runs region by region, each region under a
 lease that lasts the sweep period and is not released: with N workers each region is swept once
 per period, by whichever worker comes first (and on a cluster the sweeps of different regions run
-on their own shards). At start-up, keys of earlier live-store layouts are deleted. When Redis lost
+on their own shards). The directory parts' move marks are swept the same way, each part under a
+lease: a mark older than `MOVE_MARK_S` was left by a worker that died mid-move, and the copy it
+stood for goes unless the directory accounts for it. At start-up, keys of earlier live-store
+layouts are deleted. When Redis lost
 data — a shard restarted or was flushed, told by the store's loss markers, not by whether a
 profile hash exists — the duty profiles are rebuilt from Postgres so phones' next fixes are
 accepted again, once, under a lease renewed while the rebuild runs: a worker that finds it held
@@ -63,6 +66,19 @@ async def sweep_regions(store: LiveLocationStore, period_s: float) -> int:
     return sum(await gather_limited(map(sweep, sorted(await store.regions()))))
 
 
+async def sweep_moves(store: LiveLocationStore, period_s: float) -> int:
+    """Clear the marks of moves whose worker died, in each directory part whose lease for this
+    period is free; returns how many orphan copies went."""
+
+    async def sweep(tag: str) -> int:
+        if not await Lease(store.redis, store.layout.sweep_lease_key(tag), period_s).acquire():
+            return 0
+        return await store.sweep_moves(tag)
+
+    await store.ready()  # the leases go out at once: a cluster client must know the slots first
+    return sum(await gather_limited(map(sweep, store.layout.directory_tags())))
+
+
 async def upkeep_once(
     db: Database, store: LiveLocationStore, settings: Settings, *, force_resync: bool, sweep: bool = True
 ) -> None:
@@ -75,6 +91,11 @@ async def upkeep_once(
         removed = await sweep_regions(store, sweep_period_s(settings))
         if removed:
             log.info("swept stale live positions", extra={"removed": removed})
+        orphans = await sweep_moves(store, sweep_period_s(settings))
+        if orphans:
+            log.warning(
+                "dropped copies left by moves between regions that never finished", extra={"orphans": orphans}
+            )
 
 
 async def run_upkeep(db: Database, store: LiveLocationStore, settings: Settings) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,7 +16,8 @@ import websockets
 from prometheus_client import REGISTRY
 
 from core.ratelimit import RateLimits
-from core.redis import Keys, connect_redis
+from core.redis import Keys, connect_redis, is_cluster
+from tests.support.blackhole import Blackhole
 from tests.support.people import bearer
 from tests.support.server import ServerProcess
 
@@ -186,3 +188,40 @@ async def test_workers_share_the_counts_on_one_server_and_on_a_cluster(redis_url
         for limits, client in zip(workers, clients, strict=True):
             await limits.aclose()
             await client.aclose()
+
+
+async def test_a_limiter_whose_store_is_not_up_yet_lets_requests_through_then_counts(
+    redis_url_each: str,
+) -> None:
+    """Cold start: the workers came up before Redis answers. A single server's limiter and a
+    cluster's (a client of its own, that has not learnt the slots) behave alike: each check fails
+    open (dispatch must work without Redis), and once Redis answers requests are counted."""
+    keys = Keys("rclimits" + secrets.token_hex(3))
+    target = int(redis_url_each.rsplit(":", 1)[1].split("/")[0])
+    with socket.socket() as probe:  # a port nobody listens on, until the relay to Redis starts there
+        probe.bind(("127.0.0.1", 0))
+        redis = Blackhole(target_port=target, port=probe.getsockname()[1])
+    client = connect_redis(redis.url, cluster=bool(is_cluster(redis_url_each)))
+    limits = RateLimits(
+        client,
+        keys,
+        redis_url=redis.url,
+        per_address="2/minute",
+        per_token="5/minute",
+        auth_failures="2/minute",
+    )
+    try:
+        errors = REGISTRY.get_sample_value("rate_limit_store_errors_total") or 0.0
+        assert [await limits.check("10.4.0.1", None) for _ in range(4)] == [None] * 4
+        assert await limits.failed_lookup("10.4.0.1") is None
+        assert (REGISTRY.get_sample_value("rate_limit_store_errors_total") or 0.0) - errors == 5
+
+        await redis.start()
+        await limits.storage.check()  # the first check of a cold client may pass CHECK_TIMEOUT_S
+        answers = [await limits.check("10.4.0.2", None) for _ in range(3)]
+        assert [r is None for r in answers] == [True, True, False]
+        assert answers[2] is not None and "per address" in answers[2].limit
+    finally:
+        await limits.aclose()
+        await client.aclose()
+        await redis.aclose()

@@ -8,8 +8,10 @@ import asyncio
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import h3
 import numpy as np
@@ -25,7 +27,7 @@ from geo.cells import cell_of
 from geo.distance import haversine_m_np
 from responders.availability import CertificatePeriod
 from responders.records import RECORD_DTYPE, decode_ids
-from responders.store import INGEST_CHUNK, FixColumns, LiveLocationStore, Outcome, PositionFix
+from responders.store import INGEST_CHUNK, MOVE_MARK_S, FixColumns, LiveLocationStore, Outcome, PositionFix
 
 DAY = 86_400
 SZ = (22.45, 22.85, 113.75, 114.60)  # Shenzhen's bounding box: lat_min, lat_max, lng_min, lng_max
@@ -599,6 +601,133 @@ async def test_going_off_duty_wins_over_a_racing_move_between_regions(
     assert not await store.nearby(22.54, 114.086, 1000)
     assert not [k async for k in live_redis.scan_iter(match=store.layout.base + "*:page:*")]
     assert await store.positions() == []
+
+
+class WorkerDied(Exception):
+    """A worker killed in the middle of a move between regions."""
+
+
+@contextmanager
+def worker_dies_after(store: LiveLocationStore, step: str) -> Iterator[None]:
+    """The worker dies right after one step of a move between regions: "insert" (the copy written in
+    the new region, the directory not yet told) or "commit" (the directory names the new region,
+    the old one has not let go and the new copy is not confirmed)."""
+    name = {"insert": "_store_fixes", "commit": "_directory_commit"}[step]
+    original = getattr(store, name)
+
+    async def dying(*args: Any, **kwargs: Any) -> Any:
+        reply = await original(*args, **kwargs)
+        if step == "commit" or args[1]:  # the insert of a move carries the directory's profiles
+            raise WorkerDied(step)
+        return reply
+
+    setattr(store, name, dying)
+    try:
+        yield
+    finally:
+        setattr(store, name, original)
+
+
+async def _left_anywhere(store: LiveLocationStore, live_redis: RedisClient, rid: str) -> list[str]:
+    """Every key still holding something of a responder: pages with its record, profiles, marks."""
+    held = []
+    async for key in live_redis.scan_iter(match=store.layout.base + "*", count=1000):
+        if ":page:" in key:
+            blob = await live_redis.execute_command("GET", key, **{NEVER_DECODE: []})
+            if rid in decode_ids(np.frombuffer(blob, dtype=RECORD_DTYPE)["id"]):
+                held.append(key)
+        elif key.endswith((":who", ":dir", ":moves")) and await live_redis.hexists(key, rid):
+            held.append(key)
+    return held
+
+
+async def _moves_marked(store: LiveLocationStore, live_redis: RedisClient, rid: str) -> list[str]:
+    tag = store.layout.directory_tag(rid)
+    marks = await live_redis.hget(store.layout.moves_key(tag), rid)
+    return [token.split(":")[0] for token in (marks or "").split()]
+
+
+async def _sweep_moves(store: LiveLocationStore, now_s: float) -> int:
+    return sum([await store.sweep_moves(tag, now_s) for tag in store.layout.directory_tags()])
+
+
+@pytest.mark.parametrize("step", ["insert", "commit"])
+async def test_off_duty_leaves_no_copy_when_a_moving_worker_died(
+    store: LiveLocationStore, live_redis: RedisClient, step: str
+) -> None:
+    """A worker dies in the middle of a move between regions, leaving two regions with a copy: the
+    responder is found once, at the newer position; going off duty then leaves nothing anywhere, and
+    the phone's later fixes from the new region are refused, not stored in place."""
+    await store.set_profile("dying", "walk", valid_now())
+    now = time.time()
+    await store.ingest([PositionFix("dying", *WEST, now - 3)])
+    with worker_dies_after(store, step), pytest.raises(WorkerDied):
+        await store.ingest([PositionFix("dying", *EAST, now - 2)])
+    assert len([k for k in await _left_anywhere(store, live_redis, "dying") if ":page:" in k]) == 2
+    assert await _moves_marked(store, live_redis, "dying") == [region(*(EAST if step == "insert" else WEST))]
+    assert [(r.lat, r.lng) for r in await store.nearby(22.54, 114.086, 1000)] == [EAST]
+
+    assert await store.remove("dying")
+    assert await _left_anywhere(store, live_redis, "dying") == []
+    assert not await store.nearby(22.54, 114.086, 1000) and await store.positions() == []
+    assert await store.ingest([PositionFix("dying", *EAST, now - 1)]) == [Outcome.not_on_duty]
+    assert await store.ingest([PositionFix("dying", *WEST, now)]) == [Outcome.not_on_duty]
+    assert await _left_anywhere(store, live_redis, "dying") == []
+
+
+@pytest.mark.parametrize("step", ["insert", "commit"])
+async def test_the_next_fix_repairs_a_move_whose_worker_died(
+    store: LiveLocationStore, live_redis: RedisClient, step: str
+) -> None:
+    """The phone's next fix from the new region goes through the directory (the copy there is not
+    confirmed) and finishes the move: the directory names the new region and fixes are stored in
+    place again. A worker that died after its commit also left the old copy (older: queries never
+    pick it); the sweeper drops it once the dead worker's mark is older than any move can take."""
+    await store.set_profile("mover", "walk", valid_now())
+    now = time.time()
+    await store.ingest([PositionFix("mover", *WEST, now - 3)])
+    with worker_dies_after(store, step), pytest.raises(WorkerDied):
+        await store.ingest([PositionFix("mover", *EAST, now - 2)])
+    assert await store.ingest([PositionFix("mover", *EAST, now - 1)]) == [Outcome.stored]
+    where = await live_redis.hget(store.layout.who_key(region(*EAST)), "mover")
+    assert where is not None and not where.split("|")[0].endswith("!")  # confirmed
+    assert (await store.profile("mover") or "").startswith(region(*EAST) + "|")
+    assert await store.ingest([PositionFix("mover", *EAST, now)]) == [Outcome.stored]  # in place again
+    assert [(p.lat, p.lng, p.ts) for p in await store.positions()] == [(*EAST, pytest.approx(now, abs=1e-3))]
+    assert [(r.lat, r.lng) for r in await store.nearby(22.54, 114.086, 1000)] == [EAST]
+    pages = [k for k in await _left_anywhere(store, live_redis, "mover") if ":page:" in k]
+    left_behind = [store.page_key_of(*WEST)] if step == "commit" else []
+    assert sorted(pages) == sorted([store.page_key_of(*EAST), *left_behind])
+
+    assert await _sweep_moves(store, now) == 0  # the dead worker's mark: too fresh to judge
+    assert await _moves_marked(store, live_redis, "mover")
+    assert await _sweep_moves(store, now + MOVE_MARK_S + 1) == len(left_behind)
+    assert await _moves_marked(store, live_redis, "mover") == []
+    pages = [k for k in await _left_anywhere(store, live_redis, "mover") if ":page:" in k]
+    assert pages == [store.page_key_of(*EAST)]
+    assert [(p.lat, p.lng) for p in await store.positions()] == [EAST]
+
+
+@pytest.mark.parametrize("step", ["insert", "commit"])
+async def test_the_sweeper_drops_the_copy_a_dead_move_left(
+    store: LiveLocationStore, live_redis: RedisClient, step: str
+) -> None:
+    """No fix follows the dead move: once its mark is older than any move can take, the sweeper
+    drops the copy the directory does not name (the new one before the commit, the old one after)."""
+    await store.set_profile("stuck", "walk", valid_now())
+    now = time.time()
+    await store.ingest([PositionFix("stuck", *WEST, now - 3)])
+    with worker_dies_after(store, step), pytest.raises(WorkerDied):
+        await store.ingest([PositionFix("stuck", *EAST, now - 2)])
+    assert await _sweep_moves(store, now) == 0
+    assert len([k for k in await _left_anywhere(store, live_redis, "stuck") if ":page:" in k]) == 2
+    assert await _sweep_moves(store, now + MOVE_MARK_S + 1) == 1
+    named = WEST if step == "insert" else EAST
+    assert [k for k in await _left_anywhere(store, live_redis, "stuck") if ":page:" in k] == [
+        store.page_key_of(*named)
+    ]
+    assert [(p.lat, p.lng) for p in await store.positions()] == [named]
+    assert await _moves_marked(store, live_redis, "stuck") == []
 
 
 async def test_a_profile_change_during_a_move_reaches_the_new_region(store: LiveLocationStore) -> None:

@@ -8,6 +8,8 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 
+import numpy as np
+import pytest
 import pytest_asyncio
 
 from core.config import Settings
@@ -15,7 +17,7 @@ from core.db import Database
 from core.redis import Keys, connect_redis
 from responders.availability import CertificatePeriod
 from responders.store import LiveLocationStore, PositionFix
-from responders.upkeep import rebuild_if_lost, sweep_regions
+from responders.upkeep import rebuild_if_lost, sweep_moves, sweep_regions
 
 WORKERS = 4
 
@@ -57,6 +59,44 @@ async def test_each_region_is_swept_once_per_period_whatever_the_workers(
     again = await asyncio.gather(*(sweep_regions(w, period_s=5.0) for w in workers))
     assert sum(again) == 0  # within the period nobody sweeps again
     assert len(await store.positions()) == len(spots)
+
+
+async def test_a_dead_moves_copy_is_dropped_once_whatever_the_workers(
+    workers: list[LiveLocationStore],
+) -> None:
+    """A worker died two minutes ago between a move's insert in the east region and its commit: the
+    directory parts' sweep, under a lease per part, drops that copy once between four workers."""
+    store = workers[0]
+    now = time.time()
+    await store.set_profile("ghost", "walk", [CertificatePeriod("cpr", int(now) - 9999, int(now) + 9999)])
+    west, east = (22.54, 114.084), (22.54, 114.088)  # either side of a region border
+    await store.ingest([PositionFix("ghost", *west, now - 3)])
+    insert = store._store_fixes
+
+    async def dies_after_insert(batch: np.ndarray, profiles: list[str]) -> list[str]:
+        codes = await insert(batch, profiles)
+        if profiles:  # a move's insert (a fix staying in its region carries none)
+            raise RuntimeError("worker died")
+        return codes
+
+    store._store_fixes = dies_after_insert  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="worker died"):
+        await store.ingest([PositionFix("ghost", *east, now - 2)])
+    del store._store_fixes
+    moves = store.layout.moves_key(store.layout.directory_tag("ghost"))
+    (target,) = [t.split(":")[0] for t in (await store.redis.hget(moves, "ghost") or "").split()]
+    await store.redis.hset(moves, "ghost", f"{target}:{(now - 120) * 1000:.0f}")  # died two minutes ago
+    assert len(await store.positions()) == 1 and len(await _pages(store)) == 2
+
+    dropped = await asyncio.gather(*(sweep_moves(w, period_s=5.0) for w in workers))
+    assert sum(dropped) == 1
+    assert [(p.lat, p.lng) for p in await store.positions()] == [west]
+    assert await _pages(store) == [store.page_key_of(*west)]
+    assert await store.redis.hget(moves, "ghost") is None
+
+
+async def _pages(store: LiveLocationStore) -> list[str]:
+    return [key async for key in store.redis.scan_iter(match=store.layout.base + "*:page:*")]
 
 
 async def test_a_lost_store_is_rebuilt_once_whatever_the_workers(

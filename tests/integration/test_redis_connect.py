@@ -1,11 +1,26 @@
-"""`core.redis.connect_redis` tells a cluster from a single server by asking it, and can be told."""
+"""`core.redis.connect_redis` tells a cluster from a single server by asking it, and can be told;
+both kinds of client give up on a hung server within their timeouts."""
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+import time
+
 import pytest
+import redis as sync_redis
 from redis.asyncio import Redis, RedisCluster
 
-from core.redis import connect_redis, is_cluster
+from core.redis import (
+    CLUSTER_RETRIES,
+    RECONNECT_ATTEMPTS,
+    REDIS_DOWN,
+    RedisClient,
+    connect_cluster,
+    connect_redis,
+    connect_single,
+    is_cluster,
+)
 
 
 def test_the_server_says_whether_it_is_a_cluster(store_env: dict[str, str], cluster_url: str) -> None:
@@ -46,3 +61,39 @@ async def test_the_mode_can_be_forced(store_env: dict[str, str], forced: bool) -
             assert await client.ping()
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize("kind", ["single", "cluster"])
+async def test_a_read_from_a_hung_server_fails_within_its_timeouts(
+    store_env: dict[str, str], cluster_url: str, kind: str
+) -> None:
+    """A server or cluster node that holds connections but answers nobody (`CLIENT PAUSE`: as a
+    stopped process would, without the cluster failing it over) fails the read: each attempt
+    within the timeout, the command within its retries, never an endless wait."""
+    timeout_s = 0.3
+    if kind == "single":
+        client: RedisClient = connect_single(store_env["REDIS_URL"], timeout_s=timeout_s)
+        retries = RECONNECT_ATTEMPTS
+    else:
+        client = connect_cluster(cluster_url, 8, read_from_replicas=False, timeout_s=timeout_s)
+        retries = CLUSTER_RETRIES
+    key = "{hung-" + secrets.token_hex(4) + "}probe"
+    await client.set(key, "here", ex=60)
+    node = client.get_node_from_key(key) if isinstance(client, RedisCluster) else None
+    port = node.port if node is not None else int(store_env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+    backoff_s = 0.5 * retries  # the retries' backoff is capped below this
+    # each attempt: the read's timeout, and on a cluster the slot map asked again (the hung node
+    # may be asked first)
+    bound_s = (retries + 1) * timeout_s * (2 if node is not None else 1) + backoff_s
+    with sync_redis.Redis(port=port, socket_timeout=2) as admin:
+        admin.execute_command("CLIENT", "PAUSE", int((bound_s + 5) * 1000), "ALL")
+        try:
+            started = time.monotonic()
+            with pytest.raises(REDIS_DOWN):
+                await asyncio.wait_for(client.get(key), bound_s + 4)  # a hang would end here instead
+            took = time.monotonic() - started
+        finally:
+            admin.execute_command("CLIENT", "UNPAUSE")
+    assert timeout_s <= took <= bound_s, f"failed after {took:.2f} s"
+    assert await client.get(key) == "here"  # answered again once the server is
+    await client.aclose()

@@ -1,6 +1,7 @@
 """A TCP relay to a server that can go silent on the connections it holds without closing any, as a
 NAT that forgot them or a machine that died would: neither side sees an error, only silence.
-Connections made afterwards are relayed normally."""
+Connections made afterwards are relayed normally. Given a `port`, it can also stand for a server that
+is not up yet: nothing listens there until `start()`."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ class Blackhole:
         return f"redis://127.0.0.1:{self.port}/0"
 
     async def start(self) -> Blackhole:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)  # 0: any free one
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

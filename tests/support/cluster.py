@@ -126,6 +126,19 @@ class ReplicatedCluster:
         with self._node(port) as node:
             return list(node.scan_iter(match=pattern, count=1000))
 
+    def wait_replicas_listed(self, timeout_s: float = 60.0) -> None:
+        """Wait until the slot map lists every replica. `CLUSTER SLOTS` omits a replica until its
+        first sync is done (seconds after `start()`), and a client learns the replicas it may read
+        from only from the map it reads when it starts (or refreshes after an error)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._node(self.alive_ports()[0]) as node:
+                ranges = node.execute_command("CLUSTER SLOTS")
+            if ranges and all(len(r) - 2 >= 1 + self.replicas for r in ranges):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"the replicas were not all in the slot map within {timeout_s} s")
+
     def replicas_of(self, primary_port: int) -> list[int]:
         with self._node(primary_port) as node:
             info = node.info("replication")
