@@ -134,9 +134,9 @@ def _gather(
 
     hours = HoursPolicy.from_settings(get_settings())
     if city_arg == "demo":
-        from simulator.city import demo_city
+        from simulator.shenzhen import demo_city
 
-        city = demo_city(seed)
+        city = demo_city()
         people = on_shift(synth_responders(city, workforce, seed), hours.local(at).hour)
         open_aeds = [a for a in synth_aeds(city, aeds, seed) if hours.offered(a.opening_hours, at)]
         snapshot = Snapshot.of(people, open_aeds)
