@@ -102,7 +102,7 @@ def test_summary_shares_weight_cells_by_their_districts_population() -> None:
     # One walker in the far west corner: only some western cells are covered, no AED anywhere.
     walker = SimResponder("w", "park_security", LAT, LNG - 0.014, "walk", "day")
     result = study(city_grid(city, 10), Snapshot.of([walker], []), MODEL, 300.0)
-    summary = summarise(result, city.names)
+    summary = summarise(result, city)
     west, east = summary["districts"]
     assert east["population_share_responder"] == 0.0
     assert 0 < west["population_share_responder"] < 1
