@@ -65,11 +65,12 @@ async def _with_stores(work: Callable[[Any, Any, Any], Awaitable[T]]) -> T:
 
 @sim.command("load-demo")
 def load_demo_command(
-    seed: int = typer.Option(0, help="same seed, same city"),
+    seed: int = typer.Option(0, help="same seed, same workers, AEDs and community seats"),
     responders: int = typer.Option(8000, help="synthetic frontline workers"),
     aeds: int = typer.Option(23000, help="synthetic public AEDs"),
 ) -> None:
-    """Generate the demo city and store it: districts, workers (registry) and AEDs (registry)."""
+    """Store the demo city, Shenzhen: districts and streets, workers in community teams (registry) and
+    AEDs (registry)."""
     from simulator.demo import build_demo, load_demo
 
     demo = build_demo(seed, responders, aeds)
