@@ -52,9 +52,12 @@ class District:
         return area_km2(self.geometry)
 
     @property
-    def places(self) -> tuple[Street | District, ...]:
+    def places(self) -> tuple[Place, ...]:
         """Where its people live, as finely as the city knows: its streets, or itself."""
         return self.streets or (self,)
+
+
+Place = Street | District  # where people are placed: a street, or a district known only as a whole
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 import shapely
 
-from simulator.city import City, District, LocalProjection, Street
+from simulator.city import City, LocalProjection, Place
 
 Shift = Literal["day", "night"]
 Draw = Callable[[int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
@@ -68,9 +68,6 @@ def shift_at(hour: float) -> Shift:
 def on_shift(people: Sequence[SimResponder], hour: float) -> list[SimResponder]:
     shift = shift_at(hour)
     return [p for p in people if p.shift == shift]
-
-
-Place = Street | District
 
 
 def places_of(city: City) -> list[Place]:
