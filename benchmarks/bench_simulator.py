@@ -38,14 +38,14 @@ def _child(res: int) -> dict[str, float]:
     from dispatch.matching import AedSite, Candidate, coverage_of, people_in_reach
     from geo.distance import haversine_m_np
     from geo.reach import ReachModel
-    from simulator.city import demo_city
     from simulator.coverage import Snapshot, city_grid, study
     from simulator.population import on_shift, synth_aeds, synth_responders
+    from simulator.shenzhen import demo_city
 
     model = ReachModel()
     at = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     t0 = time.perf_counter()
-    city = demo_city(SEED)
+    city = demo_city()
     people = on_shift(synth_responders(city, WORKFORCE, SEED), at.hour)
     hours = HoursPolicy.from_settings(Settings())
     aeds = [a for a in synth_aeds(city, AEDS, SEED) if hours.offered(a.opening_hours, at)]
@@ -115,17 +115,17 @@ def _study_child(what: str, kind: str, res: int, unchunked: bool) -> dict[str, f
     from core.config import Settings
     from geo.reach import ReachModel
     from simulator import studies
-    from simulator.city import demo_city
     from simulator.coverage import Snapshot
     from simulator.population import on_shift, synth_aeds, synth_responders
     from simulator.schemas import Inputs
+    from simulator.shenzhen import demo_city
 
     if unchunked:  # every pair in one block: what the studies did before
         cap = UNCHUNKED_CAP_MB * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         nearest.PAIR_BUDGET = placement.PAIR_BUDGET = 10**15
     at = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-    city = demo_city(SEED)
+    city = demo_city()
     people = on_shift(synth_responders(city, WORKFORCE, SEED), at.hour)
     hours = HoursPolicy.from_settings(Settings())
     aeds = [a for a in synth_aeds(city, AEDS, SEED) if hours.offered(a.opening_hours, at)]

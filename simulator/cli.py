@@ -65,11 +65,12 @@ async def _with_stores(work: Callable[[Any, Any, Any], Awaitable[T]]) -> T:
 
 @sim.command("load-demo")
 def load_demo_command(
-    seed: int = typer.Option(0, help="same seed, same city"),
+    seed: int = typer.Option(0, help="same seed, same workers, AEDs and community seats"),
     responders: int = typer.Option(8000, help="synthetic frontline workers"),
     aeds: int = typer.Option(23000, help="synthetic public AEDs"),
 ) -> None:
-    """Generate the demo city and store it: districts, workers (registry) and AEDs (registry)."""
+    """Store the demo city, Shenzhen: districts and streets, workers in community teams (registry) and
+    AEDs (registry)."""
     from simulator.demo import build_demo, load_demo
 
     demo = build_demo(seed, responders, aeds)
@@ -134,9 +135,9 @@ def _gather(
 
     hours = HoursPolicy.from_settings(get_settings())
     if city_arg == "demo":
-        from simulator.city import demo_city
+        from simulator.shenzhen import demo_city
 
-        city = demo_city(seed)
+        city = demo_city()
         people = on_shift(synth_responders(city, workforce, seed), hours.local(at).hour)
         open_aeds = [a for a in synth_aeds(city, aeds, seed) if hours.offered(a.opening_hours, at)]
         snapshot = Snapshot.of(people, open_aeds)
@@ -172,23 +173,34 @@ def _run(study: Study, res: int, reach: float) -> Any:
         )  # fmt: skip
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
-    table = Table(title=f"Within {summary['reach_s']:.0f} s (H3 res {summary['resolution']})")
-    for col in ("district", "people", "people: responder", "people: AED", "area: responder", "area: AED"):
-        table.add_column(col, justify="left" if col == "district" else "right")
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{100 * v:.1f} %"
 
-    def pct(v: float | None) -> str:
-        return "—" if v is None else f"{100 * v:.1f} %"
 
-    for row in [*summary["districts"], {**summary, "name": "whole city"}]:
+def _coverage_table(title: str, area: str, rows: list[dict[str, Any]]) -> Table:
+    """One table of shares within the reach: a row per district, or per street with its district."""
+    table = Table(title=title)
+    columns = [area, *(["district"] if area == "street" else []), "people"]
+    for col in [*columns, "people: responder", "people: AED", "area: responder", "area: AED"]:
+        table.add_column(col, justify="left" if col in (area, "district") else "right")
+    for row in rows:
         table.add_row(
-            row["name"], f"{row['population']:,}", pct(row["population_share_responder"]),
-            pct(row["population_share_aed"]), pct(row["area_share_responder"]), pct(row["area_share_aed"]),
+            row["name"], *([row["district"]] if area == "street" else []), f"{row['population']:,}",
+            _pct(row["population_share_responder"]), _pct(row["population_share_aed"]),
+            _pct(row["area_share_responder"]), _pct(row["area_share_aed"]),
         )  # fmt: skip
-    Console().print(table)
+    return table
 
 
-CITY = typer.Option("demo", "--city", help="demo (generated), stored (the service's), or a GeoJSON file")
+def _print_summary(summary: dict[str, Any]) -> None:
+    within = f"Within {summary['reach_s']:.0f} s (H3 res {summary['resolution']})"
+    if summary["streets"]:
+        Console().print(_coverage_table(f"{within}, by street", "street", summary["streets"]))
+    rows = [*summary["districts"], {**summary, "name": "whole city"}]
+    Console().print(_coverage_table(f"{within}, by district", "district", rows))
+
+
+CITY = typer.Option("demo", "--city", help="demo (Shenzhen), stored (the service's), or a GeoJSON file")
 AT = typer.Option(None, help="ISO time for AED hours and shift (default: now)")
 
 
@@ -221,17 +233,18 @@ def coverage_command(
     aeds: int = typer.Option(23000, help="synthetic AEDs (demo city)"),
     out: Path = typer.Option(Path("coverage-out"), help="folder for summary.json, cells.geojson, maps"),
 ) -> None:
-    """Coverage study: per H3 cell, the fastest responder and AED-at-patient ETAs; shares per district."""
+    """Coverage study: per H3 cell, the fastest responder and AED-at-patient ETAs; shares per district
+    and per street."""
     from simulator.coverage import cells_geojson, summarise
     from simulator.render import coverage_png
 
     when = at or datetime.now(UTC)  # a time without offset is the city's local time
     study = _gather(city, crs, source.value, when, seed, workforce, aeds)
     result = _run(study, res, reach)
-    summary = {**summarise(result, study.city.names), "inputs": {**study.inputs, "at": when.isoformat()}}
+    summary = {**summarise(result, study.city), "inputs": {**study.inputs, "at": when.isoformat()}}
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-    (out / "cells.geojson").write_text(json.dumps(cells_geojson(result, study.city.names)))
+    (out / "cells.geojson").write_text(json.dumps(cells_geojson(result, study.city)))
     for field in ("responder", "aed"):
         (out / f"coverage_{field}.png").write_bytes(coverage_png(study.city, result, field=f"{field}_eta_s"))
     _print_summary(summary)

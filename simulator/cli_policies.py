@@ -132,6 +132,7 @@ def policies(
         knob_variants,
         run_study,
         standard_policies,
+        street_names,
         summarise,
     )
 
@@ -148,7 +149,7 @@ def policies(
             history_weeks=HISTORY_WEEKS, alerts_per_week=ALERTS_PER_WEEK,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )  # fmt: skip
-    rows = summarise(comparison, demo.city.names, [p.key for p in standard])
+    rows = summarise(comparison, demo.city.names, [p.key for p in standard], street_names(demo.city))
     limits = ceilings(comparison, demo.city.names)
     everywhere = summarise(comparison, [])
     by_key = {r.policy: r for r in everywhere}

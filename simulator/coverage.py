@@ -11,7 +11,7 @@ finest the census gives), so shares of area and of people both come out per dist
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,13 +30,15 @@ CHUNK = 50_000
 
 @dataclass(frozen=True)
 class Grid:
-    """The H3 cells of a city (centre inside a district), each with its district and residents."""
+    """The H3 cells of a city (centre inside a district), each with its district, its street (index
+    into `City.streets`, -1 when the city knows no streets) and residents."""
 
     res: int
     cells: list[str]
     lat: NDArray[np.float64]
     lng: NDArray[np.float64]
     district: NDArray[np.int64]
+    street: NDArray[np.int64]
     population: NDArray[np.float64]
     area_km2: NDArray[np.float64]
 
@@ -45,15 +47,21 @@ class Grid:
 
 
 def city_grid(city: City, res: int) -> Grid:
-    """Cells whose centres lie in each district; the district's people spread evenly over them."""
+    """Cells whose centres lie in each place (a street, or a district without streets); the place's
+    people spread evenly over them, the finest the census and the data give."""
     cells: list[str] = []
     district: list[int] = []
+    street: list[int] = []
     population: list[float] = []
+    streets_before = 0
     for i, d in enumerate(city.districts):
-        mine = sorted(h3.geo_to_cells(d.geometry, res))
-        cells += mine
-        district += [i] * len(mine)
-        population += [d.population / len(mine)] * len(mine) if mine else []
+        for j, place in enumerate(d.places):
+            mine = sorted(h3.geo_to_cells(place.geometry, res))
+            cells += mine
+            district += [i] * len(mine)
+            street += [streets_before + j if d.streets else -1] * len(mine)
+            population += [place.population / len(mine)] * len(mine) if mine else []
+        streets_before += len(d.streets)
     centres = np.array([h3.cell_to_latlng(c) for c in cells]).reshape(-1, 2)
     return Grid(
         res,
@@ -61,6 +69,7 @@ def city_grid(city: City, res: int) -> Grid:
         centres[:, 0],
         centres[:, 1],
         np.array(district, dtype=np.int64),
+        np.array(street, dtype=np.int64),
         np.array(population, dtype=np.float64),
         np.array([h3.cell_area(c, unit="km^2") for c in cells], dtype=np.float64),
     )
@@ -177,15 +186,26 @@ def _shares(result: CoverageResult, mask: NDArray[np.bool_]) -> dict[str, float 
     }
 
 
-def summarise(result: CoverageResult, district_names: Sequence[str]) -> dict[str, Any]:
-    """Shares of people and area within the reach, for a responder and for an AED, city and districts."""
+def summarise(result: CoverageResult, city: City) -> dict[str, Any]:
+    """Shares of people and area within the reach, for a responder and for an AED: the whole city,
+    each district, and each street (a street office asks about its own ground)."""
     g = result.grid
     return {
         "reach_s": result.reach_s,
         "resolution": g.res,
         **_shares(result, np.ones(len(g), dtype=bool)),
         "districts": [
-            {"name": name, **_shares(result, g.district == i)} for i, name in enumerate(district_names)
+            {"name": d.name, "name_zh": d.name_zh, **_shares(result, g.district == i)}
+            for i, d in enumerate(city.districts)
+        ],
+        "streets": [
+            {
+                "name": s.name,
+                "name_zh": s.name_zh,
+                "district": city.districts[d].name,
+                **_shares(result, g.street == k),
+            }
+            for k, (d, s) in enumerate(city.streets)
         ],
     }
 
@@ -194,16 +214,19 @@ def _eta(value: float) -> float | None:
     return None if np.isnan(value) else round(float(value), 1)
 
 
-def cells_geojson(result: CoverageResult, district_names: Sequence[str]) -> dict[str, Any]:
-    """One polygon per cell with its district, residents and the two ETAs (null: not within reach)."""
+def cells_geojson(result: CoverageResult, city: City) -> dict[str, Any]:
+    """One polygon per cell with its district, street (null: not known), residents and the two ETAs
+    (null: not within reach)."""
     g = result.grid
+    streets = [s.name for _, s in city.streets]
     features = [
         {
             "type": "Feature",
             "geometry": cell_boundary_geojson(cell),
             "properties": {
                 "cell": cell,
-                "district": district_names[int(g.district[k])],
+                "district": city.districts[int(g.district[k])].name,
+                "street": streets[g.street[k]] if g.street[k] >= 0 else None,
                 "population": round(float(g.population[k]), 1),
                 "responder_eta_s": _eta(result.responder_eta_s[k]),
                 "aed_eta_s": _eta(result.aed_eta_s[k]),

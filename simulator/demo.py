@@ -1,13 +1,13 @@
 """Put the demo city into the service's own registries, through the same services as the API.
 
-Districts go to PostGIS, the 8,000 synthetic workers to the responder registry (each with a verified
-first-aid certificate and a team named after their district), the 23,000 AEDs to the AED registry.
+Districts and their streets go to PostGIS, the 8,000 synthetic workers to the responder registry (each
+with a verified first-aid certificate and a community team under their real street and district:
+`simulator.teams`), the 23,000 AEDs to the AED registry.
 Loading twice with the same seed changes nothing (both registries upsert on `external_id`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -22,9 +22,11 @@ from responders.models import Responder
 from responders.schemas import CertificateIn, ResponderCreate
 from responders.service import RegistrySettings, import_responders
 from responders.store import LiveLocationStore
-from simulator.city import City, demo_city
+from simulator.city import City
 from simulator.population import SimAed, SimResponder, synth_aeds, synth_responders
 from simulator.service import save_city
+from simulator.shenzhen import demo_city
+from simulator.teams import Community, communities, team_paths
 
 HUB_NAMES = ("Metro station", "Hospital")
 OTHER_NAMES = {"Mo-Fr 08:00-18:00": "Office building", "Mo-Su 09:00-22:00": "Shopping centre"}
@@ -35,24 +37,24 @@ class DemoCity:
     city: City
     responders: list[SimResponder]
     aeds: list[SimAed]
+    communities: list[list[Community]]  # per street of the city, in `city.streets` order
 
 
 def build_demo(seed: int = 0, responders: int = 8000, aeds: int = 23000) -> DemoCity:
-    """The demo city and its people, reproducible for a seed."""
-    city = demo_city(seed)
-    return DemoCity(city, synth_responders(city, responders, seed), synth_aeds(city, aeds, seed))
-
-
-def team_slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "district"
+    """Shenzhen and its people, reproducible for a seed."""
+    city = demo_city()
+    return DemoCity(
+        city, synth_responders(city, responders, seed), synth_aeds(city, aeds, seed), communities(city, seed)
+    )
 
 
 def responder_rows(demo: DemoCity) -> list[ParsedResponder]:
-    """Registry rows: name, category, mode, district team, a verified Red Cross first-aid certificate."""
-    where = demo.city.district_index([p.lat for p in demo.responders], [p.lng for p in demo.responders])
+    """Registry rows: name, category, mode, community team, a verified Red Cross first-aid certificate."""
+    teams = team_paths(
+        demo.city, demo.communities, [p.lat for p in demo.responders], [p.lng for p in demo.responders]
+    )
     rows = []
-    for line, (person, d) in enumerate(zip(demo.responders, where, strict=True), start=1):
-        team = team_slug(demo.city.districts[int(d)].name) if d >= 0 else None
+    for line, (person, team) in enumerate(zip(demo.responders, teams, strict=True), start=1):
         certificate = CertificateIn(
             kind="first_aid",
             number=f"RC-{person.responder_id}",

@@ -28,13 +28,15 @@ _M_PER_DEG = math.pi / 180 * EARTH_RADIUS_M
 
 @dataclass(frozen=True, slots=True)
 class SimIncident:
-    """A simulated cardiac arrest: where, in which district (index into the city), when (local time)."""
+    """A simulated cardiac arrest: where, in which district (index into the city's districts) and
+    street (index into `City.streets`, -1 when the city knows none), when (local time)."""
 
     incident_id: int
     lat: float
     lng: float
     district: int
     at: datetime
+    street: int = -1
 
 
 def _point_in_cell(cell: str, rng: np.random.Generator) -> tuple[float, float]:
@@ -68,7 +70,7 @@ def incident_stream(
     for k, (cell_index, offset) in enumerate(zip(picks, offsets, strict=True)):
         lat, lng = _point_in_cell(grid.cells[cell_index], rng)
         at = (start + timedelta(seconds=float(offset))).astimezone(tz)
-        out.append(SimIncident(k, lat, lng, int(grid.district[cell_index]), at))
+        out.append(SimIncident(k, lat, lng, int(grid.district[cell_index]), at, int(grid.street[cell_index])))
     return out
 
 

@@ -1,4 +1,4 @@
-"""The city the service plans for: its districts, boundaries and residents.
+"""The city the service plans for: its districts and their streets, boundaries and residents.
 
 One city per deployment: loading another (the demo, or a real boundary file) replaces the districts.
 Boundaries are `geometry(MultiPolygon, 4326)` — planar lng/lat is what maps draw and what H3's
@@ -11,7 +11,19 @@ import uuid
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Float, Integer, LargeBinary, String, Text, Uuid
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
@@ -24,6 +36,24 @@ class DistrictRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     city: Mapped[str] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    population: Mapped[int] = mapped_column(BigInteger)
+    boundary: Mapped[str] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False))
+
+
+class StreetRow(Base):
+    """A street (街道) of a district: the third level of the team hierarchy and of the study tables."""
+
+    __tablename__ = "streets"
+    __table_args__ = (
+        CheckConstraint("population >= 0", name="ck_streets_population"),
+        UniqueConstraint("district_id", "name", name="uq_streets_district_name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_zh: Mapped[str] = mapped_column(String(200), default="", server_default="")
     population: Mapped[int] = mapped_column(BigInteger)
     boundary: Mapped[str] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False))
 

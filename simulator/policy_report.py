@@ -1,5 +1,5 @@
-"""The policy comparison as people and programs read it: a Markdown page with the tables, a bar chart
-per district and a Pareto chart (PNG), and `policies.json`.
+"""The policy comparison as people and programs read it: a Markdown page with the tables (whole city,
+per district, per street), a bar chart per district and a Pareto chart (PNG), and `policies.json`.
 
 All are made from the summary rows (`simulator.policy_run.summarise`), so the page, the charts,
 the JSON and the terminal table never disagree. Matplotlib runs on the Agg backend: no display, no network.
@@ -31,7 +31,7 @@ METRICS: tuple[tuple[str, str], ...] = (
 SHARES = ("responder_5min", "aed_5min", "aed_8min")
 COLOURS = ("#8a8f98", "#c9b22a", "#b5562b", "#7a5bb0", "#1a7f37")
 JSON_FIELDS = (
-    "policy", "district", "incidents", "responder_5min", "aed_5min", "aed_8min", "median_alerts",
+    "policy", "district", "street", "incidents", "responder_5min", "aed_5min", "aed_8min", "median_alerts",
     "mean_alerts", "ran_for_nothing",
 )  # fmt: skip
 
@@ -215,11 +215,27 @@ def markdown(
         *[
             f"| {r.district} | {r.label} | {' | '.join(row_cells(r))} |"
             for r in rows
-            if r.district != WHOLE_CITY
+            if r.district != WHOLE_CITY and r.street is None
         ],
         "",
+        *_per_street(rows),
     ]
     return "\n".join(lines)
+
+
+def _per_street(rows: Sequence[PolicyRow]) -> list[str]:
+    """The street table (none for a city loaded without streets): a street office reads its own line."""
+    streets = [r for r in rows if r.street is not None]
+    if not streets:
+        return []
+    return [
+        "## Per street",
+        "",
+        f"| district | street | policy | {FIGURE_HEADER} |",
+        _RULE + "---|---|",
+        *[f"| {r.district} | {r.street} | {r.label} | {' | '.join(row_cells(r))} |" for r in streets],
+        "",
+    ]
 
 
 def policies_json(rows: Sequence[PolicyRow], parameters: Mapping[str, Any]) -> str:
@@ -242,7 +258,9 @@ def _png(fig: Any) -> bytes:
 
 
 def chart_png(rows: Sequence[PolicyRow], *, dpi: int = 110) -> bytes:
-    """Grouped bars, one panel per figure: the whole city and each district, one bar per policy."""
+    """Grouped bars, one panel per figure: the whole city and each district, one bar per policy (74
+    streets would not read as bars: they are in the page's table)."""
+    rows = [r for r in rows if r.street is None]
     areas = list(dict.fromkeys(r.district for r in rows))
     policies = list(dict.fromkeys(r.policy for r in rows))
     labels = {r.policy: r.label for r in rows}

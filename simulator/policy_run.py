@@ -288,8 +288,9 @@ def run_study(
 
 @dataclass(frozen=True, slots=True)
 class PolicyRow:
-    """One line of the report: a policy in a district (or the whole city). Shares are 0-1, None when
-    the district had no incident; `ran_for_nothing` is a mean number of people per incident."""
+    """One line of the report: a policy in the whole city, a district, or a street of a district
+    (`street` set). Shares are 0-1, None when the area had no incident; `ran_for_nothing` is a mean
+    number of people per incident."""
 
     policy: str
     label: str
@@ -301,6 +302,7 @@ class PolicyRow:
     median_alerts: float | None
     mean_alerts: float | None
     ran_for_nothing: float | None
+    street: str | None = None
 
 
 def _share(hit: NDArray[np.bool_]) -> float | None:
@@ -311,20 +313,36 @@ def _mean(values: NDArray[np.float64]) -> float | None:
     return float(values.mean()) if len(values) else None
 
 
-def areas(comparison: Comparison, district_names: Sequence[str]) -> list[tuple[str, NDArray[np.bool_]]]:
-    """The whole city, then each district in the city's order, as masks over the incidents."""
+Area = tuple[str, str | None, NDArray[np.bool_]]  # district (or the whole city), street, incidents
+
+
+def areas(
+    comparison: Comparison, district_names: Sequence[str], streets: Sequence[tuple[str, str]] = ()
+) -> list[Area]:
+    """The whole city, each district in the city's order, then each street (district, street) in
+    `City.streets` order, as masks over the incidents."""
     district = np.array([x.district for x in comparison.incidents], dtype=np.int64)
-    out = [(WHOLE_CITY, np.ones(len(district), dtype=bool))]
-    return out + [(name, district == d) for d, name in enumerate(district_names)]
+    street = np.array([x.street for x in comparison.incidents], dtype=np.int64)
+    out: list[Area] = [(WHOLE_CITY, None, np.ones(len(district), dtype=bool))]
+    out += [(name, None, district == d) for d, name in enumerate(district_names)]
+    return out + [(d, s, street == k) for k, (d, s) in enumerate(streets)]
+
+
+def street_names(city: City) -> list[tuple[str, str]]:
+    """(district, street) of each of the city's streets, for the per-street rows."""
+    return [(city.districts[d].name, s.name) for d, s in city.streets]
 
 
 def summarise(
-    comparison: Comparison, district_names: Sequence[str], keys: Sequence[str] | None = None
+    comparison: Comparison,
+    district_names: Sequence[str],
+    keys: Sequence[str] | None = None,
+    streets: Sequence[tuple[str, str]] = (),
 ) -> list[PolicyRow]:
-    """Rows for the whole city first, then per district in the city's order; policies in run order
-    (only `keys`, when given)."""
+    """Rows for the whole city first, then per district in the city's order, then per street (when
+    given); policies in run order (only `keys`, when given)."""
     rows = []
-    for name, mask in areas(comparison, district_names):
+    for name, street, mask in areas(comparison, district_names, streets):
         for key, outcomes in comparison.outcomes.items():
             if keys is not None and key not in keys:
                 continue
@@ -344,6 +362,7 @@ def summarise(
                     float(np.median(alerts)) if len(alerts) else None,
                     _mean(alerts),
                     _mean(wasted),
+                    street,
                 )
             )
     return rows
@@ -365,5 +384,5 @@ def ceilings(comparison: Comparison, district_names: Sequence[str]) -> dict[str,
     answered = np.array(comparison.ceiling_answered, dtype=bool)
     return {
         name: Ceiling(_share(reachable[mask]), _share(answered[mask]))
-        for name, mask in areas(comparison, district_names)
+        for name, _, mask in areas(comparison, district_names)
     }

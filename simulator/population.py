@@ -1,9 +1,11 @@
 """Synthetic people and AEDs for a city: who stands where, on which shift, with which defibrillators.
 
-The programme's facts (../shared/data/README.md) set the sizes: about 8,000 trained frontline workers
-and 23,000 public AEDs in Shenzhen. Counts per district follow the census population. Within a
-district each category lives where its work is: sanitation workers along streets, park security
-around parks, inspectors and auxiliary staff anywhere on patrol. AEDs cluster at hubs (metro
+The programme's facts (simulator/data/README.md) set the sizes: about 8,000 trained frontline workers
+and 23,000 public AEDs in Shenzhen. Counts per place (a street, or a district whose streets the
+city does not know) follow its residents, and every point is drawn inside that place's outline, so
+nobody stands in the sea or across the border. Within a place each category lives where its work
+is: sanitation workers along streets, park security around parks, inspectors and auxiliary staff
+anywhere on patrol. AEDs cluster at hubs (metro
 stations, hospitals: open 24/7) and are otherwise spread over offices and shops with business
 hours. A seed makes all of it reproducible.
 """
@@ -17,13 +19,15 @@ from typing import Literal
 import numpy as np
 import shapely
 
-from simulator.city import City, District, LocalProjection
+from simulator.city import City, LocalProjection, Place
 
 Shift = Literal["day", "night"]
 Draw = Callable[[int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 DAY_STARTS_H, NIGHT_STARTS_H = 7, 19
 STREET_SPACING_M = 300.0
 PARK_SPREAD_M = 250.0
+PARK_EVERY_KM2 = 15.0
+PEOPLE_PER_HUB = 30_000  # a metro station or hospital with 24/7 AEDs per so many residents
 
 # Category → (share of the workforce, share on e-bikes); the rest walk.
 CATEGORY_MIX: dict[str, tuple[float, float]] = {
@@ -66,19 +70,24 @@ def on_shift(people: Sequence[SimResponder], hour: float) -> list[SimResponder]:
     return [p for p in people if p.shift == shift]
 
 
-def per_district(city: City, n: int, rng: np.random.Generator) -> np.ndarray:
-    """How many of `n` fall in each district, drawn in proportion to population."""
-    pops = np.array([d.population for d in city.districts], dtype=np.float64)
+def places_of(city: City) -> list[Place]:
+    """Where people are placed: every street, or a district as a whole when it has none."""
+    return [place for d in city.districts for place in d.places]
+
+
+def per_place(places: Sequence[Place], n: int, rng: np.random.Generator) -> np.ndarray:
+    """How many of `n` fall in each place, drawn in proportion to its residents."""
+    pops = np.array([p.population for p in places], dtype=np.float64)
     return rng.multinomial(n, pops / pops.sum())
 
 
-class DistrictSampler:
-    """Random points inside one district, in metres around its centroid (vectorised rejection)."""
+class PlaceSampler:
+    """Random points inside one place's outline, in metres around its centroid (vectorised rejection)."""
 
-    def __init__(self, district: District) -> None:
-        c = district.geometry.centroid
+    def __init__(self, place: Place) -> None:
+        c = place.geometry.centroid
         self.proj = LocalProjection(c.y, c.x)
-        self.shape = self.proj.forward(district.geometry)
+        self.shape = self.proj.forward(place.geometry)
         shapely.prepare(self.shape)
 
     def _inside(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -131,14 +140,15 @@ class DistrictSampler:
 
 
 def synth_responders(city: City, n: int = 8000, seed: int = 0) -> list[SimResponder]:
-    """`n` certified frontline workers, by category, district, shift and travel mode."""
+    """`n` certified frontline workers, by category, place, shift and travel mode."""
     rng = np.random.default_rng([seed, 1])
     cats = list(CATEGORY_MIX)
     shares = np.array([CATEGORY_MIX[c][0] for c in cats])
     people: list[SimResponder] = []
-    for district, count in zip(city.districts, per_district(city, n, rng), strict=True):
-        sampler = DistrictSampler(district)
-        parks = sampler.uniform(max(2, round(district.area_km2 / 15)), rng)
+    places = places_of(city)
+    for place, count in zip(places, per_place(places, n, rng), strict=True):
+        sampler = PlaceSampler(place)
+        parks = sampler.uniform(max(1, round(place.area_km2 / PARK_EVERY_KM2)), rng)
         for cat, m in zip(cats, rng.multinomial(count, shares / shares.sum()), strict=True):
             if cat == "sanitation_worker":
                 lat, lng = sampler.on_streets(m, rng)
@@ -168,10 +178,11 @@ def synth_aeds(city: City, n: int = 23000, seed: int = 0) -> list[SimAed]:
     hours = [h for h, _ in AED_HOURS]
     weights = np.array([w for _, w in AED_HOURS])
     aeds: list[SimAed] = []
-    for district, count in zip(city.districts, per_district(city, n, rng), strict=True):
-        sampler = DistrictSampler(district)
+    places = places_of(city)
+    for place, count in zip(places, per_place(places, n, rng), strict=True):
+        sampler = PlaceSampler(place)
         at_hubs = int(rng.binomial(count, HUB_SHARE))
-        hubs = sampler.uniform(max(1, round(district.population / 30_000)), rng)
+        hubs = sampler.uniform(max(1, round(place.population / PEOPLE_PER_HUB)), rng)
         hub_lat, hub_lng = sampler.around(at_hubs, hubs, 60.0, rng)
         lat, lng = sampler.uniform(count - at_hubs, rng)
         picks = rng.choice(len(hours), size=count - at_hubs, p=weights / weights.sum())

@@ -66,13 +66,22 @@ def _inputs_out(inputs: service.StudyInputs) -> Inputs:
     return Inputs(at=inputs.at, source=inputs.source, responders=inputs.responders, aeds=inputs.aeds)
 
 
+def _city_out(city: service.City) -> dict[str, Any]:
+    return {
+        "name": city.name,
+        "population": city.population,
+        "districts": service.city_geojson(city),
+        "streets": service.streets_geojson(city),
+    }
+
+
 @router.get("/city", responses=errors(404))
 async def get_city(
     _: Principal = Depends(map_readers), session: AsyncSession = Depends(get_session)
 ) -> dict[str, Any]:
-    """The loaded city: `districts` as GeoJSON (WGS-84) with name, population and area."""
-    city = await _city(session)
-    return {"name": city.name, "population": city.population, "districts": service.city_geojson(city)}
+    """The loaded city: `districts` and their `streets` as GeoJSON (WGS-84) with names (English and
+    Chinese), population and area; `streets` is empty for a city loaded from a district file."""
+    return _city_out(await _city(session))
 
 
 @router.put("/city")
@@ -94,7 +103,7 @@ async def put_city(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
     await service.save_city(session, city)
     await session.commit()
-    return {"name": city.name, "population": city.population, "districts": service.city_geojson(city)}
+    return _city_out(city)
 
 
 STUDY_RESPONSES: dict[int | str, dict[str, Any]] = {

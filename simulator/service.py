@@ -1,9 +1,9 @@
 """Planner use cases over the stores: keep the city, take a snapshot, run a study or a what-if.
 
 The numeric work is pure (`coverage`, `placement`); this module only gathers its inputs — the
-districts from PostGIS, the fresh positions from the live store, the AEDs that are active, unblocked
-and open at the study's moment from the registry — or, for a shift study, the programme's synthetic
-workforce placed in the loaded city.
+districts and streets from PostGIS, the fresh positions from the live store, the AEDs that are
+active, unblocked and open at the study's moment from the registry — or, for a shift study, the
+programme's synthetic workforce placed in the loaded city.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon, mapping
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,9 +24,9 @@ from aed_registry.availability import HoursPolicy
 from aed_registry.store import AedStore
 from geo.reach import ReachModel
 from responders.store import LiveLocationStore
-from simulator.city import City, District
+from simulator.city import City, District, Street
 from simulator.coverage import CoverageResult, Progress, Snapshot, city_grid, study
-from simulator.models import DistrictRow
+from simulator.models import DistrictRow, StreetRow
 from simulator.population import CATEGORY_MIX, on_shift, synth_responders
 
 Source = Literal["live", "shift"]
@@ -35,20 +36,34 @@ class NoCity(LookupError):
     """No districts are loaded yet: maps and studies have nothing to cover."""
 
 
+def _boundary(geometry: BaseGeometry) -> Any:
+    multi = geometry if isinstance(geometry, MultiPolygon) else MultiPolygon([geometry])
+    return from_shape(multi, srid=4326)
+
+
 async def save_city(session: AsyncSession, city: City) -> None:
-    """Replace the stored districts with this city's (one city per deployment). The caller commits."""
-    await session.execute(delete(DistrictRow))
+    """Replace the stored districts and streets with this city's (one city per deployment). The caller
+    commits."""
+    await session.execute(delete(DistrictRow))  # its streets go with it (ON DELETE CASCADE)
     for district in city.districts:
-        geometry = district.geometry
-        if not isinstance(geometry, MultiPolygon):
-            geometry = MultiPolygon([geometry])
-        session.add(
-            DistrictRow(
-                city=city.name,
-                name=district.name,
-                population=district.population,
-                boundary=from_shape(geometry, srid=4326),
+        row = DistrictRow(
+            city=city.name,
+            name=district.name,
+            name_zh=district.name_zh,
+            population=district.population,
+            boundary=_boundary(district.geometry),
+        )
+        session.add(row)
+        await session.flush()
+        session.add_all(
+            StreetRow(
+                district_id=row.id,
+                name=s.name,
+                name_zh=s.name_zh,
+                population=s.population,
+                boundary=_boundary(s.geometry),
             )
+            for s in district.streets
         )
 
 
@@ -56,20 +71,37 @@ async def load_city(session: AsyncSession) -> City:
     rows = (await session.execute(select(DistrictRow).order_by(DistrictRow.id))).scalars().all()
     if not rows:
         raise NoCity("city: no city loaded; run `dispatch sim load-demo` or `dispatch sim load-city FILE`")
-    districts = tuple(District(r.name, int(r.population), to_shape(r.boundary)) for r in rows)
+    streets: dict[int, list[Street]] = {r.id: [] for r in rows}
+    for s in (await session.execute(select(StreetRow).order_by(StreetRow.id))).scalars():
+        streets[s.district_id].append(Street(s.name, int(s.population), to_shape(s.boundary), s.name_zh))
+    districts = tuple(
+        District(r.name, int(r.population), to_shape(r.boundary), r.name_zh, tuple(streets[r.id]))
+        for r in rows
+    )
     return City(rows[0].city, districts)
 
 
+def _feature(place: District | Street, **more: Any) -> dict[str, Any]:
+    properties = {
+        "name": place.name,
+        "name_zh": place.name_zh,
+        **more,
+        "population": place.population,
+        "area_km2": round(place.area_km2, 2),
+    }
+    return {"type": "Feature", "geometry": mapping(place.geometry), "properties": properties}
+
+
 def city_geojson(city: City) -> dict[str, Any]:
-    """The districts as a FeatureCollection (WGS-84) with name, population and area."""
-    features = [
-        {
-            "type": "Feature",
-            "geometry": mapping(d.geometry),
-            "properties": {"name": d.name, "population": d.population, "area_km2": round(d.area_km2, 2)},
-        }
-        for d in city.districts
-    ]
+    """The districts as a FeatureCollection (WGS-84) with names (English, Chinese), population, area."""
+    features = [_feature(d) for d in city.districts]
+    return {"type": "FeatureCollection", "name": city.name, "features": features}
+
+
+def streets_geojson(city: City) -> dict[str, Any]:
+    """The streets as a FeatureCollection (WGS-84), each naming its district; empty when the city
+    was loaded from a file of districts alone."""
+    features = [_feature(s, district=city.districts[d].name) for d, s in city.streets]
     return {"type": "FeatureCollection", "name": city.name, "features": features}
 
 

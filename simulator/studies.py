@@ -70,8 +70,8 @@ def run(spec: StudySpec, on_progress: Progress | None = None) -> tuple[str, byte
             return PNG, coverage_png(spec.city, result, field=f"{spec.field}_eta_s")
         body: Any = CoverageOut(
             inputs=spec.inputs,
-            summary=summarise(result, spec.city.names),
-            cells=cells_geojson(result, spec.city.names),
+            summary=summarise(result, spec.city),
+            cells=cells_geojson(result, spec.city),
         )
         return JSON, body.model_dump_json().encode()
     rest = _phase(on_progress, phase, 0.45)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from simulator.city import demo_city
 from simulator.service import city_geojson
+from simulator.shenzhen import demo_city
 from tests.browser.conftest import console_errors
 from tests.browser.test_story import sign_in
 from tests.support.people import on_duty_at
@@ -36,7 +36,7 @@ def test_planner_runs_a_coverage_study_and_a_placement_what_if(
 ) -> None:
     server = live_server if answers == "at once" else request.getfixturevalue("polling_server")
     planner = token_for("planner")
-    demo = city_geojson(demo_city(0))
+    demo = city_geojson(demo_city())
     stored = http.put("/v1/city", json=demo, params={"name": "Demo"}, headers=admin_headers)
     assert stored.status_code == 200, stored.text
     for lat, lng in [

@@ -23,9 +23,11 @@ from core.db import Database
 from core.redis import Keys
 from responders.store import LiveLocationStore
 from simulator.city import City, District
-from simulator.demo import build_demo, load_demo, registry_ids
+from simulator.demo import build_demo, load_demo, registry_ids, responder_rows
 from simulator.live import stream_crowd
+from simulator.policy_run import street_names
 from simulator.population import SimResponder, shift_at
+from simulator.service import load_city
 from tests.support.people import register
 
 pytestmark = pytest.mark.integration
@@ -51,10 +53,22 @@ async def test_loading_the_demo_twice_changes_nothing(store_env, http, admin_hea
         assert len(ids) == 60
         city = http.get("/v1/city", headers=admin_headers).json()
         assert [f["properties"]["name"] for f in city["districts"]["features"]] == demo.city.names
+        assert city["districts"]["features"][0]["properties"]["name_zh"] == "福田区"
         assert city["population"] == demo.city.population
+        streets = [f["properties"] for f in city["streets"]["features"]]
+        assert [(s["district"], s["name"]) for s in streets] == street_names(demo.city)
+        assert {s["name_zh"] for s in streets} >= {"南园街道", "蛇口街道", "南澳街道"}
+        async with db.sessions() as session:  # the stored city is the demo, streets and all
+            stored = await load_city(session)
+        assert [(s.name, s.name_zh, s.population) for _, s in stored.streets] == [
+            (s.name, s.name_zh, s.population) for _, s in demo.city.streets
+        ]
         one = http.get(f"/v1/responders/{ids[demo.responders[0].responder_id]}", headers=admin_headers).json()
         assert one["category"] == demo.responders[0].category and one["mode"] == demo.responders[0].mode
         assert one["certificates"][0]["kind"] == "first_aid"
+        # city → district → street → community: the registry holds the worker's community team
+        assert one["team"] == f"shenzhen/{responder_rows(demo)[0].data.team}"
+        assert one["team"].count("/") == 3
     finally:
         async with db.sessions() as session:  # keep Shenzhen free of stray AEDs for the other tests
             gone = "SELECT id FROM aeds WHERE source = 'demo' AND external_id LIKE 'demo-aed%'"

@@ -44,10 +44,23 @@ def _body() -> dict:
     return {"external_id": "T-" + secrets.token_hex(6), "name": "Wang Fang", "category": "park_security"}
 
 
-async def test_teams_form_a_four_level_hierarchy(http, admin_headers, store_env) -> None:
+@pytest.mark.parametrize("how", ["one by one", "imported"])
+async def test_teams_form_a_four_level_hierarchy(how, http, admin_headers, store_env) -> None:
     street = "s" + secrets.token_hex(3)
-    register(http, admin_headers, team=f"nanshan/{street}/c1")
-    register(http, admin_headers, team=f"shenzhen/nanshan/{street}/c2")
+    if how == "one by one":
+        register(http, admin_headers, team=f"nanshan/{street}/c1")
+        register(http, admin_headers, team=f"shenzhen/nanshan/{street}/c2")
+    else:  # the import makes the missing levels for the whole file at once
+        lines = [
+            f"{street}-{k},Wang Fang,,park_security,{team},walk"
+            for k, team in enumerate(
+                [f"nanshan/{street}/c1", f"shenzhen/nanshan/{street}/c2", f"nanshan/{street}/c1"]
+            )
+        ]
+        content = "external_id,name,phone,category,team,mode\n" + "\n".join(lines) + "\n"
+        headers = {**admin_headers, "content-type": "text/csv"}
+        r = http.post("/v1/responders/import", content=content, headers=headers)
+        assert r.status_code == 200 and r.json()["created"] == 3, r.text
     rows = await fetch(
         store_env["DATABASE_URL"],
         "SELECT t.path, t.level, p.path AS parent FROM teams t LEFT JOIN teams p ON p.id = t.parent_id "

@@ -1,4 +1,4 @@
-"""The demo city, real district files in GCJ-02, and the synthetic people living in them."""
+"""Real district files in GCJ-02, and the synthetic people living in a city."""
 
 from __future__ import annotations
 
@@ -6,34 +6,21 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import shapely
 
 from geo.crs import gcj02_to_wgs84
 from geo.distance import haversine_m
-from simulator.city import SHENZHEN_DISTRICTS, area_km2, demo_city
+from simulator.city import area_km2
 from simulator.importers import CityFileError, city_from_geojson, load_city_file
 from simulator.population import on_shift, shift_at, synth_aeds, synth_responders
+from simulator.shenzhen import demo_city
 
 SHENZHEN_FILE = (
     Path(__file__).resolve().parents[2] / "simulator" / "data" / "shenzhen_districts_gcj02.geojson"
 )
 
 
-def test_demo_city_is_shenzhen_sized_voronoi_around_the_real_centres() -> None:
-    city = demo_city(3)
-    assert [d.name for d in city.districts] == [c[0] for c in SHENZHEN_DISTRICTS]
-    assert area_km2(city.outline) == pytest.approx(2000, rel=0.02)
-    for (name, lat, lng, pop), district in zip(SHENZHEN_DISTRICTS, city.districts, strict=True):
-        assert district.population == pop * 1000
-        assert district.geometry.contains(shapely.Point(lng, lat)), name
-    # Districts tile the city: their areas add up to the outline's, so nothing overlaps.
-    assert sum(d.area_km2 for d in city.districts) == pytest.approx(area_km2(city.outline), rel=1e-6)
-    assert demo_city(3).outline.equals(city.outline)
-    assert not demo_city(4).outline.equals(city.outline)
-
-
 def test_synthetic_people_follow_population_categories_and_shifts() -> None:
-    city = demo_city(1)
+    city = demo_city()
     people = synth_responders(city, 8000, seed=1)
     aeds = synth_aeds(city, 23000, seed=1)
     assert len(people) == 8000 and len(aeds) == 23000

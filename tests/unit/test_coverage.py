@@ -12,9 +12,10 @@ from shapely.geometry import MultiPolygon, box
 from dispatch.matching import AedSite, Candidate, coverage_of, people_in_reach
 from geo.distance import haversine_m
 from geo.reach import ReachModel
-from simulator.city import City, District, demo_city
+from simulator.city import City, District
 from simulator.coverage import Snapshot, city_grid, study, summarise
 from simulator.population import SimAed, SimResponder, synth_aeds, synth_responders
+from simulator.shenzhen import demo_city
 
 MODEL = ReachModel()
 LAT, LNG = 22.54, 114.05
@@ -101,7 +102,7 @@ def test_summary_shares_weight_cells_by_their_districts_population() -> None:
     # One walker in the far west corner: only some western cells are covered, no AED anywhere.
     walker = SimResponder("w", "park_security", LAT, LNG - 0.014, "walk", "day")
     result = study(city_grid(city, 10), Snapshot.of([walker], []), MODEL, 300.0)
-    summary = summarise(result, city.names)
+    summary = summarise(result, city)
     west, east = summary["districts"]
     assert east["population_share_responder"] == 0.0
     assert 0 < west["population_share_responder"] < 1
@@ -114,7 +115,7 @@ def test_summary_shares_weight_cells_by_their_districts_population() -> None:
 
 def test_a_study_of_the_demo_city_is_deterministic_for_a_seed() -> None:
     def run(seed: int) -> tuple[np.ndarray, np.ndarray]:
-        city = demo_city(seed)
+        city = demo_city()
         snap = Snapshot.of(synth_responders(city, 800, seed), synth_aeds(city, 2000, seed))
         result = study(city_grid(city, 8), snap, MODEL, 300.0)
         return result.responder_eta_s, result.aed_eta_s

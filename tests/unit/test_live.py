@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from geo.distance import haversine_m_np
-from simulator.city import demo_city
 from simulator.live import PATROL_SPEED_MPS, REPORT_EVERY_S, Crowd
 from simulator.population import synth_responders
+from simulator.shenzhen import demo_city
 
 
 def test_the_crowd_moves_at_patrol_speed_inside_the_city_and_reports_on_schedule() -> None:
-    city = demo_city(2)
+    city = demo_city()
     people = synth_responders(city, 400, seed=2)
     crowd = Crowd(city, people, seed=2, now=0.0)
     crowd.on_duty[:] = True
@@ -34,7 +34,7 @@ def test_the_crowd_moves_at_patrol_speed_inside_the_city_and_reports_on_schedule
 
 
 def test_only_clocked_in_phones_report() -> None:
-    city = demo_city(2)
+    city = demo_city()
     crowd = Crowd(city, synth_responders(city, 50, seed=1), seed=1, now=0.0)
     crowd.on_duty[:10] = True
     seen = set()

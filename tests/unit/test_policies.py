@@ -45,6 +45,7 @@ from simulator.policy_run import (
     run_study,
     scenes,
     standard_policies,
+    street_names,
     summarise,
 )
 from simulator.population import SimResponder, shift_at
@@ -521,21 +522,30 @@ def test_the_whole_study_is_reproducible_for_a_seed(small_demo: DemoCity, small_
     assert [r.policy for r in city] == ["A", "B", "hartslagnu", "hjertelober", "ours"]
     assert all(r.incidents == 150 for r in city)
     assert sum(r.incidents for r in first if r.policy == "ours" and r.district != "whole city") == 150
+    # Every incident lies in one street of its own district: the street rows add up to the district's.
+    by_street = summarise(small_study, small_demo.city.names, streets=street_names(small_demo.city))
+    ours = [r for r in by_street if r.policy == "ours"]
+    for district in small_demo.city.names:
+        whole = next(r.incidents for r in ours if r.district == district and r.street is None)
+        assert sum(r.incidents for r in ours if r.district == district and r.street) == whole
 
 
 def test_policies_json_has_exactly_the_documented_shape(
     small_demo: DemoCity, small_study: Comparison
 ) -> None:
-    rows = summarise(small_study, small_demo.city.names)
+    streets = street_names(small_demo.city)
+    rows = summarise(small_study, small_demo.city.names, streets=streets)
     data = json.loads(policies_json(rows, {"seed": 0, "acceptance": 0.5}))
     assert set(data) == {"parameters", "rows"} and data["parameters"] == {"seed": 0, "acceptance": 0.5}
-    fields = {"policy", "district", "incidents", "responder_5min", "aed_5min", "aed_8min", "median_alerts",
-              "mean_alerts", "ran_for_nothing"}  # fmt: skip
-    assert len(data["rows"]) == 5 * (1 + len(small_demo.city.names))
+    fields = {"policy", "district", "street", "incidents", "responder_5min", "aed_5min", "aed_8min",
+              "median_alerts", "mean_alerts", "ran_for_nothing"}  # fmt: skip
+    assert len(streets) == 74
+    assert len(data["rows"]) == 5 * (1 + len(small_demo.city.names) + 74)
     for row in data["rows"]:
         assert set(row) == fields
         assert row["policy"] in {"A", "B", "hartslagnu", "hjertelober", "ours"}
         assert row["district"] in {"whole city", *small_demo.city.names}
+        assert row["street"] is None or (row["district"], row["street"]) in streets
         assert isinstance(row["incidents"], int)
         for share in ("responder_5min", "aed_5min", "aed_8min"):
             assert row[share] is None or 0 <= row[share] <= 1

@@ -86,8 +86,8 @@ def _with(snapshot: Snapshot, plan: placement.Placement) -> Snapshot:
 
 @pytest.mark.parametrize("res", [7, 8, 9])
 def test_the_size_estimate_made_before_a_study_is_close_to_its_grid(res: int) -> None:
-    from simulator.city import demo_city
+    from simulator.shenzhen import demo_city
     from simulator.studies import estimate_cells
 
-    city = demo_city(0)
+    city = demo_city()
     assert estimate_cells(city, res) == pytest.approx(len(city_grid(city, res)), rel=0.1)
