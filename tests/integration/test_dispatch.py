@@ -17,7 +17,7 @@ import pytest
 
 from core.config import Settings
 from core.db import Database
-from core.redis import Keys
+from core.redis import Keys, connect_redis
 from dispatch.context import DispatchContext
 from dispatch.escalation import escalate
 from dispatch.fanout import Fanout
@@ -25,9 +25,10 @@ from dispatch.models import Incident
 from geo.distance import haversine_m
 from geo.reach import ReachModel
 from responders.store import LiveLocationStore
+from tests.support.db import stores_of_its_own
 from tests.support.people import bearer, certificate, iso, on_duty_at, pinned_acceptance, register
 from tests.support.phones import Console, Phone
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, on_single_and_cluster
 
 pytestmark = pytest.mark.integration
 MODEL = ReachModel()
@@ -55,12 +56,23 @@ def closed_now_hours() -> str:
 
 
 @pytest.fixture(scope="module")
-def wide_server(app_env: dict[str, str]) -> Iterator[ServerProcess]:
-    """Alerts everyone in reach up to a cap of 12 (acceptance 5 %), so the story can check the set."""
-    env = {**app_env, **pinned_acceptance(0.05), "DISPATCH_ALERT_CAP": "12"}
-    server = ServerProcess(env=env).start()
-    yield server
-    server.stop()
+def wide_server(
+    app_env: dict[str, str], store_env: dict[str, str], redis_url_each: str
+) -> Iterator[ServerProcess]:
+    """Alerts everyone in reach up to a cap of 12 (acceptance 5 %), so the story can check the set;
+    on the single Redis, then on the cluster. Configured otherwise than the session's servers, so on
+    a database of its own: their clocks would step its incident with their cap (20)."""
+    with stores_of_its_own(store_env["DATABASE_URL"], "wide") as own:
+        env = {
+            **app_env,
+            **own,
+            **pinned_acceptance(0.05),
+            "REDIS_URL": redis_url_each,
+            "DISPATCH_ALERT_CAP": "12",
+        }
+        server = ServerProcess(env=env).start()
+        yield server
+        server.stop()
 
 
 def dispatcher(http: httpx.Client, admin: dict[str, str]) -> dict[str, str]:
@@ -249,6 +261,7 @@ async def test_story_alerted_set_roles_acks_and_close(wide_server: ServerProcess
         http.close()
 
 
+@on_single_and_cluster
 async def test_nobody_in_reach_is_said_at_once(http, admin_headers) -> None:
     lat, lng = remote_spot()
     r = http.post(
@@ -266,6 +279,7 @@ async def test_nobody_in_reach_is_said_at_once(http, admin_headers) -> None:
     }
 
 
+@on_single_and_cluster
 async def test_reconnecting_phones_get_pending_alerts_and_accepted_incidents(
     live_server, http, admin_headers
 ) -> None:
@@ -362,13 +376,16 @@ async def test_two_workers_share_alerts_and_escalate_once(app_env, admin_headers
         b.stop()
 
 
-async def test_any_worker_steps_an_incident_on_the_schedule_it_opened_with(store_env, redis_client) -> None:
+async def test_any_worker_steps_an_incident_on_the_schedule_it_opened_with(
+    store_env: dict[str, str], redis_url_each: str
+) -> None:
     """Every worker's dispatch clock may take an incident's next step; whatever its own settings
     (a rolling restart after a configuration change), the step after is due on the incident's
     interval. Incidents opened before the interval was kept follow the worker's setting."""
     settings = Settings(
-        database_url=store_env["DATABASE_URL"], redis_url=store_env["REDIS_URL"], escalation_interval_s=30
+        database_url=store_env["DATABASE_URL"], redis_url=redis_url_each, escalation_interval_s=30
     )
+    redis_client = connect_redis(redis_url_each)
     db = Database(settings.database_url, pool_size=1)
     keys = Keys("rctest-escalation-" + secrets.token_hex(4))
     store = LiveLocationStore(redis_client, keys, settings)
@@ -401,6 +418,7 @@ async def test_any_worker_steps_an_incident_on_the_schedule_it_opened_with(store
     finally:
         await store.aclose()
         await db.dispose()
+        await redis_client.aclose()
 
 
 @pytest.mark.parametrize(
@@ -451,6 +469,7 @@ async def test_sockets_refuse_bad_tokens_and_roles(live_server, http, admin_head
             assert closed.value.rcvd.code == code
 
 
+@on_single_and_cluster
 async def test_location_frames_over_the_socket(live_server, http, admin_headers) -> None:
     person = register(http, admin_headers)
     http.put(f"/v1/responders/{person['id']}/duty", json={"on_duty": True}, headers=admin_headers)
