@@ -324,12 +324,24 @@ async def test_an_alert_survives_a_restart(app_env, admin_headers) -> None:
         second.stop()
 
 
-async def test_two_workers_share_alerts_and_escalate_once(app_env, admin_headers) -> None:
-    env = {**app_env, "DISPATCH_ESCALATION_INTERVAL_S": "1", "DISPATCH_ESCALATION_STEP_S": "60"}
-    a, b = ServerProcess(env=env).start(), ServerProcess(env=env).start()
-    try:
-        http_a = httpx.Client(base_url=a.url, timeout=30)
-        http_b = httpx.Client(base_url=b.url, timeout=30)
+@pytest.fixture
+def two_servers(
+    app_env: dict[str, str], store_env: dict[str, str]
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two servers on one database and one Redis, escalating a step a second (on the cluster,
+    test_workers.py plays this with four workers). Not the session's settings: stores of their own."""
+    with stores_of_its_own(store_env["DATABASE_URL"], "twoworkers") as own:
+        env = {**app_env, **own, "DISPATCH_ESCALATION_INTERVAL_S": "1", "DISPATCH_ESCALATION_STEP_S": "60"}
+        with ServerProcess(env=env).start() as a, ServerProcess(env=env).start() as b:
+            yield a, b
+
+
+async def test_two_workers_share_alerts_and_escalate_once(two_servers, admin_headers) -> None:
+    a, b = two_servers
+    with (
+        httpx.Client(base_url=a.url, timeout=30) as http_a,
+        httpx.Client(base_url=b.url, timeout=30) as http_b,
+    ):
         lat, lng = remote_spot()
         near = on_duty_at(http_a, admin_headers, *offset(lat, lng, 100, 0))
         # 1.5 km on an e-bike: 385 s, beyond 300 s but within the second step (420 s)
@@ -344,10 +356,9 @@ async def test_two_workers_share_alerts_and_escalate_once(app_env, admin_headers
             assert (await near_phone.next(type_="alert"))["incident_id"] == incident[
                 "id"
             ]  # created on b, held by a
-            # The session's server (30 s interval) runs a dispatch clock over this database too; it
-            # used to take a step now and then and put the next one 30 s away (this test's old
-            # flakiness). Incidents now keep their own interval. Bounds stay generous for a loaded
-            # 2-core machine; a step that never comes still fails, with the incident's timeline.
+            # Only these two servers' clocks step the incident (the session's once did too, and
+            # put the next step 30 s away). Bounds stay generous for a loaded 2-core machine; a
+            # step that never comes still fails, with the incident's timeline.
             late = await far_phone.next(timeout=40, type_="alert")
             assert late["incident_id"] == incident["id"]
             detail = {}
@@ -371,9 +382,6 @@ async def test_two_workers_share_alerts_and_escalate_once(app_env, admin_headers
             assert sum(e["kind"] == "escalation_exhausted" for e in detail["events"]) == 1
             batches = {x["responder_id"]: x for x in detail["alerts"]}
             assert batches[far["id"]]["role"] == "undecided"  # decided only if they accept
-    finally:
-        a.stop()
-        b.stop()
 
 
 async def test_any_worker_steps_an_incident_on_the_schedule_it_opened_with(

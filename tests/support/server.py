@@ -86,6 +86,14 @@ class ServerProcess:
         self.stop()
         raise RuntimeError(f"server did not become healthy:\n{self.log_path.read_text()[-3000:]}")
 
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stopped however the block ends: `with a.start(), b.start():` stops `a` if `b` never
+        came up, rather than leaving it running on the shared stores after the session."""
+        self.stop()
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
