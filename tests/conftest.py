@@ -74,9 +74,8 @@ def app_env(store_env: dict[str, str]) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def single_server(app_env: dict[str, str]) -> Iterator[ServerProcess]:
     """The session's app on the single Redis."""
-    server = ServerProcess(env=app_env).start()
-    yield server
-    server.stop()
+    with ServerProcess(env=app_env).start() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -91,10 +90,11 @@ def cluster_server(
     step of an incident opened on the single server, look for people among the cluster's positions
     (not theirs) and alert through the cluster's channels, which the single server's sockets never
     hear; and the single server would do the same to this one's incidents."""
-    with stores_of_its_own(store_env["DATABASE_URL"], "cluster") as own:
-        server = ServerProcess(env={**app_env, **own, "REDIS_URL": cluster_url}).start()
+    with (
+        stores_of_its_own(store_env["DATABASE_URL"], "cluster") as own,
+        ServerProcess(env={**app_env, **own, "REDIS_URL": cluster_url}).start() as server,
+    ):
         yield server
-        server.stop()
 
 
 @pytest.fixture(scope="session")

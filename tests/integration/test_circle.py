@@ -36,11 +36,8 @@ def policy_server(
     `extra` settings, on stores of its own: its incidents are stepped by its own clock only."""
     with stores_of_its_own(store_env["DATABASE_URL"], "circle") as own:
         env = {**app_env, **own, **pinned_acceptance(0.9), "REDIS_URL": redis_url, **extra}
-        server = ServerProcess(env=env).start()
-        try:
+        with ServerProcess(env=env).start() as server:
             yield server
-        finally:
-            server.stop()
 
 
 @pytest.fixture(scope="module")

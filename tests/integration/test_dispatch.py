@@ -70,9 +70,8 @@ def wide_server(
             "REDIS_URL": redis_url_each,
             "DISPATCH_ALERT_CAP": "12",
         }
-        server = ServerProcess(env=env).start()
-        yield server
-        server.stop()
+        with ServerProcess(env=env).start() as server:
+            yield server
 
 
 def dispatcher(http: httpx.Client, admin: dict[str, str]) -> dict[str, str]:
