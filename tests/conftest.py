@@ -11,6 +11,7 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
+from tests.support.db import stores_of_its_own
 from tests.support.server import ServerProcess
 from tests.support.sms_gateway import SmsGateway
 from tests.support.tencent_cloud import TencentCloud
@@ -71,10 +72,36 @@ def app_env(store_env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def live_server(app_env: dict[str, str]) -> Iterator[ServerProcess]:
-    server = ServerProcess(env=app_env).start()
-    yield server
-    server.stop()
+def single_server(app_env: dict[str, str]) -> Iterator[ServerProcess]:
+    """The session's app on the single Redis."""
+    with ServerProcess(env=app_env).start() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def cluster_server(
+    app_env: dict[str, str], store_env: dict[str, str], cluster_url: str
+) -> Iterator[ServerProcess]:
+    """The session's app on the cluster (found out by asking it: `DISPATCH_REDIS_CLUSTER` unset), with
+    the single server's settings, on a database of its own.
+
+    Not for the settings' sake: every server runs the dispatch clock over every open incident of its
+    database with its own live store and fan-out. Sharing one, this server would now and then take a
+    step of an incident opened on the single server, look for people among the cluster's positions
+    (not theirs) and alert through the cluster's channels, which the single server's sockets never
+    hear; and the single server would do the same to this one's incidents."""
+    with (
+        stores_of_its_own(store_env["DATABASE_URL"], "cluster") as own,
+        ServerProcess(env={**app_env, **own, "REDIS_URL": cluster_url}).start() as server,
+    ):
+        yield server
+
+
+@pytest.fixture(scope="session")
+def live_server(request: pytest.FixtureRequest) -> ServerProcess:
+    """The session's app: on the single Redis, or, for a test marked `on_single_and_cluster`
+    (tests/support/server.py), once on each."""
+    return request.getfixturevalue(f"{getattr(request, 'param', 'single')}_server")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")

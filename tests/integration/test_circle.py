@@ -1,6 +1,6 @@
 """The dispatch policy through the real service (issue 18): roles decided as people accept, phased
 alerting (a decline or a silence replaced at once), stand-down, and widening only when the pool
-runs dry. Real app over HTTP and websockets, real PostGIS and Redis.
+runs dry. Real app over HTTP and websockets, real PostGIS, on the single Redis and on the cluster.
 
 Acceptance is set to 0.9 here so that batches are small and exact: with targets 1 AED runner + 1
 more and a 90 % level, three people in reach are alerted first (P(at least 2 of 3) = 0.97).
@@ -30,42 +30,58 @@ REPLACED_WITHIN_S = 1.0
 
 @contextlib.contextmanager
 def policy_server(
-    app_env: dict[str, str], store_env: dict[str, str], **extra: str
+    app_env: dict[str, str], store_env: dict[str, str], redis_url: str, **extra: str
 ) -> Iterator[ServerProcess]:
-    """A server with acceptance pinned at 0.9 and `extra` settings, on stores of its own: its
-    incidents are stepped by its own clock only."""
+    """A server on `redis_url` (the single Redis or the cluster) with acceptance pinned at 0.9 and
+    `extra` settings, on stores of its own: its incidents are stepped by its own clock only."""
     with stores_of_its_own(store_env["DATABASE_URL"], "circle") as own:
-        server = ServerProcess(env={**app_env, **own, **pinned_acceptance(0.9), **extra}).start()
-        try:
+        env = {**app_env, **own, **pinned_acceptance(0.9), "REDIS_URL": redis_url, **extra}
+        with ServerProcess(env=env).start() as server:
             yield server
-        finally:
-            server.stop()
 
 
 @pytest.fixture(scope="module")
-def phased(app_env: dict[str, str], store_env: dict[str, str]) -> Iterator[ServerProcess]:
+def phased(
+    app_env: dict[str, str], store_env: dict[str, str], redis_url_each: str
+) -> Iterator[ServerProcess]:
     """Answers decide; the clock stays out of the way (30 s answer timeout, 60 s escalation);
     the ladder's first rung (push) is due 3 s after an alert a socket took without a receipt."""
     with policy_server(
-        app_env, store_env, DISPATCH_ESCALATION_INTERVAL_S="60", DISPATCH_RECEIPT_TIMEOUT_S="3"
+        app_env,
+        store_env,
+        redis_url_each,
+        DISPATCH_ESCALATION_INTERVAL_S="60",
+        DISPATCH_RECEIPT_TIMEOUT_S="3",
     ) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def impatient(app_env: dict[str, str], store_env: dict[str, str]) -> Iterator[ServerProcess]:
+def impatient(
+    app_env: dict[str, str], store_env: dict[str, str], redis_url_each: str
+) -> Iterator[ServerProcess]:
     """An answer is overdue after 1.5 s; escalation far away (60 s)."""
     with policy_server(
-        app_env, store_env, DISPATCH_ANSWER_TIMEOUT_S="1.5", DISPATCH_ESCALATION_INTERVAL_S="60"
+        app_env,
+        store_env,
+        redis_url_each,
+        DISPATCH_ANSWER_TIMEOUT_S="1.5",
+        DISPATCH_ESCALATION_INTERVAL_S="60",
     ) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def widening(app_env: dict[str, str], store_env: dict[str, str]) -> Iterator[ServerProcess]:
+def widening(
+    app_env: dict[str, str], store_env: dict[str, str], redis_url_each: str
+) -> Iterator[ServerProcess]:
     """Escalation every second, 60 s of reach a step; answers get 30 s."""
     with policy_server(
-        app_env, store_env, DISPATCH_ESCALATION_INTERVAL_S="1", DISPATCH_ESCALATION_STEP_S="60"
+        app_env,
+        store_env,
+        redis_url_each,
+        DISPATCH_ESCALATION_INTERVAL_S="1",
+        DISPATCH_ESCALATION_STEP_S="60",
     ) as server:
         yield server
 

@@ -17,7 +17,7 @@ import pytest
 
 from core.config import Settings
 from core.db import Database
-from core.redis import Keys
+from core.redis import Keys, connect_redis
 from dispatch.context import DispatchContext
 from dispatch.escalation import escalate
 from dispatch.fanout import Fanout
@@ -25,9 +25,10 @@ from dispatch.models import Incident
 from geo.distance import haversine_m
 from geo.reach import ReachModel
 from responders.store import LiveLocationStore
+from tests.support.db import stores_of_its_own
 from tests.support.people import bearer, certificate, iso, on_duty_at, pinned_acceptance, register
 from tests.support.phones import Console, Phone
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, on_single_and_cluster
 
 pytestmark = pytest.mark.integration
 MODEL = ReachModel()
@@ -55,12 +56,22 @@ def closed_now_hours() -> str:
 
 
 @pytest.fixture(scope="module")
-def wide_server(app_env: dict[str, str]) -> Iterator[ServerProcess]:
-    """Alerts everyone in reach up to a cap of 12 (acceptance 5 %), so the story can check the set."""
-    env = {**app_env, **pinned_acceptance(0.05), "DISPATCH_ALERT_CAP": "12"}
-    server = ServerProcess(env=env).start()
-    yield server
-    server.stop()
+def wide_server(
+    app_env: dict[str, str], store_env: dict[str, str], redis_url_each: str
+) -> Iterator[ServerProcess]:
+    """Alerts everyone in reach up to a cap of 12 (acceptance 5 %), so the story can check the set;
+    on the single Redis, then on the cluster. Configured otherwise than the session's servers, so on
+    a database of its own: their clocks would step its incident with their cap (20)."""
+    with stores_of_its_own(store_env["DATABASE_URL"], "wide") as own:
+        env = {
+            **app_env,
+            **own,
+            **pinned_acceptance(0.05),
+            "REDIS_URL": redis_url_each,
+            "DISPATCH_ALERT_CAP": "12",
+        }
+        with ServerProcess(env=env).start() as server:
+            yield server
 
 
 def dispatcher(http: httpx.Client, admin: dict[str, str]) -> dict[str, str]:
@@ -249,6 +260,7 @@ async def test_story_alerted_set_roles_acks_and_close(wide_server: ServerProcess
         http.close()
 
 
+@on_single_and_cluster
 async def test_nobody_in_reach_is_said_at_once(http, admin_headers) -> None:
     lat, lng = remote_spot()
     r = http.post(
@@ -266,6 +278,7 @@ async def test_nobody_in_reach_is_said_at_once(http, admin_headers) -> None:
     }
 
 
+@on_single_and_cluster
 async def test_reconnecting_phones_get_pending_alerts_and_accepted_incidents(
     live_server, http, admin_headers
 ) -> None:
@@ -310,12 +323,24 @@ async def test_an_alert_survives_a_restart(app_env, admin_headers) -> None:
         second.stop()
 
 
-async def test_two_workers_share_alerts_and_escalate_once(app_env, admin_headers) -> None:
-    env = {**app_env, "DISPATCH_ESCALATION_INTERVAL_S": "1", "DISPATCH_ESCALATION_STEP_S": "60"}
-    a, b = ServerProcess(env=env).start(), ServerProcess(env=env).start()
-    try:
-        http_a = httpx.Client(base_url=a.url, timeout=30)
-        http_b = httpx.Client(base_url=b.url, timeout=30)
+@pytest.fixture
+def two_servers(
+    app_env: dict[str, str], store_env: dict[str, str]
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two servers on one database and one Redis, escalating a step a second (on the cluster,
+    test_workers.py plays this with four workers). Not the session's settings: stores of their own."""
+    with stores_of_its_own(store_env["DATABASE_URL"], "twoworkers") as own:
+        env = {**app_env, **own, "DISPATCH_ESCALATION_INTERVAL_S": "1", "DISPATCH_ESCALATION_STEP_S": "60"}
+        with ServerProcess(env=env).start() as a, ServerProcess(env=env).start() as b:
+            yield a, b
+
+
+async def test_two_workers_share_alerts_and_escalate_once(two_servers, admin_headers) -> None:
+    a, b = two_servers
+    with (
+        httpx.Client(base_url=a.url, timeout=30) as http_a,
+        httpx.Client(base_url=b.url, timeout=30) as http_b,
+    ):
         lat, lng = remote_spot()
         near = on_duty_at(http_a, admin_headers, *offset(lat, lng, 100, 0))
         # 1.5 km on an e-bike: 385 s, beyond 300 s but within the second step (420 s)
@@ -330,10 +355,9 @@ async def test_two_workers_share_alerts_and_escalate_once(app_env, admin_headers
             assert (await near_phone.next(type_="alert"))["incident_id"] == incident[
                 "id"
             ]  # created on b, held by a
-            # The session's server (30 s interval) runs a dispatch clock over this database too; it
-            # used to take a step now and then and put the next one 30 s away (this test's old
-            # flakiness). Incidents now keep their own interval. Bounds stay generous for a loaded
-            # 2-core machine; a step that never comes still fails, with the incident's timeline.
+            # Only these two servers' clocks step the incident (the session's once did too, and
+            # put the next step 30 s away). Bounds stay generous for a loaded 2-core machine; a
+            # step that never comes still fails, with the incident's timeline.
             late = await far_phone.next(timeout=40, type_="alert")
             assert late["incident_id"] == incident["id"]
             detail = {}
@@ -357,18 +381,18 @@ async def test_two_workers_share_alerts_and_escalate_once(app_env, admin_headers
             assert sum(e["kind"] == "escalation_exhausted" for e in detail["events"]) == 1
             batches = {x["responder_id"]: x for x in detail["alerts"]}
             assert batches[far["id"]]["role"] == "undecided"  # decided only if they accept
-    finally:
-        a.stop()
-        b.stop()
 
 
-async def test_any_worker_steps_an_incident_on_the_schedule_it_opened_with(store_env, redis_client) -> None:
+async def test_any_worker_steps_an_incident_on_the_schedule_it_opened_with(
+    store_env: dict[str, str], redis_url_each: str
+) -> None:
     """Every worker's dispatch clock may take an incident's next step; whatever its own settings
     (a rolling restart after a configuration change), the step after is due on the incident's
     interval. Incidents opened before the interval was kept follow the worker's setting."""
     settings = Settings(
-        database_url=store_env["DATABASE_URL"], redis_url=store_env["REDIS_URL"], escalation_interval_s=30
+        database_url=store_env["DATABASE_URL"], redis_url=redis_url_each, escalation_interval_s=30
     )
+    redis_client = connect_redis(redis_url_each)
     db = Database(settings.database_url, pool_size=1)
     keys = Keys("rctest-escalation-" + secrets.token_hex(4))
     store = LiveLocationStore(redis_client, keys, settings)
@@ -401,6 +425,7 @@ async def test_any_worker_steps_an_incident_on_the_schedule_it_opened_with(store
     finally:
         await store.aclose()
         await db.dispose()
+        await redis_client.aclose()
 
 
 @pytest.mark.parametrize(
@@ -451,6 +476,7 @@ async def test_sockets_refuse_bad_tokens_and_roles(live_server, http, admin_head
             assert closed.value.rcvd.code == code
 
 
+@on_single_and_cluster
 async def test_location_frames_over_the_socket(live_server, http, admin_headers) -> None:
     person = register(http, admin_headers)
     http.put(f"/v1/responders/{person['id']}/duty", json={"on_duty": True}, headers=admin_headers)

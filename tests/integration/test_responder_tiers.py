@@ -11,6 +11,7 @@ import pytest
 from tests.integration.test_dispatch import dispatcher, offset, remote_spot
 from tests.support.db import fetch
 from tests.support.people import on_duty_at, register
+from tests.support.server import on_single_and_cluster
 
 pytestmark = pytest.mark.integration
 HOMES = {"alert_places": "public_and_homes"}
@@ -24,6 +25,7 @@ def alerted(http, desk, lat: float, lng: float, place: str | None) -> tuple[dict
     return incident, {a["responder_id"] for a in incident["alerts"]}
 
 
+@on_single_and_cluster
 def test_a_residential_incident_alerts_only_responders_allowed_homes(http, admin_headers) -> None:
     desk = dispatcher(http, admin_headers)
     lat, lng = remote_spot()
@@ -42,6 +44,7 @@ def test_a_residential_incident_alerts_only_responders_allowed_homes(http, admin
     assert who == {next_door["id"], further["id"]}
 
 
+@on_single_and_cluster
 def test_a_tier_change_reaches_the_live_store_without_a_new_fix(http, admin_headers) -> None:
     desk = dispatcher(http, admin_headers)
     lat, lng = remote_spot()

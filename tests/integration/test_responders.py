@@ -11,12 +11,13 @@ import pytest
 
 from core.config import Settings
 from core.db import Database
-from core.redis import Keys
+from core.redis import Keys, connect_redis
 from geo.crs import to_wgs84, wgs84_to_gcj02
 from responders.service import resync_live_profiles
 from responders.store import LiveLocationStore
 from tests.support.db import fetch
 from tests.support.people import bearer, certificate, iso, on_duty_at, register
+from tests.support.server import on_single_and_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -97,6 +98,7 @@ def test_bad_registrations_name_the_field(http, admin_headers, change, field) ->
     assert any(e["field"] == field for e in r.json()["errors"]), r.json()
 
 
+@on_single_and_cluster
 def test_duty_location_and_dispatchability_story(http, admin_headers, token_for) -> None:
     lat, lng = spot()
     person = register(http, admin_headers)
@@ -139,6 +141,7 @@ def test_duty_location_and_dispatchability_story(http, admin_headers, token_for)
         assert f'location_updates_total{{outcome="{outcome}"}}' in metrics
 
 
+@on_single_and_cluster
 def test_a_lapsed_certificate_takes_the_responder_out_at_once(http, admin_headers) -> None:
     lat, lng = spot()
     person = on_duty_at(http, admin_headers, lat, lng)
@@ -174,6 +177,7 @@ def test_responders_act_only_on_themselves(http, admin_headers, token_for) -> No
     )
 
 
+@on_single_and_cluster
 def test_gateway_batches(http, admin_headers, token_for) -> None:
     gateway = token_for("gateway")
     people = [register(http, admin_headers) for _ in range(3)]
@@ -202,6 +206,7 @@ def test_gateway_batches(http, admin_headers, token_for) -> None:
     assert seen["position"]["lng"] == pytest.approx(lng + 1e-3, abs=1e-6)
 
 
+@on_single_and_cluster
 def test_a_gateway_batch_stores_what_single_updates_store(http, admin_headers, token_for) -> None:
     """The batch path packs whole columns with numpy; it must keep exactly what the one-update path
     keeps: datums converted, accuracy and travel mode, an id however the gateway spells the UUID."""
@@ -358,14 +363,14 @@ def test_a_responder_can_be_updated(http: httpx.Client, admin_headers) -> None:
     assert r.status_code == 409 and r.json()["detail"] == "name: may not be null"
 
 
-async def test_a_resync_never_undoes_a_change_made_while_it_ran(
-    http, admin_headers, store_env, redis_client
-) -> None:
+@on_single_and_cluster
+async def test_a_resync_never_undoes_a_change_made_while_it_ran(live_server, http, admin_headers) -> None:
     """Redis lost its data and the profiles are rebuilt from Postgres; a responder who clocks off, or
     whose travel mode changes, between the rebuild's read and its write must not be put back as
     they were (an off-duty phone would be tracked and alertable, an old mode misjudges the ETA)."""
     leaving, switching, staying = (on_duty_at(http, admin_headers, *spot()) for _ in range(3))
-    settings = Settings(database_url=store_env["DATABASE_URL"], redis_url=store_env["REDIS_URL"])
+    settings = Settings(database_url=live_server.database_url, redis_url=live_server.redis_url)
+    redis_client = connect_redis(settings.redis_url)
     raced = []
 
     class RacedStore(LiveLocationStore):
@@ -396,10 +401,13 @@ async def test_a_resync_never_undoes_a_change_made_while_it_ran(
         assert [p.split("|")[1] for p in profiles if p] == ["ebike", "walk"]
     finally:
         await db.dispose()
+        await store.aclose()
         async for key in redis_client.scan_iter(match=keys("*"), count=1000):
             await redis_client.delete(key)
+        await redis_client.aclose()
 
 
+@on_single_and_cluster
 def test_the_live_map_reads_only_the_view_it_is_given(http, admin_headers, token_for) -> None:
     """`bbox` returns exactly the positions inside the view (on both sides of a region border), a
     view too wide to read at once is refused naming the field and the rule, and without a box

@@ -11,10 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 
 from core.worker_header import WORKER_HEADER
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# A test so marked runs on the session's app on the single Redis, then on its app on the cluster
+# (tests/conftest.py `live_server`): the answers must be the same on both.
+on_single_and_cluster = pytest.mark.parametrize("live_server", ["single", "cluster"], indirect=True)
 
 
 def free_port() -> int:
@@ -37,6 +42,14 @@ class ServerProcess:
     log_path: Path | None = None
     log_level: str = "warning"  # "info" writes uvicorn's access log and socket handshakes too
     pids: set[str] = field(default_factory=set)
+
+    @property
+    def database_url(self) -> str:
+        return self.env["DATABASE_URL"]
+
+    @property
+    def redis_url(self) -> str:
+        return self.env["REDIS_URL"]
 
     @property
     def url(self) -> str:
@@ -74,6 +87,14 @@ class ServerProcess:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"server did not become healthy:\n{self.log_path.read_text()[-3000:]}")
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stopped however the block ends: `with a.start(), b.start():` stops `a` if `b` never
+        came up, rather than leaving it running on the shared stores after the session."""
+        self.stop()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
