@@ -34,10 +34,8 @@ def pair(app_env: dict[str, str]) -> Iterator[tuple[ServerProcess, ServerProcess
     """Two workers on the same stores whose cached tokens would live 10 minutes: a token refused
     within moments was refused because the revocation reached the cache."""
     env = {**app_env, "DISPATCH_TOKEN_CACHE_TTL_S": "600", "DISPATCH_WS_TOKEN_RECHECK_S": "600"}
-    a, b = ServerProcess(env=env).start(), ServerProcess(env=env).start()
-    yield a, b
-    a.stop()
-    b.stop()
+    with ServerProcess(env=env).start() as a, ServerProcess(env=env).start() as b:
+        yield a, b
 
 
 @pytest.fixture(scope="module")
