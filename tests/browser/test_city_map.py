@@ -3,7 +3,8 @@ background, district names at city zoom, street (街道) names from zoom 12 on i
 and a selected incident's reach as two circles (on foot, by e-bike) sized by the service's reach model.
 
 The demo city with its streets is stored in the test database directly (`PUT /v1/city` takes districts
-alone). One screenshot per language is kept as `test-artifacts/screenshots/console-map-<lang>.png`.
+alone). Screenshots per language in `test-artifacts/screenshots/`: `console-map-city-<lang>.png` (the whole city),
+`console-map-reach-<lang>.png` (an incident at zoom 16), `console-map-<lang>.png` (street names at zoom 12).
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def test_console_map_without_tiles_shows_land_names_and_the_incidents_reach(
     page = new_context(locale=lang).new_page()
     errors = console_errors(page)
     page.goto(live_server.url + "/")
-    page.get_by_label(words["console.token"]).fill(token_for("dispatcher")["Authorization"].removeprefix("Bearer "))
+    token = token_for("dispatcher")["Authorization"].removeprefix("Bearer ")
+    page.get_by_label(words["console.token"]).fill(token)
     page.get_by_role("button", name=words["signin.button"], exact=True).click()
     expect(page.locator("#who")).to_be_visible()
 
@@ -111,6 +113,7 @@ def test_console_map_without_tiles_shows_land_names_and_the_incidents_reach(
     expected = model.max_distance_m(REACH_S, "ebike") / model.max_distance_m(REACH_S, "walk")
     drawn = ebike.bounding_box()["width"] / walk.bounding_box()["width"]  # type: ignore[index]
     assert drawn == pytest.approx(expected, rel=0.03)
+    page.screenshot(path=str(SCREENSHOTS / f"console-map-reach-{lang}.png"))
     walk_m = words["unit.m"].format(n=round(model.max_distance_m(REACH_S, "walk")))
     expect(page.locator("#incident-reach")).to_contain_text(walk_m)
 

@@ -34,8 +34,8 @@ export function createMap(element, config, options = {}) {
 // it the district names orient and the street names would pile up.
 export const STREET_LABEL_ZOOM = 12;
 // Hong Kong is outside the city's data: without tiles its side of the border is just "sea", so a muted
-// name south of the border says why the land stops there (WGS-84, Kowloon; drawn only for Shenzhen).
-const HONG_KONG = [22.36, 114.13];
+// name south of the border says why the land stops there (WGS-84, the New Territories; drawn only for Shenzhen).
+const HONG_KONG = [22.42, 114.12];
 const LOOK = {
   // without tiles the districts are the land, filled over the sea-coloured map background
   bare: {
