@@ -3,8 +3,9 @@ background, district names at city zoom, street (街道) names from zoom 12 on i
 and a selected incident's reach as two circles (on foot, by e-bike) sized by the service's reach model.
 
 The demo city with its streets is stored in the test database directly (`PUT /v1/city` takes districts
-alone). Screenshots per language in `test-artifacts/screenshots/`: `console-map-city-<lang>.png` (the whole city),
-`console-map-reach-<lang>.png` (an incident at zoom 16), `console-map-<lang>.png` (street names at zoom 12).
+alone). Screenshots per language in `test-artifacts/screenshots/`: `console-map-city-<lang>.png` (the
+whole city), `console-map-reach-<lang>.png` (an incident at zoom 16), `console-map-<lang>.png` (street
+names at zoom 12).
 """
 
 from __future__ import annotations
