@@ -29,7 +29,7 @@ from tests.browser.conftest import SCREENSHOTS, console_errors
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-LAND = "rgb(244, 241, 232)"  # lib/map.js LOOK.bare.district.fillColor
+LAND = "rgb(244, 241, 232)"  # lib/map.js LOOK.bare.land.fillColor
 SEA = "rgb(185, 211, 228)"  # common.css .map.no-tiles
 # Lianhua (莲花街道), Futian: inside Shenzhen and ~2 km from the planner test's responders (shared stores)
 INCIDENT = (22.5600, 114.0500)
@@ -84,8 +84,16 @@ def test_console_map_without_tiles_shows_land_names_and_the_incidents_reach(
     expect(districts).to_have_count(len(shenzhen.districts))
     expect(page.locator("#map path.street")).to_have_count(len(shenzhen.streets))
     settle(page)
-    assert districts.first.evaluate("p => getComputedStyle(p).fill") == LAND
-    assert districts.first.evaluate("p => getComputedStyle(p).fillOpacity") == "1"
+    land = page.locator("#map path.land")
+    expect(land).to_have_count(len(shenzhen.districts))
+    assert land.first.evaluate("p => getComputedStyle(p).fill") == LAND
+    assert land.first.evaluate("p => getComputedStyle(p).fillOpacity") == "1"
+    assert districts.first.evaluate("p => getComputedStyle(p).fill") == "none"  # outlines over the land
+    # the land lies under every overlay (a planner's heat map sent to the back still covers it)
+    panes = page.locator("#map").evaluate(
+        "m => ['land', 'overlay'].map(p => Number(getComputedStyle(m.querySelector(`.leaflet-${p}-pane`)).zIndex))"
+    )
+    assert panes[0] < panes[1]
     assert page.locator("#map").evaluate("m => getComputedStyle(m).backgroundColor") == SEA
     district_labels = page.locator("#map .district-label")
     expect(district_labels).to_have_count(len(shenzhen.districts))

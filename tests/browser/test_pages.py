@@ -227,6 +227,7 @@ def test_console_on_gcj02_tiles_sends_and_asks_for_gcj02(
         outlines = page.locator("#map path.district")
         expect(outlines).to_have_count(len(stored.json()["districts"]["features"]))
         expect(outlines.first).to_have_attribute("fill", "none")
+        expect(page.locator("#map path.land")).to_have_count(0)
         expect(page.locator("#map")).not_to_have_class(re.compile("no-tiles"))
         g_lat, g_lng = 22.5431 + random.uniform(-0.01, 0.01), 114.0579 + random.uniform(-0.01, 0.01)
         page.get_by_label("Latitude").fill(f"{g_lat:.7f}")

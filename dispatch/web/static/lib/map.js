@@ -22,7 +22,8 @@ export function createMap(element, config, options = {}) {
   } else {
     element.classList.add("no-tiles");
   }
-  // streets above the districts' fill, names above both and below the pins
+  // land under every overlay, streets above the district outlines, names above both and below the pins
+  map.createPane("land").style.zIndex = 350;
   map.createPane("streets").style.zIndex = 410;
   map.createPane("labels").style.zIndex = 450;
   map.getPane("labels").style.pointerEvents = "none";
@@ -37,13 +38,16 @@ export const STREET_LABEL_ZOOM = 12;
 // name south of the border says why the land stops there (WGS-84, the New Territories; drawn only for Shenzhen).
 const HONG_KONG = [22.42, 114.12];
 const LOOK = {
-  // without tiles the districts are the land, filled over the sea-coloured map background
+  // without tiles the districts, filled in a pane of their own under every overlay, are the land over the
+  // sea-coloured map background (a planner's heat map, sent to the back, still lies above the land)
   bare: {
-    district: { color: "#5b6b78", weight: 2, fill: true, fillColor: "#f4f1e8", fillOpacity: 1 },
+    land: { stroke: false, fill: true, fillColor: "#f4f1e8", fillOpacity: 1 },
+    district: { color: "#5b6b78", weight: 2, fill: false },
     street: { color: "#a9b3ba", weight: 0.8, fill: false },
   },
   // over tiles only thin outlines, so the tiles' own land and streets show through
   tiles: {
+    land: null,
     district: { color: "#3b4a5a", weight: 1.5, fill: false },
     street: { color: "#3b4a5a", weight: 0.5, opacity: 0.6, fill: false },
   },
@@ -91,7 +95,9 @@ export async function drawDistricts(map, config, token) {
     return { layer: null, error: err };
   }
   const look = config.tile_url ? LOOK.tiles : LOOK.bare;
-  const layer = L.geoJSON(geojsonFromWgs84(city.districts, config.map_crs), { style: look.district, interactive: false, className: "district" }).addTo(map);
+  const districts = geojsonFromWgs84(city.districts, config.map_crs);
+  if (look.land) L.geoJSON(districts, { style: look.land, interactive: false, className: "land", pane: "land" }).addTo(map);
+  const layer = L.geoJSON(districts, { style: look.district, interactive: false, className: "district" }).addTo(map);
   if (city.streets?.features?.length) {
     L.geoJSON(geojsonFromWgs84(city.streets, config.map_crs), { style: look.street, interactive: false, className: "street", pane: "streets" }).addTo(map);
   }
