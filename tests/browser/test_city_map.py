@@ -90,10 +90,10 @@ def test_console_map_without_tiles_shows_land_names_and_the_incidents_reach(
     assert land.first.evaluate("p => getComputedStyle(p).fillOpacity") == "1"
     assert districts.first.evaluate("p => getComputedStyle(p).fill") == "none"  # outlines over the land
     # the land lies under every overlay (a planner's heat map sent to the back still covers it)
-    panes = page.locator("#map").evaluate(
-        "m => ['land', 'overlay'].map(p => Number(getComputedStyle(m.querySelector(`.leaflet-${p}-pane`)).zIndex))"
-    )
-    assert panes[0] < panes[1]
+    z_index = "p => Number(getComputedStyle(p).zIndex)"
+    assert page.locator("#map .leaflet-land-pane").evaluate(z_index) < page.locator(
+        "#map .leaflet-overlay-pane"
+    ).evaluate(z_index)
     assert page.locator("#map").evaluate("m => getComputedStyle(m).backgroundColor") == SEA
     district_labels = page.locator("#map .district-label")
     expect(district_labels).to_have_count(len(shenzhen.districts))
