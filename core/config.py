@@ -55,8 +55,9 @@ class Settings(BaseSettings):
     thousands of them does not bury the lines an operator reads."""
     timezone: str = "Asia/Shanghai"
     """City time zone: opening hours, certificate dates."""
-    tile_url: str | None = None  # base-map tiles for the web console; None = outlines only
-    """Base-map tile URL template for the web pages; unset = district outlines only."""
+    tile_url: str | None = None  # base-map tiles for the web console; None = the city drawn from its data
+    """Base-map tile URL template for the web pages; unset = the pages draw the city themselves (land,
+    districts, streets and their names), which needs no network (dispatch/web/README.md)."""
     tile_crs: str = "gcj02"  # datum the tiles are drawn in (Chinese providers use GCJ-02)
     """Datum of the tiles (Chinese providers draw in GCJ-02)."""
 

@@ -80,7 +80,8 @@ async def get_city(
     _: Principal = Depends(map_readers), session: AsyncSession = Depends(get_session)
 ) -> dict[str, Any]:
     """The loaded city: `districts` and their `streets` as GeoJSON (WGS-84) with names (English and
-    Chinese), population and area; `streets` is empty for a city loaded from a district file."""
+    Chinese), population, area and `label_at` ([lng, lat] inside the place, where a map writes its
+    name); `streets` is empty for a city loaded from a district file."""
     return _city_out(await _city(session))
 
 

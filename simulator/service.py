@@ -88,8 +88,16 @@ def _feature(place: District | Street, **more: Any) -> dict[str, Any]:
         **more,
         "population": place.population,
         "area_km2": round(place.area_km2, 2),
+        "label_at": _label_at(place),
     }
     return {"type": "Feature", "geometry": mapping(place.geometry), "properties": properties}
+
+
+def _label_at(place: District | Street) -> list[float]:
+    """Where a map writes the place's name, [lng, lat]: a point surely inside it (a bay-shaped district's
+    centroid can lie in the sea or in its neighbour), so one label per place needs no collision work."""
+    point = place.geometry.representative_point()
+    return [round(point.x, 6), round(point.y, 6)]
 
 
 def city_geojson(city: City) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from core.config import Settings
 from core.deps import get_app_settings
 from dispatch.schemas import IncidentCategory
 from geo.crs import Crs
+from geo.reach import ReachModel
 
 WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
@@ -107,6 +108,22 @@ def map_datum(settings: Settings) -> Crs:
     return Crs(settings.tile_crs) if settings.tile_url else Crs.wgs84
 
 
+# The modes the console rings a circle for around an incident: the slowest common one and the fastest
+# a city worker uses, so the two circles bracket where help can come from.
+REACH_CIRCLE_MODES = ("walk", "ebike")
+
+
+def reach_model(settings: Settings) -> dict[str, Any]:
+    """The reach model's numbers (`geo.reach.ReachModel`) a page needs to draw an incident's reach
+    for any `reach_s` a dispatcher chose: radius = (reach_s − activation) × speed ÷ circuity."""
+    model = ReachModel.from_settings(settings)
+    return {
+        "activation_s": model.activation_s,
+        "circuity": model.circuity,
+        "speed_mps": {mode: model.speed(mode) for mode in REACH_CIRCLE_MODES},
+    }
+
+
 @router.get("/v1/web/config")
 async def web_config(settings: Settings = Depends(get_app_settings)) -> dict[str, Any]:
     """What the pages need before sign-in: the base map, the choices the forms offer, and the city's
@@ -120,6 +137,7 @@ async def web_config(settings: Settings = Depends(get_app_settings)) -> dict[str
         "reach_s": settings.reach_s,
         "reach_min_s": settings.reach_min_s,
         "reach_max_s": settings.reach_max_s,
+        "reach_model": reach_model(settings),
         "incident_categories": [c.value for c in IncidentCategory],
     }
 

@@ -11,6 +11,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from geo.crs import gcj02_to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
+from simulator.service import city_geojson
+from simulator.shenzhen import demo_city
 from tests.browser.conftest import PHONE, console_errors
 from tests.browser.test_story import (
     console_signed_in,
@@ -202,8 +204,14 @@ def test_phone_reconnects_by_itself_and_gets_the_alert_sent_while_offline(
         own.stop()
 
 
-def test_console_on_gcj02_tiles_sends_and_asks_for_gcj02(app_env, token_for, http, new_context, shot) -> None:
-    """With GCJ-02 tiles the console works in GCJ-02 end to end: what it asks for and what it opens."""
+def test_console_on_gcj02_tiles_sends_and_asks_for_gcj02(
+    app_env, token_for, http, admin_headers, new_context, shot
+) -> None:
+    """With GCJ-02 tiles the console works in GCJ-02 end to end: what it asks for and what it opens;
+    the city is drawn as thin outlines over the tiles (no land fill hiding them)."""
+    demo = city_geojson(demo_city())
+    stored = http.put("/v1/city", json=demo, params={"name": "Demo"}, headers=admin_headers)
+    assert stored.status_code == 200, stored.text
     port = free_port()
     tiles = f"http://127.0.0.1:{port}/static/vendor/leaflet/images/layers.png?z={{z}}&x={{x}}&y={{y}}"
     env = {**app_env, "DISPATCH_TILE_URL": tiles, "DISPATCH_TILE_CRS": "gcj02"}
@@ -216,6 +224,11 @@ def test_console_on_gcj02_tiles_sends_and_asks_for_gcj02(app_env, token_for, htt
         expect(page.locator("#datum")).to_have_text("GCJ02")
         sign_in(page, token_for("dispatcher")["Authorization"].removeprefix("Bearer "))
         expect(page.locator("#live")).to_have_text("Live feed: on")
+        outlines = page.locator("#map path.district")
+        expect(outlines).to_have_count(len(stored.json()["districts"]["features"]))
+        expect(outlines.first).to_have_attribute("fill", "none")
+        expect(page.locator("#map path.land")).to_have_count(0)
+        expect(page.locator("#map")).not_to_have_class(re.compile("no-tiles"))
         g_lat, g_lng = 22.5431 + random.uniform(-0.01, 0.01), 114.0579 + random.uniform(-0.01, 0.01)
         page.get_by_label("Latitude").fill(f"{g_lat:.7f}")
         page.get_by_label("Longitude").fill(f"{g_lng:.7f}")
@@ -228,6 +241,7 @@ def test_console_on_gcj02_tiles_sends_and_asks_for_gcj02(app_env, token_for, htt
         shown = re.search(r"at (-?\d+\.\d+), (-?\d+\.\d+)", summary.inner_text())
         assert shown is not None
         assert abs(float(shown[1]) - g_lat) <= 1.5e-5 and abs(float(shown[2]) - g_lng) <= 1.5e-5
+        expect(page.locator("#map path.reach-walk")).to_have_count(1)  # the reach, in the tiles' datum too
         shot(page, "gcj02-console")
         incident_id = page.locator("#open-list button[aria-current=true]").get_attribute("data-id")
         stored = http.get(f"/v1/incidents/{incident_id}", headers=token_for("dispatcher")).json()

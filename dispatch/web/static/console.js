@@ -5,7 +5,7 @@
 import { api, checkToken, onSubmit, shortId, storedToken, storeToken, openSocket } from "./lib/api.js";
 import { escapeHtml } from "./lib/html.js";
 import { clock, distance, duration, loadLanguage, mountHelp, mountLanguageSwitch, t, term, translatePage, useTimeZone } from "./lib/i18n.js";
-import { createMap, drawDistricts, loadConfig, pinIcon } from "./lib/map.js";
+import { createMap, drawDistricts, loadConfig, pinIcon, reachRadiusM } from "./lib/map.js";
 
 const SCREEN = "dispatcher";
 const CATEGORY_STYLE = {
@@ -205,6 +205,7 @@ async function renderIncident(incident) {
   $("events").innerHTML = (incident.events || []).map((e) => `<li>${describeEvent(e)}</li>`).join("");
   $("close-incident").disabled = incident.status !== "open";
   layers.incidents.clearLayers();
+  drawReach(incident);
   L.marker([incident.lat, incident.lng], { icon: pinIcon("incident", "!"), title: t("console.pin_incident"), keyboard: false }).addTo(layers.incidents);
   // Go to an incident when it is first shown at city zoom (where AEDs are not drawn) or off the map.
   const first = state.shown !== incident.id;
@@ -212,6 +213,22 @@ async function renderIncident(incident) {
   if (!state.map.getBounds().contains([incident.lat, incident.lng]) || (first && state.map.getZoom() < AED_MIN_ZOOM)) {
     state.map.setView([incident.lat, incident.lng], 16);
   }
+}
+
+// The incident's reach as two circles: how far a responder on foot and one on an e-bike get within
+// its reach_s, by the dispatch search's own model. Straight-line circles, not street isochrones: the
+// model's circuity already stands for the streets, and it is the same approximation matching uses.
+function drawReach(incident) {
+  const model = state.config.reach_model;
+  for (const mode of ["ebike", "walk"]) {
+    const radius = reachRadiusM(model, incident.reach_s, mode);
+    L.circle([incident.lat, incident.lng], { radius, className: `reach reach-${mode}`, interactive: false }).addTo(layers.incidents);
+  }
+  $("incident-reach").textContent = t("console.reach_legend", {
+    reach: duration(incident.reach_s),
+    walk: distance(reachRadiusM(model, incident.reach_s, "walk")),
+    ebike: distance(reachRadiusM(model, incident.reach_s, "ebike")),
+  });
 }
 
 // How the alert reached the phone: the channel of its receipt (only a receipt counts; a socket
