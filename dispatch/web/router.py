@@ -35,13 +35,18 @@ PAGES = {"/": "console.html", "/responder": "responder.html", "/planner": "plann
 router = APIRouter(tags=["web"])
 
 SETUP_MISSING_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Set-up needed</title></head>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>需要安装 · Set-up needed</title></head>
 <body style="font-family: sans-serif; max-width: 40rem; margin: 3rem auto; color: #111">
-<h1>The map packages are not installed</h1>
-<p>The screens need front-end packages from npm that are served by this service (never a CDN):
+<h1>地图组件未安装</h1>
+<p>页面所需的前端组件由本服务自己提供（从不使用 CDN），缺少：<code>{missing}</code>。</p>
+<p>请在联网时运行一次 <code>scripts/setup.sh</code>
+（或 <code>cd dispatch/web &amp;&amp; npm install</code>），然后刷新本页。</p>
+<hr>
+<h1 lang="en">The map packages are not installed</h1>
+<p lang="en">The screens need front-end packages from npm that are served by this service (never a CDN):
 missing <code>{missing}</code>.</p>
-<p>Run <code>scripts/setup.sh</code> (or <code>cd dispatch/web &amp;&amp; npm install</code>) once while the
-machine is online, then reload this page.</p>
+<p lang="en">Run <code>scripts/setup.sh</code> (or <code>cd dispatch/web &amp;&amp; npm install</code>)
+once while the machine is online, then reload this page.</p>
 </body></html>"""
 
 

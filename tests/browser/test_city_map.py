@@ -142,3 +142,31 @@ def test_console_map_without_tiles_shows_land_names_and_the_incidents_reach(
     page.get_by_role("button", name=words["console.close_incident"], exact=True).click()
     expect(page.locator("#close-incident")).to_be_disabled()
     assert errors == []
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_the_planners_tables_name_districts_and_streets_in_the_pages_language(
+    live_server, token_for, new_context, shot, shenzhen: City, lang: str
+) -> None:
+    words = json.loads((STATIC_DIR / "i18n" / f"{lang}.json").read_text(encoding="utf-8"))
+    page = new_context(locale=lang).new_page()
+    errors = console_errors(page)
+    page.goto(live_server.url + "/planner")
+    token = token_for("planner")["Authorization"].removeprefix("Bearer ")
+    page.get_by_label(words["planner.token"]).fill(token)
+    page.get_by_role("button", name=words["signin.button"], exact=True).click()
+    expect(page.locator("#who")).to_be_visible()
+    page.locator("#resolution").select_option("7")
+    page.locator("#run-coverage").click()
+    districts = page.locator("#districts tbody th")
+    expect(districts).to_have_count(len(shenzhen.districts), timeout=120_000)
+    expected = sorted(d.name_zh if lang == "zh-CN" else d.name for d in shenzhen.districts)
+    assert sorted(districts.all_inner_texts()) == expected
+    page.locator("#streets-shares summary").click()
+    streets = page.locator("#streets tbody th")
+    everyone = [s for d in shenzhen.districts for s in d.streets]
+    expect(streets).to_have_count(len(everyone))
+    names = sorted(s.name_zh if lang == "zh-CN" else s.name for s in everyone)
+    assert sorted(streets.all_inner_texts()) == names
+    shot(page, f"planner-streets-{lang}")
+    assert not errors, errors

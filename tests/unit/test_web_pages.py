@@ -46,6 +46,7 @@ def test_missing_npm_install_gives_a_503_saying_what_to_run(
         r = client.get(path)
         assert r.status_code == 503
         assert "npm install" in r.text and "leaflet" in r.text
+        assert "地图组件未安装" in r.text and "The map packages are not installed" in r.text  # both languages
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import { api, checkToken, onSubmit, storedToken, storeToken } from "./lib/api.js
 import { escapeHtml } from "./lib/html.js";
 import { cityTimeToIso, duration, loadLanguage, mountHelp, mountLanguageSwitch, number, percent, t, translatePage, useTimeZone } from "./lib/i18n.js";
 import { fromWgs84, geojsonFromWgs84 } from "./lib/datum.js";
-import { createMap, drawDistricts, loadConfig, pinIcon } from "./lib/map.js";
+import { createMap, drawDistricts, loadConfig, pinIcon, placeName } from "./lib/map.js";
 
 const SCREEN = "planner";
 // ETA bands (seconds) and their colours, from reached-early to out of reach; dark enough to read labels.
@@ -49,13 +49,25 @@ function drawCells() {
   if (bounds.isValid()) state.map.fitBounds(bounds, { padding: [10, 10] });
 }
 
-function renderSummary(summary) {
-  const rows = (summary.districts || [])
+// One table of shares per place (districts, then streets), names in the page's language.
+function sharesTable(id, caption, column, places) {
+  const rows = places
     .map(
       (d) =>
-        `<tr><th scope="row">${escapeHtml(d.name)}</th><td class="num">${pct(d.population_share_responder)}</td><td class="num">${pct(d.population_share_aed)}</td><td class="num">${pct(d.area_share_responder)}</td><td class="num">${pct(d.area_share_aed)}</td></tr>`,
+        `<tr><th scope="row">${escapeHtml(placeName(d))}</th><td class="num">${pct(d.population_share_responder)}</td><td class="num">${pct(d.population_share_aed)}</td><td class="num">${pct(d.area_share_responder)}</td><td class="num">${pct(d.area_share_aed)}</td></tr>`,
     )
     .join("");
+  return `
+    <table id="${id}">
+      <caption class="visually-hidden">${t(caption)}</caption>
+      <thead><tr><th scope="col">${t(column)}</th><th scope="col" class="num">${t("planner.col_people_responder")}</th><th scope="col" class="num">${t("planner.col_people_aed")}</th>
+        <th scope="col" class="num">${t("planner.col_area_responder")}</th><th scope="col" class="num">${t("planner.col_area_aed")}</th></tr></thead>
+      <tbody>${rows}</tbody>
+    </table>`;
+}
+
+function renderSummary(summary) {
+  const streets = summary.streets || [];
   $("summary").innerHTML = `
     <p class="shares">${t("planner.shares", {
       reach: duration(state.reach),
@@ -64,12 +76,8 @@ function renderSummary(summary) {
       area_responder: pct(summary.area_share_responder),
       area_aed: pct(summary.area_share_aed),
     })}</p>
-    <table id="districts">
-      <caption class="visually-hidden">${t("planner.per_district")}</caption>
-      <thead><tr><th scope="col">${t("planner.col_district")}</th><th scope="col" class="num">${t("planner.col_people_responder")}</th><th scope="col" class="num">${t("planner.col_people_aed")}</th>
-        <th scope="col" class="num">${t("planner.col_area_responder")}</th><th scope="col" class="num">${t("planner.col_area_aed")}</th></tr></thead>
-      <tbody>${rows}</tbody>
-    </table>`;
+    ${sharesTable("districts", "planner.per_district", "planner.col_district", summary.districts || [])}
+    ${streets.length ? `<details id="streets-shares"><summary>${t("planner.per_street")}</summary>${sharesTable("streets", "planner.per_street", "planner.col_street", streets)}</details>` : ""}`;
 }
 
 // The study's parameters; a placement uses the same ones, so its sites fit the map on screen.

@@ -54,7 +54,7 @@ const LOOK = {
 };
 
 // A place's name in the page's language: Chinese pages read name_zh (南园街道), others the pinyin.
-function placeName(properties) {
+export function placeName(properties) {
   return (language() === "zh-CN" && properties.name_zh) || properties.name;
 }
 
