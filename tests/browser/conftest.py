@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.support.server import ROOT
 
@@ -90,3 +90,10 @@ def console_errors(page: Page) -> list[str]:
         ),
     )
     return errors
+
+
+def sign_in_as(page: Page, words: dict[str, str], screen: str, token: str) -> None:
+    """Sign in on a page's own form, the label and button in the page's language (`words`: a catalogue)."""
+    page.get_by_label(words[f"{screen}.token"]).fill(token)
+    page.get_by_role("button", name=words["signin.button"], exact=True).click()
+    expect(page.locator("#who")).to_be_visible()

@@ -25,7 +25,7 @@ from geo.reach import ReachModel
 from simulator.city import City
 from simulator.service import save_city
 from simulator.shenzhen import demo_city
-from tests.browser.conftest import SCREENSHOTS, console_errors
+from tests.browser.conftest import SCREENSHOTS, console_errors, sign_in_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -75,9 +75,7 @@ def test_console_map_without_tiles_shows_land_names_and_the_incidents_reach(
     errors = console_errors(page)
     page.goto(live_server.url + "/")
     token = token_for("dispatcher")["Authorization"].removeprefix("Bearer ")
-    page.get_by_label(words["console.token"]).fill(token)
-    page.get_by_role("button", name=words["signin.button"], exact=True).click()
-    expect(page.locator("#who")).to_be_visible()
+    sign_in_as(page, words, "console", token)
 
     # the whole city: land filled over the sea, one outline per district, district names, no street names
     districts = page.locator("#map path.district")
@@ -153,9 +151,7 @@ def test_the_planners_tables_name_districts_and_streets_in_the_pages_language(
     errors = console_errors(page)
     page.goto(live_server.url + "/planner")
     token = token_for("planner")["Authorization"].removeprefix("Bearer ")
-    page.get_by_label(words["planner.token"]).fill(token)
-    page.get_by_role("button", name=words["signin.button"], exact=True).click()
-    expect(page.locator("#who")).to_be_visible()
+    sign_in_as(page, words, "planner", token)
     page.locator("#resolution").select_option("7")
     page.locator("#run-coverage").click()
     districts = page.locator("#districts tbody th")

@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from dispatch.web.router import STATIC_DIR
-from tests.browser.conftest import DESK, PHONE, SCREENSHOTS, console_errors
+from tests.browser.conftest import DESK, PHONE, SCREENSHOTS, console_errors, sign_in_as
 from tests.browser.test_app import deliver_push, notifications, pushed_payload, wait_for
 from tests.browser.test_story import offset, remote_spot
 from tests.support.people import on_duty_at, register
@@ -40,12 +40,6 @@ PAGES = {"console": ("/", DESK), "responder": ("/responder", PHONE), "planner": 
 def city_clock(iso: str) -> str:
     """An instant as the pages must show it: Shenzhen's wall clock, 24-hour."""
     return datetime.fromisoformat(iso).astimezone(CITY).strftime("%H:%M:%S")
-
-
-def sign_in_as(page: Page, words: dict[str, str], screen: str, token: str) -> None:
-    page.get_by_label(words[f"{screen}.token"]).fill(token)
-    page.get_by_role("button", name=words["signin.button"], exact=True).click()
-    expect(page.locator("#who")).to_be_visible()
 
 
 def token_of(screen: str, http: httpx.Client, admin_headers: dict[str, str], token_for) -> str:  # type: ignore[no-untyped-def]
