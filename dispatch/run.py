@@ -64,7 +64,7 @@ def _start_stores(sup: Supervisor, stores_env: str) -> None:
 def _welcome(sup: Supervisor, options: RunOptions, url: str) -> None:
     """Print the start-up block once the server answers: with the demo, tokens for every role (an
     admin token from the CLI, the rest through the API with it)."""
-    if not welcome.wait_until_serving(url, WELCOME_WAIT_S):
+    if not welcome.wait_until_serving(url, WELCOME_WAIT_S, between=sup.tend):
         log.warning("%s did not answer /healthz within %.0f s", url, WELCOME_WAIT_S)
         return
     tokens: dict[str, str] = {}
@@ -74,7 +74,7 @@ def _welcome(sup: Supervisor, options: RunOptions, url: str) -> None:
         admin = sup.step("creating the admin token", create, capture=True).strip()
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=30) as http:
             tokens = welcome.staff_tokens(http, "make run")
-            responder = welcome.demo_responder(http, wait_s=WELCOME_WAIT_S)
+            responder = welcome.demo_responder(http, wait_s=WELCOME_WAIT_S, between=sup.tend)
         tokens["admin"] = admin
     block = welcome.startup_block(url, tokens, responder, demo=options.demo, workers=options.workers)
     print(block, flush=True)

@@ -191,11 +191,17 @@ class Supervisor:
     def keep_alive(self) -> None:
         """Restart dead children (each after its backoff) until a signal or the watchdog says stop."""
         while True:
-            self.check()
-            now = time.monotonic()
-            for child in self.children:
-                self._tend(child, now)
+            self.tend()
             time.sleep(self.poll_s)
+
+    def tend(self) -> None:
+        """One round of keeping alive: stop on a signal, restart what died. Whatever waits on the
+        children after they started (the start-up block waits for the server) calls it between
+        its polls: a server killed meanwhile must not wait for a wait that waits for it."""
+        self.check()
+        now = time.monotonic()
+        for child in self.children:
+            self._tend(child, now)
 
     def _tend(self, child: Child, now: float) -> None:
         if child.restart_at is not None:

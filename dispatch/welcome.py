@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -30,8 +30,9 @@ class DemoResponder:
     token: str
 
 
-def wait_until_serving(url: str, timeout_s: float) -> bool:
-    """Whether `/healthz` answered 200 within `timeout_s` (both stores reachable)."""
+def wait_until_serving(url: str, timeout_s: float, between: Callable[[], None] = lambda: None) -> bool:
+    """Whether `/healthz` answered 200 within `timeout_s` (both stores reachable); `between` runs
+    between polls (the supervisor's round: a server that dies meanwhile is restarted)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -39,6 +40,7 @@ def wait_until_serving(url: str, timeout_s: float) -> bool:
                 return True
         except httpx.HTTPError:
             pass
+        between()
         time.sleep(0.5)
     return False
 
@@ -53,7 +55,9 @@ def staff_tokens(http: httpx.Client, label: str) -> dict[str, str]:
     return tokens
 
 
-def demo_responder(http: httpx.Client, wait_s: float) -> DemoResponder | None:
+def demo_responder(
+    http: httpx.Client, wait_s: float, between: Callable[[], None] = lambda: None
+) -> DemoResponder | None:
     """The on-duty demo worker nearest the middle of everyone on the map (where incidents are
     likeliest to reach them), with a new token; None if nobody was on duty within `wait_s` (the
     mover clocks the shift in a few hundred at a time)."""
@@ -62,6 +66,7 @@ def demo_responder(http: httpx.Client, wait_s: float) -> DemoResponder | None:
         features = http.get("/v1/responders/live").json()["features"]
         if features or time.monotonic() > deadline:
             break
+        between()
         time.sleep(1.0)
     if not features:
         return None

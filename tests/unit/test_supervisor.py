@@ -125,3 +125,26 @@ def test_a_step_returns_its_output_names_its_failure_and_yields_to_a_stop(tmp_pa
     with pytest.raises(Shutdown):
         sup.step("a long demo load", [sys.executable, "-c", "import time; time.sleep(60)"])
     assert time.monotonic() - started < 10
+
+
+def test_a_child_killed_while_the_start_up_block_waits_is_restarted_during_the_wait(tmp_path: Path) -> None:
+    """`make run` waits for the server before printing its start-up block; the server dying in that
+    wait must be restarted then, not after it (it once waited 90 s for a server nobody restarted)."""
+    from dispatch import welcome
+    from tests.support.server import free_port
+
+    sup = Supervisor(tmp_path, backoff=Backoff(first_s=0.1), poll_s=0.05)
+    child = Child("app", [sys.executable, "-c", "import time; time.sleep(60)"])
+    sup.add(child)
+    try:
+        assert child.proc is not None
+        first = child.proc.pid
+        child.proc.send_signal(signal.SIGKILL)
+        nobody = f"http://127.0.0.1:{free_port()}"  # the server that never answers
+        assert not welcome.wait_until_serving(nobody, 2.0, between=sup.tend)
+        assert child.restarts == 1 and child.proc is not None and child.proc.pid != first
+        sup._on_signal(signal.SIGTERM, None)  # and a stop in that wait stops it
+        with pytest.raises(Shutdown):
+            welcome.wait_until_serving(nobody, 30.0, between=sup.tend)
+    finally:
+        sup.stop()
