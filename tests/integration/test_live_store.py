@@ -10,7 +10,6 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import h3
@@ -28,18 +27,7 @@ from geo.distance import haversine_m_np
 from responders.availability import CertificatePeriod
 from responders.records import RECORD_DTYPE, decode_ids
 from responders.store import INGEST_CHUNK, MOVE_MARK_S, FixColumns, LiveLocationStore, Outcome, PositionFix
-
-DAY = 86_400
-SZ = (22.45, 22.85, 113.75, 114.60)  # Shenzhen's bounding box: lat_min, lat_max, lng_min, lng_max
-
-
-@dataclass
-class _Settings:
-    h3_resolution: int = 9
-    staleness_s: float = 120.0
-    live_page_levels: int = 1
-    live_region_resolution: int = 5
-    live_directory_parts: int = 16
+from tests.support.live import DAY, SZ, StoreSettings
 
 
 def valid_now(kind: str = "cpr") -> list[CertificatePeriod]:
@@ -64,7 +52,7 @@ async def _drop_namespace(redis: RedisClient, keys: Keys) -> None:
 async def store(live_redis: RedisClient, request: pytest.FixtureRequest) -> AsyncIterator[LiveLocationStore]:
     """Both layouts a deployment may choose (`live_page_levels`): parents of 7 cells, and a key per cell."""
     keys = Keys("rctest-live-" + secrets.token_hex(4))
-    store = LiveLocationStore(live_redis, keys, _Settings(live_page_levels=request.param))
+    store = LiveLocationStore(live_redis, keys, StoreSettings(live_page_levels=request.param))
     yield store
     await store.aclose()
     await _drop_namespace(live_redis, keys)
@@ -356,8 +344,8 @@ async def test_changing_the_page_size_with_redis_kept_drains_the_old_keys(live_r
     to its new page with its next fix, going off duty still removes the old record, and the sweeper
     drains the silent ones. Nobody is ever kept twice."""
     keys = Keys("rctest-live-" + secrets.token_hex(4))
-    per_cell = LiveLocationStore(live_redis, keys, _Settings(live_page_levels=0))
-    paged = LiveLocationStore(live_redis, keys, _Settings(live_page_levels=1))
+    per_cell = LiveLocationStore(live_redis, keys, StoreSettings(live_page_levels=0))
+    paged = LiveLocationStore(live_redis, keys, StoreSettings(live_page_levels=1))
     now = time.time()
     where = {"moving": (22.5400, 114.0500), "leaving": (22.5410, 114.0520), "silent": (22.5420, 114.0540)}
     try:
@@ -812,7 +800,7 @@ def _packed(fixes: list[PositionFix], store: LiveLocationStore) -> bytes:
 async def test_a_province_wide_batch_is_stored_on_the_apps_cluster_client(cluster_url: str) -> None:
     redis = connect_redis(cluster_url)  # the app's client, pool size and all
     keys = Keys("rctest-province-" + secrets.token_hex(4))
-    store = LiveLocationStore(redis, keys, _Settings())
+    store = LiveLocationStore(redis, keys, StoreSettings())
     try:
         lat, lng = province_people(20_000, seed=7)
         now = time.time()
@@ -849,7 +837,7 @@ async def test_a_province_wide_batch_takes_one_call_per_slot_and_answers_in_orde
     redis = connect_redis(cluster_url)
     assert isinstance(redis, RedisCluster)
     keys = Keys("rctest-slotq-" + secrets.token_hex(4))
-    store = LiveLocationStore(redis, keys, _Settings())
+    store = LiveLocationStore(redis, keys, StoreSettings())
     try:
         lat, lng = province_people(6_000, seed=9)
         now = time.time()

@@ -25,7 +25,6 @@ import random
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
@@ -35,19 +34,9 @@ from core.redis import Keys, RedisClient, connect_redis
 from responders.availability import CertificatePeriod
 from responders.store import LiveLocationStore, Outcome, PositionFix
 from tests.support.cluster import ReplicatedCluster
+from tests.support.live import DAY, SZ, StoreSettings
 
 pytestmark = pytest.mark.integration
-DAY = 86_400
-SZ = (22.45, 22.85, 113.75, 114.60)  # Shenzhen: lat_min, lat_max, lng_min, lng_max
-
-
-@dataclass
-class _Settings:
-    h3_resolution: int = 9
-    staleness_s: float = 120.0
-    live_page_levels: int = 1
-    live_region_resolution: int = 5
-    live_directory_parts: int = 16
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +74,8 @@ async def test_a_store_reading_from_replicas_answers_as_the_primaries_and_writes
 ) -> None:
     replica_client, primary_client = clients
     keys = Keys("rctest-replicas-" + secrets.token_hex(4))
-    reading = LiveLocationStore(replica_client, keys, _Settings())
-    plain = LiveLocationStore(primary_client, keys, _Settings())
+    reading = LiveLocationStore(replica_client, keys, StoreSettings())
+    plain = LiveLocationStore(primary_client, keys, StoreSettings())
     primaries = sorted({cluster.primary_of(slot) for slot in (0, 8000, 16000)})
     replicas = [r for p in primaries for r in cluster.replicas_of(p)]
     assert len(primaries) == 3 and len(replicas) == 3
