@@ -40,6 +40,7 @@ class Role(StrEnum):
     responder = "responder"
     gateway = "gateway"
     cad = "cad"  # an emergency centre's dispatch system: posts incidents (EIDO), hears back
+    coordinator = "coordinator"  # a programme coordinator: debrief follow-ups, service exports, reports
 
 
 class ApiToken(Base):

@@ -393,6 +393,27 @@ class Settings(BaseSettings):
     cad_batch: int = Field(100, ge=1, le=1000)
     """Most feedback events one worker sends at once (each to a different incident stream)."""
 
+    # --- after the alarm: arrival geofences, service record, privacy (issue 22) ------------------
+    geofence_en_route_m: float = Field(20.0, gt=0, le=500)
+    """`en_route` is recorded when an accepted responder's fix is surely (less its accuracy) this far
+    from where they accepted, heading on."""
+    geofence_aed_m: float = Field(15.0, gt=0, le=500)
+    """`aed_picked_up` is recorded when a `fetch_aed` runner's fix is this close to the AED."""
+    geofence_on_scene_m: float = Field(30.0, gt=0, le=500)
+    """`on_scene` is recorded when an accepted responder's fix is this close to the patient."""
+    geofence_max_accuracy_m: float = Field(50.0, gt=0)
+    """A fix less accurate than this (`accuracy_m`) never sets an arrival time: it cannot tell 15 m
+    from 60 m. Entering a radius also needs the fix's accuracy to be no larger than the radius."""
+    points_per_duty_hour: float = Field(1.0, ge=0)
+    """Service points per hour on duty (the programme's rule; Longhua turns points into vouchers)."""
+    points_per_incident: float = Field(10.0, ge=0)
+    """Service points per incident turned out for (an accepted alert)."""
+    points_per_arrival: float = Field(5.0, ge=0)
+    """Further service points when the responder reached the patient (`on_scene`)."""
+    position_retention_days: float = Field(90.0, gt=0)
+    """Days a responder's positions kept in incident timelines (where they accepted, the fixes that
+    set arrival times) are kept; then they are erased, the times themselves stay."""
+
     def speed_mps(self, mode: str) -> float:
         """Travel speed for a mode name (`walk`, `run`, `bicycle`, `ebike`, `car`)."""
         return float(getattr(self, f"speed_{mode}_mps"))

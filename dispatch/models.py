@@ -144,6 +144,16 @@ class Alert(Base):
     ladder_due_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True, default=_now
     )
+    # After the accept (dispatch.arrival): where the phone stood when its person accepted (the
+    # origin of the `en_route` geofence; a position on duty, so it is erased after the retention,
+    # `privacy.retention`), and when the person left, took the AED off the wall and reached the
+    # patient, whether the phone's fixes showed it (`auto`) or the person tapped it (`manual`).
+    # Kept even when the alert is later cancelled: the programme report counts from them.
+    accepted_lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    accepted_lng: Mapped[float | None] = mapped_column(Float, nullable=True)
+    en_route_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    aed_picked_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    on_scene_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __mapper_args__ = {"primary_key": [id]}  # noqa: RUF012  (the row's identity; opened_at only partitions)
 

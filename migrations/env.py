@@ -9,13 +9,15 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import aed_registry.models  # noqa: F401
+import aed_registry.models  # noqa: F401  (every table registers on the shared metadata)
 import cad.models
 import cad.outbox_models  # noqa: F401
-import core.auth  # noqa: F401  (tables register on the shared metadata)
+import core.auth  # noqa: F401
+import debriefs.models  # noqa: F401
 import dispatch.channels.models
 import dispatch.channels.push_models
 import dispatch.models  # noqa: F401
+import outcomes.models  # noqa: F401
 import responders.models  # noqa: F401
 import simulator.models  # noqa: F401
 from core.config import Settings

@@ -12,11 +12,13 @@ import uuid
 from datetime import UTC, date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     SmallInteger,
     String,
@@ -80,6 +82,10 @@ class Responder(Base):
     on_duty: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    # Set when the person asked for their account to be deleted (`privacy.erasure`): the row stays
+    # as an anonymous stand-in that the incident record points at, with no name, phone, identity,
+    # certificate, token or subscription left.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     team: Mapped[Team | None] = relationship(lazy="joined")
     certificates: Mapped[list[Certificate]] = relationship(
@@ -134,3 +140,21 @@ class AcceptanceTally(Base):
     declined: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     unanswered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class DutySession(Base):
+    """One stretch on duty: opened when the responder goes on duty, closed when they go off (or are
+    deactivated). The service record (`service_record/`) sums these; no position is kept with it."""
+
+    __tablename__ = "duty_sessions"
+    __table_args__ = (
+        Index("ix_duty_sessions_responder_started", "responder_id", "started_at"),
+        # at most one open session per responder
+        Index("uq_duty_sessions_open", "responder_id", unique=True, postgresql_where="ended_at IS NULL"),
+        CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    responder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("responders.id"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
