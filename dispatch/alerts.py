@@ -254,13 +254,18 @@ async def respond(
 async def report_status(
     session: AsyncSession, ctx: DispatchContext, responder_id: uuid.UUID, alert_id: uuid.UUID, status: str
 ) -> None:
-    """en_route / on_scene after accepting."""
+    """en_route / on_scene after accepting, tapped by the responder (`source: manual`); the time
+    is kept on the alert (`en_route_at`, `on_scene_at`) unless the phone's fixes set it first."""
     alert, _ = await _own_alert(session, responder_id, alert_id)
     if alert.status not in NEXT_STATUS[status]:
         raise DispatchError(409, "status", f"cannot go from {alert.status} to {status}")
+    now = _now()
     alert.status = status
-    alert.updated_at = _now()
-    logged = [_event(session, alert, status)]
+    alert.updated_at = now
+    time_column = f"{status}_at"
+    if getattr(alert, time_column) is None:
+        setattr(alert, time_column, now)
+    logged = [_event(session, alert, status, source="manual")]
     await session.commit()
     await events.publish(ctx.fanout, logged)
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import selectinload
 
 from core.auth import Role, issue_token, revoke_responder_tokens
 from geo.crs import Crs, from_wgs84
+from responders import duty_log
 from responders.availability import CertificatePeriod, certificate_period, not_dispatchable_because
 from responders.importers import ParsedResponder
 from responders.models import TEAM_LEVELS, Certificate, Responder, Team
@@ -264,6 +265,10 @@ async def set_duty(
     if responder.on_duty != on_duty:
         responder.on_duty = on_duty
         responder.updated_at = _now()
+        if on_duty:
+            await duty_log.open_session(session, responder.id, responder.updated_at)
+        else:
+            await duty_log.close_session(session, responder.id, responder.updated_at)
         await session.commit()
     await sync_live(store, responder, settings)
     return responder
@@ -300,6 +305,7 @@ async def deactivate(
     responder.active = False
     responder.on_duty = False
     responder.updated_at = _now()
+    await duty_log.close_session(session, responder.id, responder.updated_at)
     await revoke_responder_tokens(session, responder.id)
     await session.commit()
     await sync_live(store, responder, settings)
