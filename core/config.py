@@ -413,6 +413,9 @@ class Settings(BaseSettings):
     position_retention_days: float = Field(90.0, gt=0)
     """Days a responder's positions kept in incident timelines (where they accepted, the fixes that
     set arrival times) are kept; then they are erased, the times themselves stay."""
+    position_retention_every_s: float = Field(3600.0, gt=0)
+    """How often the retention job (`privacy.retention`) erases the positions past
+    `position_retention_days`: one worker per period, under a Redis lease; also at start-up."""
 
     def speed_mps(self, mode: str) -> float:
         """Travel speed for a mode name (`walk`, `run`, `bicycle`, `ebike`, `car`)."""

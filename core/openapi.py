@@ -31,6 +31,7 @@ DESCRIPTIONS = {
     403: "The token's role may not do this",
     404: "No such record",
     409: "The request conflicts with what is stored; nothing was changed",
+    410: "The record is gone for good (an erased account): `detail` says so",
     413: "The body (or a batch) is larger than the limit named in `detail`",
     422: "A field breaks a rule: `detail` and `errors` name the field and the rule",
     429: "Too many requests; `Retry-After` says when to try again",

@@ -49,6 +49,8 @@ from dispatch.escalation import run_dispatch_clock
 from dispatch.fanout import Fanout
 from dispatch.web.router import install_web
 from geo.cells import remember_centres_within
+from privacy.retention import run_retention
+from privacy.router import router as privacy_router
 from responders.router import locations_router
 from responders.router import router as responders_router
 from responders.store import LiveLocationStore
@@ -150,6 +152,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.push_async_callback(_cancel, asyncio.create_task(app.state.socket_guard.run()))
             stack.push_async_callback(_cancel, asyncio.create_task(run_dispatch_clock(app.state.dispatch)))
             stack.push_async_callback(_cancel, asyncio.create_task(run_delivery(app.state.db, settings)))
+            retention = run_retention(app.state.db, app.state.redis, app.state.keys, settings)
+            stack.push_async_callback(_cancel, asyncio.create_task(retention))
             stack.push_async_callback(
                 _cancel, asyncio.create_task(_warm_cover(app.state.db, app.state.live_store.page_resolution))
             )
@@ -201,6 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cad_router)
     app.include_router(cad_feed_router)
     app.include_router(cad_socket_router)
+    app.include_router(privacy_router)
     install_web(app)
     install_openapi(app)  # after every route is in: the document is completed from them
     return app

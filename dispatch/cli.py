@@ -9,6 +9,7 @@ from rich.console import Console
 
 from aed_registry.cli import aed_app
 from core.config import get_settings
+from privacy.cli import privacy_app
 from simulator.cli import sim
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(aed_app, name="aed")
 app.add_typer(sim, name="sim")
+app.add_typer(privacy_app, name="privacy")
 console = Console()
 
 

@@ -70,11 +70,18 @@ def ensure_self(principal: Principal, responder_id: uuid.UUID) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a responder may only act on their own record")
 
 
-async def _load(session: AsyncSession, responder_id: uuid.UUID) -> Responder:
+async def load_or_fail(session: AsyncSession, responder_id: uuid.UUID) -> Responder:
+    """The responder, or 404; 410 Gone for one whose account was erased (`privacy.erasure`): its
+    row is only the incident record's anonymous stand-in, and nothing may bring it back."""
     try:
-        return await service.load(session, responder_id)
+        responder = await service.load(session, responder_id)
     except service.ResponderNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"id: no responder {responder_id}") from None
+    if responder.deleted_at is not None:
+        erased = f"{responder.deleted_at:%Y-%m-%d %H:%M} UTC"
+        rule = f"was erased at their request ({erased}); only an anonymous stand-in is kept"
+        raise HTTPException(status.HTTP_410_GONE, f"id: responder {responder_id} {rule}")
+    return responder
 
 
 def _conflict(exc: service.RegistryConflict) -> HTTPException:
@@ -180,7 +187,7 @@ def _parse_bbox(text: str, crs: Crs, store: LiveLocationStore, pages_max: int) -
     return box
 
 
-@router.get("/{responder_id}", response_model=ResponderOut)
+@router.get("/{responder_id}", response_model=ResponderOut, responses=errors(410))
 async def get_responder(
     responder_id: uuid.UUID,
     crs: Crs = Crs.wgs84,
@@ -197,7 +204,7 @@ async def get_responder(
     the responder, whose answer should not be steered by a score about themself.
     """
     ensure_self(principal, responder_id)
-    responder = await _load(session, responder_id)
+    responder = await load_or_fail(session, responder_id)
     out = await service.describe(responder, store, settings, crs)
     if principal.role is Role.admin:
         learned = await AcceptanceStore.from_settings(settings).profile(session, responder)
@@ -210,7 +217,7 @@ async def get_responder(
     return out
 
 
-@router.patch("/{responder_id}", response_model=ResponderOut, responses=errors(409))
+@router.patch("/{responder_id}", response_model=ResponderOut, responses=errors(409, 410))
 async def update_responder(
     responder_id: uuid.UUID,
     body: ResponderUpdate,
@@ -221,13 +228,14 @@ async def update_responder(
 ) -> ResponderOut:
     """Change profile fields; `certificates` replaces the list (a lapse drops the live position at once)."""
     try:
-        responder = await service.update(session, store, await _load(session, responder_id), body, settings)
+        responder = await load_or_fail(session, responder_id)
+        responder = await service.update(session, store, responder, body, settings)
     except service.RegistryConflict as exc:
         raise _conflict(exc) from None
     return await service.describe(responder, store, settings)
 
 
-@router.put("/{responder_id}/duty", response_model=ResponderOut, responses=errors(409))
+@router.put("/{responder_id}/duty", response_model=ResponderOut, responses=errors(409, 410))
 async def set_duty(
     responder_id: uuid.UUID,
     body: DutyIn,
@@ -238,7 +246,7 @@ async def set_duty(
 ) -> ResponderOut:
     """On or off duty; off duty deletes the live position."""
     ensure_self(principal, responder_id)
-    responder = await _load(session, responder_id)
+    responder = await load_or_fail(session, responder_id)
     try:
         responder = await service.set_duty(session, store, responder, body.on_duty, settings)
     except service.RegistryConflict as exc:
@@ -250,7 +258,7 @@ async def set_duty(
     "/{responder_id}/token",
     response_model=TokenOut,
     status_code=status.HTTP_201_CREATED,
-    responses=errors(409),
+    responses=errors(409, 410),
 )
 async def rotate_token(
     responder_id: uuid.UUID,
@@ -262,14 +270,14 @@ async def rotate_token(
     the sockets opened with them are closed within seconds."""
     ensure_self(principal, responder_id)
     try:
-        token = await service.rotate_token(session, await _load(session, responder_id))
+        token = await service.rotate_token(session, await load_or_fail(session, responder_id))
     except service.RegistryConflict as exc:
         raise _conflict(exc) from None
     await announce_session_revoked(request, session)
     return TokenOut(token=token)
 
 
-@router.post("/{responder_id}/deactivate", response_model=ResponderOut)
+@router.post("/{responder_id}/deactivate", response_model=ResponderOut, responses=errors(410))
 async def deactivate(
     responder_id: uuid.UUID,
     request: Request,
@@ -280,7 +288,7 @@ async def deactivate(
 ) -> ResponderOut:
     """End duty, revoke tokens (closing their sockets), drop the position; the record stays for the
     incident history."""
-    responder = await service.deactivate(session, store, await _load(session, responder_id), settings)
+    responder = await service.deactivate(session, store, await load_or_fail(session, responder_id), settings)
     await announce_session_revoked(request, session)
     return await service.describe(responder, store, settings)
 

@@ -1,0 +1,137 @@
+"""Erasing a responder's account at their request (PIPL: the right to deletion), keeping the
+incident record whole.
+
+Alerts, events, debriefs and duty sessions point at the responder's row, and an inquiry into an
+incident must still read who was alerted, who accepted and when. So the row stays, as an anonymous
+stand-in: no name, no phone, a random `external_id` ("erased-…", as the column is unique),
+`deleted_at` set, inactive and off duty. Everything else that is about the person goes: the
+certificates, the tokens (revoked: the phone's next call is a 401, its sockets close), the push
+subscriptions, the tallies of their own answers, the live position, the free-text notes of their
+debriefs, the positions of their incident timelines (`privacy.kept`); their open duty session is
+closed. Kept: the category and team (groups, which the programme's reports count by), the times
+and statuses of the incident record, and the debriefs' answers without their notes.
+
+Idempotent: a second request finds `deleted_at` set and changes nothing. An erased responder
+cannot be brought back (`responders.router` answers 410 Gone for them).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.auth import revoke_responder_tokens
+from debriefs.models import Debrief
+from dispatch.channels.push_models import PushSubscription
+from dispatch.events import CLOCK_SLACK
+from dispatch.models import Alert, IncidentEvent
+from privacy.export import names
+from privacy.kept import ALERT_POSITIONS, EVENT_POSITIONS
+from privacy.schemas import ErasureOut
+from responders import duty_log
+from responders.models import AcceptanceTally, Certificate, Responder
+from responders.store import LiveLocationStore
+
+ERASED_NAME = "erased"
+
+
+class NoSuchResponder(LookupError):
+    pass
+
+
+def stand_in_id() -> str:
+    """A unique, meaningless `external_id` for the stand-in (it cannot be matched by an import)."""
+    return f"erased-{secrets.token_hex(12)}"
+
+
+async def _deleted(
+    session: AsyncSession, table: type[Certificate] | type[PushSubscription], rid: uuid.UUID
+) -> int:
+    result = await session.execute(delete(table).where(table.responder_id == rid).returning(table.id))
+    return len(result.all())
+
+
+async def _erase_timeline_positions(session: AsyncSession, rid: uuid.UUID) -> tuple[int, int]:
+    """Erase the positions of their alerts and of the events about them; (alerts, events)."""
+    alerts = await ALERT_POSITIONS.erase(session, Alert.responder_id == rid)
+    incidents = (
+        await session.execute(
+            select(Alert.incident_id, func.min(Alert.opened_at))
+            .where(Alert.responder_id == rid)
+            .group_by(Alert.incident_id)
+        )
+    ).all()
+    if not incidents:
+        return alerts, 0
+    events = await EVENT_POSITIONS.erase(
+        session,
+        IncidentEvent.incident_id.in_([i for i, _ in incidents]),
+        IncidentEvent.ts >= min(at for _, at in incidents) - CLOCK_SLACK,  # their incidents' months only
+        names(rid),
+    )
+    return alerts, events
+
+
+async def erase_account(
+    session: AsyncSession, store: LiveLocationStore, responder_id: uuid.UUID
+) -> ErasureOut:
+    """Erase the account in one transaction (the row locked: two requests at once erase once),
+    then delete the live position. The caller announces the revoked tokens (`take_revoked`)."""
+    query = select(Responder).where(Responder.id == responder_id).with_for_update(of=Responder)
+    responder = (await session.execute(query)).scalars().first()
+    if responder is None:
+        raise NoSuchResponder(str(responder_id))
+    if responder.deleted_at is not None:
+        await session.commit()
+        return ErasureOut(
+            id=responder_id, erased_at=responder.deleted_at, already_erased=True, certificates=0,
+            tokens_revoked=0, push_subscriptions=0, acceptance_tallies=0, debrief_notes=0,
+            alert_positions=0, event_positions=0, duty_session_closed=False, live_position=False,
+        )  # fmt: skip
+    now = datetime.now(UTC)
+    was_on_duty = responder.on_duty
+    await duty_log.close_session(session, responder_id, now)
+    tokens = await revoke_responder_tokens(session, responder_id)
+    certificates = await _deleted(session, Certificate, responder_id)
+    pushes = await _deleted(session, PushSubscription, responder_id)
+    tallies = await session.execute(
+        delete(AcceptanceTally)
+        .where(AcceptanceTally.level == "responder", AcceptanceTally.key == str(responder_id))
+        .returning(AcceptanceTally.band)
+    )
+    tallies_deleted = len(tallies.all())
+    notes = await session.execute(
+        update(Debrief)
+        .where(
+            Debrief.responder_id == responder_id,
+            or_(Debrief.note.is_not(None), Debrief.follow_up_note.is_not(None)),
+        )
+        .values(note=None, follow_up_note=None)
+        .returning(Debrief.id)
+    )
+    notes_cleared = len(notes.all())
+    alert_positions, event_positions = await _erase_timeline_positions(session, responder_id)
+    session.expire(responder, ["certificates"])  # deleted above, not through the relationship
+    responder.name, responder.phone, responder.external_id = ERASED_NAME, None, stand_in_id()
+    responder.active = responder.on_duty = False
+    responder.deleted_at = responder.updated_at = now
+    await session.commit()
+    live = await store.remove(str(responder_id))
+    return ErasureOut(
+        id=responder_id,
+        erased_at=now,
+        already_erased=False,
+        certificates=certificates,
+        tokens_revoked=tokens,
+        push_subscriptions=pushes,
+        acceptance_tallies=tallies_deleted,
+        debrief_notes=notes_cleared,
+        alert_positions=alert_positions,
+        event_positions=event_positions,
+        duty_session_closed=was_on_duty,
+        live_position=live,
+    )
