@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import revoke_responder_tokens
+from core.auth import ApiToken, revoke_responder_tokens
 from debriefs.models import Debrief
 from dispatch.channels.push_models import PushSubscription
 from dispatch.events import CLOCK_SLACK
@@ -37,6 +37,7 @@ from responders.models import AcceptanceTally, Certificate, Responder
 from responders.store import LiveLocationStore
 
 ERASED_NAME = "erased"
+ERASED_TOKEN_LABEL = "responder:erased"
 
 
 class NoSuchResponder(LookupError):
@@ -96,6 +97,9 @@ async def erase_account(
     was_on_duty = responder.on_duty
     await duty_log.close_session(session, responder_id, now)
     tokens = await revoke_responder_tokens(session, responder_id)
+    await session.execute(  # their labels name the person ("responder:<external_id>")
+        update(ApiToken).where(ApiToken.responder_id == responder_id).values(label=ERASED_TOKEN_LABEL)
+    )
     certificates = await _deleted(session, Certificate, responder_id)
     pushes = await _deleted(session, PushSubscription, responder_id)
     tallies = await session.execute(
