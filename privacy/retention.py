@@ -101,14 +101,13 @@ async def erase_past_retention(
     cutoff = retention_cutoff(now or datetime.now(UTC), retention_days)
     first = await _first_incident(db)
     windows = month_windows(first, cutoff) if first is not None else []
-    totals = {}
-    for kept in (ALERT_POSITIONS, EVENT_POSITIONS):
-        if dry_run:
-            counts = [await _count_window(db, kept, w) for w in windows]
-        else:
-            counts = [await _erase_window(db, kept, w, batch) for w in windows]
-        totals[kept] = sum(counts)
-    return RetentionReport(cutoff, totals[ALERT_POSITIONS], totals[EVENT_POSITIONS], dry_run)
+    totals = [
+        sum([await _count_window(db, kept, w) for w in windows])
+        if dry_run
+        else sum([await _erase_window(db, kept, w, batch) for w in windows])
+        for kept in (ALERT_POSITIONS, EVENT_POSITIONS)
+    ]
+    return RetentionReport(cutoff, *totals, dry_run=dry_run)
 
 
 def lease_key(keys: Keys) -> str:
