@@ -55,7 +55,8 @@ def month_windows(first: datetime, cutoff: datetime) -> list[tuple[datetime | No
     `first` up to `cutoff`. The first is open below: a row filed before the first incident's
     month (a clock far off, in the DEFAULT partition) is not left behind."""
     months = months_between(first, cutoff) if first < cutoff else []
-    return [(month if i else None, min(add_months(month, 1), cutoff)) for i, month in enumerate(months)]
+    windows = [(month if i else None, min(add_months(month, 1), cutoff)) for i, month in enumerate(months)]
+    return [(start, end) for start, end in windows if start is None or start < end]  # a cutoff on the 1st
 
 
 def _within(kept: KeptPositions, start: datetime | None, end: datetime) -> list[ColumnElement[bool]]:
