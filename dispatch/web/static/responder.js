@@ -12,6 +12,7 @@ import { api, checkToken, onSubmit, storedToken, storeToken, openSocket } from "
 import { clock, distance, duration, language, loadLanguage, localisedFields, mountHelp, mountLanguageSwitch, t, term, translatePage, useTimeZone } from "./lib/i18n.js";
 import { fromWgs84 } from "./lib/datum.js";
 import { createMap, loadConfig, pinIcon } from "./lib/map.js";
+import { mountPrivacy } from "./lib/privacy.js";
 
 const SCREEN = "responder";
 const keep = window.rescueKeep;
@@ -518,7 +519,7 @@ async function openByCode(alertId, code) {
 // --- sign-in ------------------------------------------------------------------------------------
 function showSignedIn() {
   $("signin").classList.add("hidden");
-  for (const id of ["duty-card", "position-card", "signout"]) $(id).classList.remove("hidden");
+  for (const id of ["duty-card", "position-card", "privacy-card", "signout"]) $(id).classList.remove("hidden");
 }
 
 // No network: show what was kept the last time (profile, alerts not yet answered, the mission).
@@ -565,6 +566,24 @@ async function signOut() {
   location.replace("/responder");
 }
 
+// The account was deleted (lib/privacy.js): nothing of it stays on this phone, and the sign-in is back.
+async function forgetErasedAccount() {
+  const socket = state.socket;
+  state.socket = null; // no reconnecting: the token is revoked
+  socket?.close();
+  if (state.watch !== null) navigator.geolocation.clearWatch(state.watch);
+  Object.assign(state, { onDuty: false, fix: null, watch: null });
+  await forgetPush().catch(() => {});
+  await keep.clear().catch(() => {});
+  storeToken(SCREEN, null);
+  state.token = null;
+  for (const id of ["duty-card", "position-card", "privacy-card", "signout", "alert", "mission"]) $(id).classList.add("hidden");
+  $("signin").classList.remove("hidden");
+  setConnection("offline", t("connection.offline"));
+  clearError(); // the server closed the socket of the revoked token: expected, not a failure
+  say(t("privacy.erased"));
+}
+
 async function main() {
   await loadLanguage();
   translatePage();
@@ -585,6 +604,7 @@ async function main() {
   $("en-route").addEventListener("click", () => reportStatus("en_route"));
   $("on-scene").addEventListener("click", () => reportStatus("on_scene"));
   $("notify").addEventListener("click", allowNotifications);
+  mountPrivacy($("privacy-card"), { call, me: () => state.me, say, fail, onErased: forgetErasedAccount });
   window.addEventListener("offline", () => setConnection("offline", t("connection.no_network")));
   offerInstall();
   await registerWorker();
