@@ -29,7 +29,7 @@ from debriefs.models import Debrief
 from dispatch.channels.push_models import PushSubscription
 from dispatch.events import CLOCK_SLACK
 from dispatch.models import Alert, IncidentEvent
-from privacy.export import names
+from privacy.export import about_responder
 from privacy.kept import ALERT_POSITIONS, EVENT_POSITIONS
 from privacy.schemas import ErasureOut
 from responders import duty_log
@@ -56,6 +56,44 @@ async def _deleted(
     return len(result.all())
 
 
+async def _remove_what_is_theirs(session: AsyncSession, rid: uuid.UUID) -> dict[str, int]:
+    """Revoke and relabel their tokens (the labels name the person: "responder:<external_id>"),
+    delete their certificates, push subscriptions and answer tallies, clear their debriefs'
+    notes; how many of each, as `ErasureOut` names them."""
+    tokens = await revoke_responder_tokens(session, rid)
+    await session.execute(
+        update(ApiToken).where(ApiToken.responder_id == rid).values(label=ERASED_TOKEN_LABEL)
+    )
+    tallies = await session.execute(
+        delete(AcceptanceTally)
+        .where(AcceptanceTally.level == "responder", AcceptanceTally.key == str(rid))
+        .returning(AcceptanceTally.band)
+    )
+    tallies_deleted = len(tallies.all())
+    notes = await session.execute(
+        update(Debrief)
+        .where(
+            Debrief.responder_id == rid, or_(Debrief.note.is_not(None), Debrief.follow_up_note.is_not(None))
+        )
+        .values(note=None, follow_up_note=None)
+        .returning(Debrief.id)
+    )
+    return {
+        "tokens_revoked": tokens,
+        "certificates": await _deleted(session, Certificate, rid),
+        "push_subscriptions": await _deleted(session, PushSubscription, rid),
+        "acceptance_tallies": tallies_deleted,
+        "debrief_notes": len(notes.all()),
+    }
+
+
+def _make_stand_in(responder: Responder, now: datetime) -> None:
+    """What is left of the row: nothing that names the person, and never on duty again."""
+    responder.name, responder.phone, responder.external_id = ERASED_NAME, None, stand_in_id()
+    responder.active = responder.on_duty = False
+    responder.deleted_at = responder.updated_at = now
+
+
 async def _erase_timeline_positions(session: AsyncSession, rid: uuid.UUID) -> tuple[int, int]:
     """Erase the positions of their alerts and of the events about them; (alerts, events)."""
     alerts = await ALERT_POSITIONS.erase(session, Alert.responder_id == rid)
@@ -72,7 +110,7 @@ async def _erase_timeline_positions(session: AsyncSession, rid: uuid.UUID) -> tu
         session,
         IncidentEvent.incident_id.in_([i for i, _ in incidents]),
         IncidentEvent.ts >= min(at for _, at in incidents) - CLOCK_SLACK,  # their incidents' months only
-        names(rid),
+        about_responder(rid),
     )
     return alerts, events
 
@@ -88,52 +126,21 @@ async def erase_account(
         raise NoSuchResponder(str(responder_id))
     if responder.deleted_at is not None:
         await session.commit()
-        return ErasureOut(
-            id=responder_id, erased_at=responder.deleted_at, already_erased=True, certificates=0,
-            tokens_revoked=0, push_subscriptions=0, acceptance_tallies=0, debrief_notes=0,
-            alert_positions=0, event_positions=0, duty_session_closed=False, live_position=False,
-        )  # fmt: skip
+        return ErasureOut(id=responder_id, erased_at=responder.deleted_at, already_erased=True)
     now = datetime.now(UTC)
     was_on_duty = responder.on_duty
     await duty_log.close_session(session, responder_id, now)
-    tokens = await revoke_responder_tokens(session, responder_id)
-    await session.execute(  # their labels name the person ("responder:<external_id>")
-        update(ApiToken).where(ApiToken.responder_id == responder_id).values(label=ERASED_TOKEN_LABEL)
-    )
-    certificates = await _deleted(session, Certificate, responder_id)
-    pushes = await _deleted(session, PushSubscription, responder_id)
-    tallies = await session.execute(
-        delete(AcceptanceTally)
-        .where(AcceptanceTally.level == "responder", AcceptanceTally.key == str(responder_id))
-        .returning(AcceptanceTally.band)
-    )
-    tallies_deleted = len(tallies.all())
-    notes = await session.execute(
-        update(Debrief)
-        .where(
-            Debrief.responder_id == responder_id,
-            or_(Debrief.note.is_not(None), Debrief.follow_up_note.is_not(None)),
-        )
-        .values(note=None, follow_up_note=None)
-        .returning(Debrief.id)
-    )
-    notes_cleared = len(notes.all())
+    removed = await _remove_what_is_theirs(session, responder_id)
     alert_positions, event_positions = await _erase_timeline_positions(session, responder_id)
     session.expire(responder, ["certificates"])  # deleted above, not through the relationship
-    responder.name, responder.phone, responder.external_id = ERASED_NAME, None, stand_in_id()
-    responder.active = responder.on_duty = False
-    responder.deleted_at = responder.updated_at = now
+    _make_stand_in(responder, now)
     await session.commit()
     live = await store.remove(str(responder_id))
     return ErasureOut(
         id=responder_id,
         erased_at=now,
         already_erased=False,
-        certificates=certificates,
-        tokens_revoked=tokens,
-        push_subscriptions=pushes,
-        acceptance_tallies=tallies_deleted,
-        debrief_notes=notes_cleared,
+        **removed,
         alert_positions=alert_positions,
         event_positions=event_positions,
         duty_session_closed=was_on_duty,

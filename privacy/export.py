@@ -47,7 +47,7 @@ async def _all(session: AsyncSession, query: Select[tuple[T]]) -> list[T]:
     return list((await session.execute(query)).scalars())
 
 
-def names(responder_id: uuid.UUID) -> ColumnElement[bool]:
+def about_responder(responder_id: uuid.UUID) -> ColumnElement[bool]:
     """An incident event that is about this responder: theirs, or a step that alerted them."""
     rid = str(responder_id)
     return or_(
@@ -71,7 +71,7 @@ async def _alerts(session: AsyncSession, responder_id: uuid.UUID) -> list[AlertD
         .where(
             IncidentEvent.incident_id.in_({alert.incident_id for alert, _ in rows}),
             IncidentEvent.ts >= first - CLOCK_SLACK,
-            names(responder_id),
+            about_responder(responder_id),
         )
         .order_by(IncidentEvent.id)
     )

@@ -31,15 +31,15 @@ class ErasureOut(BaseModel):
     id: uuid.UUID
     erased_at: datetime
     already_erased: bool = Field(description="true when an earlier request erased it: nothing changed now")
-    certificates: int
-    tokens_revoked: int
-    push_subscriptions: int
-    acceptance_tallies: int
-    debrief_notes: int = Field(description="debriefs whose free-text notes were cleared")
-    alert_positions: int = Field(description="alerts whose position at accepting was erased")
-    event_positions: int = Field(description="incident events whose position was erased")
-    duty_session_closed: bool
-    live_position: bool = Field(description="true when a live position was held and is now deleted")
+    certificates: int = 0
+    tokens_revoked: int = 0
+    push_subscriptions: int = 0
+    acceptance_tallies: int = Field(0, description="tallies of their own answers (per time-of-day band)")
+    debrief_notes: int = Field(0, description="debriefs whose free-text notes were cleared")
+    alert_positions: int = Field(0, description="alerts whose position at accepting was erased")
+    event_positions: int = Field(0, description="incident events whose position was erased")
+    duty_session_closed: bool = False
+    live_position: bool = Field(False, description="true when a live position was held and is now deleted")
 
 
 class ProfileData(BaseModel):
