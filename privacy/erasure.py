@@ -5,11 +5,13 @@ Alerts, events, debriefs and duty sessions point at the responder's row, and an 
 incident must still read who was alerted, who accepted and when. So the row stays, as an anonymous
 stand-in: no name, no phone, a random `external_id` ("erased-…", as the column is unique),
 `deleted_at` set, inactive and off duty. Everything else that is about the person goes: the
-certificates, the tokens (revoked: the phone's next call is a 401, its sockets close), the push
-subscriptions, the tallies of their own answers, the live position, the free-text notes of their
-debriefs, the positions of their incident timelines (`privacy.kept`); their open duty session is
-closed. Kept: the category and team (groups, which the programme's reports count by), the times
-and statuses of the incident record, and the debriefs' answers without their notes.
+certificates, the tokens (revoked: the phone's next call is a 401, its sockets close; relabelled,
+as their labels named the person), the push subscriptions, the tallies of their own answers, the
+live position, the free-text notes of their debriefs, the positions of their incident timelines
+(`privacy.kept`), their name and phone in what emergency centres were told (`privacy.anonymise`);
+their open duty session is closed. Kept: the category and team (groups, which the programme's
+reports count by), the times and statuses of the incident record, and the debriefs' answers
+without their notes.
 
 Idempotent: a second request finds `deleted_at` set and changes nothing. An erased responder
 cannot be brought back (`responders.router` answers 410 Gone for them).
@@ -19,17 +21,20 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cad.outbox_models import CadOutbox, CadStream
 from core.auth import ApiToken, revoke_responder_tokens
 from debriefs.models import Debrief
 from dispatch.channels.push_models import PushSubscription
 from dispatch.events import CLOCK_SLACK
 from dispatch.models import Alert, IncidentEvent
-from privacy.export import about_responder
+from privacy.anonymise import without_person
+from privacy.export import about_responder, all_of
 from privacy.kept import ALERT_POSITIONS, EVENT_POSITIONS
 from privacy.schemas import ErasureOut
 from responders import duty_log
@@ -94,25 +99,46 @@ def _make_stand_in(responder: Responder, now: datetime) -> None:
     responder.deleted_at = responder.updated_at = now
 
 
-async def _erase_timeline_positions(session: AsyncSession, rid: uuid.UUID) -> tuple[int, int]:
+async def _their_incidents(session: AsyncSession, rid: uuid.UUID) -> dict[uuid.UUID, datetime]:
+    """The incidents they were alerted to, each with its opening time (the alerts' partition key)."""
+    query = select(Alert.incident_id, func.min(Alert.opened_at)).where(Alert.responder_id == rid)
+    return dict((await session.execute(query.group_by(Alert.incident_id))).tuples().all())
+
+
+async def _erase_timeline_positions(
+    session: AsyncSession, rid: uuid.UUID, incidents: dict[uuid.UUID, datetime]
+) -> tuple[int, int]:
     """Erase the positions of their alerts and of the events about them; (alerts, events)."""
     alerts = await ALERT_POSITIONS.erase(session, Alert.responder_id == rid)
-    incidents = (
-        await session.execute(
-            select(Alert.incident_id, func.min(Alert.opened_at))
-            .where(Alert.responder_id == rid)
-            .group_by(Alert.incident_id)
-        )
-    ).all()
     if not incidents:
         return alerts, 0
     events = await EVENT_POSITIONS.erase(
         session,
-        IncidentEvent.incident_id.in_([i for i, _ in incidents]),
-        IncidentEvent.ts >= min(at for _, at in incidents) - CLOCK_SLACK,  # their incidents' months only
+        IncidentEvent.incident_id.in_(list(incidents)),
+        IncidentEvent.ts >= min(incidents.values()) - CLOCK_SLACK,  # their incidents' months only
         about_responder(rid),
     )
     return alerts, events
+
+
+async def _anonymise_centre_copies(
+    session: AsyncSession, rid: uuid.UUID, incidents: Collection[uuid.UUID]
+) -> int:
+    """Take their name and phone out of what emergency centres were (or are to be) told about their
+    incidents (`privacy.anonymise`); how many stored documents changed."""
+    if not incidents:
+        return 0
+    ids = list(incidents)
+    streams = await all_of(session, select(CadStream).where(CadStream.incident_id.in_(ids)))
+    outbox = await all_of(session, select(CadOutbox).where(CadOutbox.incident_id.in_(ids)))
+    changed = 0
+    for row, column in [*((s, "tally") for s in streams), *((o, "body") for o in outbox)]:
+        kept = getattr(row, column)
+        scrubbed = without_person(kept, str(rid))
+        if scrubbed != kept:
+            setattr(row, column, scrubbed)
+            changed += 1
+    return changed
 
 
 async def erase_account(
@@ -131,7 +157,9 @@ async def erase_account(
     was_on_duty = responder.on_duty
     await duty_log.close_session(session, responder_id, now)
     removed = await _remove_what_is_theirs(session, responder_id)
-    alert_positions, event_positions = await _erase_timeline_positions(session, responder_id)
+    incidents = await _their_incidents(session, responder_id)
+    alert_positions, event_positions = await _erase_timeline_positions(session, responder_id, incidents)
+    centre_copies = await _anonymise_centre_copies(session, responder_id, incidents)
     session.expire(responder, ["certificates"])  # deleted above, not through the relationship
     _make_stand_in(responder, now)
     await session.commit()
@@ -143,6 +171,7 @@ async def erase_account(
         **removed,
         alert_positions=alert_positions,
         event_positions=event_positions,
+        centre_copies=centre_copies,
         duty_session_closed=was_on_duty,
         live_position=live,
     )

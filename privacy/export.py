@@ -43,7 +43,7 @@ from responders.store import LiveLocationStore
 T = TypeVar("T")
 
 
-async def _all(session: AsyncSession, query: Select[tuple[T]]) -> list[T]:
+async def all_of(session: AsyncSession, query: Select[tuple[T]]) -> list[T]:
     return list((await session.execute(query)).scalars())
 
 
@@ -109,7 +109,7 @@ async def responder_data(
 ) -> ResponderData:
     """The whole document for one (not erased) responder."""
     rid = responder.id
-    rows = functools.partial(_all, session)
+    rows = functools.partial(all_of, session)
     duty = await rows(
         select(DutySession).where(DutySession.responder_id == rid).order_by(DutySession.started_at)
     )

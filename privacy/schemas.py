@@ -38,6 +38,9 @@ class ErasureOut(BaseModel):
     debrief_notes: int = Field(0, description="debriefs whose free-text notes were cleared")
     alert_positions: int = Field(0, description="alerts whose position at accepting was erased")
     event_positions: int = Field(0, description="incident events whose position was erased")
+    centre_copies: int = Field(
+        0, description="feedback to emergency centres (tallies, outbox bodies) their name and phone left"
+    )
     duty_session_closed: bool = False
     live_position: bool = Field(False, description="true when a live position was held and is now deleted")
 

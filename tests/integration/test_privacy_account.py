@@ -76,15 +76,60 @@ async def story(http: httpx.Client, admin_headers: dict[str, str], live_server: 
     keeps their positions, a debrief with a note, a push subscription, on duty with a position."""
     desk = dispatcher(http, admin_headers)
     phone, note = f"138{secrets.randbelow(10**8):08d}", f"I keep seeing his face ({secrets.token_hex(4)})"
-    person, incident, alert_id = accepted_alert(http, admin_headers, desk, phone=phone, team="futian/privacy")
+    name = f"Wang {secrets.token_hex(3)}"
+    person, incident, alert_id = accepted_alert(
+        http, admin_headers, desk, name=name, phone=phone, team="futian/privacy"
+    )
     at = Spot.fresh()
     await record_timeline_positions(live_server.database_url, alert_id, at)
     await add_debrief(live_server.database_url, person, incident["id"], alert_id, note)
     push = subscribe_push(http, person)
     return {
         "person": person, "incident": incident, "alert_id": alert_id, "at": at, "desk": desk,
-        "push": push, "phone": phone, "note": note,
+        "push": push, "phone": phone, "note": note, "name": name,
     }  # fmt: skip
+
+
+OTHER = str(uuid.uuid4())
+
+
+async def told_a_centre(url: str, story: dict) -> uuid.UUID:
+    """An emergency centre's feedback about the incident, as `cad.outbox` keeps it (the stream's
+    tallies and a body sent), naming the responder and someone else; the subscription's id."""
+    person, incident_id = story["person"], uuid.UUID(story["incident"]["id"])
+    me = {
+        "responder_id": person["id"],
+        "name": story["name"],
+        "phone": story["phone"],
+        "role": "cpr",
+        "eta_s": 60.0,
+    }
+    other = {"responder_id": OTHER, "name": "Li Wei", "phone": "13800138000", "role": "cpr", "eta_s": 90.0}
+    subscription = uuid.uuid4()
+    await fetch(
+        url,
+        "INSERT INTO cad_subscriptions (id, agency, url, secret, created_at)"
+        " VALUES ($1, 'test-centre', 'http://127.0.0.1:9/feedback', 'x', now())",
+        subscription,
+    )
+    await fetch(
+        url,
+        "INSERT INTO cad_streams (subscription_id, incident_id, last_seq, tally)"
+        " VALUES ($1, $2, 1, $3::jsonb)",
+        subscription,
+        incident_id,
+        json.dumps({"accepted": 1, "responders": {person["id"]: me}}),
+    )
+    await fetch(
+        url,
+        "INSERT INTO cad_outbox (subscription_id, incident_id, seq, event, body, status, attempts,"
+        " next_try_at, created_at, delivered_at)"
+        " VALUES ($1, $2, 1, 'answered', $3::jsonb, 'delivered', 1, now(), now(), now())",
+        subscription,
+        incident_id,
+        json.dumps({"accepted": 2, "responders": [me, other]}),
+    )
+    return subscription
 
 
 def download(http: httpx.Client, person: dict, headers: dict[str, str]) -> httpx.Response:
@@ -154,9 +199,12 @@ async def test_erasure_deletes_the_account_and_keeps_an_anonymous_stand_in(
         assert r.status_code == 422 and field in r.json()["detail"], r.text
     assert http.get(f"/v1/responders/{person['id']}", headers=me).status_code == 200  # nothing happened
 
+    centre = await told_a_centre(url, story)
+
     r = erase(http, person, me, {"confirm": "erase"})
     assert r.status_code == 200, r.text
     report = r.json()
+    assert report["centre_copies"] == 2
     assert report["already_erased"] is False
     assert {
         k: report[k] for k in ("certificates", "tokens_revoked", "push_subscriptions", "debrief_notes")
@@ -185,7 +233,9 @@ async def test_erasure_deletes_the_account_and_keeps_an_anonymous_stand_in(
     (row,) = await fetch(url, "SELECT * FROM responders WHERE id = $1", rid)
     assert row["name"] == "erased" and row["phone"] is None and row["external_id"].startswith("erased-")
     assert row["deleted_at"] is not None and not row["active"] and not row["on_duty"]
-    gone_rows = await tables_mentioning(url, [person["external_id"], story["phone"], story["note"]])
+    gone_rows = await tables_mentioning(
+        url, [person["external_id"], story["name"], story["phone"], story["note"]]
+    )
     assert gone_rows == {}
     for table in ("certificates", "push_subscriptions"):
         assert await fetch(url, f"SELECT 1 FROM {table} WHERE responder_id = $1", rid) == []
@@ -198,6 +248,14 @@ async def test_erasure_deletes_the_account_and_keeps_an_anonymous_stand_in(
     (debrief,) = await fetch(url, "SELECT * FROM debriefs WHERE responder_id = $1", rid)
     assert debrief["note"] is None and debrief["follow_up_note"] is None
     assert (debrief["went"], debrief["wants_support"], debrief["follow_up"]) == ("hard", True, "open")
+    (stream,) = await fetch(url, "SELECT tally FROM cad_streams WHERE subscription_id = $1", centre)
+    line = json.loads(stream["tally"])["responders"][person["id"]]
+    assert line == {"responder_id": person["id"], "name": None, "phone": None, "role": "cpr", "eta_s": 60.0}
+    (sent,) = await fetch(url, "SELECT body FROM cad_outbox WHERE subscription_id = $1", centre)
+    assert json.loads(sent["body"])["responders"] == [
+        {"responder_id": person["id"], "name": None, "phone": None, "role": "cpr", "eta_s": 60.0},
+        {"responder_id": OTHER, "name": "Li Wei", "phone": "13800138000", "role": "cpr", "eta_s": 90.0},
+    ]
     # positions: gone from the timeline, and from the live store
     assert await tables_mentioning(url, [repr(story["at"].lat), repr(story["at"].lng)]) == {}
     live = await redis_mentions(
