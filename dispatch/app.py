@@ -2,7 +2,8 @@
 
 The lifespan opens the async engine and the Redis pool, makes `DISPATCH_ADMIN_TOKEN` valid, starts
 the background workers (alert fan-out, escalation, the demo city, warming the city's H3 geometry,
-the delivery of feedback to emergency centres) and closes all of it on shutdown.
+the delivery of feedback to emergency centres, the retention of responders' positions) and closes all
+of it on shutdown.
 """
 
 from __future__ import annotations
