@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, or_, select, union
+from sqlalchemy import ColumnElement, and_, case, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch.models import ENGAGED, Alert, Incident
@@ -28,14 +28,14 @@ ATTENDED = (*ENGAGED, "cancelled")  # statuses an accepted alert can have (with 
 CHUNK = 1000  # responders tallied per round of queries in an export: bounds memory, not the file
 
 
-def _overlapping(window: Window) -> object:
+def _overlapping(window: Window) -> ColumnElement[bool]:
     return and_(
         DutySession.started_at < window.end,
         or_(DutySession.ended_at.is_(None), DutySession.ended_at > window.start),
     )
 
 
-def _accepted_near(window: Window) -> object:
+def _accepted_near(window: Window) -> ColumnElement[bool]:
     """Accepted alerts whose engagement can reach into the window: accepted in it or up to the cap
     before. `opened_at` (the incident's opening, before any accept) bounds the partitions read."""
     return and_(
