@@ -107,6 +107,21 @@ def csv_line(values: Iterable[Any]) -> str:
     return buffer.getvalue()
 
 
+async def in_pieces(chunks: AsyncIterable[str], size: int = 64 * 1024) -> AsyncIterator[str]:
+    """The text in pieces of about `size` characters: a message per row cost the server more than
+    the rows themselves (24,000 rows, ~2 s of ASGI messages)."""
+    pending: list[str] = []
+    held = 0
+    async for chunk in chunks:
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield "".join(pending)
+            pending, held = [], 0
+    if pending:
+        yield "".join(pending)
+
+
 async def as_csv(rows: AsyncIterable[Row], by: ExportBy) -> AsyncIterator[str]:
     columns = COLUMNS[by]
     yield csv_line(columns)

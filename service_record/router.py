@@ -21,7 +21,16 @@ from core.config import Settings
 from core.deps import get_app_settings, get_session
 from responders.models import Responder
 from service_record import service
-from service_record.export import ExportBy, ExportFormat, as_csv, as_json, figures, json_header, rows_by
+from service_record.export import (
+    ExportBy,
+    ExportFormat,
+    as_csv,
+    as_json,
+    figures,
+    in_pieces,
+    json_header,
+    rows_by,
+)
 from service_record.schemas import PointsRuleOut, ServiceOut
 from service_record.tally import PointsRule, Window
 from service_record.window import BadWindow, resolve
@@ -110,4 +119,6 @@ async def service_export(
         body = as_json(rows, header)
     label = window.start.astimezone(tz).strftime("%Y-%m")
     disposition = f'attachment; filename="service-{by.value}-{label}.{format.value}"'
-    return StreamingResponse(body, media_type=MEDIA[format], headers={"Content-Disposition": disposition})
+    return StreamingResponse(
+        in_pieces(body), media_type=MEDIA[format], headers={"Content-Disposition": disposition}
+    )

@@ -15,7 +15,19 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, or_, select, union
+from sqlalchemy import (
+    ARRAY,
+    BindParameter,
+    ColumnElement,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    case,
+    or_,
+    select,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch.models import ENGAGED, Alert, Incident
@@ -26,6 +38,12 @@ from service_record.window import months
 
 ATTENDED = (*ENGAGED, "cancelled")  # statuses an accepted alert can have (with `answered_at` set)
 CHUNK = 1000  # responders tallied per round of queries in an export: bounds memory, not the file
+
+
+def ids_array(responder_ids: Sequence[uuid.UUID]) -> BindParameter[list[uuid.UUID]]:
+    """The ids as one array parameter (`= ANY(:ids)`): an `IN` of a thousand ids cost more to
+    compile than the query took to run."""
+    return bindparam("ids", list(responder_ids), type_=ARRAY(Uuid))
 
 
 def _overlapping(window: Window) -> ColumnElement[bool]:
@@ -53,11 +71,11 @@ async def stretches_of(
     """Each responder's duty stretches that overlap the window."""
     rows = await session.execute(
         select(DutySession.responder_id, DutySession.started_at, DutySession.ended_at).where(
-            DutySession.responder_id.in_(responder_ids), _overlapping(window)
+            DutySession.responder_id == any_(ids_array(responder_ids)), _overlapping(window)
         )
     )
     out: dict[uuid.UUID, list[DutyStretch]] = defaultdict(list)
-    for responder_id, started_at, ended_at in rows:
+    for responder_id, started_at, ended_at in rows.tuples():
         out[responder_id].append(DutyStretch(started_at, ended_at))
     return out
 
@@ -70,10 +88,10 @@ async def turnouts_of(
     rows = await session.execute(
         select(Alert.responder_id, Alert.answered_at, ended, Alert.on_scene_at)
         .join(Incident, Incident.id == Alert.incident_id)
-        .where(Alert.responder_id.in_(responder_ids), _accepted_near(window))
+        .where(Alert.responder_id == any_(ids_array(responder_ids)), _accepted_near(window))
     )
     out: dict[uuid.UUID, list[Turnout]] = defaultdict(list)
-    for responder_id, answered_at, ended_at, on_scene_at in rows:
+    for responder_id, answered_at, ended_at, on_scene_at in rows.tuples():
         out[responder_id].append(Turnout(answered_at, ended_at, on_scene_at))
     return out
 
