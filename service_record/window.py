@@ -43,13 +43,15 @@ def _in_city(moment: datetime, tz: ZoneInfo) -> datetime:
 
 
 def resolve(start: datetime | None, end: datetime | None, tz: ZoneInfo, now: datetime) -> Window:
-    """The window asked for, with the defaults filled in; `BadWindow` names what is wrong."""
+    """The window asked for, with the defaults filled in; `BadWindow` names what is wrong: `to`
+    when it was given, else `from` (measured against now)."""
+    blamed = "from" if end is None else "to"
     end = now if end is None else _in_city(end, tz)
     start = month_start(now, tz) if start is None else _in_city(start, tz)
     if end <= start:
-        raise BadWindow("to", "must be after from")
+        raise BadWindow(blamed, "from must be before to (default: now)")
     if end - start > MAX_WINDOW:
-        raise BadWindow("to", f"at most {MAX_WINDOW.days} days after from (about 13 months)")
+        raise BadWindow(blamed, f"to may be at most {MAX_WINDOW.days} days after from (about 13 months)")
     return Window(start.astimezone(UTC), end.astimezone(UTC))
 
 

@@ -232,6 +232,7 @@ def test_who_may_read_and_which_windows(api: httpx.Client, admin_headers: dict) 
         ({"from": "2026-05-02", "to": "2026-05-01"}, "to"),
         ({"from": "2026-05-01", "to": "2026-05-01"}, "to"),
         ({"from": "2025-01-01", "to": "2026-05-01"}, "to"),
+        ({"from": "2020-01-01"}, "from"),  # to: now
         ({"from": "yesterday"}, "from"),
         ({"to": "2026-13-01"}, "to"),
     ):

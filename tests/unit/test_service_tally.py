@@ -140,9 +140,11 @@ def test_a_time_without_a_zone_is_the_citys() -> None:
         (T0, T0, "to"),
         (T0, T0 - timedelta(seconds=1), "to"),
         (T0, T0 + MAX_WINDOW + timedelta(seconds=1), "to"),
+        (NOW + timedelta(seconds=1), None, "from"),  # to defaults to now
+        (NOW - MAX_WINDOW - timedelta(seconds=1), None, "from"),
     ],
 )
-def test_bad_windows_name_the_field(start: datetime, end: datetime, field: str) -> None:
+def test_bad_windows_name_the_field(start: datetime, end: datetime | None, field: str) -> None:
     with pytest.raises(BadWindow) as caught:
         resolve(start, end, SHANGHAI, NOW)
     assert caught.value.field == field and str(caught.value).startswith(f"{field}: ")
