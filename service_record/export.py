@@ -145,10 +145,6 @@ def json_header(start: datetime, end: datetime, by: ExportBy, timezone: str, rul
         "to": end.isoformat(),
         "by": by.value,
         "timezone": timezone,
-        "rule": {
-            "points_per_duty_hour": rule.per_duty_hour,
-            "points_per_incident": rule.per_incident,
-            "points_per_arrival": rule.per_arrival,
-        },
+        "rule": rule.named(),
         "columns": list(COLUMNS[by]),
     }

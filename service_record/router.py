@@ -83,11 +83,7 @@ async def service_of(
         from_=window.start.astimezone(tz),
         to=window.end.astimezone(tz),
         **figures(record, rule),
-        rule=PointsRuleOut(
-            points_per_duty_hour=rule.per_duty_hour,
-            points_per_incident=rule.per_incident,
-            points_per_arrival=rule.per_arrival,
-        ),
+        rule=PointsRuleOut(**rule.named()),
     )
 
 

@@ -71,6 +71,14 @@ class PointsRule:
     per_incident: float
     per_arrival: float
 
+    def named(self) -> dict[str, float]:
+        """The rule under its settings' names, as reports state it next to the points."""
+        return {
+            "points_per_duty_hour": self.per_duty_hour,
+            "points_per_incident": self.per_incident,
+            "points_per_arrival": self.per_arrival,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceTally:
