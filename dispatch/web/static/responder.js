@@ -12,6 +12,7 @@ import { api, checkToken, onSubmit, storedToken, storeToken, openSocket } from "
 import { clock, distance, duration, language, loadLanguage, localisedFields, mountHelp, mountLanguageSwitch, t, term, translatePage, useTimeZone } from "./lib/i18n.js";
 import { fromWgs84 } from "./lib/datum.js";
 import { createMap, loadConfig, pinIcon } from "./lib/map.js";
+import { mountServicePanel } from "./lib/service-panel.js";
 
 const SCREEN = "responder";
 const keep = window.rescueKeep;
@@ -21,7 +22,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   token: null, config: null, me: null, socket: null, retry: 0, onDuty: false,
   fix: null, source: null, watch: null, alerts: new Map(), current: null, mission: null, missionMap: null,
-  code: null, installPrompt: null, confirmed: new Set(),
+  code: null, installPrompt: null, confirmed: new Set(), refreshService: () => {},
 };
 
 const say = (text) => ($("status").textContent = text);
@@ -319,6 +320,7 @@ async function toggleDuty() {
     const profile = await call(`/v1/responders/${state.me}/duty`, { method: "PUT", body: { on_duty: !state.onDuty } });
     renderProfile(profile);
     say(t(profile.on_duty ? "duty.now_on" : "duty.now_off"));
+    state.refreshService();
     if (profile.on_duty && state.fix) sendFix();
   } catch (err) {
     fail(err);
@@ -553,6 +555,7 @@ async function start(token) {
   await Promise.all([keep.put("token", token), keep.put("me", state.me), keep.put("lang", language())]); // for the service worker
   await refreshProfile();
   showSignedIn();
+  state.refreshService = mountServicePanel($("service-card"), call, state.me);
   connect();
   if (pushable() && Notification.permission === "granted") await subscribePush().catch((err) => fail(t("notify.failed", { reason: err.message })));
   await renderNotifyState();
