@@ -17,7 +17,7 @@ run:
 # Browser tests (Playwright's sync API owns an event loop for its whole session) run in their own
 # pytest process, after the rest, so they never share a loop with the async integration tests.
 test:
-	@WITH_BROWSER=1 exec scripts/with-stores.sh test sh -c '.venv/bin/python -m pytest --ignore=tests/browser $(PYTEST_ARGS) && .venv/bin/python -m pytest tests/browser $(PYTEST_ARGS)'
+	@WITH_BROWSER=1 exec scripts/with-stores.sh test sh -c '.venv/bin/python -m pytest --ignore=tests/browser --durations=20 $(PYTEST_ARGS) && .venv/bin/python -m pytest tests/browser --durations=10 $(PYTEST_ARGS)'
 
 bench:
 	@exec scripts/with-stores.sh test .venv/bin/python -m benchmarks

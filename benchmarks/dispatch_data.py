@@ -124,6 +124,11 @@ INSERT INTO responders (id, external_id, name, category, mode, active, on_duty, 
 SELECT u.id, u.external_id, u.name, 'sanitation_worker', u.mode, true, true, now(), now()
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(id, external_id, name, mode)
 """
+# The same record of duty as `responders.duty_log` writes for a duty change through the API, so the
+# service record and the programme report count these responders' time on duty too.
+_OPEN_DUTY_SESSIONS = """
+INSERT INTO duty_sessions (responder_id, started_at) SELECT u.rid, now() FROM unnest($1::uuid[]) AS u(rid)
+"""
 _INSERT_CERTIFICATES = """
 INSERT INTO certificates (id, responder_id, kind, number, issuer, valid_from, valid_until, verified)
 SELECT gen_random_uuid(), u.rid, 'first_aid', 'RC-' || u.rid::text, 'Shenzhen Red Cross', $2, $3, true
@@ -132,7 +137,8 @@ FROM unnest($1::uuid[]) AS u(rid)
 
 
 async def seed_responders(db: Database, crowd: list[Person], tz: ZoneInfo) -> CertificatePeriod:
-    """Registry rows for `crowd`, on duty, each with a first-aid certificate valid now; returns its period."""
+    """Registry rows for `crowd`, on duty (each with a duty session open) and a first-aid certificate
+    valid now; returns the certificate's period."""
     today = date.today()
     valid_from, valid_until = today - timedelta(days=365), today + timedelta(days=365)
     ids = [uuid.UUID(p.responder_id) for p in crowd]
@@ -147,6 +153,7 @@ async def seed_responders(db: Database, crowd: list[Person], tz: ZoneInfo) -> Ce
             [f"Responder {i}" for i in range(len(crowd))],
             [p.mode for p in crowd],
         )
+        await driver.execute(_OPEN_DUTY_SESSIONS, ids)
         await driver.execute(_INSERT_CERTIFICATES, ids, valid_from, valid_until)
     return certificate_period("first_aid", valid_from, valid_until, tz)
 

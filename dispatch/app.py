@@ -56,6 +56,7 @@ from responders.router import locations_router
 from responders.router import router as responders_router
 from responders.store import LiveLocationStore
 from responders.upkeep import run_upkeep
+from service_record.router import router as service_record_router
 from simulator.job_store import JobStore
 from simulator.jobs import Limits, StudyRunner
 from simulator.router import router as planning_router
@@ -207,6 +208,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cad_feed_router)
     app.include_router(cad_socket_router)
     app.include_router(privacy_router)
+    app.include_router(service_record_router)
     install_web(app)
     install_openapi(app)  # after every route is in: the document is completed from them
     return app

@@ -115,8 +115,14 @@ async def test_the_mover_clocks_the_shift_in_and_streams_moving_positions(
         duty = {
             r["id"]: (await client.get(f"/v1/responders/{r['id']}")).json()["on_duty"] for r in registered
         }
+        served = {
+            r["id"]: (await client.get(f"/v1/responders/{r['id']}/service")).json()["on_duty_s"]
+            for r in registered
+        }
     assert set(first) == working == set(second)  # the shift on duty and reporting, the other one not
     assert {rid for rid, on in duty.items() if on} == working
+    # clocked in through the duty API, so the service record counts their time (duty_sessions)
+    assert {rid for rid, on_duty_s in served.items() if on_duty_s > 0} == working
     assert all(first[rid] != second[rid] for rid in working)  # and they move
     # a summary every 2 s instead of a line per request: the fixes of the shift, all stored
     summaries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("demo mover:")]

@@ -26,6 +26,8 @@ const SHELL = [
   "/static/lib/datum.js",
   "/static/lib/map.js",
   "/static/lib/i18n.js",
+  "/static/lib/service-panel.js",
+  "/static/service-panel.css",
   "/static/i18n/zh-CN.json",
   "/static/i18n/en.json",
   "/static/vendor/leaflet/leaflet.css",

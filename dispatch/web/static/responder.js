@@ -13,6 +13,7 @@ import { clock, distance, duration, language, loadLanguage, localisedFields, mou
 import { fromWgs84 } from "./lib/datum.js";
 import { createMap, loadConfig, pinIcon } from "./lib/map.js";
 import { mountPrivacy } from "./lib/privacy.js";
+import { mountServicePanel } from "./lib/service-panel.js";
 
 const SCREEN = "responder";
 const keep = window.rescueKeep;
@@ -22,7 +23,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   token: null, config: null, me: null, socket: null, retry: 0, onDuty: false,
   fix: null, source: null, watch: null, alerts: new Map(), current: null, mission: null, missionMap: null,
-  code: null, installPrompt: null, confirmed: new Set(),
+  code: null, installPrompt: null, confirmed: new Set(), refreshService: () => {},
 };
 
 const say = (text) => ($("status").textContent = text);
@@ -320,6 +321,7 @@ async function toggleDuty() {
     const profile = await call(`/v1/responders/${state.me}/duty`, { method: "PUT", body: { on_duty: !state.onDuty } });
     renderProfile(profile);
     say(t(profile.on_duty ? "duty.now_on" : "duty.now_off"));
+    state.refreshService();
     if (profile.on_duty && state.fix) sendFix();
   } catch (err) {
     fail(err);
@@ -554,6 +556,7 @@ async function start(token) {
   await Promise.all([keep.put("token", token), keep.put("me", state.me), keep.put("lang", language())]); // for the service worker
   await refreshProfile();
   showSignedIn();
+  state.refreshService = mountServicePanel($("service-card"), call, state.me);
   connect();
   if (pushable() && Notification.permission === "granted") await subscribePush().catch((err) => fail(t("notify.failed", { reason: err.message })));
   await renderNotifyState();
@@ -577,7 +580,7 @@ async function forgetErasedAccount() {
   await keep.clear().catch(() => {});
   storeToken(SCREEN, null);
   state.token = null;
-  for (const id of ["duty-card", "position-card", "privacy-card", "signout", "alert", "mission"]) $(id).classList.add("hidden");
+  for (const id of ["duty-card", "position-card", "service-card", "privacy-card", "signout", "alert", "mission"]) $(id).classList.add("hidden");
   $("signin").classList.remove("hidden");
   setConnection("offline", t("connection.offline"));
   clearError(); // the server closed the socket of the revoked token: expected, not a failure
