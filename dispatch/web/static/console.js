@@ -6,6 +6,7 @@ import { api, checkToken, onSubmit, shortId, storedToken, storeToken, openSocket
 import { escapeHtml } from "./lib/html.js";
 import { clock, distance, duration, loadLanguage, mountHelp, mountLanguageSwitch, t, term, translatePage, useTimeZone } from "./lib/i18n.js";
 import { createMap, drawDistricts, loadConfig, pinIcon, reachRadiusM } from "./lib/map.js";
+import { showOutcome } from "./lib/outcome.js";
 
 const SCREEN = "dispatcher";
 const CATEGORY_STYLE = {
@@ -204,6 +205,7 @@ async function renderIncident(incident) {
   $("alerts").innerHTML = rows.join("") || `<tr><td colspan="6">${escapeHtml(t("console.none_alerted"))}</td></tr>`;
   $("events").innerHTML = (incident.events || []).map((e) => `<li>${describeEvent(e)}</li>`).join("");
   $("close-incident").disabled = incident.status !== "open";
+  showOutcome($("outcome"), incident, { call, zone: state.config.timezone, say, fail }).catch(fail);
   layers.incidents.clearLayers();
   drawReach(incident);
   L.marker([incident.lat, incident.lng], { icon: pinIcon("incident", "!"), title: t("console.pin_incident"), keyboard: false }).addTo(layers.incidents);

@@ -12,6 +12,7 @@ import { api, checkToken, onSubmit, storedToken, storeToken, openSocket } from "
 import { clock, distance, duration, language, loadLanguage, localisedFields, mountHelp, mountLanguageSwitch, t, term, translatePage, useTimeZone } from "./lib/i18n.js";
 import { fromWgs84 } from "./lib/datum.js";
 import { createMap, loadConfig, pinIcon } from "./lib/map.js";
+import { mountDebrief } from "./lib/debrief.js";
 
 const SCREEN = "responder";
 const keep = window.rescueKeep;
@@ -21,7 +22,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   token: null, config: null, me: null, socket: null, retry: 0, onDuty: false,
   fix: null, source: null, watch: null, alerts: new Map(), current: null, mission: null, missionMap: null,
-  code: null, installPrompt: null, confirmed: new Set(),
+  code: null, installPrompt: null, confirmed: new Set(), debrief: null,
 };
 
 const say = (text) => ($("status").textContent = text);
@@ -286,6 +287,7 @@ function onCancel(frame) {
     $("mission").classList.add("hidden");
   }
   say(t("stand_down.say", { why: term("stand_down", frame.reason || "closed") }));
+  state.debrief?.check(); // an incident they turned out for may have just ended
 }
 
 
@@ -553,6 +555,8 @@ async function start(token) {
   await Promise.all([keep.put("token", token), keep.put("me", state.me), keep.put("lang", language())]); // for the service worker
   await refreshProfile();
   showSignedIn();
+  state.debrief = mountDebrief($("debrief"), { call, me: state.me, zone: state.config.timezone, say, fail });
+  state.debrief.check();
   connect();
   if (pushable() && Notification.permission === "granted") await subscribePush().catch((err) => fail(t("notify.failed", { reason: err.message })));
   await renderNotifyState();
