@@ -7,6 +7,8 @@ Incidents and acceptances are seeded through the real API; the pages talk to the
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
@@ -42,12 +44,13 @@ def test_dispatcher_records_the_outcome_of_a_closed_incident(
     live_server, http, admin_headers, token_for, new_context, shot
 ) -> None:
     desk_headers = token_for("dispatcher", "desk 7")
-    story = accepted_incident(http, admin_headers, desk_headers, name="Zhou Lan")
+    name = f"Zhou Lan {secrets.token_hex(3)}"
+    story = accepted_incident(http, admin_headers, desk_headers, name=name)
     incident_id = story["incident"]["id"]
     desk = new_context().new_page()
     errors = console_errors(desk)
     console_signed_in(desk, live_server.url, desk_headers["Authorization"].removeprefix("Bearer "))
-    desk.locator("#open-list").get_by_role("button", name="Gate of Zhou Lan").click()
+    desk.locator("#open-list").get_by_role("button", name=f"Gate of {name}").click()
     expect(desk.locator("#outcome")).to_be_hidden()  # open: nothing to record yet
     desk.get_by_role("button", name="Close incident").click()
     outcome = desk.locator("#outcome")
@@ -68,6 +71,7 @@ def test_dispatcher_records_the_outcome_of_a_closed_incident(
     outcome.get_by_label("Note").fill("pads on at the fountain")
     desk.get_by_role("button", name="Save outcome").click()
     expect(desk.locator("#status")).to_have_text("Outcome saved.")
+    expect(desk.locator("#error")).to_have_text("")  # the refusal is gone
     expect(outcome.locator('dd[data-field="rosc"]')).to_have_text("yes")
     expect(outcome.locator('dd[data-field="survived_discharge"]')).to_have_text("not known")
     expect(outcome.locator("#outcome-recorded")).to_contain_text("dispatcher:desk 7")
@@ -92,11 +96,12 @@ def test_debrief_on_the_phone_then_the_coordinator_follows_up(
 ) -> None:
     desk_headers = token_for("dispatcher")
     coordinator = token_for("coordinator", "Ms Chen")["Authorization"].removeprefix("Bearer ")
+    name = f"Huang Lei {secrets.token_hex(3)}"  # the database is shared with earlier runs
     story = accepted_incident(
         http,
         admin_headers,
         desk_headers,
-        name="Huang Lei",
+        name=name,
         phone="13900139000",
         team="shenzhen/nanshan/yuehai",
     )
@@ -125,13 +130,14 @@ def test_debrief_on_the_phone_then_the_coordinator_follows_up(
         "Thank you. A programme coordinator will get in touch with you soon."
     )
     expect(card).to_be_hidden()
+    expect(phone.locator("#error")).to_have_text("")
     shot(phone, "debrief-sent")
 
     office = new_context().new_page()
     office_errors = console_errors(office)
     office.goto(f"{live_server.url}/coordinator")
     sign_in(office, coordinator)
-    row = office.locator("#rows tr", has_text="Huang Lei")
+    row = office.locator("#rows tr", has_text=name)
     expect(row).to_contain_text("13900139000")
     expect(row).to_contain_text("shenzhen/nanshan/yuehai")
     expect(row).to_contain_text("would like to talk")
@@ -139,10 +145,10 @@ def test_debrief_on_the_phone_then_the_coordinator_follows_up(
     shot(office, "follow-ups-open")
     row.get_by_label("What was done").fill("Called him; talk with the psychologist booked")
     row.get_by_role("button", name="Mark done").click()
-    expect(office.locator("#status")).to_have_text("Follow-up with Huang Lei marked done.")
+    expect(office.locator("#status")).to_have_text(f"Follow-up with {name} marked done.")
     expect(row).to_have_count(0)
     office.get_by_label("Show").select_option("done")
-    done = office.locator("#rows tr", has_text="Huang Lei")
+    done = office.locator("#rows tr", has_text=name)
     expect(done).to_contain_text("Done by coordinator:Ms Chen")
     expect(done).to_contain_text("Called him; talk with the psychologist booked")
     shot(office, "follow-ups-done")

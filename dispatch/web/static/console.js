@@ -205,7 +205,7 @@ async function renderIncident(incident) {
   $("alerts").innerHTML = rows.join("") || `<tr><td colspan="6">${escapeHtml(t("console.none_alerted"))}</td></tr>`;
   $("events").innerHTML = (incident.events || []).map((e) => `<li>${describeEvent(e)}</li>`).join("");
   $("close-incident").disabled = incident.status !== "open";
-  showOutcome($("outcome"), incident, { call, zone: state.config.timezone, say, fail }).catch(fail);
+  showOutcome($("outcome"), incident, { call, zone: state.config.timezone, say, fail, clearError }).catch(fail);
   layers.incidents.clearLayers();
   drawReach(incident);
   L.marker([incident.lat, incident.lng], { icon: pinIcon("incident", "!"), title: t("console.pin_incident"), keyboard: false }).addTo(layers.incidents);

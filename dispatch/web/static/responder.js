@@ -555,7 +555,7 @@ async function start(token) {
   await Promise.all([keep.put("token", token), keep.put("me", state.me), keep.put("lang", language())]); // for the service worker
   await refreshProfile();
   showSignedIn();
-  state.debrief = mountDebrief($("debrief"), { call, me: state.me, zone: state.config.timezone, say, fail });
+  state.debrief = mountDebrief($("debrief"), { call, me: state.me, zone: state.config.timezone, say, fail, clearError });
   state.debrief.check();
   connect();
   if (pushable() && Notification.permission === "granted") await subscribePush().catch((err) => fail(t("notify.failed", { reason: err.message })));

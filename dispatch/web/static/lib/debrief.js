@@ -32,12 +32,14 @@ function render(card, due, zone) {
     </form>`;
 }
 
-// `deps`: call (the app's signed-in API call), me (the responder id), zone (the city's), say, fail.
+// `deps`: call (the app's signed-in API call), me (the responder id), zone (the city's), say, fail,
+// clearError.
 export function mountDebrief(card, deps) {
-  const { call, me, zone, say, fail } = deps;
+  const { call, me, zone, say, fail, clearError } = deps;
   let later = false;
 
   async function send(form, due) {
+    clearError();
     const went = form.elements.went.value;
     if (!went) return fail(t("aftercare.debrief.pick_went"));
     const body = { went, injured: form.elements.injured.checked, wants_support: form.elements.wants_support.checked };

@@ -90,7 +90,7 @@ async function load(section, incidentId, call) {
 }
 
 export async function showOutcome(section, incident, deps) {
-  const { call, zone, say, fail } = deps;
+  const { call, zone, say, fail, clearError } = deps;
   const closed = incident.status === "closed";
   section.classList.toggle("hidden", !closed);
   if (!closed || section.dataset.incident === incident.id) return;
@@ -105,6 +105,7 @@ export async function showOutcome(section, incident, deps) {
   }
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    clearError();
     const button = form.querySelector('button[type="submit"]');
     button.disabled = true;
     try {
