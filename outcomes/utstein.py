@@ -2,8 +2,10 @@
 
 Column names follow the core data elements of the Utstein out-of-hospital cardiac arrest template,
 2014 update (Perkins GD et al., Resuscitation 2015;96:328-40 and Circulation 2015;132:1286-300), so
-a registry can take the file as it is; the columns after them are this service's own times, which
-the template has no element for but which a first-responder programme is judged on.
+a registry can map the file column by column; the rows marked "(programme's own)" are this
+service's times, which the template has no element for but a first-responder programme is judged
+on. Every incident closed in the window is a row (its `Category` column tells cardiac arrests from
+the rest): an "unconscious" call is often an arrest, and the registry decides what it counts.
 
 | Column                            | Utstein 2014 element (core)     | From                                 |
 |-----------------------------------|---------------------------------|--------------------------------------|
