@@ -88,6 +88,15 @@ def test_dispatcher_records_the_outcome_of_a_closed_incident(
     }
     assert stored["survived_admission"] is True and stored["survived_discharge"] is None
     assert stored["note"] == "pads on at the fountain"
+
+    # later, on a fresh console: the incident is among the recently closed, its outcome in the form
+    desk.reload()
+    expect(desk.locator("#live")).to_have_text("Live feed: on")
+    desk.locator("#closed-list").get_by_role("button", name=f"Gate of {name}").click()
+    expect(outcome.locator('dd[data-field="witnessed"]')).to_have_text("a bystander")
+    expect(outcome.get_by_label("Collapse seen by", exact=True)).to_have_value("bystander")
+    expect(outcome.get_by_label("Note")).to_have_value("pads on at the fountain")
+    shot(desk, "outcome-shown-later")
     assert errors == []
 
 

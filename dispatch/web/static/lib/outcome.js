@@ -13,6 +13,7 @@ const WITNESSED = ["unwitnessed", "bystander", "first_responder", "ems"];
 const YES_NO = ["bystander_cpr", "aed_attached", "shock_delivered", "rosc", "survived_admission", "survived_discharge"];
 const TIMES = ["first_responder_cpr_at", "aed_attached_at", "first_shock_at", "ems_arrival_at"];
 // the form's order: as the rescue went, then the hospital
+const RECENTLY_CLOSED = 20;
 const ORDER = ["witnessed", "bystander_cpr", "first_responder_cpr_at", "aed_attached", "aed_attached_at", "shock_delivered", "first_shock_at", "ems_arrival_at", "rosc", "survived_admission", "survived_discharge"];
 
 function choice(name, options, labelOf) {
@@ -118,4 +119,17 @@ export async function showOutcome(section, incident, deps) {
       button.disabled = false;
     }
   });
+}
+
+// Incidents closed lately, so an outcome learnt hours later (the hospital's word) can still be
+// entered: each is a button the console selects like an open one (`data-id`).
+export async function listClosed(list, { call, crs, zone }) {
+  const closed = await call(`/v1/incidents?status=closed&limit=${RECENTLY_CLOSED}&crs=${crs}`);
+  list.innerHTML =
+    closed
+      .map((i) => {
+        const label = `${dateTime(i.created_at, zone)} ${term("category", i.category)} — ${i.address || t("console.no_address")}`;
+        return `<li><button type="button" class="secondary" data-id="${i.id}">${escapeHtml(label)}</button></li>`;
+      })
+      .join("") || `<li>${escapeHtml(t("console.none_open"))}</li>`;
 }
