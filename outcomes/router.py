@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -80,7 +80,7 @@ async def get_outcome(
         raise _http(exc) from None
 
 
-def _window(start: AwareDatetime, end: AwareDatetime, max_days: int) -> service.Window:
+def _window(start: datetime, end: datetime, max_days: int) -> service.Window:
     if end <= start:
         problem = {"loc": ("query", "to"), "msg": "must be after from", "type": "window"}
         raise RequestValidationError([problem])
