@@ -416,6 +416,12 @@ class Settings(BaseSettings):
     position_retention_every_s: float = Field(3600.0, gt=0)
     """How often the retention job (`privacy.retention`) erases the positions past
     `position_retention_days`: one worker per period, under a Redis lease; also at start-up."""
+    utstein_max_window_days: int = Field(366, ge=1, le=3660)
+    """The longest window one Utstein report (`GET /v1/reports/utstein`) may span: a year of
+    incidents (leap years included) is one registry submission; longer is asked for in pieces."""
+    debrief_window_days: float = Field(14.0, gt=0, le=365)
+    """How long after an incident ended a responder is still asked for their debrief: later, the
+    memory is no longer fresh and the question no longer kind."""
 
     def speed_mps(self, mode: str) -> float:
         """Travel speed for a mode name (`walk`, `run`, `bicycle`, `ebike`, `car`)."""

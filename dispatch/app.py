@@ -37,6 +37,7 @@ from core.redis import Keys, connect_configured
 from core.revocation import CacheListener, RevocationFeed, SocketGuard
 from core.token_cache import TokenCache
 from core.worker_header import WorkerHeaderMiddleware
+from debriefs.router import router as debriefs_router
 from dispatch import health, tokens, ws
 from dispatch import router as incidents
 from dispatch.channels.base import ClosableChannel
@@ -50,6 +51,7 @@ from dispatch.escalation import run_dispatch_clock
 from dispatch.fanout import Fanout
 from dispatch.web.router import install_web
 from geo.cells import remember_centres_within
+from outcomes.router import router as outcomes_router
 from privacy.retention import run_retention
 from privacy.router import router as privacy_router
 from responders.router import locations_router
@@ -209,6 +211,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cad_socket_router)
     app.include_router(privacy_router)
     app.include_router(service_record_router)
+    app.include_router(outcomes_router)
+    app.include_router(debriefs_router)
     install_web(app)
     install_openapi(app)  # after every route is in: the document is completed from them
     return app

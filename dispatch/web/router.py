@@ -30,7 +30,12 @@ VENDOR_DIRS: dict[str, Path] = {
     "leaflet.markercluster": NODE_MODULES / "leaflet.markercluster" / "dist",
 }
 NO_CACHE = {"Cache-Control": "no-cache"}  # pages are tiny; a new deployment must show at once
-PAGES = {"/": "console.html", "/responder": "responder.html", "/planner": "planner.html"}
+PAGES = {
+    "/": "console.html",
+    "/responder": "responder.html",
+    "/planner": "planner.html",
+    "/coordinator": "coordinator.html",  # programme coordinators: debrief follow-ups (issue 22)
+}
 
 router = APIRouter(tags=["web"])
 

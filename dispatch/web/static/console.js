@@ -6,6 +6,7 @@ import { api, checkToken, onSubmit, shortId, storedToken, storeToken, openSocket
 import { escapeHtml } from "./lib/html.js";
 import { clock, distance, duration, loadLanguage, mountHelp, mountLanguageSwitch, t, term, translatePage, useTimeZone } from "./lib/i18n.js";
 import { createMap, drawDistricts, loadConfig, pinIcon, reachRadiusM } from "./lib/map.js";
+import { listClosed, showOutcome } from "./lib/outcome.js";
 
 const SCREEN = "dispatcher";
 const CATEGORY_STYLE = {
@@ -204,6 +205,7 @@ async function renderIncident(incident) {
   $("alerts").innerHTML = rows.join("") || `<tr><td colspan="6">${escapeHtml(t("console.none_alerted"))}</td></tr>`;
   $("events").innerHTML = (incident.events || []).map((e) => `<li>${describeEvent(e)}</li>`).join("");
   $("close-incident").disabled = incident.status !== "open";
+  showOutcome($("outcome"), incident, { call, zone: state.config.timezone, say, fail, clearError }).catch(fail);
   layers.incidents.clearLayers();
   drawReach(incident);
   L.marker([incident.lat, incident.lng], { icon: pinIcon("incident", "!"), title: t("console.pin_incident"), keyboard: false }).addTo(layers.incidents);
@@ -296,6 +298,7 @@ async function refreshOpenList() {
         return `<li><button type="button" class="secondary" data-id="${i.id}" aria-current="${i.id === state.selected}">${label}</button></li>`;
       })
       .join("") || `<li>${escapeHtml(t("console.none_open"))}</li>`;
+  await listClosed($("closed-list"), { call, crs: crs(), zone: state.config.timezone });
 }
 
 // --- live feed ----------------------------------------------------------------------------------
@@ -381,10 +384,12 @@ async function main() {
   setUpMap();
   onSubmit($("incident-form"), openIncident);
   $("close-incident").addEventListener("click", closeIncident);
-  $("open-list").addEventListener("click", (e) => {
-    const id = e.target.closest("button[data-id]")?.dataset.id;
-    if (id) selectIncident(id).catch(fail);
-  });
+  for (const list of ["open-list", "closed-list"]) {
+    $(list).addEventListener("click", (e) => {
+      const id = e.target.closest("button[data-id]")?.dataset.id;
+      if (id) selectIncident(id).catch(fail);
+    });
+  }
   $("signout").addEventListener("click", signOut);
   onSubmit($("signin"), () => start($("token").value.trim()).catch(fail));
   const saved = storedToken(SCREEN);

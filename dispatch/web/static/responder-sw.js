@@ -12,7 +12,7 @@
 
 importScripts("/static/keep.js");
 
-const CACHE = "rescue-responder-shell-v2";
+const CACHE = "rescue-responder-shell-v3";
 const PAGE = "/responder";
 const SHELL = [
   PAGE,
@@ -26,8 +26,13 @@ const SHELL = [
   "/static/lib/datum.js",
   "/static/lib/map.js",
   "/static/lib/i18n.js",
+  "/static/lib/html.js",
+  "/static/lib/when.js",
+  "/static/lib/debrief.js",
+  "/static/lib/privacy.js",
   "/static/lib/service-panel.js",
   "/static/service-panel.css",
+  "/static/aftercare.css",
   "/static/i18n/zh-CN.json",
   "/static/i18n/en.json",
   "/static/vendor/leaflet/leaflet.css",

@@ -14,6 +14,7 @@ import { fromWgs84 } from "./lib/datum.js";
 import { createMap, loadConfig, pinIcon } from "./lib/map.js";
 import { mountPrivacy } from "./lib/privacy.js";
 import { mountServicePanel } from "./lib/service-panel.js";
+import { mountDebrief } from "./lib/debrief.js";
 
 const SCREEN = "responder";
 const keep = window.rescueKeep;
@@ -23,7 +24,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   token: null, config: null, me: null, socket: null, retry: 0, onDuty: false,
   fix: null, source: null, watch: null, alerts: new Map(), current: null, mission: null, missionMap: null,
-  code: null, installPrompt: null, confirmed: new Set(), refreshService: () => {},
+  code: null, installPrompt: null, confirmed: new Set(), refreshService: () => {}, debrief: null,
 };
 
 const say = (text) => ($("status").textContent = text);
@@ -288,6 +289,7 @@ function onCancel(frame) {
     $("mission").classList.add("hidden");
   }
   say(t("stand_down.say", { why: term("stand_down", frame.reason || "closed") }));
+  state.debrief?.check(); // an incident they turned out for may have just ended
 }
 
 
@@ -557,6 +559,8 @@ async function start(token) {
   await refreshProfile();
   showSignedIn();
   state.refreshService = mountServicePanel($("service-card"), call, state.me);
+  state.debrief = mountDebrief($("debrief"), { call, me: state.me, zone: state.config.timezone, say, fail, clearError });
+  state.debrief.check();
   connect();
   if (pushable() && Notification.permission === "granted") await subscribePush().catch((err) => fail(t("notify.failed", { reason: err.message })));
   await renderNotifyState();
