@@ -15,8 +15,13 @@ from dataclasses import dataclass
 
 import httpx
 
-STAFF_ROLES = ("dispatcher", "planner")
-PAGES = (("Dispatcher console", "/"), ("Responder app", "/responder"), ("Planner", "/planner"))
+STAFF_ROLES = ("dispatcher", "planner", "coordinator")
+PAGES = (
+    ("Dispatcher console", "/"),
+    ("Responder app", "/responder"),
+    ("Planner", "/planner"),
+    ("Coordinator", "/coordinator"),
+)
 WIDTH = 78
 MAKE_TOKEN = ".venv/bin/python -m dispatch.cli token create --role dispatcher --label ME"
 

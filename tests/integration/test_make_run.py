@@ -198,7 +198,7 @@ def test_make_passes_workers_and_the_run_serves_with_that_many(run_script: RunSc
     # the start-up block is printed once the server answers, and is what the terminal shows last
     _wait_for(lambda: "Ctrl-C" in run_script.log.read_text(), 30, "the start-up block")
     block = run_script.log.read_text().split("The 5-minute rescue circle is running")[-1]
-    for path in ("/", "/responder", "/planner"):
+    for path in ("/", "/responder", "/planner", "/coordinator"):
         assert f"{run_script.url}{path}\n" in block, block
     assert "(2 API workers)" in block and "token create --role dispatcher" in block, block
     children = {str(p.pid) for p in run_script.app().children()}

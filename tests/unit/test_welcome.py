@@ -8,13 +8,13 @@ URL = "http://127.0.0.1:8000"
 
 
 def test_the_demo_block_names_every_page_and_a_token_for_each_role() -> None:
-    tokens = {"dispatcher": "d-token", "planner": "p-token", "admin": "a-token"}
+    tokens = {"dispatcher": "d-token", "planner": "p-token", "coordinator": "c-token", "admin": "a-token"}
     responder = DemoResponder("Sanitation Worker 00012", "futian", "r-token")
     block = startup_block(URL, tokens, responder, demo=True, workers=1)
     lines = block.splitlines()
     assert lines[0].startswith("┌─ The 5-minute rescue circle is running") and lines[-1].startswith("└")
     assert all(line.startswith("│") for line in lines[1:-1])
-    for page in ("/", "/responder", "/planner"):
+    for page in ("/", "/responder", "/planner", "/coordinator"):
         assert any(line.endswith(f"{URL}{page}") for line in lines), page
     for role, token in [*tokens.items(), ("responder", "r-token")]:
         assert any(line.split()[1:3] == [role, token] for line in lines), role
