@@ -42,7 +42,7 @@ STUDY_ENV = {
     "DISPATCH_STUDY_MAX_CELLS": "3000",
     "DISPATCH_STUDY_TIME_LIMIT_S": "60",
 }
-ROLES = ("admin", "dispatcher", "planner", "gateway", "cad", "responder")
+ROLES = ("admin", "dispatcher", "planner", "coordinator", "gateway", "cad", "responder")
 # Examples per operation and role: the roles an operation lets through (its `x-roles`) get the
 # budget; the others are refused with 403 (or 422 for a bad body, which is checked first) and a
 # few examples show that those answers are documented too.
