@@ -49,6 +49,7 @@ from dispatch.escalation import run_dispatch_clock
 from dispatch.fanout import Fanout
 from dispatch.web.router import install_web
 from geo.cells import remember_centres_within
+from programme.router import router as programme_router
 from responders.router import locations_router
 from responders.router import router as responders_router
 from responders.store import LiveLocationStore
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cad_router)
     app.include_router(cad_feed_router)
     app.include_router(cad_socket_router)
+    app.include_router(programme_router)
     install_web(app)
     install_openapi(app)  # after every route is in: the document is completed from them
     return app
