@@ -234,25 +234,31 @@ def alert_counts(by: Grouping | None, cut: Sequence[Slice]) -> Select[tuple[obje
     ).group_by(a.slice, a.grp)
 
 
+def _team_groups(by: Grouping | None) -> Subquery:
+    """(team_id, grp) for every team: placed once per team (hundreds), not once per duty session
+    (millions in a year)."""
+    return select(Team.id.label("team_id"), _team_group(by).label("grp")).subquery("team_groups")
+
+
 def duty_counts(by: Grouping | None, cut: Sequence[Slice]) -> Select[tuple[object, ...]]:
-    """(slice, grp, active_responders, on_duty_s): duty sessions clipped to each slice."""
+    """(slice, grp, active_responders, on_duty_s): duty sessions clipped to each slice, grouped by the
+    responder's team (places and teams) or not at all (months, the total: everyone counts)."""
     sl = _slices(cut)
     ended = func.coalesce(DutySession.ended_at, func.now())
     begin, finish = func.greatest(DutySession.started_at, sl.c.start), func.least(ended, sl.c.end)
-    stretches = (
-        select(
-            sl.c.label.label("slice"),
-            _team_group(by).label("grp"),
-            DutySession.responder_id,
-            extract("epoch", finish - begin).label("seconds"),
-        )
+    teams = _team_groups(by) if by in (Grouping.district, Grouping.street, Grouping.team) else None
+    group = NO_GROUP.label("grp") if teams is None else teams.c.grp
+    seconds = extract("epoch", finish - begin).label("seconds")
+    query = (
+        select(sl.c.label.label("slice"), group, DutySession.responder_id, seconds)
         .select_from(DutySession)
         .join(sl, and_(DutySession.started_at < sl.c.end, ended > sl.c.start))
-        .join(Responder, Responder.id == DutySession.responder_id)
-        .outerjoin(Team, Team.id == Responder.team_id)
-        .subquery("stretches")
     )
-    s = stretches.c
+    if teams is not None:
+        query = query.join(Responder, Responder.id == DutySession.responder_id).outerjoin(
+            teams, teams.c.team_id == Responder.team_id
+        )
+    s = query.subquery("stretches").c
     return select(
         s.slice, s.grp, func.count(distinct(s.responder_id)), func.coalesce(func.sum(s.seconds), 0.0)
     ).group_by(s.slice, s.grp)
