@@ -14,9 +14,8 @@ import httpx
 import pytest
 
 from programme.figures import COLUMNS
-from tests.support.db import stores_of_its_own
 from tests.support.people import bearer
-from tests.support.programme_week import SERVER_SETTINGS, ZONE, Played, expected, play
+from tests.support.programme_week import ZONE, Played, expected, week_server
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -37,14 +36,8 @@ NOTHING = {
 def week(
     app_env: dict[str, str], store_env: dict[str, str], admin_headers: dict[str, str]
 ) -> Iterator[tuple[ServerProcess, Played]]:
-    """The week played on a server of its own (its clock expires the silent alert)."""
-    with (
-        stores_of_its_own(store_env["DATABASE_URL"], "programme") as own,
-        ServerProcess(env={**app_env, **own, **SERVER_SETTINGS}).start() as server,
-    ):
-        with httpx.Client(base_url=server.url, timeout=30) as http:
-            played = play(http, server.ws_url, server.database_url, admin_headers)
-        yield server, played
+    with week_server(app_env, store_env, admin_headers) as played:
+        yield played
 
 
 @pytest.fixture(scope="module")

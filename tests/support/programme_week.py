@@ -21,12 +21,14 @@ seconds-long sessions the API opened (written as rows: an 8-hour shift cannot be
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import statistics
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,8 +41,9 @@ from websockets.sync.client import connect
 from core.db import Database
 from simulator.city import City, District, Street
 from simulator.service import save_city
-from tests.support.db import fetch
+from tests.support.db import fetch, stores_of_its_own
 from tests.support.people import bearer, on_duty_at
+from tests.support.server import ServerProcess
 
 ZONE = ZoneInfo("Asia/Shanghai")
 ORIGIN = (31.0, 104.0)  # where the city is: its two districts meet on this meridian
@@ -248,6 +251,20 @@ def play(http: httpx.Client, ws_url: str, database_url: str, admin: dict[str, st
         assert closed.status_code == 200, closed.text
     asyncio.run(_move_to_the_week(database_url, played))
     return played
+
+
+@contextlib.contextmanager
+def week_server(
+    app_env: dict[str, str], store_env: dict[str, str], admin: dict[str, str]
+) -> Iterator[tuple[ServerProcess, Played]]:
+    """A server on stores of its own (its clock expires the silent alert) with the week played."""
+    with (
+        stores_of_its_own(store_env["DATABASE_URL"], "programme") as own,
+        ServerProcess(env={**app_env, **own, **SERVER_SETTINGS}).start() as server,
+    ):
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            played = play(http, server.ws_url, server.database_url, admin)
+        yield server, played
 
 
 async def _move_to_the_week(database_url: str, played: Played) -> None:
