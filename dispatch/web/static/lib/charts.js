@@ -49,7 +49,7 @@ export function shareBars({ title, rows, series, format, noData }) {
 // without incidents (null) breaks the line rather than dropping it to 0.
 export function shareTrend({ title, points, series, format }) {
   const left = 48;
-  const plotWidth = Math.max(points.length - 1, 1) * 70;
+  const plotWidth = Math.max(360, (points.length - 1) * 60); // a year reads as well as one month
   const plotHeight = 160;
   const top = 26;
   const width = left + plotWidth + 40;
