@@ -36,6 +36,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     values,
 )
 from sqlalchemy.sql.base import ColumnCollection
@@ -113,18 +114,34 @@ def _placed(by: Grouping, start: datetime, end: datetime) -> Subquery:
     """(incident_id, grp): the district or street whose boundary contains each incident opened in
     [start, end) (the first by id should boundaries overlap); an incident in none has no row.
 
-    A join of places and incidents rather than a lookup per incident: PostgreSQL loops over the few
-    places outside and the incidents inside, so PostGIS tests a year's points against one prepared
-    boundary at a time (1.3 s for 20,000 incidents in Shenzhen's districts, against 5.3 s).
+    Shaped for speed (20,000 incidents of a year in Shenzhen's 74 streets: ~1 s, against 8 s as a
+    lookup per incident): the boundaries are read once into a CTE (kept in a table they are
+    compressed, and unpacking one for every test was most of the time), the incidents' points made
+    geometry once, and each place scans the points with the bounding-box operator first.
     """
     place = DistrictRow if by is Grouping.district else StreetRow
-    contains = func.ST_Contains(place.boundary, func.geometry(Incident.location))
-    return (
-        select(Incident.id.label("incident_id"), cast(place.id, String).label("grp"))
-        .join(place, contains)
+    places = (
+        select(place.id, func.ST_Force2D(place.boundary).label("boundary"))
+        .cte(f"{by.value}_boundaries")
+        .prefix_with("MATERIALIZED")
+    )
+    points = (
+        select(Incident.id, func.geometry(Incident.location).label("at"))
         .where(Incident.created_at >= start, Incident.created_at < end)
-        .distinct(Incident.id)
-        .order_by(Incident.id, place.id)
+        .cte("incident_points")
+        .prefix_with("MATERIALIZED")
+    )
+    inside = (
+        select(points.c.id.label("incident_id"))
+        .where(places.c.boundary.op("&&")(points.c.at), func.ST_Contains(places.c.boundary, points.c.at))
+        .lateral("inside")
+    )
+    return (
+        select(inside.c.incident_id, cast(places.c.id, String).label("grp"))
+        .select_from(places)
+        .join(inside, true())
+        .distinct(inside.c.incident_id)
+        .order_by(inside.c.incident_id, places.c.id)
         .subquery("placed")
     )
 

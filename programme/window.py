@@ -10,12 +10,17 @@ sessions are clipped to each slice they overlap.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 MAX_WINDOW = timedelta(days=731)
 """Two years: a year beside the one before it. Longer windows are refused (422 on `to`), which keeps
 every report a scan of at most 24 monthly partitions of alerts."""
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""Windows outside these bounds are refused: no record is older, and a date near year 9999 has no
+following month (or, with a time-zone offset, no UTC instant) to compute."""
 
 WHOLE = "all"  # the label of the single slice of a window not grouped by month
 
@@ -36,6 +41,10 @@ def on_city_clock(at: datetime, zone: ZoneInfo) -> datetime:
 
 def window_problem(start: datetime, end: datetime) -> tuple[str, str] | None:
     """(field, rule) when the window cannot be reported, else None."""
+    if start < EARLIEST:
+        return "from", f"must be at or after {EARLIEST.date()}"
+    if end > LATEST:
+        return "to", f"must be at or before {LATEST.date()}"
     if end <= start:
         return "to", "must be after from"
     if end - start > MAX_WINDOW:

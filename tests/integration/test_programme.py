@@ -159,6 +159,8 @@ def test_naive_times_and_dates_are_on_the_city_clock(week, planner: httpx.Client
         ({"from": "2026-11-01", "to": "2026-10-01"}, "to"),
         ({"from": "2026-11-01", "to": "2026-11-01"}, "to"),
         ({"from": "2020-01-01", "to": "2026-01-01"}, "to"),
+        ({"from": "9999-12-01", "to": "9999-12-31", "by": "month"}, "to"),
+        ({"from": "0001-01-01T00:00:00+14:00", "to": "0001-01-02"}, "from"),
         ({"from": "2026-10-01", "to": "2026-11-01", "by": "week"}, "by"),
         ({"from": "2026-10-01", "to": "2026-11-01", "format": "xlsx"}, "format"),
     ],

@@ -64,6 +64,9 @@ def test_window_problems_name_to() -> None:
     assert window_problem(start, start - timedelta(days=1)) == ("to", "must be after from")
     assert window_problem(start, start + MAX_WINDOW + timedelta(seconds=1))[0] == "to"  # type: ignore[index]
     assert window_problem(start, start + MAX_WINDOW) is None
+    assert window_problem(datetime(1969, 12, 31, tzinfo=UTC), start)[0] == "from"  # type: ignore[index]
+    late = datetime(9000, 1, 2, tzinfo=UTC)
+    assert window_problem(late - timedelta(days=3), late)[0] == "to"  # type: ignore[index]
 
 
 def test_an_empty_share_is_null_and_a_zero_share_is_zero() -> None:
