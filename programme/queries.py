@@ -31,6 +31,7 @@ from sqlalchemy import (
     case,
     cast,
     column,
+    distinct,
     extract,
     func,
     literal,
@@ -255,38 +256,61 @@ def _team_groups(by: Grouping | None) -> Subquery:
     return select(Team.id.label("team_id"), _team_group(by).label("grp")).subquery("team_groups")
 
 
-def duty_counts(by: Grouping | None, cut: Sequence[Slice]) -> Select[tuple[object, ...]]:
-    """(slice, grp, active_responders, on_duty_s): duty sessions clipped to each slice, summed per
-    responder first (a year's million sessions become a row per responder and month, with no
-    DISTINCT to sort), then grouped by the responder's team (places and teams) or not at all
-    (months and the total: everyone counts)."""
+def _month_of(at: ColumnElement[datetime], zone: str) -> ColumnElement[str]:
+    """'YYYY-MM' of an instant on the city's clock: the label of its slice (`programme.window`)."""
+    return func.to_char(func.timezone(zone, at), "YYYY-MM")
+
+
+def _duty_in_slices(cut: Sequence[Slice], months_in: str | None) -> Subquery:
+    """(slice, responder_id, seconds): every duty session clipped to each slice it overlaps (an open
+    one runs until now), summed per responder.
+
+    By month (`months_in`: the city's zone) a session is matched to the month it started in by
+    equality (a hash join over a year's million sessions), and only the few that run into later
+    months are matched to those by range: the range join over all of them took 7 s for a year."""
     sl = _slices(cut)
     ended = func.coalesce(DutySession.ended_at, func.now())
-    begin, finish = func.greatest(DutySession.started_at, sl.c.start), func.least(ended, sl.c.end)
-    per_responder = (
-        select(
-            sl.c.label.label("slice"),
-            DutySession.responder_id,
-            func.sum(extract("epoch", finish - begin)).label("seconds"),
-        )
-        .select_from(DutySession)
-        .join(sl, and_(DutySession.started_at < sl.c.end, ended > sl.c.start))
-        .group_by(sl.c.label, DutySession.responder_id)
-        .subquery("per_responder")
+    overlap = and_(DutySession.started_at < sl.c.end, ended > sl.c.start)
+    seconds = func.sum(
+        extract("epoch", func.least(ended, sl.c.end) - func.greatest(DutySession.started_at, sl.c.start))
     )
+
+    def clipped(slice_matches: ColumnElement[bool]) -> Select[tuple[object, ...]]:
+        return (
+            select(sl.c.label.label("slice"), DutySession.responder_id, seconds.label("seconds"))
+            .select_from(DutySession)
+            .join(sl, and_(slice_matches, overlap))
+            .group_by(sl.c.label, DutySession.responder_id)
+        )
+
+    if months_in is None:
+        return clipped(true()).subquery("per_responder")
+    first, last = _month_of(DutySession.started_at, months_in), _month_of(ended, months_in)
+    later = clipped(and_(sl.c.label > first, sl.c.label <= last)).where(last > first)
+    return clipped(sl.c.label == first).union_all(later).subquery("per_responder")
+
+
+def duty_counts(
+    by: Grouping | None, cut: Sequence[Slice], months_in: str | None = None
+) -> Select[tuple[object, ...]]:
+    """(slice, grp, active_responders, on_duty_s): duty per responder and slice (a month, with
+    `months_in` the city's zone, or the window), grouped by the responder's team (places and teams)
+    or not at all (months and the total: everyone counts). Summing per responder first turns a
+    year's million sessions into a row per responder and slice, with no DISTINCT to sort."""
+    per_responder = _duty_in_slices(cut, months_in)
     p = per_responder.c
     if by in (Grouping.district, Grouping.street, Grouping.team):
         teams = _team_groups(by)
-        query = (
-            select(p.slice, teams.c.grp, func.count(), func.sum(p.seconds))
+        return (
+            select(p.slice, teams.c.grp, func.count(distinct(p.responder_id)), func.sum(p.seconds))
             .select_from(per_responder)
             .join(Responder, Responder.id == p.responder_id)
             .outerjoin(teams, teams.c.team_id == Responder.team_id)
             .group_by(p.slice, teams.c.grp)
         )
-    else:
-        query = select(p.slice, NO_GROUP, func.count(), func.sum(p.seconds)).group_by(p.slice)
-    return query
+    return select(p.slice, NO_GROUP, func.count(distinct(p.responder_id)), func.sum(p.seconds)).group_by(
+        p.slice
+    )
 
 
 def districts() -> Select[tuple[object, ...]]:

@@ -35,11 +35,12 @@ async def _counted(
 
 
 async def _rows(
-    session: AsyncSession, by: Grouping | None, cut: Sequence[Slice]
+    session: AsyncSession, by: Grouping | None, cut: Sequence[Slice], zone: ZoneInfo
 ) -> dict[Group, ProgrammeRow]:
     incidents = await _counted(session, queries.incident_counts(by, cut))
     alerts = await _counted(session, queries.alert_counts(by, cut))
-    duty = await _counted(session, queries.duty_counts(by, cut))
+    months_in = zone.key if by is Grouping.month else None
+    duty = await _counted(session, queries.duty_counts(by, cut, months_in))
     out = {}
     for group in {*incidents, *alerts, *duty}:
         i, a, d = incidents.get(group), alerts.get(group), duty.get(group)
@@ -105,9 +106,9 @@ async def programme_report(
     cut = slices(start, end, zone, by_month=by is Grouping.month)
     # Short scans of a year's rows: compiling them (JIT) took PostgreSQL seconds and saved nothing.
     await session.execute(text("SET LOCAL jit = off"))
-    counted = await _rows(session, by, cut)
+    counted = await _rows(session, by, cut, zone)
     places = await _places(session, by) if by in (Grouping.district, Grouping.street) else []
-    whole = await _rows(session, None, [Slice(WHOLE, start, end)])
+    whole = await _rows(session, None, [Slice(WHOLE, start, end)], zone)
     total = _named(whole.get((WHOLE, "")), Label(TOTAL))
     return ProgrammeReport(
         start=start, end=end, by=by, time_zone=zone.key, rows=_ordered(by, counted, places, cut), total=total

@@ -132,9 +132,10 @@ class Shift:
 
 def shifts(window_start: datetime, window_end: datetime) -> list[Shift]:
     """Everyone works 8 hours around their incident (from 2 h before it); w1 also worked across the
-    window's start (3 h inside it), e2 three days before it (not counted), o2 the last day 09-17,
-    and e1 is still on duty since 2 h before the window's end."""
-    out = []
+    window's start (3 h inside it), e2 three days before it (not counted), o2 the last day 09-17
+    and across the turn of a month before the window (the night into the 1st, 22:00-03:00), and e1
+    is still on duty since 2 h before the window's end."""
+    out, turn = [], turn_of_month(window_start)
     at = {s.name: incident_time(window_start, s) for s in INCIDENTS}
     for name, person in PEOPLE.items():
         if name != "o2":
@@ -145,8 +146,15 @@ def shifts(window_start: datetime, window_end: datetime) -> list[Shift]:
         Shift("e2", window_start - timedelta(days=3), window_start - timedelta(days=3, hours=-8)),
         Shift("o2", window_start + timedelta(days=6, hours=9), window_start + timedelta(days=6, hours=17)),
         Shift("e1", window_end - timedelta(hours=2), None),
+        Shift("o2", turn - timedelta(hours=2), turn + timedelta(hours=3)),
     ]
     return out
+
+
+def turn_of_month(window_start: datetime) -> datetime:
+    """The city's midnight starting the month 10 days before the window: always before it, and
+    inside a window that starts 45 days before it."""
+    return (window_start - timedelta(days=10)).replace(day=1)
 
 
 def incident_time(window_start: datetime, s: Scripted) -> datetime:
@@ -346,16 +354,18 @@ def _incident_place(s: Scripted, by: str) -> str:
     return s.district if by == "district" else f"{s.district}/{s.street}"
 
 
-def expected(by: str, played: Played) -> dict[str, dict[str, Any]]:
-    """Each group's figures, counted by hand from the script (keys as the report names them);
-    `by="total"`: the whole window as one group, "total"."""
-    start, end = played.window
+def expected(
+    by: str, played: Played, window: tuple[datetime, datetime] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Each group's figures, counted by hand from the script (keys as the report names them) over
+    the week or a `window` holding it; `by="total"`: the whole window as one group, "total"."""
+    start, end = window or played.window
     facts: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"incidents": set(), "r5": set(), "a5": set(), "alerts": 0, "answered": 0, "accepted": 0,
                  "accept_s": [], "ran": 0, "active": set(), "duty_s": 0.0}
     )  # fmt: skip
     for s in INCIDENTS:
-        at = incident_time(start, s)
+        at = incident_time(played.window[0], s)
         alerted = [n for n, p in PEOPLE.items() if p.near == s.name and n != "o2"]
         arrivals = [a for a in s.answers.values() if a.on_scene_s is not None]
         in_time = any(a.on_scene_s <= 300 for a in arrivals)  # type: ignore[operator]
@@ -380,7 +390,7 @@ def expected(by: str, played: Played) -> dict[str, dict[str, Any]]:
                 f["accept_s"].append(answer.after_s)
                 f["ran"] += answer.on_scene_s is None  # the incident closed while they were on the way
     months = _months(start, end) if by == "month" else [("", start, end)]
-    for shift in shifts(start, end):
+    for shift in shifts(*played.window):
         for label, m_start, m_end in months:
             seconds = (min(shift.end or end, m_end) - max(shift.start, m_start)).total_seconds()
             if seconds > 0:
