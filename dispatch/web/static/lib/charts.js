@@ -48,7 +48,7 @@ export function shareBars({ title, rows, series, format, noData }) {
 // Lines of shares (0..1) over months: `points` = [{ label, values: [share|null, ...] }]; a month
 // without incidents (null) breaks the line rather than dropping it to 0.
 export function shareTrend({ title, points, series, format }) {
-  const left = 48;
+  const left = 64; // room for "100.0 %"
   const plotWidth = Math.max(360, (points.length - 1) * 60); // a year reads as well as one month
   const plotHeight = 160;
   const top = 26;
