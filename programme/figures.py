@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, Self
 
 from programme.schemas import ProgrammeRow
 
@@ -24,6 +25,11 @@ class IncidentCounts:
     responder_5min: int = 0
     aed_5min: int = 0
 
+    @classmethod
+    def of(cls, counted: Sequence[Any] | None) -> Self:
+        """From a row of `queries.incident_counts` (after slice and group); None: nothing counted."""
+        return cls(*map(int, counted)) if counted else cls()
+
 
 @dataclass(frozen=True, slots=True)
 class AlertCounts:
@@ -33,11 +39,25 @@ class AlertCounts:
     median_accept_s: float | None = None
     ran_for_nothing: int = 0
 
+    @classmethod
+    def of(cls, counted: Sequence[Any] | None) -> Self:
+        """From a row of `queries.alert_counts` (after slice and group); None: nothing counted."""
+        if not counted:
+            return cls()
+        alerts, answered, accepted, median, ran = counted
+        median_s = None if median is None else float(median)
+        return cls(int(alerts), int(answered), int(accepted), median_s, int(ran))
+
 
 @dataclass(frozen=True, slots=True)
 class DutyCounts:
     active_responders: int = 0
     on_duty_s: float = 0.0
+
+    @classmethod
+    def of(cls, counted: Sequence[Any] | None) -> Self:
+        """From a row of `queries.duty_counts` (after slice and group); None: nobody on duty."""
+        return cls(int(counted[0]), float(counted[1])) if counted else cls()
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,20 +41,13 @@ async def _rows(
     alerts = await _counted(session, queries.alert_counts(by, cut))
     months_in = zone.key if by is Grouping.month else None
     duty = await _counted(session, queries.duty_counts(by, cut, months_in))
-    out = {}
+    out: dict[Group, ProgrammeRow] = {}
     for group in {*incidents, *alerts, *duty}:
         i, a, d = incidents.get(group), alerts.get(group), duty.get(group)
         out[group] = row(
-            Label(group[1] or OUTSIDE),
-            IncidentCounts(*map(int, i)) if i else IncidentCounts(),  # type: ignore[arg-type]
-            AlertCounts(int(a[0]), int(a[1]), int(a[2]), _float(a[3]), int(a[4])) if a else AlertCounts(),  # type: ignore[arg-type]
-            DutyCounts(int(d[0]), float(d[1])) if d else DutyCounts(),  # type: ignore[arg-type]
+            Label(group[1] or OUTSIDE), IncidentCounts.of(i), AlertCounts.of(a), DutyCounts.of(d)
         )
     return out
-
-
-def _float(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 async def _places(session: AsyncSession, by: Grouping) -> list[tuple[str, Label]]:
