@@ -54,6 +54,7 @@ from geo.cells import remember_centres_within
 from outcomes.router import router as outcomes_router
 from privacy.retention import run_retention
 from privacy.router import router as privacy_router
+from programme.router import router as programme_router
 from responders.router import locations_router
 from responders.router import router as responders_router
 from responders.store import LiveLocationStore
@@ -213,6 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(service_record_router)
     app.include_router(outcomes_router)
     app.include_router(debriefs_router)
+    app.include_router(programme_router)
     install_web(app)
     install_openapi(app)  # after every route is in: the document is completed from them
     return app

@@ -1,6 +1,7 @@
 """The README's pictures, taken from a running `make run` (the demo city, Shenzhen) with Debian's
 Chromium: the console with a cardiac arrest opened next to a moving demo worker, that worker's
-phone ringing, and the planner's coverage of the programme's workforce on shift.
+phone ringing, the planner's coverage of the programme's workforce on shift, and the planner's
+Programme section (the last 30 days by district: the demo's duty hours and the incidents opened).
 
     make run    # in one terminal; it prints the tokens
     .venv/bin/python scripts/screenshots.py --dispatcher T1 --planner T2 --responder T3
@@ -84,6 +85,9 @@ def main() -> None:
         expect(planner.locator("#summary table").first).to_be_visible(timeout=300_000)
         time.sleep(2)
         planner.screenshot(path=str(args.out / "planner.png"))
+        programme = planner.locator("#programme")  # the last 30 days by district, under the map
+        expect(programme).to_have_attribute("data-state", "shown")
+        programme.screenshot(path=str(args.out / "programme.png"))
         browser.close()
     print(f"screenshots in {args.out}")
 

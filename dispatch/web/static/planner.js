@@ -6,6 +6,7 @@ import { escapeHtml } from "./lib/html.js";
 import { cityTimeToIso, duration, loadLanguage, mountHelp, mountLanguageSwitch, number, percent, t, translatePage, useTimeZone } from "./lib/i18n.js";
 import { fromWgs84, geojsonFromWgs84 } from "./lib/datum.js";
 import { createMap, drawDistricts, loadConfig, pinIcon, placeName } from "./lib/map.js";
+import { mountProgramme } from "./lib/programme.js";
 
 const SCREEN = "planner";
 // ETA bands (seconds) and their colours, from reached-early to out of reach; dark enough to read labels.
@@ -166,6 +167,7 @@ async function start(token) {
   $("who").textContent = t("signin.as", { who: who.label || t(`role.${who.role}`) });
   $("who").classList.remove("hidden");
   $("signout").classList.remove("hidden");
+  mountProgramme($("programme"), { token: () => state.token, zone: state.config.timezone, fail });
   const { error } = await drawDistricts(state.map, state.config, token);
   if (error) say(t("map.no_outline", { reason: error.message }));
 }
