@@ -107,3 +107,25 @@ def test_the_programme_section_in_chinese(week, new_context: Callable[..., Brows
     expect(page.locator('#programme-rows tr[data-key="West/North"] th')).to_have_text("西区 · 北街道")
     page.locator("#programme").screenshot(path=str(SCREENSHOTS / "programme-zh-CN.png"))
     assert errors == []
+
+
+def test_a_coordinator_sees_the_programme_beside_the_follow_ups(  # type: ignore[no-untyped-def]
+    week, new_context: Callable[..., BrowserContext], admin_headers
+) -> None:
+    """Coordinators read how the circle performs on their own page (the planner page is for
+    planners): the same section, the same figures."""
+    server, _, _ = week
+    r = httpx.post(
+        f"{server.url}/v1/tokens",
+        json={"role": "coordinator", "label": "coordinator"},
+        headers=admin_headers,
+    )
+    page = new_context().new_page()
+    errors = console_errors(page)
+    page.goto(f"{server.url}/coordinator")
+    page.get_by_label(words("en")["aftercare.coordinator.token"]).fill(r.json()["token"])
+    page.get_by_role("button", name=words("en")["signin.button"], exact=True).click()
+    expect(page.locator("#programme")).to_have_attribute("data-state", "shown")
+    expect(page.locator('#programme-rows tr[data-key="West"] td[data-col="incidents"]')).to_have_text("3")
+    expect(page.locator('#programme-rows tfoot td[data-col="incidents"]')).to_have_text("7")
+    assert errors == []

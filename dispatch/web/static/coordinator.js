@@ -5,6 +5,7 @@
 import { api, checkToken, onSubmit, storedToken, storeToken } from "./lib/api.js";
 import { escapeHtml } from "./lib/html.js";
 import { loadLanguage, mountHelp, mountLanguageSwitch, t, term, translatePage } from "./lib/i18n.js";
+import { mountProgramme } from "./lib/programme.js";
 import { dateTime } from "./lib/when.js";
 
 const SCREEN = "coordinator";
@@ -70,6 +71,7 @@ async function start(token) {
   $("signin").classList.add("hidden");
   $("who").textContent = t("signin.as", { who: who.label || t(`role.${who.role}`) });
   for (const id of ["who", "signout"]) $(id).classList.remove("hidden");
+  mountProgramme($("programme"), { token: () => state.token, zone: state.zone, fail }); // how the circle performs
   await refresh();
 }
 
