@@ -38,6 +38,7 @@ from core.token_cache import TokenCache
 from core.worker_header import WorkerHeaderMiddleware
 from dispatch import health, tokens, ws
 from dispatch import router as incidents
+from dispatch.arrival import ArrivalWatcher
 from dispatch.channels.base import ClosableChannel
 from dispatch.channels.push import build_push
 from dispatch.channels.push_router import router as push_router
@@ -112,6 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.dispatch = DispatchContext.build(
             settings, app.state.db, app.state.live_store, fanout, channels=channels
         )
+        arrivals = ArrivalWatcher(app.state.db, fanout, settings, app.state.dispatch.engaged_changed)
+        app.state.fix_observer = arrivals  # every stored fix passes the arrival geofences
         app.state.studies = StudyRunner(JobStore(app.state.db.sessions), Limits.from_settings(settings))
         async with AsyncExitStack() as stack:
             stack.push_async_callback(app.state.db.dispose)
@@ -149,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.push_async_callback(_cancel, asyncio.create_task(revocations.run()))
             stack.push_async_callback(_cancel, asyncio.create_task(app.state.socket_guard.run()))
             stack.push_async_callback(_cancel, asyncio.create_task(run_dispatch_clock(app.state.dispatch)))
+            stack.push_async_callback(_cancel, asyncio.create_task(arrivals.run()))
             stack.push_async_callback(_cancel, asyncio.create_task(run_delivery(app.state.db, settings)))
             stack.push_async_callback(
                 _cancel, asyncio.create_task(_warm_cover(app.state.db, app.state.live_store.page_resolution))

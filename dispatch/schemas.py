@@ -146,7 +146,9 @@ class AckFrame(InputModel):
 class StatusFrame(InputModel):
     type: Literal["status"]
     alert_id: uuid.UUID
-    status: Literal["en_route", "on_scene"]
+    status: Literal["en_route", "on_scene", "aed_picked_up"] = Field(
+        description="`aed_picked_up`: a `fetch_aed` runner has the AED (the alert's status stays)"
+    )
 
 
 class ReceivedFrame(InputModel):

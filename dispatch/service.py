@@ -515,7 +515,7 @@ async def alert_views(
         query = query.where(
             Alert.responder_id == responder_id,
             Incident.status == "open",
-            Alert.opened_at >= _oldest_open(),  # old months hold no open incident's alerts
+            Alert.opened_at >= oldest_open(),  # old months hold no open incident's alerts
         )
     views = []
     for alert, incident, *columns in (await session.execute(query)).all():
@@ -525,7 +525,7 @@ async def alert_views(
     return views
 
 
-def _oldest_open() -> ScalarSelect[datetime]:
+def oldest_open() -> ScalarSelect[datetime]:
     """When the oldest open incident was opened (NULL when none is: then nothing matches)."""
     return select(func.min(Incident.created_at)).where(Incident.status == "open").scalar_subquery()
 

@@ -119,7 +119,10 @@ def test_marks_come_in_trip_order_once_each_and_honour_accuracy(
     if acc is not None and acc > RADII.max_accuracy_m:
         assert got == []
     if "on_scene" in got:
-        assert d <= RADII.on_scene_m + 0.01 and (acc or RADII.max_accuracy_m) <= RADII.on_scene_m
+        assert (
+            d <= RADII.on_scene_m + 0.01
+            and (RADII.max_accuracy_m if acc is None else acc) <= RADII.on_scene_m
+        )
         assert role == "cpr" or "aed_picked_up" in got or "aed_picked_up" in already
     if got and not trip.en_route:
         assert got[0] == "en_route"  # a later mark brings the earlier one
