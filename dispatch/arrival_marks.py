@@ -50,6 +50,15 @@ class TripKey:
     responder_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Marked:
+    """A mark just set: its logged event, whose phone to tell, and the time kept on the alert."""
+
+    event: IncidentEvent
+    responder_id: str
+    at: datetime
+
+
 def mark_frame(alert_id: str, mark: str, at: datetime, source: str) -> dict[str, Any]:
     """What the responder's phone is told when a mark is set (by its fixes or its tap)."""
     return {"type": "mark", "alert_id": alert_id, "mark": mark, "at": at.isoformat(), "source": source}
@@ -95,9 +104,9 @@ async def set_origin(session: AsyncSession, trip: TripKey, origin: Point) -> Non
 
 async def record_crossings(
     session: AsyncSession, trip: TripKey, crossings: tuple[Crossing, ...], fix: Fix
-) -> list[tuple[IncidentEvent, Alert]]:
-    """Set each crossing's mark (in order) and log it as `source: auto`; the events and alerts of
-    those that were news, to publish once the caller commits. Nothing once the incident closed.
+) -> list[Marked]:
+    """Set each crossing's mark (in order) and log it as `source: auto`; those that were news,
+    to publish once the caller commits. Nothing once the incident closed.
 
     The incident's row is locked first (FOR NO KEY UPDATE), the order answers and closing take
     them in: this alert's row locked first, then waiting for the incident a closing holds while
@@ -130,14 +139,13 @@ async def record_crossings(
             lat=round(fix.lat, 7),
             lng=round(fix.lng, 7),
         )
-        logged.append((event, alert))
+        logged.append(Marked(event, str(alert.responder_id), at))
     return logged
 
 
-async def announce(fanout: Fanout, logged: list[tuple[IncidentEvent, Alert]]) -> None:
+async def announce(fanout: Fanout, logged: list[Marked]) -> None:
     """After the commit: the consoles get the events, the phone its marks."""
-    await events.publish(fanout, [event for event, _ in logged])
-    for event, alert in logged:
-        at = getattr(alert, f"{event.kind}_at")
-        frame = mark_frame(str(alert.id), event.kind, at, event.data.get("source", "manual"))
-        await fanout.to_responder(str(alert.responder_id), frame)
+    await events.publish(fanout, [m.event for m in logged])
+    for m in logged:
+        frame = mark_frame(m.event.data["alert_id"], m.event.kind, m.at, m.event.data["source"])
+        await fanout.to_responder(m.responder_id, frame)

@@ -388,6 +388,10 @@ def incident_out(
                 status=a.status,
                 cancel_reason=a.cancel_reason,
                 delivered_via=a.delivered_via,
+                answered_at=a.answered_at,
+                en_route_at=a.en_route_at,
+                aed_picked_up_at=a.aed_picked_up_at,
+                on_scene_at=a.on_scene_at,
             )
             for a in alerts
         ],
