@@ -12,7 +12,7 @@
 
 importScripts("/static/keep.js");
 
-const CACHE = "rescue-responder-shell-v2";
+const CACHE = "rescue-responder-shell-v3";
 const PAGE = "/responder";
 const SHELL = [
   PAGE,
@@ -26,6 +26,9 @@ const SHELL = [
   "/static/lib/datum.js",
   "/static/lib/map.js",
   "/static/lib/i18n.js",
+  "/static/lib/arrival.js",
+  "/static/lib/html.js",
+  "/static/arrival.css",
   "/static/i18n/zh-CN.json",
   "/static/i18n/en.json",
   "/static/vendor/leaflet/leaflet.css",
