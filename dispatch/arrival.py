@@ -91,7 +91,8 @@ async def engaged_trips(session: AsyncSession) -> list[Engaged]:
 def trip_of(alert: Alert, patient: Point, aed_lat: float | None, aed_lng: float | None) -> Trip:
     """The rules' view of an accepted alert."""
     answered = alert.answered_at or alert.updated_at
-    origin = None if alert.accepted_lat is None else Point(alert.accepted_lat, alert.accepted_lng or 0.0)
+    lat, lng = alert.accepted_lat, alert.accepted_lng
+    origin = Point(lat, lng) if lat is not None and lng is not None else None
     return Trip(
         role=alert.role,
         patient=patient,
