@@ -29,7 +29,7 @@ from core.redis import Keys, connect_redis
 from dispatch.arrival import ArrivalWatcher, Engaged
 from dispatch.arrival_marks import TripKey
 from dispatch.fanout import Fanout
-from dispatch.geofence import Point, Trip
+from dispatch.geofence import Point, Radii, Trip
 from geo.distance import destination
 from responders.availability import CertificatePeriod
 from responders.ingest import Clock, ingest_batch, judge_updates
@@ -123,7 +123,8 @@ async def _run() -> str:
         for _ in range(PEOPLE)
     ]
     # never started: nothing crosses, so neither the database nor the fan-out is used
-    watcher = ArrivalWatcher(Database(settings.database_url), Fanout(redis, keys), settings, asyncio.Event())
+    radii = Radii.from_settings(settings)
+    watcher = ArrivalWatcher(Database(settings.database_url), Fanout(redis, keys), radii, asyncio.Event())
     watcher.engage(_engaged(people))
     assert len(watcher.by_responder) == ENGAGED
     try:

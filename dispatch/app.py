@@ -48,6 +48,7 @@ from dispatch.context import DispatchContext
 from dispatch.errors import install_error_handlers
 from dispatch.escalation import run_dispatch_clock
 from dispatch.fanout import Fanout
+from dispatch.geofence import Radii
 from dispatch.web.router import install_web
 from geo.cells import remember_centres_within
 from responders.router import locations_router
@@ -113,7 +114,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.dispatch = DispatchContext.build(
             settings, app.state.db, app.state.live_store, fanout, channels=channels
         )
-        arrivals = ArrivalWatcher(app.state.db, fanout, settings, app.state.dispatch.engaged_changed)
+        arrivals = ArrivalWatcher(
+            app.state.db, fanout, Radii.from_settings(settings), app.state.dispatch.engaged_changed
+        )
         app.state.fix_observer = arrivals  # every stored fix passes the arrival geofences
         app.state.studies = StudyRunner(JobStore(app.state.db.sessions), Limits.from_settings(settings))
         async with AsyncExitStack() as stack:

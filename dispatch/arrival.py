@@ -31,7 +31,6 @@ from sqlalchemy import cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aed_registry.models import Aed
-from core.config import Settings
 from core.db import Database
 from dispatch.arrival_marks import TripKey, announce, record_crossings, set_origin
 from dispatch.fanout import Fanout
@@ -117,11 +116,8 @@ def id_prefixes(ids: np.ndarray) -> np.ndarray:
 class ArrivalWatcher:
     """Implements `responders.observers.FixObserver` for the arrival geofences (one per worker)."""
 
-    def __init__(
-        self, db: Database, fanout: Fanout, settings: Settings, engaged_changed: asyncio.Event
-    ) -> None:
-        self.db, self.fanout = db, fanout
-        self.radii = Radii.from_settings(settings)
+    def __init__(self, db: Database, fanout: Fanout, radii: Radii, engaged_changed: asyncio.Event) -> None:
+        self.db, self.fanout, self.radii = db, fanout, radii
         self.engaged_changed = engaged_changed
         self.by_responder: dict[str, list[Engaged]] = {}
         self.prefixes = np.empty(0, dtype=np.uint64)  # `id_prefixes` of `by_responder`, sorted

@@ -15,7 +15,7 @@ from core.redis import Keys, connect_redis
 from dispatch.arrival import ArrivalWatcher, Engaged, id_prefixes
 from dispatch.arrival_marks import TripKey
 from dispatch.fanout import Fanout
-from dispatch.geofence import Point, Trip
+from dispatch.geofence import Point, Radii, Trip
 from geo.distance import destination
 from responders.records import padded_id, uuid_ids
 from responders.store import FixColumns, Outcome, PositionFix
@@ -27,10 +27,9 @@ NOW = datetime.now(UTC)
 
 def watcher() -> ArrivalWatcher:
     """Never started: its database and fan-out are not reached by the ingest's side."""
-    settings = Settings()
     redis = connect_redis("redis://127.0.0.1:1/0")
     db = Database("postgresql+asyncpg://nobody@127.0.0.1:1/none")
-    return ArrivalWatcher(db, Fanout(redis, Keys("unit:")), settings, asyncio.Event())
+    return ArrivalWatcher(db, Fanout(redis, Keys("unit:")), Radii.from_settings(Settings()), asyncio.Event())
 
 
 def engaged(responder_id: str) -> Engaged:
