@@ -19,7 +19,7 @@ from tests.integration.test_dispatch import offset
 from tests.support.db import fetch
 from tests.support.people import bearer, iso
 from tests.support.phones import Phone
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, on_single_and_cluster
 
 pytestmark = pytest.mark.integration
 MARKS = ("en_route", "aed_picked_up", "on_scene")
@@ -144,6 +144,7 @@ async def test_a_runner_s_own_fixes_mark_en_route_the_aed_and_the_scene_in_order
         await s.close()
 
 
+@on_single_and_cluster  # a gateway's batch is stored by slot on a cluster: outcomes still in order
 async def test_fixes_over_http_and_a_gateway_batch_mark_a_trip_walking_away_does_not(
     live_server: ServerProcess, admin_headers: dict[str, str], token_for
 ) -> None:
