@@ -31,6 +31,7 @@ from core.redis import REDIS_DOWN
 from dispatch import events
 from dispatch.context import DispatchContext
 from dispatch.frames import AedInfo, AlertView, alert_frame, cancel_frame
+from dispatch.geofence import MARKS
 from dispatch.matching import AedSite, Candidate, coverage_of, people_in_reach
 from dispatch.models import ENGAGED, PENDING, UNDECIDED, Alert, Incident, IncidentEvent
 from dispatch.policy.circle import Person, top_up
@@ -560,4 +561,5 @@ def alert_view(
         note=incident.note,
         aed=aed,
         aed_option=option,
+        marks={m: at for m in MARKS if (at := getattr(alert, f"{m}_at")) is not None},
     )

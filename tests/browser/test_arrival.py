@@ -69,6 +69,10 @@ def test_the_phone_and_the_console_show_the_marks_auto_and_manual(
     expect(marks.nth(2)).to_contain_text("At the patient")
     expect(phone.locator("#mission-state")).to_contain_text("on scene")
     shot(phone, "runner-marks")
+    phone.reload()  # signed in again from the kept token: the marks come back with the incident
+    expect(marks).to_have_count(3)
+    expect(marks.nth(1)).to_have_attribute("data-mark", "aed_picked_up")
+    expect(phone.get_by_role("button", name="Picked up the AED")).to_be_hidden()
 
     desk = new_context().new_page()
     desk_errors = console_errors(desk)

@@ -139,6 +139,9 @@ async def test_a_runner_s_own_fixes_mark_en_route_the_aed_and_the_scene_in_order
         times = [at(alert[f"{m}_at"]) for m in MARKS]
         assert times == sorted(times) and at(alert["answered_at"]) <= times[0]
         assert times == [at(e["data"]["ts"]) for e in marks]  # the fixes' own times
+        async with Phone(live_server.ws_url, runner["token"]) as again:  # the phone reconnects
+            replay = await again.next(type_="incident")
+        assert [(m, at(t)) for m, t in replay["marks"].items()] == list(zip(MARKS, times, strict=True))
         assert abs(marks[2]["data"]["lat"] - offset(s.lat, s.lng, 10, 0)[0]) < 1e-6
     finally:
         await s.close()

@@ -10,7 +10,7 @@
 
 import { api, checkToken, onSubmit, storedToken, storeToken, openSocket } from "./lib/api.js";
 import { clock, distance, duration, language, loadLanguage, localisedFields, mountHelp, mountLanguageSwitch, t, term, translatePage, useTimeZone } from "./lib/i18n.js";
-import { markLineHtml } from "./lib/arrival.js";
+import { markLineHtml, replayedMarks } from "./lib/arrival.js";
 import { fromWgs84 } from "./lib/datum.js";
 import { createMap, loadConfig, pinIcon } from "./lib/map.js";
 
@@ -240,9 +240,9 @@ function onMission(incident) {
   $("mission-state").textContent = state.token ? t("mission.status", { status: term("alert_status", frame.status) }) : t("mission.sign_in_to_report");
   $("en-route").disabled = !state.token;
   $("on-scene").disabled = !state.token;
-  if (state.marksOf !== frame.alert_id) $("arrival-marks").innerHTML = "";
+  if (state.marksOf !== frame.alert_id) $("arrival-marks").innerHTML = replayedMarks(frame).map(markLineHtml).join("");
   state.marksOf = frame.alert_id;
-  $("aed-picked-up").classList.toggle("hidden", frame.role !== "fetch_aed");
+  $("aed-picked-up").classList.toggle("hidden", frame.role !== "fetch_aed" || Boolean(frame.marks?.aed_picked_up));
   $("aed-picked-up").disabled = !state.token;
   drawMission();
   say(t("mission.say"));

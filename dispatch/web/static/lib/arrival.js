@@ -25,7 +25,9 @@ function sourcesOf(events) {
   return out;
 }
 
+// `auto` or `manual`; nothing when unknown (marks replayed to a phone that reconnected).
 export function sourceTag(source) {
+  if (!source) return "";
   const kind = source === "auto" ? "auto" : "manual";
   return `<span class="arrival-src arrival-${kind}" data-source="${kind}" title="${escapeHtml(t(`arrival.source_${kind}_title`))}">${escapeHtml(t(`arrival.source_${kind}`))}</span>`;
 }
@@ -53,4 +55,9 @@ export function timelineHtml(incident, nameOf) {
 export function markLineHtml(frame) {
   const line = t("arrival.mark_line", { time: clock(frame.at), mark: t(`arrival.mark_${frame.mark}`) });
   return `<li data-mark="${escapeHtml(frame.mark)}">${escapeHtml(line)} ${sourceTag(frame.source)}</li>`;
+}
+
+// The marks an `incident` frame carries (set before the phone reconnected), in the way's order.
+export function replayedMarks(frame) {
+  return MARKS.filter((m) => frame.marks?.[m]).map((m) => ({ mark: m, at: frame.marks[m], source: null }));
 }
