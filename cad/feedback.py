@@ -22,18 +22,22 @@ FEEDBACK_EVENTS = (
     "answered",
     "aed_fetched",
     "en_route",
+    "aed_picked_up",
     "on_scene",
     "stood_down",
     "closed",
 )
+ON_THE_WAY = ("en_route", "aed_picked_up", "on_scene")
+"""A responder's progress: the phone's fixes (`source: auto`) or a tap (`manual`), heard alike, with
+the source in the event so the centre knows how sure the time is."""
 SOURCE_KINDS = frozenset(
-    {"alert_sent", "delivered", "accepted", "declined", "role_assigned", "en_route", "on_scene"}
+    {"alert_sent", "delivered", "accepted", "declined", "role_assigned", *ON_THE_WAY}
     | {"stood_down", "closed"}
 )
 """The incident event kinds a centre hears about (every other kind changes nothing for it)."""
 _FOLDED = {"alert_sent": "alerted", "delivered": "reached", "accepted": "answered", "declined": "answered"}
 """Kinds folded into one feedback event per transaction (with the running totals)."""
-_NAMED = frozenset({"accepted", "role_assigned", "en_route", "on_scene"})
+_NAMED = frozenset({"accepted", "role_assigned", *ON_THE_WAY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +127,9 @@ def translate(
                 )
                 out.append(folded["stood_down"])
             folded["stood_down"].fields["stood_down"] += 1
-        elif h.kind in ("en_route", "on_scene"):
-            out.append(Feedback(h.kind, h.at, {"responder": _responder(h.data, people)}))
+        elif h.kind in ON_THE_WAY:
+            fields = {"responder": _responder(h.data, people), "source": h.data.get("source", "manual")}
+            out.append(Feedback(h.kind, h.at, fields))
         elif h.kind == "closed":
             out.append(Feedback("closed", h.at, {"reason": h.data.get("reason")}))
     counts = _counts(new)

@@ -14,6 +14,8 @@ one after the other, each seeing the other's role.
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -23,15 +25,23 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import decisions, events
+from dispatch.arrival_marks import mark_frame
 from dispatch.channels.metrics import ATTEMPTS, RECEIPTS
 from dispatch.context import DispatchContext
 from dispatch.frames import AlertView, alert_frame, cancel_frame, incident_frame
+from dispatch.geofence import Point
 from dispatch.models import ENGAGED, PENDING, Alert, Incident
 from dispatch.service import CLOSED_REASON, DispatchError, alert_views
 from responders.acceptance import Outcome
 from responders.acceptance_store import Answer
 
-NEXT_STATUS = {"en_route": ("accepted",), "on_scene": ("accepted", "en_route")}
+NEXT_STATUS = {
+    "en_route": ("accepted",),
+    "on_scene": ("accepted", "en_route"),
+    "aed_picked_up": ENGAGED,  # a mark, not a status: the alert's status stays
+}
+MOVES_STATUS = ("en_route", "on_scene")
+log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
@@ -224,7 +234,10 @@ async def respond(
     policy decides what it changes (`decisions.after_answer`: the role, a stand-down,
     replacements), published after the commit.
     `before_commit` runs inside the answer's transaction (a one-time code spends its answer there).
+    An accept keeps where the phone stood (`accepted_lat/lng`, the origin of the `en_route`
+    geofence) and wakes this worker's arrival watcher.
     """
+    origin = await _standing(ctx, responder_id) if accept else None  # before any row is locked
     alert, incident = await _answerable(session, responder_id, alert_id)
     if alert.status not in PENDING:
         raise DispatchError(409, "alert_id", f"already answered: the alert is {alert.status}")
@@ -237,6 +250,8 @@ async def respond(
     outcome: Outcome = "accepted" if accept else "declined"
     alert.status, alert.updated_at, alert.ladder_due_at = outcome, now, None
     alert.answered_at = now
+    if origin is not None:
+        alert.accepted_lat, alert.accepted_lng = origin.lat, origin.lng
     answered = _event(session, alert, alert.status, **({"delivered_via": via} if reached else {}))
     changes = await decisions.after_answer(session, ctx, incident, alert)
     changes.logged.insert(0, answered)
@@ -245,29 +260,58 @@ async def respond(
     # an expiry had locked, and that expiry waited for the tallies (a deadlock).
     await ctx.acceptance.record(session, alert.responder_id, outcome, alert.created_at)
     await session.commit()
+    if accept:
+        ctx.engaged_changed.set()
     await changes.publish(session, ctx)
     if not accept:
         return None
     return (await alert_views(session, [alert.id]))[0]
 
 
+async def _standing(ctx: DispatchContext, responder_id: uuid.UUID) -> Point | None:
+    """Where the live store last saw the responder, if that is fresh (within the store's staleness)
+    and accurate enough for a geofence; None otherwise, or when the store cannot say (the accept
+    goes on: the first fix after it becomes the origin, `dispatch.geofence`)."""
+    try:
+        position = await ctx.store.get(str(responder_id))
+    except Exception:
+        log.warning("no accept position for responder %s: live store unavailable", responder_id)
+        return None
+    if position is None or time.time() - position.ts > ctx.settings.staleness_s:
+        return None
+    if position.accuracy_m is not None and position.accuracy_m > ctx.settings.geofence_max_accuracy_m:
+        return None
+    return Point(position.lat, position.lng)
+
+
 async def report_status(
     session: AsyncSession, ctx: DispatchContext, responder_id: uuid.UUID, alert_id: uuid.UUID, status: str
 ) -> None:
-    """en_route / on_scene after accepting, tapped by the responder (`source: manual`); the time
-    is kept on the alert (`en_route_at`, `on_scene_at`) unless the phone's fixes set it first."""
+    """en_route / on_scene / aed_picked_up after accepting, tapped by the responder (`source:
+    manual`); the time is kept on the alert (`en_route_at`, ...) unless the phone's fixes set it
+    first. `aed_picked_up` is for AED runners only and leaves the status as it is; tapped twice,
+    or after the fixes showed it, it is a 409 like a repeated en_route."""
     alert, _ = await _own_alert(session, responder_id, alert_id)
     if alert.status not in NEXT_STATUS[status]:
         raise DispatchError(409, "status", f"cannot go from {alert.status} to {status}")
-    now = _now()
-    alert.status = status
-    alert.updated_at = now
     time_column = f"{status}_at"
+    if status == "aed_picked_up":
+        if alert.role != "fetch_aed":
+            raise DispatchError(409, "status", "only a responder fetching an AED picks one up")
+        if alert.aed_picked_up_at is not None:
+            raise DispatchError(409, "status", "the AED is already picked up")
+    now = _now()
+    if status in MOVES_STATUS:
+        alert.status = status
+    alert.updated_at = now
     if getattr(alert, time_column) is None:
         setattr(alert, time_column, now)
     logged = [_event(session, alert, status, source="manual")]
     await session.commit()
+    ctx.engaged_changed.set()
     await events.publish(ctx.fanout, logged)
+    frame = mark_frame(str(alert.id), status, getattr(alert, time_column), "manual")
+    await ctx.fanout.to_responder(str(alert.responder_id), frame)
 
 
 async def expire_due(session: AsyncSession, ctx: DispatchContext) -> int:

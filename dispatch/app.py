@@ -40,6 +40,7 @@ from core.worker_header import WorkerHeaderMiddleware
 from debriefs.router import router as debriefs_router
 from dispatch import health, tokens, ws
 from dispatch import router as incidents
+from dispatch.arrival import ArrivalWatcher
 from dispatch.channels.base import ClosableChannel
 from dispatch.channels.push import build_push
 from dispatch.channels.push_router import router as push_router
@@ -49,6 +50,7 @@ from dispatch.context import DispatchContext
 from dispatch.errors import install_error_handlers
 from dispatch.escalation import run_dispatch_clock
 from dispatch.fanout import Fanout
+from dispatch.geofence import Radii
 from dispatch.web.router import install_web
 from geo.cells import remember_centres_within
 from outcomes.router import router as outcomes_router
@@ -119,6 +121,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.dispatch = DispatchContext.build(
             settings, app.state.db, app.state.live_store, fanout, channels=channels
         )
+        arrivals = ArrivalWatcher(
+            app.state.db, fanout, Radii.from_settings(settings), app.state.dispatch.engaged_changed
+        )
+        app.state.fix_observer = arrivals  # every stored fix passes the arrival geofences
         app.state.studies = StudyRunner(JobStore(app.state.db.sessions), Limits.from_settings(settings))
         async with AsyncExitStack() as stack:
             stack.push_async_callback(app.state.db.dispose)
@@ -156,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.push_async_callback(_cancel, asyncio.create_task(revocations.run()))
             stack.push_async_callback(_cancel, asyncio.create_task(app.state.socket_guard.run()))
             stack.push_async_callback(_cancel, asyncio.create_task(run_dispatch_clock(app.state.dispatch)))
+            stack.push_async_callback(_cancel, asyncio.create_task(arrivals.run()))
             stack.push_async_callback(_cancel, asyncio.create_task(run_delivery(app.state.db, settings)))
             retention = run_retention(app.state.db, app.state.redis, app.state.keys, settings)
             stack.push_async_callback(_cancel, asyncio.create_task(retention))

@@ -35,6 +35,9 @@ class DispatchContext:
     """Who holds a socket on some worker (the ladder's first decision)."""
     wake_ladder: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when alerts are published, so the ladder takes their first step now, not at the tick."""
+    engaged_changed: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set after an accept or a tap, so this worker's arrival watcher (`dispatch.arrival`) reads
+    the engaged trips now, not at its next refresh."""
 
     @classmethod
     def build(

@@ -13,7 +13,8 @@ carries the role, the AED to bring (if any) and the ETA that role takes. Alerts 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +54,8 @@ class AlertView:
     aed: AedInfo | None
     aed_option: AedInfo | None = None
     """The AED an undecided responder may be asked to bring (once decided, `aed` says)."""
+    marks: Mapping[str, datetime] = field(default_factory=dict)
+    """The marks of the way already set (en_route, aed_picked_up, on_scene) and when."""
 
     @property
     def may_fetch_aed(self) -> bool:
@@ -110,7 +113,8 @@ def alert_frame(view: AlertView) -> dict[str, Any]:
 
 def incident_frame(view: AlertView) -> dict[str, Any]:
     """The exact place, sent once the responder has accepted, with the role chosen at the accept:
-    `fetch_aed` (bring `aed`, then the patient) or `cpr` (straight there); `eta_s` for that role."""
+    `fetch_aed` (bring `aed`, then the patient) or `cpr` (straight there); `eta_s` for that role;
+    `marks`: those of the way already set, so a phone that reconnects shows them again."""
     return {
         "type": "incident",
         "alert_id": view.alert_id,
@@ -124,6 +128,7 @@ def incident_frame(view: AlertView) -> dict[str, Any]:
         "address": view.address,
         "note": view.note,
         "aed": _aed(view.aed),
+        "marks": {mark: at.isoformat() for mark, at in view.marks.items()},
     }
 
 

@@ -78,6 +78,12 @@ class AlertOut(BaseModel):
     attempts: list[AttemptOut] = Field(
         default_factory=list, description="how the alert was tried so far (in an incident's detail only)"
     )
+    answered_at: datetime | None = Field(None, description="when the responder accepted or declined")
+    en_route_at: datetime | None = Field(
+        None, description="when they set off: their phone's fixes (event source `auto`) or a tap (`manual`)"
+    )
+    aed_picked_up_at: datetime | None = Field(None, description="when an AED runner had the AED")
+    on_scene_at: datetime | None = Field(None, description="when they reached the patient")
 
 
 class AedConsidered(BaseModel):
@@ -146,7 +152,9 @@ class AckFrame(InputModel):
 class StatusFrame(InputModel):
     type: Literal["status"]
     alert_id: uuid.UUID
-    status: Literal["en_route", "on_scene"]
+    status: Literal["en_route", "on_scene", "aed_picked_up"] = Field(
+        description="`aed_picked_up`: a `fetch_aed` runner has the AED (the alert's status stays)"
+    )
 
 
 class ReceivedFrame(InputModel):

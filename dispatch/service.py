@@ -31,6 +31,7 @@ from core.redis import REDIS_DOWN
 from dispatch import events
 from dispatch.context import DispatchContext
 from dispatch.frames import AedInfo, AlertView, alert_frame, cancel_frame
+from dispatch.geofence import MARKS
 from dispatch.matching import AedSite, Candidate, coverage_of, people_in_reach
 from dispatch.models import ENGAGED, PENDING, UNDECIDED, Alert, Incident, IncidentEvent
 from dispatch.policy.circle import Person, top_up
@@ -388,6 +389,10 @@ def incident_out(
                 status=a.status,
                 cancel_reason=a.cancel_reason,
                 delivered_via=a.delivered_via,
+                answered_at=a.answered_at,
+                en_route_at=a.en_route_at,
+                aed_picked_up_at=a.aed_picked_up_at,
+                on_scene_at=a.on_scene_at,
             )
             for a in alerts
         ],
@@ -515,7 +520,7 @@ async def alert_views(
         query = query.where(
             Alert.responder_id == responder_id,
             Incident.status == "open",
-            Alert.opened_at >= _oldest_open(),  # old months hold no open incident's alerts
+            Alert.opened_at >= oldest_open(),  # old months hold no open incident's alerts
         )
     views = []
     for alert, incident, *columns in (await session.execute(query)).all():
@@ -525,7 +530,7 @@ async def alert_views(
     return views
 
 
-def _oldest_open() -> ScalarSelect[datetime]:
+def oldest_open() -> ScalarSelect[datetime]:
     """When the oldest open incident was opened (NULL when none is: then nothing matches)."""
     return select(func.min(Incident.created_at)).where(Incident.status == "open").scalar_subquery()
 
@@ -556,4 +561,5 @@ def alert_view(
         note=incident.note,
         aed=aed,
         aed_option=option,
+        marks={m: at for m in MARKS if (at := getattr(alert, f"{m}_at")) is not None},
     )

@@ -40,6 +40,7 @@ from dispatch.schemas import AckFrame, ReceivedFrame, StatusFrame
 from dispatch.service import DispatchError
 from geo.crs import Crs
 from responders.ingest import LocationRejected, ingest_location
+from responders.observers import fix_observer
 from responders.schemas import LocationUpdate
 
 router = APIRouter(tags=["websockets"])
@@ -144,7 +145,10 @@ class ResponderConnection:
         if update.responder_id is not None and update.responder_id != self.responder_id:
             raise DispatchError(403, "responder_id", "a responder may only send its own position")
         try:
-            await ingest_location(self.ctx.store, self.ctx.settings, self.responder_id, update)
+            observer = fix_observer(self.websocket)
+            await ingest_location(
+                self.ctx.store, self.ctx.settings, self.responder_id, update, observer=observer
+            )
         except LocationRejected as exc:
             raise FrameError(exc.field, exc.rule) from None
         if self.ctx.presence is not None and time.monotonic() > self.presence_due:

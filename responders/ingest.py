@@ -19,6 +19,7 @@ import numpy as np
 from prometheus_client import Counter
 
 from geo.crs import Crs, to_wgs84, to_wgs84_np
+from responders.observers import NO_OBSERVER, FixObserver
 from responders.records import uuid_ids
 from responders.schemas import BatchLocationUpdate, IngestResult, LocationUpdate, RejectedUpdate
 from responders.store import INGEST_CHUNK, FixColumns, LiveLocationStore, Outcome, PositionFix
@@ -128,16 +129,20 @@ async def ingest_location(
     responder_id: uuid.UUID | str,
     update: LocationUpdate,
     now: float | None = None,
+    observer: FixObserver = NO_OBSERVER,
 ) -> Outcome:
-    """One responder's own report (HTTP or websocket); raises `LocationRejected` for a future ts."""
+    """One responder's own report (HTTP or websocket); raises `LocationRejected` for a future ts.
+    A stored fix is shown to `observer` (arrival geofences)."""
     try:
         fix = to_fix(responder_id, update, Clock.of(settings, now))
     except LocationRejected:
         LOCATION_UPDATES.labels("future_rejected").inc()
         raise
-    outcomes = [Outcome.stale if fix is None else await store.ingest_one(fix)]
-    _tally(IngestResult(), outcomes)
-    return outcomes[0]
+    outcome = Outcome.stale if fix is None else await store.ingest_one(fix)
+    if fix is not None and outcome is Outcome.stored:
+        observer.fix_stored(fix)
+    _tally(IngestResult(), [outcome])
+    return outcome
 
 
 async def ingest_batch(
@@ -145,13 +150,16 @@ async def ingest_batch(
     settings: IngestSettings,
     updates: Sequence[BatchLocationUpdate],
     now: float | None = None,
+    observer: FixObserver = NO_OBSERVER,
 ) -> IngestResult:
     """Many responders' reports (a gateway): good ones stored, future ones listed in `rejected`.
 
     Judged and packed a store chunk at a time, so Redis stores one chunk while the next is prepared.
+    Each chunk is then shown to `observer` with its outcomes (arrival geofences).
     """
     clock = Clock.of(settings, now)
     result, too_old = IngestResult(), 0
+    judged_chunks: list[FixColumns] = []
 
     def chunks() -> Iterator[FixColumns]:
         nonlocal too_old
@@ -162,9 +170,14 @@ async def ingest_batch(
                 for i in judged.future
             ]
             too_old += judged.too_old
+            judged_chunks.append(judged.fixes)
             yield judged.fixes
 
     outcomes = await store.ingest_chunks(chunks())
+    first = 0
+    for fixes in judged_chunks:  # the outcomes follow the chunks' fixes in order
+        observer.fixes_stored(fixes, outcomes[first : first + len(fixes)])
+        first += len(fixes)
     if result.rejected:
         LOCATION_UPDATES.labels("future_rejected").inc(len(result.rejected))
     return _tally(result, [*outcomes, *[Outcome.stale] * too_old])

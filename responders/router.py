@@ -30,6 +30,7 @@ from responders.acceptance_store import AcceptanceStore
 from responders.importers import CsvFileError, parse_csv
 from responders.ingest import LocationRejected, ingest_batch, ingest_location
 from responders.models import Responder
+from responders.observers import FixObserver, fix_observer
 from responders.schemas import (
     AcceptanceOut,
     DutyIn,
@@ -316,6 +317,7 @@ async def post_locations(
     principal: Principal = Depends(location_posters),
     settings: Settings = Depends(get_app_settings),
     store: LiveLocationStore = Depends(live_store),
+    observer: FixObserver = Depends(fix_observer),
 ) -> IngestResult:
     """One update (a responder for itself) or `{"updates": [...]}` (admin or gateway, up to the limit).
 
@@ -331,7 +333,7 @@ async def post_locations(
             limit = settings.location_batch_max
             raise fail(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "updates", f"at most {limit} per batch")
         batch = _validated(LocationBatch, body)
-        return await ingest_batch(store, settings, batch.updates)
+        return await ingest_batch(store, settings, batch.updates, observer=observer)
     update = _validated(LocationUpdate, body)
     if principal.role is Role.responder:
         if update.responder_id is not None and update.responder_id != principal.responder_id:
@@ -344,7 +346,7 @@ async def post_locations(
     else:
         responder_id = update.responder_id
     try:
-        outcome = await ingest_location(store, settings, str(responder_id), update)
+        outcome = await ingest_location(store, settings, str(responder_id), update, observer=observer)
     except LocationRejected as exc:
         raise fail(422, exc.field, exc.rule) from None
     return IngestResult(**{outcome.value: 1})

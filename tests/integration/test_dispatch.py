@@ -217,10 +217,11 @@ async def test_story_alerted_set_roles_acks_and_close(wide_server: ServerProcess
             assert (await me.next(type_="error"))["field"] == "alert_id"
             await me.send({"type": "teleport"})
             assert "type" in (await me.next(type_="error"))["message"]
-            await me.send({"type": "status", "alert_id": frame["alert_id"], "status": "en_route"})
-            await console.wait_for(incident["id"], "en_route")
-            await me.send({"type": "status", "alert_id": frame["alert_id"], "status": "on_scene"})
-            await console.wait_for(incident["id"], "on_scene")
+            for status in ("en_route", "on_scene"):
+                await me.send({"type": "status", "alert_id": frame["alert_id"], "status": status})
+                await console.wait_for(incident["id"], status)
+                mark = await me.next(type_="mark")  # the phone hears its tap back (issue 22)
+                assert (mark["mark"], mark["source"]) == (status, "manual")
 
             declined_id = cpr[0]
             their = phones[everyone.index(next(p for p in everyone if p["id"] == declined_id))]

@@ -91,8 +91,24 @@ def test_stand_downs_fold_and_the_rest_keep_their_order_and_times() -> None:
         ("closed", 300),
     ]
     assert out[0].fields == {"stood_down": 2, "reason": "enough_responders"}
-    assert out[1].fields == {"responder": {"responder_id": LI, "name": "Li Wei"}}
+    assert out[1].fields == {"responder": {"responder_id": LI, "name": "Li Wei"}, "source": "manual"}
     assert out[3].fields == {"reason": "ems_on_scene"}
+
+
+def test_the_phone_s_own_marks_are_heard_like_taps_with_their_source() -> None:
+    happened = [
+        ev("en_route", 12, responder_id=LI, source="auto", lat=22.5, lng=114.0, distance_m=24.0),
+        ev("aed_picked_up", 60, responder_id=LI, source="manual"),
+        ev("on_scene", 100, responder_id=LI, source="auto", lat=22.5, lng=114.0, distance_m=8.0),
+    ]
+    out, _ = translate(happened, {}, PEOPLE, AEDS)
+    assert [(f.event, (f.at - T0).seconds, f.fields["source"]) for f in out] == [
+        ("en_route", 12, "auto"),
+        ("aed_picked_up", 60, "manual"),
+        ("on_scene", 100, "auto"),
+    ]
+    assert all(f.fields["responder"] == {"responder_id": LI, "name": "Li Wei"} for f in out)
+    assert people_named(happened) == {LI}
 
 
 def test_the_names_to_look_up_and_an_unknown_person_is_unnamed() -> None:

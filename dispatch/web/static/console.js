@@ -3,6 +3,7 @@
 // it happens over the dispatcher websocket.
 
 import { api, checkToken, onSubmit, shortId, storedToken, storeToken, openSocket } from "./lib/api.js";
+import { timelineHtml } from "./lib/arrival.js";
 import { escapeHtml } from "./lib/html.js";
 import { clock, distance, duration, loadLanguage, mountHelp, mountLanguageSwitch, t, term, translatePage, useTimeZone } from "./lib/i18n.js";
 import { createMap, drawDistricts, loadConfig, pinIcon, reachRadiusM } from "./lib/map.js";
@@ -204,6 +205,7 @@ async function renderIncident(incident) {
   else $("incident-aeds").textContent = t("console.aeds", { list: aeds.map((a) => t(a.open_now ? "console.aed_item" : "console.aed_item_closed", { name: a.name, distance: distance(a.distance_m) })).join(t("list.sep")) });
   $("alerts").innerHTML = rows.join("") || `<tr><td colspan="6">${escapeHtml(t("console.none_alerted"))}</td></tr>`;
   $("events").innerHTML = (incident.events || []).map((e) => `<li>${describeEvent(e)}</li>`).join("");
+  $("arrival-timeline").innerHTML = timelineHtml(incident, (id) => state.resolved.get(id) || shortId(id));
   $("close-incident").disabled = incident.status !== "open";
   showOutcome($("outcome"), incident, { call, zone: state.config.timezone, say, fail, clearError }).catch(fail);
   layers.incidents.clearLayers();
@@ -331,7 +333,7 @@ function connect() {
   };
 }
 
-const ANNOUNCED = ["accepted", "role_assigned", "declined", "en_route", "on_scene", "escalated", "nobody_in_reach", "escalation_exhausted", "closed"];
+const ANNOUNCED = ["accepted", "role_assigned", "declined", "en_route", "aed_picked_up", "on_scene", "escalated", "nobody_in_reach", "escalation_exhausted", "closed"];
 let refreshTimer = null;
 
 // Events come in bursts (one per alert sent, delivered...): announce the ones a dispatcher acts on

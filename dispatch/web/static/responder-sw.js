@@ -12,7 +12,7 @@
 
 importScripts("/static/keep.js");
 
-const CACHE = "rescue-responder-shell-v3";
+const CACHE = "rescue-responder-shell-v4";
 const PAGE = "/responder";
 const SHELL = [
   PAGE,
@@ -33,6 +33,8 @@ const SHELL = [
   "/static/lib/service-panel.js",
   "/static/service-panel.css",
   "/static/aftercare.css",
+  "/static/lib/arrival.js",
+  "/static/arrival.css",
   "/static/i18n/zh-CN.json",
   "/static/i18n/en.json",
   "/static/vendor/leaflet/leaflet.css",

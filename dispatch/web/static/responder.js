@@ -10,6 +10,7 @@
 
 import { api, checkToken, onSubmit, storedToken, storeToken, openSocket } from "./lib/api.js";
 import { clock, distance, duration, language, loadLanguage, localisedFields, mountHelp, mountLanguageSwitch, t, term, translatePage, useTimeZone } from "./lib/i18n.js";
+import { markLineHtml, replayedMarks } from "./lib/arrival.js";
 import { fromWgs84 } from "./lib/datum.js";
 import { createMap, loadConfig, pinIcon } from "./lib/map.js";
 import { mountPrivacy } from "./lib/privacy.js";
@@ -78,6 +79,7 @@ function onFrame(frame) {
   if (frame.type === "alert") onAlert(frame);
   else if (frame.type === "incident") onMission(frame);
   else if (frame.type === "cancel") onCancel(frame);
+  else if (frame.type === "mark") onMark(frame);
   else if (frame.type === "error") {
     fail(t("connection.frame_refused", { code: frame.code, message: frame.message }));
     setAnswerButtons(false);
@@ -241,6 +243,10 @@ function onMission(incident) {
   $("mission-state").textContent = state.token ? t("mission.status", { status: term("alert_status", frame.status) }) : t("mission.sign_in_to_report");
   $("en-route").disabled = !state.token;
   $("on-scene").disabled = !state.token;
+  if (state.marksOf !== frame.alert_id) $("arrival-marks").innerHTML = replayedMarks(frame).map(markLineHtml).join("");
+  state.marksOf = frame.alert_id;
+  $("aed-picked-up").classList.toggle("hidden", frame.role !== "fetch_aed" || Boolean(frame.marks?.aed_picked_up));
+  $("aed-picked-up").disabled = !state.token;
   drawMission();
   say(t("mission.say"));
   $("en-route").focus();
@@ -279,6 +285,20 @@ function reportStatus(status) {
     $("mission-state").textContent = t("mission.status", { status: term("alert_status", status) });
     say(t(`mission.say_${status}`));
   }
+}
+
+// A mark this phone's positions set, or a tap (lib/arrival.js), listed as it happens.
+function onMark(frame) {
+  if (state.mission?.alert_id !== frame.alert_id) return;
+  $("arrival-marks").insertAdjacentHTML("beforeend", markLineHtml(frame));
+  if (frame.mark === "aed_picked_up") $("aed-picked-up").classList.add("hidden");
+  else $("mission-state").textContent = t("mission.status", { status: term("alert_status", frame.mark) });
+}
+
+function pickedUpAed() {
+  if (!state.mission) return;
+  clearError();
+  if (send({ type: "status", alert_id: state.mission.alert_id, status: "aed_picked_up" })) say(t("arrival.say_aed_picked_up"));
 }
 
 function onCancel(frame) {
@@ -610,6 +630,7 @@ async function main() {
   $("decline").addEventListener("click", () => answer("decline"));
   $("en-route").addEventListener("click", () => reportStatus("en_route"));
   $("on-scene").addEventListener("click", () => reportStatus("on_scene"));
+  $("aed-picked-up").addEventListener("click", pickedUpAed);
   $("notify").addEventListener("click", allowNotifications);
   mountPrivacy($("privacy-card"), { call, me: () => state.me, say, fail, onErased: forgetErasedAccount });
   window.addEventListener("offline", () => setConnection("offline", t("connection.no_network")));
