@@ -2,7 +2,7 @@
 // map, the alerted responders with roles and ETAs, and every acceptance, arrival and escalation as
 // it happens over the dispatcher websocket.
 
-import { api, checkToken, onSubmit, shortId, storedToken, storeToken, openSocket } from "./lib/api.js";
+import { api, checkToken, onSubmit, shortId, storeToken, openSocket, resumeSession } from "./lib/api.js";
 import { timelineHtml } from "./lib/arrival.js";
 import { escapeHtml } from "./lib/html.js";
 import { clock, distance, duration, loadLanguage, mountHelp, mountLanguageSwitch, t, term, translatePage, useTimeZone } from "./lib/i18n.js";
@@ -394,11 +394,7 @@ async function main() {
   }
   $("signout").addEventListener("click", signOut);
   onSubmit($("signin"), () => start($("token").value.trim()).catch(fail));
-  const saved = storedToken(SCREEN);
-  if (saved) await start(saved).catch((err) => {
-    storeToken(SCREEN, null);
-    fail(err);
-  });
+  await resumeSession(SCREEN, start, fail);
   document.body.dataset.ready = "true";
 }
 

@@ -2,7 +2,7 @@
 // of an injury, with whom to call (name, phone, team), about which incident, and what they said;
 // each is marked done with a note of what was done. The oldest waiting comes first.
 
-import { api, checkToken, onSubmit, storedToken, storeToken } from "./lib/api.js";
+import { api, checkToken, onSubmit, storeToken, resumeSession } from "./lib/api.js";
 import { escapeHtml } from "./lib/html.js";
 import { loadLanguage, mountHelp, mountLanguageSwitch, t, term, translatePage } from "./lib/i18n.js";
 import { mountProgramme } from "./lib/programme.js";
@@ -91,11 +91,7 @@ async function main() {
     event.preventDefault();
     markDone(event.target).catch(fail);
   });
-  const saved = storedToken(SCREEN);
-  if (saved) await start(saved).catch((err) => {
-    storeToken(SCREEN, null);
-    fail(err);
-  });
+  await resumeSession(SCREEN, start, fail);
   document.body.dataset.ready = "true";
 }
 

@@ -1,7 +1,7 @@
 // Planner page: run a coverage study (the same reach model as dispatch), see the H3 heat map of
 // ETAs and the per-district shares, and ask where k new AEDs or recruits would help most.
 
-import { api, checkToken, onSubmit, storedToken, storeToken } from "./lib/api.js";
+import { api, checkToken, onSubmit, storeToken, resumeSession } from "./lib/api.js";
 import { escapeHtml } from "./lib/html.js";
 import { cityTimeToIso, duration, loadLanguage, mountHelp, mountLanguageSwitch, number, percent, t, translatePage, useTimeZone } from "./lib/i18n.js";
 import { fromWgs84, geojsonFromWgs84 } from "./lib/datum.js";
@@ -191,11 +191,7 @@ async function main() {
     storeToken(SCREEN, null);
     location.reload();
   });
-  const saved = storedToken(SCREEN);
-  if (saved) await start(saved).catch((err) => {
-    storeToken(SCREEN, null);
-    fail(err);
-  });
+  await resumeSession(SCREEN, start, fail);
   document.body.dataset.ready = "true";
 }
 

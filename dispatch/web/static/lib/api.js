@@ -22,6 +22,17 @@ export function storeToken(screen, token) {
   else localStorage.removeItem(tokenKey(screen));
 }
 
+// A staff page opened again signs in with the token it kept; a token refused (revoked, or of
+// another role) is forgotten, so the sign-in form shows instead of the same refusal every time.
+export async function resumeSession(screen, start, fail) {
+  const saved = storedToken(screen);
+  if (!saved) return;
+  await start(saved).catch((err) => {
+    storeToken(screen, null);
+    fail(err);
+  });
+}
+
 // The API's own words of an error body: `{"detail": "field: rule"}` or a list of problems; the page
 // then says it in its language (lib/i18n.js `refusal`).
 export function refusalDetail(body) {
