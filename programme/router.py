@@ -12,12 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth import Principal, Role, require_roles
+from core.calendar import on_city_clock
 from core.config import Settings
 from core.deps import get_app_settings, get_session
 from programme.figures import to_csv
 from programme.schemas import Grouping, ProgrammeReport, ReportFormat
 from programme.service import programme_report
-from programme.window import on_city_clock, window_problem
+from programme.window import window_problem
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 programme_readers = require_roles(Role.planner, Role.admin, Role.coordinator)

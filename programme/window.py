@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from core.calendar import city_months
+
 MAX_WINDOW = timedelta(days=731)
 """Two years: a year beside the one before it. Longer windows are refused (422 on `to`), which keeps
 every report a scan of at most 24 monthly partitions of alerts."""
@@ -34,11 +36,6 @@ class Slice:
     end: datetime
 
 
-def on_city_clock(at: datetime, zone: ZoneInfo) -> datetime:
-    """An aware time; a naive one is read on the city's clock."""
-    return at if at.tzinfo is not None else at.replace(tzinfo=zone)
-
-
 def window_problem(start: datetime, end: datetime) -> tuple[str, str] | None:
     """(field, rule) when the window cannot be reported, else None."""
     if start < EARLIEST:
@@ -54,14 +51,7 @@ def window_problem(start: datetime, end: datetime) -> tuple[str, str] | None:
 
 def months(start: datetime, end: datetime, zone: ZoneInfo) -> list[Slice]:
     """The city's calendar months overlapping [start, end), each clipped to the window."""
-    local = start.astimezone(zone)
-    first = datetime(local.year, local.month, 1, tzinfo=zone)
-    out: list[Slice] = []
-    while first < end:
-        following = datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=zone)
-        out.append(Slice(f"{first.year:04d}-{first.month:02d}", max(first, start), min(following, end)))
-        first = following
-    return out
+    return [Slice(label, first, last) for label, first, last in city_months(start, end, zone)]
 
 
 def slices(start: datetime, end: datetime, zone: ZoneInfo, by_month: bool) -> list[Slice]:

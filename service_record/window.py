@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from core.calendar import city_months, month_start, on_city_clock
 from service_record.tally import Window
 
 MAX_WINDOW = timedelta(days=400)
@@ -26,28 +27,12 @@ class BadWindow(ValueError):
         self.field, self.rule = field, rule
 
 
-def month_start(moment: datetime, tz: ZoneInfo) -> datetime:
-    """Midnight on the first of `moment`'s month, on the city's clock."""
-    local = moment.astimezone(tz)
-    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def next_month(start: datetime) -> datetime:
-    """The first of the month after `start` (itself a first of the month, local midnight)."""
-    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
-    return start.replace(year=year, month=month)
-
-
-def _in_city(moment: datetime, tz: ZoneInfo) -> datetime:
-    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
-
-
 def resolve(start: datetime | None, end: datetime | None, tz: ZoneInfo, now: datetime) -> Window:
     """The window asked for, with the defaults filled in; `BadWindow` names what is wrong: `to`
     when it was given, else `from` (measured against now)."""
     blamed = "from" if end is None else "to"
-    end = now if end is None else _in_city(end, tz)
-    start = month_start(now, tz) if start is None else _in_city(start, tz)
+    end = now if end is None else on_city_clock(end, tz)
+    start = month_start(now, tz) if start is None else on_city_clock(start, tz)
     if end <= start:
         raise BadWindow(blamed, "from must be before to (default: now)")
     if end - start > MAX_WINDOW:
@@ -57,11 +42,7 @@ def resolve(start: datetime | None, end: datetime | None, tz: ZoneInfo, now: dat
 
 def months(window: Window, tz: ZoneInfo) -> list[tuple[str, Window]]:
     """The calendar months ('2026-11') the window touches, each clipped to the window."""
-    out: list[tuple[str, Window]] = []
-    start = month_start(window.start, tz)
-    while start < window.end:
-        following = next_month(start)
-        part = Window(max(start, window.start).astimezone(UTC), min(following, window.end).astimezone(UTC))
-        out.append((f"{start.year:04d}-{start.month:02d}", part))
-        start = following
-    return out
+    return [
+        (label, Window(first.astimezone(UTC), last.astimezone(UTC)))
+        for label, first, last in city_months(window.start, window.end, tz)
+    ]

@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.calendar import on_city_clock
 from programme.figures import COLUMNS, AlertCounts, DutyCounts, IncidentCounts, Label, row, share, to_csv
-from programme.window import MAX_WINDOW, WHOLE, months, on_city_clock, slices, window_problem
+from programme.window import MAX_WINDOW, WHOLE, months, slices, window_problem
 
 SHENZHEN = ZoneInfo("Asia/Shanghai")
 
